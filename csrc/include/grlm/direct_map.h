@@ -1,0 +1,41 @@
+// Direct mapping: exact Term ID -> every item carrying it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "grlm/catalog.h"
+
+namespace grlm {
+
+// Hash index keyed by the full interned (padded) term sequence; equivalent to a term trie for
+// exact lookups, with one probe instead of L. Items sharing a Term ID are returned in tie order
+// (prior desc, then index asc).
+class DirectMap {
+ public:
+  explicit DirectMap(const Catalog& catalog);
+
+  // Items whose Term ID equals the encoded query (L ids); empty when none.
+  std::span<const uint32_t> Find(const TermId* query) const;
+  std::size_t num_groups() const { return group_begin_.size() - 1; }
+  std::size_t MemoryBytes() const;
+
+ private:
+  struct KeyHash {
+    int length;
+    std::size_t operator()(const TermId* key) const noexcept;
+  };
+  struct KeyEqual {
+    int length;
+    bool operator()(const TermId* a, const TermId* b) const noexcept;
+  };
+  const Catalog& catalog_;
+  std::vector<uint32_t> group_begin_;  // CSR offsets into items_
+  std::vector<uint32_t> items_;
+  std::unordered_map<const TermId*, uint32_t, KeyHash, KeyEqual> group_of_;
+};
+
+}  // namespace grlm

@@ -1,0 +1,13 @@
+// Umbrella header of the grlm C++ core.
+#pragma once
+
+#include "grlm/catalog.h"
+#include "grlm/direct_map.h"
+#include "grlm/error.h"
+#include "grlm/grounder.h"
+#include "grlm/index_file.h"
+#include "grlm/item_score.h"
+#include "grlm/partial_credit.h"
+#include "grlm/structural.h"
+#include "grlm/term_vocab.h"
+#include "grlm/types.h"

@@ -1,0 +1,65 @@
+// Structural mapping: score the whole catalog against a generated Term ID, keep the top k.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "grlm/catalog.h"
+#include "grlm/partial_credit.h"
+#include "grlm/types.h"
+
+namespace grlm {
+
+struct ScoredItem {
+  uint32_t item;
+  double score;
+};
+
+// A generated Term ID prepared for scoring: its encoded ids and, for bag mode, the total credit
+// units it gives each credited vocabulary term (sorted by term id).
+struct PreparedQuery {
+  TermId ids[kMaxTermIdLength];
+  std::vector<std::pair<TermId, int32_t>> bag_credits;
+};
+
+// Inverted indexes from terms to items, so a query touches only the items that share a credited
+// term with it. Items with score 0 are never returned, so fewer than k results mean fewer than k
+// items share anything with the query.
+class StructuralScorer {
+ public:
+  // weights: the position weights of positional mode (L positive finite values).
+  StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights);
+
+  // normalized: the query's normalized terms; ids: its encoding by Catalog::EncodeQuery.
+  void Prepare(const std::vector<std::string_view>& normalized, const TermId* ids,
+               PreparedQuery* query) const;
+  // Top-k items by (score desc, tie rank asc), scores > 0 only. Thread-safe.
+  std::vector<ScoredItem> TopK(const PreparedQuery& query, int k) const;
+  // The score of one item (used for direct hits and by tests).
+  double Score(const PreparedQuery& query, uint32_t item) const;
+
+  ScoreMode mode() const { return mode_; }
+  const std::vector<double>& weights() const { return weights_; }
+  std::size_t MemoryBytes() const;
+
+ private:
+  template <typename Accumulator>
+  std::vector<ScoredItem> TopKWith(const PreparedQuery& query, int k) const;
+
+  const Catalog& catalog_;
+  ScoreMode mode_;
+  std::vector<double> weights_;
+  // Positional: one CSR per position j over term ids; bag: one CSR over term ids, each item
+  // posted once per distinct term.
+  std::vector<std::vector<uint32_t>> posting_begin_;
+  std::vector<std::vector<uint32_t>> posting_items_;
+  std::vector<PartialCreditIndex> credit_index_;  // one element in bag mode, none otherwise
+};
+
+// Default positional weights w_j = 1 / (j + 1).
+std::vector<double> DefaultPositionWeights(int length);
+
+}  // namespace grlm
