@@ -123,7 +123,7 @@ class Grounder:
         item_ids = list(term_ids)
         terms = [_as_term_list(term_ids[i], f"Term ID of item {i!r}") for i in item_ids]
         if term_id_length is None:
-            term_id_length = max(len(t) for t in terms)
+            term_id_length = max(len(t) for t in terms) or 1  # an empty Term ID fails below
         prior_list = None
         if priors is not None:
             prior_list = [float(priors.get(i, 0.0)) for i in item_ids]
