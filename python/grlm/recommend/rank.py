@@ -16,17 +16,15 @@ Nothing here depends on how the grounder is built: it is any object with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from grlm.term_ids import normalize_term
 
 HIT_DIRECT = "direct"
 HIT_STRUCTURAL = "structural"
 HIT_NONE = "none"
 HIT_INVALID = "invalid"  # the beam did not parse to a Term ID
-
-_SPACES = re.compile(r"[ \t\n\r\v\f]+")
-
 
 @dataclass(frozen=True)
 class RankedItem:
@@ -36,11 +34,13 @@ class RankedItem:
 
 
 def parse_beam(text: str, term_id_length: int | None = None) -> tuple[str, ...] | None:
-    """Parses one generated answer (``[t1, t2, ...]``, :func:`grlm.answer_format.format_term_id`)
-    into normalized terms, or None when nothing usable was generated.
+    """Parses one generated answer, written as :func:`grlm.answer_format.format_term_id`
+    (``[t1, t2, ...]``), into terms normalized by :func:`grlm.term_ids.normalize_term`, or None
+    when nothing usable was generated.
 
-    Text after the closing bracket is ignored; a missing closing bracket (a cut answer) keeps
-    what was generated; empty terms are dropped; terms beyond ``term_id_length`` are cut.
+    Text after the closing bracket is ignored; an answer cut before its closing bracket keeps
+    what was generated; empty terms are dropped; terms beyond ``term_id_length`` are cut (the
+    grounder refuses longer Term IDs).
     """
     body = text.strip()
     if body.startswith("["):
@@ -48,14 +48,10 @@ def parse_beam(text: str, term_id_length: int | None = None) -> tuple[str, ...] 
     end = body.find("]")
     if end >= 0:
         body = body[:end]
-    terms = []
-    for piece in body.split(","):
-        term = _SPACES.sub(" ", piece.strip(" \t\n\r\v\f")).lower()
-        if term:
-            terms.append(term)
+    terms = tuple(t for t in (normalize_term(piece) for piece in body.split(",")) if t)
     if term_id_length is not None:
         terms = terms[:term_id_length]
-    return tuple(terms) if terms else None
+    return terms or None
 
 
 def rank_items(results: Sequence[object | None], k: int) -> list[RankedItem]:

@@ -277,6 +277,7 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
         tokenizer.save_pretrained(str(tmp))
         shutil.rmtree(model_dir, ignore_errors=True)
         os.replace(tmp, model_dir)
+    accelerator.wait_for_everyone()
     result = TrainResult(
         model_dir=str(model_dir), steps=state["step"], examples_seen=state["examples_seen"],
         tokens_seen=state["tokens_seen"], seconds=state["seconds"],

@@ -1,0 +1,147 @@
+"""End to end on a tiny random model and a synthetic dataset: every stage runs and writes its
+documented outputs, up-to-date stages are skipped, and metrics come from the right split — a
+model that memorises its training data scores nothing on test targets it never saw, and the
+same model does score once test targets leak into training (so the check can fail)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+NUM_USERS = 8
+POOL = 10
+
+
+def _write_dataset(folder):
+    """User u: pool items p(u)..p(u+3) (next = previous + 1 mod POOL), then a validation item
+    v_u and a test item x_u that occur nowhere else, with terms no other item has."""
+    words = ["red", "blue", "green", "soap", "cream", "oil", "mask", "gloss", "nail", "lip"]
+    term_ids = {f"p{j}": [words[j], words[(j + 3) % POOL], words[(j + 7) % POOL], "pool"]
+                for j in range(POOL)}
+    lines = []
+    for u in range(NUM_USERS):
+        term_ids[f"v{u}"] = [f"vala{u}", f"valb{u}", f"valc{u}", f"vald{u}"]
+        term_ids[f"x{u}"] = [f"testa{u}", f"testb{u}", f"testc{u}", f"testd{u}"]
+        seq = [f"p{(u + j) % POOL}" for j in range(4)] + [f"v{u}", f"x{u}"]
+        lines.append(f"u{u} " + " ".join(seq))
+    folder.mkdir()
+    (folder / "sequential_data.txt").write_text("\n".join(lines) + "\n")
+    (folder / "item_id2tid.json").write_text(json.dumps(term_ids))
+    return term_ids
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from grlm.lm import load_tokenizer
+
+    tokenizer = load_tokenizer("smollm2")
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _config(tmp_path, data_dir, model_dir):
+    from grlm.pipeline import config_from_dict
+
+    return config_from_dict({
+        "name": "e2e", "output_dir": str(tmp_path / "run"), "model": str(model_dir),
+        "dataset": {"source": str(data_dir), "max_history": 5},
+        "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
+        "sft": {"tasks": {"seq": 4.0}, "max_length": 256, "valid_users": 4},
+        "train": {"epochs": 12, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0,
+                  "log_every": 10, "save_every": 60},
+        "recommend": {"splits": ["valid", "test"], "num_beams": 4, "k": 5, "batch_size": 8},
+        "baselines": ["popularity"],
+    })
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir):
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.pipeline import Pipeline
+    from grlm.recommend import Case, metrics, recommend
+    from grlm.train.encode import encode_examples
+    from grlm.train.examples import SYSTEM_PROMPT, seq_examples
+    from grlm.train.trainer import TrainConfig, train
+
+    data_dir = tmp_path / "data"
+    _write_dataset(data_dir)
+    config = _config(tmp_path, data_dir, tiny_model_dir)
+    out = tmp_path / "run"
+    lines = []
+    report = Pipeline(config, log=lines.append).run()
+
+    # every stage ran and wrote its outputs in the documented formats
+    for path in ["terms/term_ids.jsonl", "sft/train.jsonl", "sft/valid.jsonl", "sft/summary.json",
+                 "train/model/config.json", "train/train_result.json", "recommend/test.jsonl",
+                 "recommend/valid_metrics.json", "recommend/test_metrics.json",
+                 "baselines/popularity.json", "report.json", "report.md",
+                 "recall_at_k_test.png", "grounding_hits.png", "train_loss.png"]:
+        assert (out / path).exists(), path
+    rows = [json.loads(line) for line in (out / "recommend/test.jsonl").read_text().splitlines()]
+    assert len(rows) == NUM_USERS
+    assert set(rows[0]) == {"user_id", "target", "items", "item_hits", "beams", "beam_scores",
+                            "beam_hits"}
+    assert all(len(r["beams"]) == 4 and len(r["items"]) <= 5 for r in rows)
+    assert {r["target"] for r in rows} == {f"x{u}" for u in range(NUM_USERS)}
+    sft = [json.loads(line) for line in (out / "sft/train.jsonl").read_text().splitlines()]
+    assert sft and all(r["target_item"].startswith("p") for r in sft)
+    assert not any("val" in r["prompt"] or "test" in r["prompt"] for r in sft)
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["model"]["test"]["num_examples"] == NUM_USERS
+    assert set(saved["baselines"]) == {"popularity"}
+    assert "| GRLM |" in (out / "report.md").read_text()
+    assert report["train"]["steps"] > 0
+
+    # the model memorised its training data: it reproduces training targets ...
+    tokenizer = load_tokenizer(str(out / "train/model"))
+    model = load_model(str(out / "train/model"))
+    pipeline = Pipeline(config, log=lines.append)
+    grounder = pipeline.grounder()
+    _, split, _ = pipeline.data()
+    term_ids = pipeline.term_ids()
+    train_cases = [Case(e.user_id, e.prompt, e.target_item)
+                   for e in seq_examples(split, term_ids, stage="train", max_history=5)]
+    seen = metrics(recommend(model, tokenizer, grounder, train_cases, system=SYSTEM_PROMPT,
+                             k=5, num_beams=4, batch_size=8, max_new_tokens=24))
+    assert seen["recall@1"] >= 0.8
+    # ... and scores nothing on held-out targets it never saw
+    assert report["model"]["test"]["recall@5"] == 0.0
+    assert report["model"]["valid"]["recall@5"] == 0.0
+
+    # rerunning skips every stage; changing k reruns recommendation only
+    lines.clear()
+    Pipeline(config, log=lines.append).run()
+    assert sum("up to date, skipped" in line for line in lines) == 5
+    config.recommend.k = 4
+    lines.clear()
+    Pipeline(config, log=lines.append).run()
+    assert [line for line in lines if "running" in line] == ["[recommend] running"]
+
+    # control: the same training with test targets leaked in does score on test
+    leaky = seq_examples(split, term_ids, stage="train", max_history=5) * 4
+    leaky += seq_examples(split, term_ids, stage="test", max_history=5) * 4
+    encoded, _ = encode_examples(tokenizer, leaky, max_length=256)
+    fresh = load_model(str(tiny_model_dir))
+    train(fresh, tokenizer, encoded, tmp_path / "leaky",
+          TrainConfig(epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.0,
+                      log_every=10), log=lambda s: None)
+    test_cases = [Case(e.user_id, e.prompt, e.target_item)
+                  for e in seq_examples(split, term_ids, stage="test", max_history=5)]
+    leaked = metrics(recommend(fresh, tokenizer, grounder, test_cases, system=SYSTEM_PROMPT,
+                               k=5, num_beams=4, batch_size=8, max_new_tokens=24))
+    assert leaked["recall@5"] >= 0.5
