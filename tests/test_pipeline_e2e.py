@@ -36,20 +36,13 @@ def _write_dataset(folder):
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from _tiny_lm import tiny_model, tiny_tokenizer
 
-    from grlm.lm import load_tokenizer
-
-    tokenizer = load_tokenizer("smollm2")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    LlamaForCausalLM(config).save_pretrained(folder)
+    folder = tmp_path_factory.mktemp("tiny")
+    term_ids = _write_dataset(folder / "data")
+    tokenizer = tiny_tokenizer([" ".join(terms) for terms in term_ids.values()] * 3)
+    folder = folder / "model"
+    tiny_model(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
@@ -59,10 +52,10 @@ def _config(tmp_path, data_dir, model_dir):
 
     return config_from_dict({
         "name": "e2e", "output_dir": str(tmp_path / "run"), "model": str(model_dir),
-        "dataset": {"source": str(data_dir), "max_history": 5},
+        "dataset": {"source": str(data_dir), "max_history": 1},
         "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
         "sft": {"tasks": {"seq": 4.0}, "max_length": 256, "valid_users": 4},
-        "train": {"epochs": 12, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0,
+        "train": {"epochs": 12, "batch_size": 8, "learning_rate": 1e-2, "warmup_ratio": 0.0,
                   "log_every": 10, "save_every": 60},
         "recommend": {"splits": ["valid", "test"], "num_beams": 4, "k": 5, "batch_size": 8},
         "baselines": ["popularity"],
@@ -115,7 +108,7 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir):
     _, split, _ = pipeline.data()
     term_ids = pipeline.term_ids()
     train_cases = [Case(e.user_id, e.prompt, e.target_item)
-                   for e in seq_examples(split, term_ids, stage="train", max_history=5)]
+                   for e in seq_examples(split, term_ids, stage="train", max_history=1)]
     seen = metrics(recommend(model, tokenizer, grounder, train_cases, system=SYSTEM_PROMPT,
                              k=5, num_beams=4, batch_size=8, max_new_tokens=24))
     assert seen["recall@1"] >= 0.8
@@ -133,15 +126,15 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir):
     assert [line for line in lines if "running" in line] == ["[recommend] running"]
 
     # control: the same training with test targets leaked in does score on test
-    leaky = seq_examples(split, term_ids, stage="train", max_history=5) * 4
-    leaky += seq_examples(split, term_ids, stage="test", max_history=5) * 4
+    leaky = seq_examples(split, term_ids, stage="train", max_history=1) * 4
+    leaky += seq_examples(split, term_ids, stage="test", max_history=1) * 8
     encoded, _ = encode_examples(tokenizer, leaky, max_length=256)
     fresh = load_model(str(tiny_model_dir))
     train(fresh, tokenizer, encoded, tmp_path / "leaky",
-          TrainConfig(epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.0,
+          TrainConfig(epochs=12, batch_size=8, learning_rate=1e-2, warmup_ratio=0.0,
                       log_every=10), log=lambda s: None)
     test_cases = [Case(e.user_id, e.prompt, e.target_item)
-                  for e in seq_examples(split, term_ids, stage="test", max_history=5)]
+                  for e in seq_examples(split, term_ids, stage="test", max_history=1)]
     leaked = metrics(recommend(fresh, tokenizer, grounder, test_cases, system=SYSTEM_PROMPT,
                                k=5, num_beams=4, batch_size=8, max_new_tokens=24))
     assert leaked["recall@5"] >= 0.5

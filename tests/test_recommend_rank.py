@@ -89,18 +89,10 @@ def test_parse_beam():
 
 @pytest.fixture(scope="module")
 def tiny():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from _tiny_lm import tiny_model, tiny_tokenizer
 
-    from grlm.lm import load_tokenizer
-
-    tokenizer = load_tokenizer("smollm2")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).eval()
+    tokenizer = tiny_tokenizer()
+    model = tiny_model(tokenizer).eval()
     # a checkpoint whose own defaults ask for sampling must still be searched greedily
     model.generation_config.do_sample = True
     model.generation_config.temperature = 5.0

@@ -15,26 +15,19 @@ class Interrupt(Exception):
 
 @pytest.fixture(scope="module")
 def setup():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from _tiny_lm import tiny_model, tiny_tokenizer
 
-    from grlm.lm import load_tokenizer
     from grlm.train.encode import encode_examples
     from grlm.train.examples import SFTExample
 
-    tokenizer = load_tokenizer("smollm2")
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+    tokenizer = tiny_tokenizer()
     examples = [SFTExample("seq", f"history {i} " * (1 + i % 4), ("a", f"t{i}", "c"), str(i))
                 for i in range(24)]
     encoded, dropped = encode_examples(tokenizer, examples, max_length=128)
     assert dropped == 0
 
     def fresh():
-        torch.manual_seed(0)
-        return LlamaForCausalLM(config)
+        return tiny_model(tokenizer, hidden=32, layers=1)
 
     return tokenizer, encoded, fresh
 
