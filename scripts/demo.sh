@@ -22,6 +22,8 @@ PY
 fi
 first=$("$py" -c "import sys; from grlm.term_ids import load_term_ids; print(', '.join(next(iter(load_term_ids(sys.argv[1]).values()))))" "$tids")
 echo "== grlm ground: a catalog Term ID (direct), a perturbed one and an unknown one (structural)"
-"$grlm" ground --tids "$tids" --top-k 3 "[$first]" "[${first%%,*}, x-unknown, ${first#*, }]" "[nothing, matches, here]"
+rest=${first#*, }
+"$grlm" ground --tids "$tids" --top-k 3 "[$first]" "[${first%%,*}, x-unknown, ${rest#*, }]" \
+  "[nothing, matches, here]"
 echo "== grounding benchmark (quick)"
 "$py" bench/bench_grounding.py --quick --synthetic-items 100000
