@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
 
 def measure(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0.2) -> float:
-    """Median seconds per call of fn; each sample loops fn until min_seconds have passed."""
+    """Seconds per call of fn, best of `repeat` samples (each loops fn for min_seconds): on a
+    shared, noisy machine the fastest sample is the one least disturbed by other work."""
     fn()  # warm-up
     samples = []
     for _ in range(repeat):
@@ -21,7 +21,7 @@ def measure(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0
             if elapsed >= min_seconds:
                 break
         samples.append(elapsed / calls)
-    return statistics.median(samples)
+    return min(samples)
 
 
 def machine() -> str:
