@@ -71,6 +71,7 @@ void BindTokenTrie(py::module_& m) {
       .def("allowed_tokens", &grlm::TokenTrie::AllowedTokens, py::arg("node"))
       .def("items_at", &grlm::TokenTrie::ItemsAt, py::arg("node"))
       .def("sequence", &grlm::TokenTrie::Sequence, py::arg("item"))
+      .def("path_nodes", &grlm::TokenTrie::PathNodes, py::arg("item"))
       .def("compact", &grlm::TokenTrie::Compact, py::call_guard<py::gil_scoped_release>())
       .def("export", [](grlm::TokenTrie& t) {
         grlm::TokenTrieArrays a;

@@ -254,6 +254,14 @@ std::vector<int32_t> TokenTrie::Sequence(int64_t item) const {
   return out;
 }
 
+std::vector<int32_t> TokenTrie::PathNodes(int64_t item) const {
+  GRLM_CHECK(Contains(item), InvalidArgument, "item " << item << " is not in the trie");
+  std::vector<int32_t> out;
+  for (int32_t n = item_leaf_[item]; n != kNone; n = parent_[n]) out.push_back(n);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 void TokenTrie::Compact() {
   if (side_.empty() && base_row_ptr_.size() == live_.size() + 1) return;
   const std::size_t num_nodes = live_.size();

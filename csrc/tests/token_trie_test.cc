@@ -71,7 +71,11 @@ void CheckAgainstReference(grlm::TokenTrie& trie, const std::map<int64_t, Seq>& 
     std::sort(items.begin(), items.end());
     EXPECT(trie.ItemsAt(node) == items);
     EXPECT(trie.AllowedTokens(node).empty());
-    for (int64_t item : items) EXPECT(trie.Sequence(item) == seq);
+    for (int64_t item : items) {
+      EXPECT(trie.Sequence(item) == seq);
+      const auto path = trie.PathNodes(item);
+      EXPECT(path.size() == seq.size() + 1 && path.front() == 0 && path.back() == node);
+    }
   }
   // A prefix of no live sequence is dead.
   Seq dead = {6, 6, 6, 6, 6};

@@ -61,6 +61,8 @@ class TokenTrie {
   std::vector<int64_t> ItemsAt(int32_t node) const;
   // Token sequence of a live item.
   std::vector<int32_t> Sequence(int64_t item) const;
+  // Nodes on the path of a live item, root first, leaf last (live counts change along it).
+  std::vector<int32_t> PathNodes(int64_t item) const;
 
   // Merges the side index into the CSR arrays (node ids unchanged).
   void Compact();
