@@ -92,8 +92,10 @@ def reference_constrained_beam_search(
         candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
         top = candidates[: 2 * num_beams]
         length = step + 1
-        for rank, (score, beam, token) in enumerate(top[:num_beams]):
-            if token == eos_token_id:
+        # Free search at max length: Hugging Face finishes every beam (stopping criteria).
+        at_end = sequences is None and length == max_new_tokens
+        for score, beam, token in top[:num_beams]:
+            if token == eos_token_id or (at_end and math.isfinite(score)):
                 finished.append((score / length**length_penalty, score,
                                  running[beam][1] + (token,)))
         finished.sort(key=lambda f: -f[0])
