@@ -1,36 +1,14 @@
 // TokenTrie against a brute-force reference (a list of live sequences) on random catalogs with
 // collisions, prefixes, removals and additions after a bulk build.
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
 #include <vector>
 
+#include "check.h"
 #include "grlm/error.h"
 #include "grlm/token_trie.h"
-
-namespace {
-
-int failures = 0;
-#define EXPECT(cond)                                                    \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      std::fprintf(stderr, "%s:%d: EXPECT(%s) failed\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                       \
-    }                                                                   \
-  } while (0)
-
-template <typename F>
-bool Throws(F f) {
-  try {
-    f();
-  } catch (const grlm::InvalidArgument&) {
-    return true;
-  }
-  return false;
-}
 
 constexpr int32_t kEnd = 2;
 using Seq = std::vector<int32_t>;
@@ -47,7 +25,7 @@ Seq RandomSeq(std::mt19937& rng) {
 
 // Checks every trie query and the exported arrays against the live sequences.
 void CheckAgainstReference(grlm::TokenTrie& trie, const std::map<int64_t, Seq>& live) {
-  EXPECT(trie.num_items() == live.size());
+  CHECK(trie.num_items() == live.size());
   // Reference: allowed next tokens and items at the end of each prefix.
   std::map<Seq, std::set<int32_t>> allowed;
   std::map<Seq, std::vector<int64_t>> items_at;
@@ -59,35 +37,32 @@ void CheckAgainstReference(grlm::TokenTrie& trie, const std::map<int64_t, Seq>& 
   }
   for (const auto& [prefix, tokens] : allowed) {
     const int32_t node = trie.Walk(prefix.data(), prefix.size());
-    EXPECT(node != grlm::TokenTrie::kNone);
+    CHECK(node != grlm::TokenTrie::kNone);
     if (node == grlm::TokenTrie::kNone) continue;
     auto got = trie.AllowedTokens(node);
-    EXPECT(got == std::vector<int32_t>(tokens.begin(), tokens.end()));
+    CHECK(got == std::vector<int32_t>(tokens.begin(), tokens.end()));
   }
   for (auto& [seq, items] : items_at) {
     const int32_t node = trie.Walk(seq.data(), seq.size());
-    EXPECT(node != grlm::TokenTrie::kNone);
+    CHECK(node != grlm::TokenTrie::kNone);
     if (node == grlm::TokenTrie::kNone) continue;
     std::sort(items.begin(), items.end());
-    EXPECT(trie.ItemsAt(node) == items);
-    EXPECT(trie.AllowedTokens(node).empty());
+    CHECK(trie.ItemsAt(node) == items);
+    CHECK(trie.AllowedTokens(node).empty());
     for (int64_t item : items) {
-      EXPECT(trie.Sequence(item) == seq);
+      CHECK(trie.Sequence(item) == seq);
       const auto path = trie.PathNodes(item);
-      EXPECT(path.size() == seq.size() + 1 && path.front() == 0 && path.back() == node);
+      CHECK(path.size() == seq.size() + 1 && path.front() == 0 && path.back() == node);
     }
   }
-  // A prefix of no live sequence is dead.
+  // Sequences are at most 4 tokens long: a 5-token prefix is always dead.
   Seq dead = {6, 6, 6, 6, 6};
-  bool is_live = false;
-  for (const auto& [item, seq] : live) is_live |= std::equal(dead.begin(), dead.end(), seq.begin(),
-                                                             seq.begin() + std::min(seq.size(), dead.size())) && seq.size() >= dead.size();
-  if (!is_live) EXPECT(trie.Walk(dead.data(), dead.size()) == grlm::TokenTrie::kNone);
+  CHECK(trie.Walk(dead.data(), dead.size()) == grlm::TokenTrie::kNone);
 
   // Exported arrays: following live edges from the root enumerates exactly the live sequences.
   const auto a = trie.Export();
-  EXPECT(a.row_ptr.size() == trie.num_nodes() + 1);
-  EXPECT(a.child_token.size() == a.child_node.size());
+  CHECK(a.row_ptr.size() == trie.num_nodes() + 1);
+  CHECK(a.child_token.size() == a.child_node.size());
   std::map<int64_t, Seq> found;
   std::vector<std::pair<int32_t, Seq>> stack = {{0, {}}};
   while (!stack.empty()) {
@@ -95,18 +70,18 @@ void CheckAgainstReference(grlm::TokenTrie& trie, const std::map<int64_t, Seq>& 
     stack.pop_back();
     for (int32_t i = a.item_ptr[node]; i < a.item_ptr[node + 1]; ++i) found[a.items[i]] = prefix;
     for (int32_t e = a.row_ptr[node]; e < a.row_ptr[node + 1]; ++e) {
-      if (e > a.row_ptr[node]) EXPECT(a.child_token[e - 1] < a.child_token[e]);
+      if (e > a.row_ptr[node]) CHECK(a.child_token[e - 1] < a.child_token[e]);
       if (a.live[a.child_node[e]] == 0) continue;
       Seq next = prefix;
       next.push_back(a.child_token[e]);
       stack.push_back({a.child_node[e], next});
     }
   }
-  EXPECT(found == live);
-  EXPECT(a.live[0] == int32_t(live.size()));
+  CHECK(found == live);
+  CHECK(a.live[0] == int32_t(live.size()));
 }
 
-void TestRandom(unsigned seed) {
+void RandomCatalog(unsigned seed) {
   std::mt19937 rng(seed);
   grlm::TokenTrie trie(kEnd);
   std::map<int64_t, Seq> live;
@@ -130,9 +105,9 @@ void TestRandom(unsigned seed) {
     if (!live.empty() && rng() % 2 == 0) {
       auto it = live.begin();
       std::advance(it, rng() % live.size());
-      EXPECT(trie.Remove(it->first));
-      EXPECT(!trie.Remove(it->first));
-      EXPECT(!trie.Contains(it->first));
+      CHECK(trie.Remove(it->first));
+      CHECK(!trie.Remove(it->first));
+      CHECK(!trie.Contains(it->first));
       live.erase(it);
     } else {
       Seq s = RandomSeq(rng);
@@ -140,47 +115,39 @@ void TestRandom(unsigned seed) {
       const bool new_path = trie.Walk(s.data(), s.size()) == grlm::TokenTrie::kNone;
       trie.Add(next_item, s.data(), s.size());
       live[next_item++] = s;
-      if (!new_path) EXPECT(trie.structure_version() == version);
+      if (!new_path) CHECK(trie.structure_version() == version);
     }
     CheckAgainstReference(trie, live);
   }
 }
 
-void TestErrors() {
+TEST(RandomCatalogsWithRemovalsAndAdditions) {
+  for (unsigned seed = 0; seed < 200; ++seed) RandomCatalog(seed);
+}
+
+TEST(ErrorsAndEmptyTrie) {
   grlm::TokenTrie trie(kEnd);
   Seq good = {5, kEnd};
   Seq no_end = {5, 6};
   Seq inner_end = {5, kEnd, 6, kEnd};
   Seq negative = {-4, kEnd};
-  EXPECT(Throws([&] { trie.Add(0, no_end.data(), no_end.size()); }));
-  EXPECT(Throws([&] { trie.Add(0, inner_end.data(), inner_end.size()); }));
-  EXPECT(Throws([&] { trie.Add(0, negative.data(), negative.size()); }));
-  EXPECT(Throws([&] { trie.Add(0, good.data(), 0); }));
-  EXPECT(Throws([&] { trie.Add(-1, good.data(), good.size()); }));
+  CHECK_THROWS(trie.Add(0, no_end.data(), no_end.size()), grlm::InvalidArgument);
+  CHECK_THROWS(trie.Add(0, inner_end.data(), inner_end.size()), grlm::InvalidArgument);
+  CHECK_THROWS(trie.Add(0, negative.data(), negative.size()), grlm::InvalidArgument);
+  CHECK_THROWS(trie.Add(0, good.data(), 0), grlm::InvalidArgument);
+  CHECK_THROWS(trie.Add(-1, good.data(), good.size()), grlm::InvalidArgument);
   trie.Add(0, good.data(), good.size());
-  EXPECT(Throws([&] { trie.Add(0, good.data(), good.size()); }));
+  CHECK_THROWS(trie.Add(0, good.data(), good.size()), grlm::InvalidArgument);
   int64_t items[2] = {1, 1};
   int32_t tokens[4] = {5, kEnd, 6, kEnd};
   int64_t offsets[3] = {0, 2, 4};
-  EXPECT(Throws([&] { trie.AddBatch(items, tokens, offsets, 2); }));
-  EXPECT(trie.num_items() == 1);  // nothing added by the failed batch
-  EXPECT(Throws([] { grlm::TokenTrie bad(-1); }));
-  EXPECT(Throws([&] { trie.AllowedTokens(99); }));
+  CHECK_THROWS(trie.AddBatch(items, tokens, offsets, 2), grlm::InvalidArgument);
+  CHECK(trie.num_items() == 1);  // nothing added by the failed batch
+  CHECK_THROWS(grlm::TokenTrie bad(-1), grlm::InvalidArgument);
+  CHECK_THROWS(trie.AllowedTokens(99), grlm::InvalidArgument);
   // Removing the last item empties the root.
-  EXPECT(trie.Remove(0));
-  EXPECT(trie.AllowedTokens(0).empty());
-  EXPECT(trie.Walk(good.data(), 1) == grlm::TokenTrie::kNone);
+  CHECK(trie.Remove(0));
+  CHECK(trie.AllowedTokens(0).empty());
+  CHECK(trie.Walk(good.data(), 1) == grlm::TokenTrie::kNone);
 }
 
-}  // namespace
-
-int main() {
-  for (unsigned seed = 0; seed < 200; ++seed) TestRandom(seed);
-  TestErrors();
-  if (failures) {
-    std::fprintf(stderr, "%d failures\n", failures);
-    return 1;
-  }
-  std::printf("token_trie_test: ok\n");
-  return 0;
-}
