@@ -1,0 +1,142 @@
+"""The constrained top-k step: torch path against a brute-force Python loop, Triton kernel against
+the torch path (on the CPU through TRITON_INTERPRET=1, on a GPU when there is one)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grlm.decoding import TokenTrie
+from grlm.decoding.constrained_step import constrained_topk
+
+EOS = 1
+VOCAB = 12
+
+
+def brute_force(logits, node, score, trie, k, normalization):
+    out = []
+    for r in range(logits.shape[0]):
+        allowed = trie.allowed_tokens(int(node[r])) if math.isfinite(score[r]) else []
+        row = logits[r].double()
+        if normalization == "full":
+            lp = torch.log_softmax(row, -1)
+        else:
+            lp = row - torch.logsumexp(row[allowed], 0) if allowed else row
+        cands = sorted(((float(lp[t] + score[r]), t) for t in allowed), key=lambda c: (-c[0], c[1]))
+        out.append(cands[:k])
+    return out
+
+
+def random_trie(data):
+    seqs = data.draw(st.dictionaries(
+        st.integers(0, 40), st.lists(st.integers(2, VOCAB - 1), max_size=3).map(lambda s: s + [EOS]),
+        min_size=1, max_size=30))
+    trie = TokenTrie.from_sequences(seqs, EOS)
+    for key in data.draw(st.lists(st.sampled_from(sorted(seqs)), max_size=5)):
+        trie.remove(key)
+    return trie
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(1, 6), st.sampled_from(["full", "allowed"]))
+def test_torch_path_matches_brute_force(data, k, normalization):
+    trie = random_trie(data)
+    if trie.num_items == 0:
+        return
+    rows = data.draw(st.integers(1, 6))
+    logits = torch.randn(rows, VOCAB) * 3
+    node = torch.tensor([data.draw(st.integers(0, trie.num_nodes - 1)) for _ in range(rows)])
+    score = torch.randn(rows)
+    score[0] = float("-inf") if data.draw(st.booleans()) else score[0]
+    values, edges = constrained_topk(logits, node, score, trie.arrays("cpu"), k,
+                                     normalization=normalization, backend="torch")
+    arrays = trie.arrays("cpu")
+    expected = brute_force(logits, node, score, trie, k, normalization)
+    for r in range(rows):
+        got = [(float(values[r, j]), int(arrays.child_token[edges[r, j]]))
+               for j in range(k) if edges[r, j] >= 0]
+        assert [t for _, t in got] == [t for _, t in expected[r]]
+        for (gv, _), (ev, _) in zip(got, expected[r]):
+            assert gv == pytest.approx(ev, abs=1e-4)
+        assert all(values[r, j] == float("-inf") for j in range(len(got), k))
+
+
+KERNEL_CHECK = r"""
+import torch
+from grlm.decoding import TokenTrie
+from grlm.decoding.constrained_step import constrained_topk
+torch.manual_seed(0)
+EOS, V = 1, 300
+g = torch.Generator().manual_seed(1)
+seqs = {i: torch.randint(2, 12, (int(torch.randint(0, 3, (1,), generator=g)),), generator=g).tolist()
+        + [EOS] for i in range(40)}
+seqs.update({100 + i: [2 + (7 * i) % (V - 2), EOS] for i in range(90)})  # a wide root (> 64 edges)
+trie = TokenTrie.from_sequences(seqs, EOS)
+for i in range(0, 40, 7):
+    trie.remove(i)
+arrays = trie.arrays("cpu")
+rows = 9
+logits = torch.randn(rows, V) * 2
+logits[1] = logits[1].round()  # exact ties, -0.0 and +0.0 included
+logits[2, :] = -logits[2, :].abs().round()
+node = torch.randint(0, trie.num_nodes, (rows,)).int()
+node[:3] = 0
+score = torch.randn(rows)
+score[4] = float("-inf")
+for normalization in ("full", "allowed"):
+    for k in (3, 40):
+        a = constrained_topk(logits, node, score, arrays, k, normalization=normalization, backend="torch")
+        b = constrained_topk(logits, node, score, arrays, k, normalization=normalization, backend="triton")
+        assert torch.equal(a[1], b[1]), (normalization, k)
+        finite = torch.isfinite(a[0])
+        assert torch.equal(finite, torch.isfinite(b[0]))
+        torch.testing.assert_close(a[0][finite], b[0][finite], rtol=1e-6, atol=1e-5)
+print("kernel ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+def test_triton_kernel_in_interpreter_matches_torch():
+    env = dict(os.environ, TRITON_INTERPRET="1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
+    run = subprocess.run([sys.executable, "-c", KERNEL_CHECK], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "kernel ok" in run.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("normalization", ["full", "allowed"])
+def test_triton_kernel_on_gpu_matches_torch(normalization):
+    torch.manual_seed(0)
+    EOS_, V = 1, 50000
+    g = torch.Generator().manual_seed(0)
+    seqs = {i: torch.randint(2, V, (5,), generator=g).tolist() + [EOS_] for i in range(5000)}
+    trie = TokenTrie.from_sequences(seqs, EOS_)
+    for i in range(0, 5000, 13):
+        trie.remove(i)
+    arrays = trie.arrays("cuda")
+    rows = 64
+    logits = (torch.randn(rows, V) * 3).to(torch.bfloat16).cuda()
+    node = torch.randint(0, trie.num_nodes, (rows,)).int().cuda()
+    node[:8] = 0
+    score = torch.randn(rows).cuda()
+    for k in (1, 40):
+        a = constrained_topk(logits, node, score, arrays, k, normalization=normalization,
+                             backend="torch")
+        b = constrained_topk(logits, node, score, arrays, k, normalization=normalization,
+                             backend="triton")
+        assert torch.equal(a[1], b[1])
+        finite = torch.isfinite(a[0])
+        assert torch.equal(finite, torch.isfinite(b[0]))
+        torch.testing.assert_close(a[0][finite], b[0][finite], rtol=1e-5, atol=1e-4)
