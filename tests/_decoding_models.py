@@ -51,3 +51,22 @@ def random_catalog(n: int, seed: int = 0, max_terms: int = 3) -> dict[str, list[
     items[keys[-1]] = list(items[keys[0]])  # a collision
     items["short"] = [items[keys[1]][0]]  # a Term ID that is a prefix of another's terms
     return items
+
+
+def one_thread():
+    """Context for the tiny models: torch's thread pool costs far more than these matmuls on a
+    loaded machine (milliseconds per call), so run them on one thread."""
+    import contextlib
+
+    import torch
+
+    @contextlib.contextmanager
+    def scope():
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    return scope()

@@ -9,7 +9,7 @@ import os
 
 import pytest
 import torch
-from _decoding_models import random_catalog, tiny_model, word_tokenizer
+from _decoding_models import one_thread, random_catalog, tiny_model, word_tokenizer
 
 from grlm.answer_format import encode_answer, format_term_id
 from grlm.decoding import TokenTrie, reference_constrained_beam_search
@@ -20,6 +20,12 @@ from grlm.errors import InvalidInputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 JUNK = -1e6  # Hugging Face fills missing beams with ~-1e9 scores; real scores are far above
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

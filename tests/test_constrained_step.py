@@ -22,6 +22,14 @@ EOS = 1
 VOCAB = 12
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    from _decoding_models import one_thread
+
+    with one_thread():
+        yield
+
+
 def brute_force(logits, node, score, trie, k, normalization):
     out = []
     for r in range(logits.shape[0]):
@@ -107,7 +115,7 @@ print("kernel ok")
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_triton_kernel_in_interpreter_matches_torch():
-    env = dict(os.environ, TRITON_INTERPRET="1",
+    env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1",
                PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
     run = subprocess.run([sys.executable, "-c", KERNEL_CHECK], env=env, capture_output=True,
                          text=True, timeout=600)

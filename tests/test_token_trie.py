@@ -126,3 +126,17 @@ def test_arrays_enumerate_exactly_the_live_items(initial, removed, added):
     assert {trie.key_of(i): list(s) for i, s in found.items()} == live
     for key, seq in live.items():
         assert key in trie.items_of(seq)
+
+
+def test_from_token_matrix_keys_are_row_numbers():
+    matrix = np.array([[5, 6, EOS], [5, 7, EOS], [5, 6, EOS]])
+    trie = TokenTrie.from_token_matrix(matrix, EOS)
+    assert trie.items_of([5, 6, EOS]) == [0, 2]
+    assert 1 in trie and 3 not in trie
+    assert trie.remove(1) and 1 not in trie
+    trie.add(1, [5, 7, EOS])
+    trie.add("extra", [8, EOS])  # a non-row key switches to an explicit index
+    assert trie.items_of([8, EOS]) == ["extra"]
+    assert trie.items_of([5, 7, EOS]) == [1]
+    with pytest.raises(InvalidInputError, match=r"\(N, L\)"):
+        TokenTrie.from_token_matrix(np.array([5, EOS]), EOS)

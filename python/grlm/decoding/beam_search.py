@@ -145,7 +145,8 @@ class BeamSearchDecoder:
         batch, prompt_len = ids.shape
         nb, steps = self.num_beams, int(max_new_tokens)
         with torch.no_grad():
-            self.runner.allocate(batch, nb, prompt_len, steps)
+            if self.runner.allocate(batch, nb, prompt_len, steps):
+                self._graphs = {}
             state = self._reset_state(batch, steps)
             logits = self.runner.prefill(ids, mask, positions)
             self._merge(logits.repeat_interleave(nb, dim=0), state, arrays, steps)
@@ -159,10 +160,17 @@ class BeamSearchDecoder:
                 graph = self._graphs.get(key) if use_graph else None
                 if graph is not None:
                     graph.replay()
+                elif use_graph:
+                    # The first step runs eagerly on a side stream (warm-up: Triton compiled,
+                    # cuBLAS ready), then the same step is captured for the next ones.
+                    side = torch.cuda.Stream()
+                    side.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(side):
+                        self._body(state, arrays, steps)
+                    torch.cuda.current_stream().wait_stream(side)
+                    self._graphs = {key: self._capture(state, arrays, steps)}
                 else:
                     self._body(state, arrays, steps)
-                    if use_graph and step == 1:
-                        self._graphs = {key: self._capture(state, arrays, steps)}
                 if on_step is not None:
                     on_step(step)
                 step += 1

@@ -37,6 +37,25 @@ def left_pad(prompts, pad_token_id: int, device):
     return ids.to(device), mask.to(device), positions.to(device)
 
 
+def _cache_kwarg(model) -> str:
+    """Name of the cache argument of model.forward (``cache`` from transformers 5.x on)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _output_cache(out):
+    cache = getattr(out, "past_key_values", None)
+    return cache if cache is not None else out.cache
+
+
+def _layer_kv(cache):
+    """(keys, values) per layer of a DynamicCache, old and new layouts."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
+
+
 def shared_prompt_supported(model) -> bool:
     config = model.config
     if getattr(config, "model_type", None) not in SHARED_PROMPT_MODEL_TYPES:
@@ -68,12 +87,13 @@ class SharedPromptRunner:
         self.shape = None
 
     def allocate(self, batch: int, num_beams: int, prompt_len: int, steps: int):
-        """Static buffers for this shape (kept when the shape repeats: CUDA graphs reuse them)."""
+        """Static buffers for this shape (kept when the shape repeats: CUDA graphs reuse them).
+        Returns True when new buffers were allocated (graphs captured before are stale)."""
         import torch
 
         shape = (batch, num_beams, prompt_len, steps)
         if self.shape == shape:
-            return
+            return False
         param = next(self.model.parameters())
         dtype, device = param.dtype, param.device
         rows = batch * num_beams
@@ -88,6 +108,7 @@ class SharedPromptRunner:
         self.next_position = torch.zeros(rows, dtype=torch.long, device=device)
         self.slots = torch.arange(steps, device=device)
         self.shape = shape
+        return True
 
     def prefill(self, input_ids, attention_mask, position_ids):
         """Runs the prompts once; returns the last logits (batch, vocab)."""
@@ -96,10 +117,9 @@ class SharedPromptRunner:
         batch, num_beams, prompt_len, _ = self.shape
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                          position_ids=position_ids, use_cache=True)
-        cache = out.past_key_values
-        for i, layer in enumerate(cache.layers):
-            self.prompt_k[i].copy_(layer.keys)
-            self.prompt_v[i].copy_(layer.values)
+        for i, (keys, values) in enumerate(_layer_kv(_output_cache(out))):
+            self.prompt_k[i].copy_(keys)
+            self.prompt_v[i].copy_(values)
         self.prompt_bias.copy_(torch.where(attention_mask.bool(), 0.0, float("-inf")))
         self.next_position.copy_((position_ids[:, -1] + 1).repeat_interleave(num_beams))
         self.suffix_k.zero_()
@@ -171,15 +191,17 @@ class ExpandedCacheRunner:
     def __init__(self, model):
         self.model = model
         self.shape = None
+        self.cache_kwarg = _cache_kwarg(model)
 
     def allocate(self, batch: int, num_beams: int, prompt_len: int, steps: int):
         self.shape = (batch, num_beams, prompt_len, steps)
+        return True
 
     def prefill(self, input_ids, attention_mask, position_ids):
         batch, num_beams, prompt_len, steps = self.shape
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                          position_ids=position_ids, use_cache=True)
-        self.cache = out.past_key_values
+        self.cache = _output_cache(out)
         self.cache.batch_repeat_interleave(num_beams)
         self.mask = attention_mask.repeat_interleave(num_beams, dim=0)
         self.next_position = (position_ids[:, -1] + 1).repeat_interleave(num_beams)
@@ -193,8 +215,8 @@ class ExpandedCacheRunner:
                           device=self.mask.device)
         out = self.model(input_ids=tokens[:, None], attention_mask=torch.cat((self.mask, ones), 1),
                          position_ids=(self.next_position + s)[:, None],
-                         past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+                         use_cache=True, **{self.cache_kwarg: self.cache})
+        self.cache = _output_cache(out)
         return out.logits[:, -1, :]
 
     def reorder(self, parent):

@@ -55,6 +55,7 @@ class TokenTrie:
         self._native = _core.TokenTrie(int(end_token))
         self._keys: list[Hashable] = []
         self._index: dict[Hashable, int] = {}
+        self._identity = 0  # keys 0 .. _identity-1 are their own index (from_token_matrix)
         self._device_arrays: dict[str, TrieArrays] = {}
 
     # -- construction ---------------------------------------------------------------------------
@@ -72,6 +73,27 @@ class TokenTrie:
         trie.add_sequences(sequences)
         return trie
 
+    @classmethod
+    def from_token_matrix(cls, tokens, end_token: int) -> TokenTrie:
+        """Trie of ``N`` equal-length sequences (rows of an ``(N, L)`` integer array, each ending
+        with ``end_token``) keyed ``0 .. N-1``: the bulk path for large synthetic catalogs."""
+        matrix = np.ascontiguousarray(tokens, dtype=np.int32)
+        if matrix.ndim != 2 or matrix.shape[1] == 0:
+            raise InvalidInputError(f"tokens must be a non-empty (N, L) array, got {matrix.shape}")
+        trie = cls(end_token)
+        n, length = matrix.shape
+        offsets = np.arange(n + 1, dtype=np.int64) * length
+        trie._native.add_batch(np.arange(n, dtype=np.int64), matrix.reshape(-1), offsets)
+        trie._keys = range(n)  # keys are their own dense indices: no dict of N entries
+        trie._identity = n
+        return trie
+
+    def _find(self, key: Hashable) -> int | None:
+        """Dense index of a key ever added (live or removed), or None."""
+        if type(key) is int and 0 <= key < self._identity:
+            return key
+        return self._index.get(key)
+
     def add_items(self, items: Mapping[Hashable, Sequence[str]], tokenizer) -> None:
         """Adds ``{item_key: terms}`` (tokenized with ``encode_answer``)."""
         if end_of_answer_id(tokenizer) != self.end_token:
@@ -88,17 +110,24 @@ class TokenTrie:
     def add_sequences(self, sequences: Mapping[Hashable, Sequence[int]]) -> None:
         """Adds ``{item_key: token ids}`` in one batch (validated before anything changes)."""
         keys = list(sequences.keys())
-        for key in keys:
-            if key in self._index and self._native.contains(self._index[key]):
+        known = [self._find(key) for key in keys]
+        for key, index in zip(keys, known):
+            if index is not None and self._native.contains(index):
                 raise InvalidInputError(f"item {key!r} is already in the trie")
+        if self._identity and any(index is None for index in known):
+            self._keys = list(self._keys)  # leave the identity mode: fresh keys need indices
+            self._index = {key: key for key in self._keys}
+            self._identity = 0
         # Fresh keys get consecutive new indices; re-added keys keep their old index.
         indices = np.empty(len(keys), dtype=np.int64)
-        fresh = [key for key in keys if key not in self._index]
+        fresh = [key for key, index in zip(keys, known) if index is None]
         next_index = len(self._keys)
-        for i, key in enumerate(keys):
-            indices[i] = self._index[key] if key in self._index else next_index
-            if key not in self._index:
+        for i, index in enumerate(known):
+            if index is None:
+                indices[i] = next_index
                 next_index += 1
+            else:
+                indices[i] = index
         lengths = [len(sequences[key]) for key in keys]
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -125,7 +154,7 @@ class TokenTrie:
         """Removes an item; the next decoding step (even of a running search) never produces it.
 
         Returns False when the item is not in the trie."""
-        index = self._index.get(key)
+        index = self._find(key)
         if index is None or not self._native.contains(index):
             return False
         self._bump_live(index, -1)
@@ -168,14 +197,14 @@ class TokenTrie:
         return self.num_items
 
     def __contains__(self, key: Hashable) -> bool:
-        index = self._index.get(key)
+        index = self._find(key)
         return index is not None and bool(self._native.contains(index))
 
     def sequence(self, key: Hashable) -> list[int]:
         """Token ids of a live item."""
         if key not in self:
             raise InvalidInputError(f"item {key!r} is not in the trie")
-        return list(self._native.sequence(self._index[key]))
+        return list(self._native.sequence(self._find(key)))
 
     def walk(self, tokens: Iterable[int]) -> int:
         """Node reached from the root by ``tokens`` over live edges, or -1 (a dead prefix)."""
