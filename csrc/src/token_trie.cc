@@ -189,6 +189,9 @@ void TokenTrie::BulkBuild(const int64_t* items, const int32_t* tokens, const int
     base_token_[e] = token_[v];
     base_child_[e] = int32_t(v);
   }
+  for (auto* v : {&parent_, &token_, &live_, &first_item_, &item_leaf_, &next_item_}) {
+    v->shrink_to_fit();
+  }
   ++structure_version_;
   ++version_;
 }
