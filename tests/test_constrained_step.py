@@ -109,18 +109,39 @@ for normalization in ("full", "allowed"):
         assert torch.equal(finite, torch.isfinite(b[0]))
         torch.testing.assert_close(a[0][finite], b[0][finite], rtol=1e-6, atol=1e-5)
 print("kernel ok")
+
+# The decoder on the kernel equals the decoder on the torch path.
+import sys
+sys.path.insert(0, TESTS)
+torch.set_num_threads(1)
+from _decoding_models import random_catalog, tiny_model, word_tokenizer
+from grlm.decoding.beam_search import BeamSearchDecoder
+tok = word_tokenizer()
+model = tiny_model(len(tok), kind="qwen3")
+trie = TokenTrie.from_items(random_catalog(30), tok)
+prompts = [tok("user bought a red shoe . next :")["input_ids"], tok("the hat")["input_ids"]]
+for normalization in ("full", "allowed"):
+    a = BeamSearchDecoder(model, trie, num_beams=4, backend="torch",
+                          normalization=normalization).search(prompts)
+    b = BeamSearchDecoder(model, trie, num_beams=4, backend="triton",
+                          normalization=normalization).search(prompts)
+    for x, y in zip(a, b):
+        assert [h.tokens for h in x] == [h.tokens for h in y], normalization
+        assert all(abs(h.score - g.score) < 1e-4 for h, g in zip(x, y))
+print("decoder ok")
 """
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
-def test_triton_kernel_in_interpreter_matches_torch():
+def test_triton_kernel_and_decoder_in_interpreter_match_torch():
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1",
                PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
-    run = subprocess.run([sys.executable, "-c", KERNEL_CHECK], env=env, capture_output=True,
-                         text=True, timeout=600)
+    tests = str(Path(__file__).resolve().parent)
+    run = subprocess.run([sys.executable, "-c", f"TESTS = {tests!r}\n" + KERNEL_CHECK], env=env,
+                         capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "kernel ok" in run.stdout
+    assert "kernel ok" in run.stdout and "decoder ok" in run.stdout
 
 
 @pytest.mark.gpu

@@ -159,7 +159,7 @@ class BeamSearchDecoder:
             while step < steps and not bool(state.done.all()):
                 graph = self._graphs.get(key) if use_graph else None
                 if graph is not None:
-                    graph.replay()
+                    graph[0].replay()
                 elif use_graph:
                     # The first step runs eagerly on a side stream (warm-up: Triton compiled,
                     # cuBLAS ready), then the same step is captured for the next ones.
@@ -168,7 +168,9 @@ class BeamSearchDecoder:
                     with torch.cuda.stream(side):
                         self._body(state, arrays, steps)
                     torch.cuda.current_stream().wait_stream(side)
-                    self._graphs = {key: self._capture(state, arrays, steps)}
+                    # The arrays ride along: the graph reads their memory, and id() must not be
+                    # reused by a later export while the graph is cached.
+                    self._graphs = {key: (self._capture(state, arrays, steps), arrays)}
                 else:
                     self._body(state, arrays, steps)
                 if on_step is not None:
