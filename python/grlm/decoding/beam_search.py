@@ -149,7 +149,10 @@ class BeamSearchDecoder:
                 self._graphs = {}
             state = self._reset_state(batch, steps)
             logits = self.runner.prefill(ids, mask, positions)
-            self._merge(logits.repeat_interleave(nb, dim=0), state, arrays, steps)
+            # The first step scores the root's children, which can be the whole vocabulary: the
+            # torch path spreads that over the device better than one kernel program per row.
+            self._merge(logits.repeat_interleave(nb, dim=0), state, arrays, steps,
+                        backend="torch")
             if on_step is not None:
                 on_step(0)
             key = (batch, nb, prompt_len, steps, constrained, id(arrays), self.backend,
@@ -234,8 +237,9 @@ class BeamSearchDecoder:
             self._body(state, arrays, steps)
         return graph
 
-    def _merge(self, logits, state: _State, arrays, steps: int):
-        """Hugging Face's beam-search update for every request, in place, without host syncs."""
+    def _merge(self, logits, state: _State, arrays, steps: int, backend: str | None = None):
+        """Hugging Face's beam-search update for every request, in place, without host syncs
+        (with the Triton backend)."""
         import torch
 
         batch, nb = state.score.shape
@@ -245,7 +249,7 @@ class BeamSearchDecoder:
         if arrays is not None:
             values, edges = constrained_topk(logits, state.node.view(-1), flat_score, arrays, k,
                                              normalization=self.normalization,
-                                             backend=self.backend)
+                                             backend=backend or self.backend)
             safe = edges.clamp(min=0)
             tokens = torch.where(edges >= 0, arrays.child_token[safe].long(), -1)
             children = torch.where(edges >= 0, arrays.child_node[safe].long(), 0)

@@ -93,10 +93,11 @@ def constrained_topk_torch(logits, node, score, arrays, k: int, *, normalization
     device = logits.device
     values = torch.full((rows, k), float("-inf"), dtype=torch.float32, device=device)
     edges = torch.full((rows, k), -1, dtype=torch.int64, device=device)
-    row_ptr = arrays.row_ptr.long()
+    # Index the int32 arrays first and widen the few values read: widening whole arrays would
+    # copy every node and edge at every step.
     node = node.long()
-    start = row_ptr[node]
-    degree = torch.where(torch.isfinite(score), row_ptr[node + 1] - start, 0)
+    start = arrays.row_ptr[node].long()
+    degree = torch.where(torch.isfinite(score), arrays.row_ptr[node + 1].long() - start, 0)
     live_rows = torch.nonzero(degree > 0).flatten()
     if live_rows.numel() == 0:
         return values, edges
@@ -105,8 +106,8 @@ def constrained_topk_torch(logits, node, score, arrays, k: int, *, normalization
     position = torch.arange(width, device=device)
     in_row = position[None, :] < degree[:, None]
     edge = torch.where(in_row, start[live_rows, None] + position[None, :], 0)
-    token = arrays.child_token.long()[edge]
-    ok = in_row & (arrays.live[arrays.child_node.long()[edge]] > 0)
+    token = arrays.child_token[edge].long()
+    ok = in_row & (arrays.live[arrays.child_node[edge]] > 0)
     row_logits = logits[live_rows].float()
     chosen = row_logits.gather(1, token)
     if normalization == "full":

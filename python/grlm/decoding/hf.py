@@ -18,20 +18,20 @@ def trie_child(arrays, node, token, max_degree: int):
 
     valid = node >= 0
     safe_node = node.clamp(min=0).long()
-    lo = arrays.row_ptr.long()[safe_node]
-    end = arrays.row_ptr.long()[safe_node + 1]
+    lo = arrays.row_ptr[safe_node].long()
+    end = arrays.row_ptr[safe_node + 1].long()
     hi = end.clone()
     last_edge = max(arrays.child_token.numel() - 1, 0)
     token = token.long()
     for _ in range(max(1, int(max_degree).bit_length())):
         open_ = lo < hi
         mid = (lo + hi) // 2
-        go_right = open_ & (arrays.child_token.long()[mid.clamp(max=last_edge)] < token)
+        go_right = open_ & (arrays.child_token[mid.clamp(max=last_edge)].long() < token)
         lo = torch.where(go_right, mid + 1, lo)
         hi = torch.where(open_ & ~go_right, mid, hi)
     at = lo.clamp(max=last_edge)
-    found = valid & (lo < end) & (arrays.child_token.long()[at] == token)
-    child = torch.where(found, arrays.child_node.long()[at], -1)
+    found = valid & (lo < end) & (arrays.child_token[at].long() == token)
+    child = torch.where(found, arrays.child_node[at].long(), -1)
     alive = arrays.live[child.clamp(min=0)] > 0
     return torch.where((child >= 0) & alive, child, -1)
 
@@ -44,16 +44,16 @@ def allowed_mask(arrays, node, vocab_size: int):
     mask = torch.zeros((rows, vocab_size), dtype=torch.bool, device=node.device)
     valid = node >= 0
     safe = node.clamp(min=0).long()
-    start = arrays.row_ptr.long()[safe]
-    degree = torch.where(valid, arrays.row_ptr.long()[safe + 1] - start, 0)
+    start = arrays.row_ptr[safe].long()
+    degree = torch.where(valid, arrays.row_ptr[safe + 1].long() - start, 0)
     width = int(degree.max()) if rows else 0
     if width == 0:
         return mask
     position = torch.arange(width, device=node.device)
     in_row = position[None, :] < degree[:, None]
     edge = torch.where(in_row, start[:, None] + position[None, :], 0)
-    token = arrays.child_token.long()[edge]
-    ok = in_row & (arrays.live[arrays.child_node.long()[edge]] > 0) & (token < vocab_size)
+    token = arrays.child_token[edge].long()
+    ok = in_row & (arrays.live[arrays.child_node[edge]] > 0) & (token < vocab_size)
     rows_index = torch.arange(rows, device=node.device)[:, None].expand_as(token)
     mask[rows_index[ok], token[ok]] = True
     return mask
