@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import sys
 import time
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import machine, print_table  # noqa: E402
+from timing import machine, print_table
 
 JUNK = -1e6  # Hugging Face's -1e9-initialised spare beams; real scores are far above
 
@@ -115,7 +116,6 @@ def step_costs(trie, logits, node, score, k, device, repeat=20):
     """Microseconds per call: free log-softmax + top-k, and the constrained step (both
     normalisations), on the same logits."""
     import torch
-
     from grlm.decoding.constrained_step import constrained_topk, free_topk
 
     arrays = trie.arrays(device)
@@ -154,7 +154,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import torch
-
     from grlm.decoding import TokenTrie
     from grlm.decoding.beam_search import BeamSearchDecoder
     from grlm.decoding.hf import TrieLogitsProcessor, prefix_allowed_tokens_fn
@@ -230,33 +229,31 @@ def main(argv=None) -> int:
             print(f"check N={n_items:,} B={batch}: all {batch * nb} hypotheses valid; vs HF "
                   f"top-1 agreement {top1:.2f}, top-{nb} overlap {overlap:.2f}")
             # Timings.
+            generate = functools.partial(hf_generate, model, ids, mask, num_beams=nb,
+                                         max_new_tokens=steps, eos=eos, pad=pad)
             width = ids.shape[1]
             if batch not in hf_free_cache:
-                hf_free_cache[batch] = timed(lambda: hf_generate(
-                    model, ids, mask, num_beams=nb, max_new_tokens=steps, eos=eos, pad=pad),
-                    device, args.repeat)
+                hf_free_cache[batch] = timed(generate, device, args.repeat)
             hf_free = hf_free_cache[batch]
-            hf_prefix = timed(lambda: hf_generate(
-                model, ids, mask, num_beams=nb, max_new_tokens=steps, eos=eos, pad=pad,
-                prefix_fn=prefix_allowed_tokens_fn(trie, width)), device, args.repeat) \
+            hf_prefix = timed(functools.partial(
+                generate, prefix_fn=prefix_allowed_tokens_fn(trie, width)), device, args.repeat) \
                 if run_prefix else float("nan")
-            hf_processor = timed(lambda: hf_generate(
-                model, ids, mask, num_beams=nb, max_new_tokens=steps, eos=eos, pad=pad,
-                processor=TrieLogitsProcessor(trie, width)), device, args.repeat)
-            ours_free = timed(lambda: free_decoder.search(prompts, constrained=False,
-                                                          max_new_tokens=steps),
-                              device, args.repeat)
-            ours_constrained = timed(lambda: decoder.search(prompts), device, args.repeat)
+            hf_processor = timed(functools.partial(
+                generate, processor=TrieLogitsProcessor(trie, width)), device, args.repeat)
+            ours_free = timed(functools.partial(free_decoder.search, prompts, constrained=False,
+                                                max_new_tokens=steps), device, args.repeat)
+            ours_constrained = timed(functools.partial(decoder.search, prompts), device,
+                                     args.repeat)
             rows.append([f"{n_items:,}", batch, f"{hf_free * 1e3:.1f}", f"{hf_prefix * 1e3:.1f}",
                          f"{hf_processor * 1e3:.1f}", f"{ours_free * 1e3:.1f}",
                          f"{ours_constrained * 1e3:.1f}",
                          f"{hf_prefix / ours_constrained:.1f}x",
                          f"{(ours_constrained - ours_free) / steps * 1e6:.0f}"])
-            results["rows"].append(dict(items=n_items, batch=batch, hf_free_s=hf_free,
-                                        hf_prefix_s=hf_prefix, hf_processor_s=hf_processor,
-                                        ours_free_s=ours_free,
-                                        ours_constrained_s=ours_constrained, top1=top1,
-                                        overlap=overlap))
+            results["rows"].append({"items": n_items, "batch": batch, "hf_free_s": hf_free,
+                                    "hf_prefix_s": hf_prefix, "hf_processor_s": hf_processor,
+                                    "ours_free_s": ours_free,
+                                    "ours_constrained_s": ours_constrained, "top1": top1,
+                                    "overlap": overlap})
             # The constrained step alone, on logits of the real vocabulary at depth-2 nodes.
             r = batch * nb
             logits = torch.randn(r, model.config.vocab_size, device=device,
@@ -269,7 +266,6 @@ def main(argv=None) -> int:
             step_rows.append([f"{n_items:,}", batch, *(f"{v:.1f}" for v in costs.values()),
                               f"{costs['constrained full'] - costs['free log_softmax+topk']:.1f}"])
             results["rows"][-1]["step_us"] = costs
-        del trie, arrays
 
     print_table("Beam search wall time per call (ms); last column: (ours constrained - ours free)"
                 " / steps in us", ["items", "B", "HF free", "HF prefix fn", "HF + our processor",

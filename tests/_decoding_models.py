@@ -29,10 +29,10 @@ def tiny_model(vocab_size: int, *, kind: str = "llama", seed: int = 0, eos_token
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(seed)
-    common = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64,
-                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                  initializer_range=0.5, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                  bos_token_id=None, tie_word_embeddings=False)
+    common = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "initializer_range": 0.5, "eos_token_id": eos_token_id,
+              "pad_token_id": pad_token_id, "bos_token_id": None, "tie_word_embeddings": False}
     if kind == "llama":
         model = LlamaForCausalLM(LlamaConfig(**common))
     elif kind == "qwen3":

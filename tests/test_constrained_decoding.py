@@ -10,7 +10,6 @@ import os
 import pytest
 import torch
 from _decoding_models import one_thread, random_catalog, tiny_model, word_tokenizer
-
 from grlm.answer_format import encode_answer, format_term_id
 from grlm.decoding import TokenTrie, reference_constrained_beam_search
 from grlm.decoding.beam_search import BeamSearchDecoder, constrained_beam_search

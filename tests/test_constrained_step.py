@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from grlm.decoding import TokenTrie
 from grlm.decoding.constrained_step import constrained_topk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 EOS = 1
 VOCAB = 12
@@ -139,7 +138,7 @@ def test_triton_kernel_and_decoder_in_interpreter_match_torch():
                PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
     tests = str(Path(__file__).resolve().parent)
     run = subprocess.run([sys.executable, "-c", f"TESTS = {tests!r}\n" + KERNEL_CHECK], env=env,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "kernel ok" in run.stdout and "decoder ok" in run.stdout
 

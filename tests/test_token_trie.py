@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _decoding_models import random_catalog, word_tokenizer
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from grlm.answer_format import encode_answer
 from grlm.decoding import TokenTrie
 from grlm.errors import InvalidInputError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 EOS = 1
 

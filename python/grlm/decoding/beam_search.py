@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from grlm.decoding.constrained_step import NORMALIZATIONS, constrained_topk, free_topk, resolve_backend
+from grlm.decoding.constrained_step import (
+    NORMALIZATIONS,
+    constrained_topk,
+    free_topk,
+    resolve_backend,
+)
 from grlm.decoding.reference import Hypothesis
 from grlm.errors import InvalidInputError
 
@@ -69,8 +74,11 @@ class BeamSearchDecoder:
                  early_stopping: bool | str = False, normalization: str = "full",
                  backend: str = "auto", cuda_graph: bool | str = "auto",
                  shared_prompt: bool | str = "auto", pad_token_id: int | None = None):
-        from grlm.decoding.runners import (ExpandedCacheRunner, SharedPromptRunner,
-                                           shared_prompt_supported)
+        from grlm.decoding.runners import (
+            ExpandedCacheRunner,
+            SharedPromptRunner,
+            shared_prompt_supported,
+        )
 
         if num_beams < 1:
             raise InvalidInputError(f"num_beams must be >= 1, got {num_beams}")

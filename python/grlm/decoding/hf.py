@@ -70,7 +70,8 @@ class TrieLogitsProcessor(LogitsProcessor):
         Length of the (left-padded) prompt ``input_ids`` given to ``generate``: generated tokens
         start there.
 
-    Use one processor per ``generate`` call (it keeps the previous step's rows and nodes).
+    The processor keeps the previous step's rows and nodes; it starts over at the first step of
+    each ``generate`` call, so it can be reused across calls with the same prompt length.
     """
 
     def __init__(self, trie, prompt_length: int):

@@ -65,7 +65,7 @@ def reference_constrained_beam_search(
         raise InvalidInputError("free beam search needs max_new_tokens")
 
     device = next(model.parameters()).device
-    prompt = list(int(t) for t in prompt_ids)
+    prompt = [int(t) for t in prompt_ids]
     running: list[tuple[float, tuple[int, ...]]] = [(0.0, ())]
     finished: list[tuple[float, float, tuple[int, ...]]] = []  # (score, log_prob, tokens)
     for step in range(max_new_tokens):

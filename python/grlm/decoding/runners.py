@@ -114,7 +114,7 @@ class SharedPromptRunner:
         """Runs the prompts once; returns the last logits (batch, vocab)."""
         import torch
 
-        batch, num_beams, prompt_len, _ = self.shape
+        num_beams = self.shape[1]
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                          position_ids=position_ids, use_cache=True)
         for i, (keys, values) in enumerate(_layer_kv(_output_cache(out))):
@@ -198,7 +198,7 @@ class ExpandedCacheRunner:
         return True
 
     def prefill(self, input_ids, attention_mask, position_ids):
-        batch, num_beams, prompt_len, steps = self.shape
+        num_beams = self.shape[1]
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                          position_ids=position_ids, use_cache=True)
         self.cache = _output_cache(out)

@@ -13,6 +13,7 @@ One program per beam row:
 import triton
 import triton.language as tl
 
+
 @triton.jit
 def _pack(x, position):
     x = tl.where(x == 0.0, 0.0, x)  # -0.0 and +0.0 must tie
