@@ -293,6 +293,7 @@ def test_gpu_graph_and_triton_match_eager_torch(tokenizer, catalog, trie, dtype)
     expected = [as_pairs(h) for h in eager.search(prompts)]
     for _ in range(2):  # the second call replays the cached graph
         got = [as_pairs(h) for h in graph.search(prompts)]
+        assert graph.cuda_graph and graph._graphs, "the step was not captured"
         for a, b in zip(got, expected):
             assert [t for t, _ in a] == [t for t, _ in b]
     if dtype == torch.float32:

@@ -168,3 +168,29 @@ def test_triton_kernel_on_gpu_matches_torch(normalization):
         finite = torch.isfinite(a[0])
         assert torch.equal(finite, torch.isfinite(b[0]))
         torch.testing.assert_close(a[0][finite], b[0][finite], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+@pytest.mark.parametrize("full", [True, False])
+def test_triton_kernel_compiles_for_hopper_without_a_gpu(full):
+    """Ahead-of-time compile for sm_90 with the ptxas shipped in the triton wheel: catches typing
+    errors the interpreter lets through."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from grlm.kernels._constrained_step_kernel import constrained_topk_kernel
+
+    signature = {"logits_ptr": "*bf16", "stride_row": "i32", "vocab": "i32", "node_ptr": "*i64",
+                 "score_ptr": "*fp32", "row_ptr_ptr": "*i32", "child_token_ptr": "*i32",
+                 "child_node_ptr": "*i32", "live_ptr": "*i32", "out_value_ptr": "*fp32",
+                 "out_edge_ptr": "*i64", "k": "i32", "FULL": "constexpr", "BLOCK_V": "constexpr",
+                 "BLOCK_E": "constexpr"}
+    source = ASTSource(fn=constrained_topk_kernel, signature=signature,
+                       constexprs={"FULL": full, "BLOCK_V": 1024, "BLOCK_E": 64})
+    try:
+        kernel = triton.compile(source, target=GPUTarget("cuda", 90, 32),
+                                options={"num_warps": 4})
+    except FileNotFoundError as error:  # a triton build without its bundled ptxas
+        pytest.skip(f"no ptxas: {error}")
+    assert kernel.asm["cubin"]

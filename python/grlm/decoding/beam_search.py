@@ -13,6 +13,7 @@ captured once in a CUDA graph and replayed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -179,9 +180,14 @@ class BeamSearchDecoder:
                     with torch.cuda.stream(side):
                         self._body(state, arrays, steps)
                     torch.cuda.current_stream().wait_stream(side)
-                    # The arrays ride along: the graph reads their memory, and id() must not be
-                    # reused by a later export while the graph is cached.
-                    self._graphs = {key: (self._capture(state, arrays, steps), arrays)}
+                    try:
+                        # The arrays ride along: the graph reads their memory, and id() must not
+                        # be reused by a later export while the graph is cached.
+                        self._graphs = {key: (self._capture(state, arrays, steps), arrays)}
+                    except RuntimeError as error:  # capture does not run the step: state intact
+                        warnings.warn(f"CUDA graph capture failed, decoding eagerly: {error}",
+                                      RuntimeWarning, stacklevel=2)
+                        self.cuda_graph = use_graph = False
                 else:
                     self._body(state, arrays, steps)
                 if on_step is not None:
