@@ -176,10 +176,9 @@ def test_triton_kernel_compiles_for_hopper_without_a_gpu(full):
     """Ahead-of-time compile for sm_90 with the ptxas shipped in the triton wheel: catches typing
     errors the interpreter lets through."""
     import triton
+    from grlm.kernels._constrained_step_kernel import constrained_topk_kernel
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-
-    from grlm.kernels._constrained_step_kernel import constrained_topk_kernel
 
     signature = {"logits_ptr": "*bf16", "stride_row": "i32", "vocab": "i32", "node_ptr": "*i64",
                  "score_ptr": "*fp32", "row_ptr_ptr": "*i32", "child_token_ptr": "*i32",
