@@ -226,8 +226,16 @@ def main(argv=None) -> int:
                 for a, b in zip(ours_pairs, hf):
                     assert [t for t, _ in a] == [t for t, _ in b], "ours != HF"
                     assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-4)
+            # What the experimental `allowed` normalisation changes against `full`.
+            allowed = BeamSearchDecoder(model, trie, num_beams=nb,
+                                        normalization="allowed").search(prompts)
+            allowed_top1 = np.mean([a[0].items == b[0].items for a, b in zip(allowed, ours)])
+            allowed_overlap = np.mean([len({h.tokens for h in a} & {h.tokens for h in b}) / nb
+                                       for a, b in zip(allowed, ours)])
             print(f"check N={n_items:,} B={batch}: all {batch * nb} hypotheses valid; vs HF "
-                  f"top-1 agreement {top1:.2f}, top-{nb} overlap {overlap:.2f}")
+                  f"top-1 agreement {top1:.2f}, top-{nb} overlap {overlap:.2f}; normalization "
+                  f"'allowed' vs 'full': top-1 {allowed_top1:.2f}, top-{nb} overlap "
+                  f"{allowed_overlap:.2f}")
             # Timings.
             generate = functools.partial(hf_generate, model, ids, mask, num_beams=nb,
                                          max_new_tokens=steps, eos=eos, pad=pad)
@@ -253,7 +261,8 @@ def main(argv=None) -> int:
                                     "hf_prefix_s": hf_prefix, "hf_processor_s": hf_processor,
                                     "ours_free_s": ours_free,
                                     "ours_constrained_s": ours_constrained, "top1": top1,
-                                    "overlap": overlap})
+                                    "overlap": overlap, "allowed_top1": allowed_top1,
+                                    "allowed_overlap": allowed_overlap})
             # The constrained step alone, on logits of the real vocabulary at depth-2 nodes.
             r = batch * nb
             logits = torch.randn(r, model.config.vocab_size, device=device,
