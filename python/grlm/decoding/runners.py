@@ -44,6 +44,14 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def _last_logits_kwargs(model) -> dict:
+    """Ask for the last position's logits only (a prompt's full logits can be gigabytes)."""
+    import inspect
+
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(
+        model.forward).parameters else {}
+
+
 def _output_cache(out):
     cache = getattr(out, "past_key_values", None)
     return cache if cache is not None else out.cache
@@ -116,7 +124,8 @@ class SharedPromptRunner:
 
         num_beams = self.shape[1]
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=position_ids, use_cache=True)
+                         position_ids=position_ids, use_cache=True,
+                         **_last_logits_kwargs(self.model))
         for i, (keys, values) in enumerate(_layer_kv(_output_cache(out))):
             self.prompt_k[i].copy_(keys)
             self.prompt_v[i].copy_(values)
@@ -200,7 +209,8 @@ class ExpandedCacheRunner:
     def prefill(self, input_ids, attention_mask, position_ids):
         num_beams = self.shape[1]
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=position_ids, use_cache=True)
+                         position_ids=position_ids, use_cache=True,
+                         **_last_logits_kwargs(self.model))
         self.cache = _output_cache(out)
         self.cache.batch_repeat_interleave(num_beams)
         self.mask = attention_mask.repeat_interleave(num_beams, dim=0)
