@@ -25,6 +25,7 @@ import functools
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def timed(fn, device: str, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def step_costs(trie, logits, node, score, k, device, repeat=20):
+def step_costs(trie, logits, node, score, k, device, backend, repeat=20):
     """Microseconds per call: free log-softmax + top-k, and the constrained step (both
     normalisations), on the same logits."""
     import torch
@@ -122,9 +123,11 @@ def step_costs(trie, logits, node, score, k, device, repeat=20):
     out = {}
     for name, fn in (
         ("free log_softmax+topk", lambda: free_topk(logits, score, k)),
-        ("constrained full", lambda: constrained_topk(logits, node, score, arrays, k)),
+        ("constrained full", lambda: constrained_topk(logits, node, score, arrays, k,
+                                                       backend=backend)),
         ("constrained allowed", lambda: constrained_topk(logits, node, score, arrays, k,
-                                                          normalization="allowed")),
+                                                          normalization="allowed",
+                                                          backend=backend)),
     ):
         fn()
         if device == "cuda":
@@ -189,6 +192,7 @@ def main(argv=None) -> int:
     results = {"machine": machine(), "device": device, "rows": []}
     rows, step_rows, memory_rows = [], [], []
     hf_free_cache = {}
+    decoder_options = {}
     for n_items in catalogs:
         t0 = time.perf_counter()
         matrix = np.empty((n_items, steps), dtype=np.int32)
@@ -208,10 +212,23 @@ def main(argv=None) -> int:
         for batch in batches:
             prompts = rng.integers(low, token_range, size=(batch, prompt_len)).tolist()
             ids, mask, _ = left_pad(prompts, pad, device)
-            decoder = BeamSearchDecoder(model, trie, num_beams=nb)
-            free_decoder = BeamSearchDecoder(model, trie, num_beams=nb)  # its own graph
+            decoder = BeamSearchDecoder(model, trie, num_beams=nb, **decoder_options)
+            free_decoder = BeamSearchDecoder(model, trie, num_beams=nb,  # its own graph
+                                             **decoder_options)
             # Correctness before timing.
-            ours = decoder.search(prompts)
+            try:
+                ours = decoder.search(prompts)
+            except Exception:  # keep the run useful: report, then measure the plain path
+                if not gpu or decoder_options:
+                    raise
+                traceback.print_exc()
+                print("!! fused/graph path failed: falling back to backend='torch', no CUDA graph")
+                decoder_options = {"backend": "torch", "cuda_graph": False}
+                decoder = BeamSearchDecoder(model, trie, num_beams=nb, **decoder_options)
+                free_decoder = BeamSearchDecoder(model, trie, num_beams=nb, **decoder_options)
+                ours = decoder.search(prompts)
+            print(f"decoder: backend={decoder.backend}, CUDA graph={decoder.cuda_graph}, "
+                  f"runner={type(decoder.runner).__name__}")
             invalid = sum(1 for hyps in ours for h in hyps if not h.items)
             assert invalid == 0, f"{invalid} hypotheses are not catalog items"
             assert all(len(h) == nb for h in ours), "fewer hypotheses than beams"
@@ -227,8 +244,8 @@ def main(argv=None) -> int:
                     assert [t for t, _ in a] == [t for t, _ in b], "ours != HF"
                     assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-4)
             # What the experimental `allowed` normalisation changes against `full`.
-            allowed = BeamSearchDecoder(model, trie, num_beams=nb,
-                                        normalization="allowed").search(prompts)
+            allowed = BeamSearchDecoder(model, trie, num_beams=nb, normalization="allowed",
+                                        **decoder_options).search(prompts)
             allowed_top1 = np.mean([a[0].items == b[0].items for a, b in zip(allowed, ours)])
             allowed_overlap = np.mean([len({h.tokens for h in a} & {h.tokens for h in b}) / nb
                                        for a, b in zip(allowed, ours)])
@@ -271,7 +288,7 @@ def main(argv=None) -> int:
             node = torch.tensor([trie.walk(trie.sequence(int(i))[:2]) for i in picks],
                                 device=device)
             score = torch.zeros(r, device=device)
-            costs = step_costs(trie, logits, node, score, 2 * nb, device)
+            costs = step_costs(trie, logits, node, score, 2 * nb, device, decoder.backend)
             step_rows.append([f"{n_items:,}", batch, *(f"{v:.1f}" for v in costs.values()),
                               f"{costs['constrained full'] - costs['free log_softmax+topk']:.1f}"])
             results["rows"][-1]["step_us"] = costs
