@@ -301,3 +301,38 @@ def test_gpu_graph_and_triton_match_eager_torch(tokenizer, catalog, trie, dtype)
                                 num_beams=5, backend="torch")
         for a, b in zip(expected, [as_pairs(h) for h in cpu.search(prompts)]):
             assert_same(a, b)
+
+
+@pytest.mark.slow
+def test_smollm2_tokenizer_answers_are_catalog_items_and_match_hf():
+    """The real tokenizer (BPE with leading-space merges): the trie holds exactly the tokens of
+    encode_answer, every hypothesis spells its item's Term ID, and HF generate agrees."""
+    from grlm.assets import smollm2_gguf
+    from transformers import AutoTokenizer
+
+    folder, name = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = tiny_model(len(tokenizer), eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id)
+    catalog = {
+        "p1": ["perfume", "feminine", "oriental", "woody", "calvin-klein"],
+        "p2": ["perfume", "feminine", "oriental", "woody", "calvin-klein"],
+        "p3": ["perfume", "masculine", "fresh", "citrus", "hugo-boss"],
+        "s1": ["shampoo", "hair", "repair", "keratin", "unisex"],
+        "w1": ["water bottle", "sport", "steel", "insulated", "unisex"],
+        "w2": ["water bottle", "kids"],
+    }
+    trie = TokenTrie.from_items(catalog, tokenizer)
+    prompts = [tokenizer("The user bought shampoo. Next item:")["input_ids"],
+               tokenizer("Recommend")["input_ids"]]
+    with one_thread():
+        ours = BeamSearchDecoder(model, trie, num_beams=4, backend="torch").search(prompts)
+        hf = hf_beam_search(model, prompts, trie, num_beams=4, length_penalty=1.0,
+                            early_stopping=False, max_new_tokens=trie.max_length,
+                            constraint="prefix", eos=trie.end_token,
+                            pad=tokenizer.pad_token_id)
+    for hyps, expected in zip(ours, hf):
+        assert_same(as_pairs(hyps), expected)
+        for h in hyps:
+            text = tokenizer.decode(list(h.tokens), skip_special_tokens=True)
+            assert {format_term_id(catalog[k]) for k in h.items} == {text}
