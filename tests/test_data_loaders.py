@@ -6,9 +6,18 @@ import gzip
 import json
 
 import pytest
-
-from grlm.data import (Dataset, Item, k_core, load_amazon, load_dataset, load_minionerec,
-                       load_p5, load_recbole, load_saved_dataset, save_dataset)
+from grlm.data import (
+    Dataset,
+    Item,
+    k_core,
+    load_amazon,
+    load_dataset,
+    load_minionerec,
+    load_p5,
+    load_recbole,
+    load_saved_dataset,
+    save_dataset,
+)
 from grlm.errors import InvalidInputError
 
 # --- GRLM/P5 -------------------------------------------------------------------------------

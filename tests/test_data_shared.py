@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from grlm.assets import cache_dir
 from grlm.data import leave_one_out, load_dataset, minionerec_split
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import random
 
 import pytest
+from grlm.data import (
+    Dataset,
+    Item,
+    chronological_split,
+    leave_one_out,
+    make_split,
+    minionerec_split,
+)
+from grlm.errors import InvalidInputError
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from grlm.data import (Dataset, Item, chronological_split, leave_one_out, make_split,
-                       minionerec_split)
-from grlm.errors import InvalidInputError
 
 
 def _dataset(seqs, times=None):

@@ -6,12 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from grlm.errors import InvalidInputError
+from grlm.eval import (
+    RankAccumulator,
+    evaluate_ranked_lists,
+    evaluate_scores,
+    grounding_metrics,
+    metrics_from_ranks,
+    rank_in_list,
+    ranks_from_scores,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from grlm.errors import InvalidInputError
-from grlm.eval import (RankAccumulator, evaluate_ranked_lists, evaluate_scores,
-                       grounding_metrics, metrics_from_ranks, rank_in_list, ranks_from_scores)
 
 
 def test_hand_computed_ranked_lists():

@@ -28,8 +28,7 @@ from grlm.data.minionerec import is_minionerec_dir, load_minionerec
 from grlm.data.p5 import is_p5_dir, load_p5, read_term_ids
 from grlm.data.recbole import find_atomic_files, load_recbole
 from grlm.data.schema import Dataset, Item
-from grlm.data.splits import (DEFAULT_MAX_HISTORY, Example, Split, chronological_split,
-                              leave_one_out)
+from grlm.data.splits import DEFAULT_MAX_HISTORY, Example, Split, chronological_split, leave_one_out
 from grlm.data.storage import is_saved_dataset, load_saved_dataset, save_dataset
 from grlm.errors import InvalidInputError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from grlm.errors import InvalidInputError
 
@@ -87,7 +88,7 @@ class Dataset:
                     raise InvalidInputError(
                         f"user {user!r} has {len(times)} timestamps for "
                         f"{len(self.sequences[user])} interactions")
-                if any(b < a for a, b in zip(times, times[1:])):
+                if any(b < a for a, b in pairwise(times)):
                     raise InvalidInputError(f"timestamps of user {user!r} are not sorted")
 
     def summary(self) -> dict:

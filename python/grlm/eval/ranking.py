@@ -174,7 +174,8 @@ def ranks_from_scores(scores, targets, *, histories: Sequence[Sequence[int]] | N
         raise InvalidInputError(f"{tuple(targets_t.shape)} targets for {n} score rows")
     if n and (int(targets_t.min()) < 0 or int(targets_t.max()) >= num_items):
         raise InvalidInputError(f"target index out of range [0, {num_items})")
-    if bool((scores != scores).any()):
+    has_nan = torch.isnan(scores).any() if is_torch else np.isnan(scores).any()
+    if bool(has_nan):
         raise InvalidInputError("scores contain NaN")
     excluded_target = np.zeros(n, dtype=bool)
     if exclude_history:
