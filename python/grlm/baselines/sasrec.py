@@ -118,7 +118,7 @@ class SASRec(nn.Module):
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Hidden states, shape ``(batch, length, hidden)``, of left-padded ``seqs``."""
-        batch, length = seqs.shape
+        length = seqs.shape[1]
         if length > self.config.max_len:
             raise InvalidInputError(f"sequence length {length} > max_len {self.config.max_len}")
         pad = seqs == 0

@@ -4,6 +4,7 @@ baseline with full ranking on the dataset's split, print the metrics and save th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -91,17 +92,18 @@ def run(args: argparse.Namespace) -> int:
         device = str(resolve_device(args.device))
         if device.startswith("cuda"):
             device += f" ({torch.cuda.get_device_name(torch.device(device))})"
-    log = None
-    if args.log:
-        log_file = open(args.log, "a", encoding="utf-8")
+    with contextlib.ExitStack() as stack:
+        log = None
+        if args.log:
+            log_file = stack.enter_context(open(args.log, "a", encoding="utf-8"))
 
-        def log(record: dict) -> None:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
+            def log(record: dict) -> None:
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
 
-    report = run_baseline(args.model, dataset, split, ks=args.ks,
-                          exclude_history=args.exclude_history, config=config,
-                          progress=not args.no_progress, log=log)
+        report = run_baseline(args.model, dataset, split, ks=args.ks,
+                              exclude_history=args.exclude_history, config=config,
+                              progress=not args.no_progress, log=log)
     report["dataset_summary"] = dataset.summary()
     report["machine"] = {"cpu": _machine(), "device": device}
     report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
