@@ -280,3 +280,16 @@ def test_load_dataset_unknown(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(InvalidInputError, match="no known dataset format"):
         load_dataset(tmp_path)
+
+
+def test_cli_data_prepare_and_summary(tmp_path, capsys):
+    from grlm.cli.data import main as data_main
+
+    root = _write_p5(tmp_path / "beauty", ["1 1 2 3", "2 3 2 1 4", "3 4"], TERMS)
+    assert data_main(["prepare", "--dataset", str(root), "--out", str(tmp_path / "out")]) == 0
+    assert load_dataset(tmp_path / "out") == load_p5(root)
+    capsys.readouterr()
+    assert data_main(["summary", "--dataset", str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"]["users"] == 3
+    assert summary["split"]["skipped_users"] == 1 and summary["split"]["test_examples"] == 2
