@@ -82,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
             config = None
             if model == "sasrec":
                 import torch
-
                 from grlm.baselines.sasrec import SASRecConfig
 
                 if args.threads:
