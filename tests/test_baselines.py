@@ -108,3 +108,17 @@ def test_cli_writes_metrics(tmp_path, capsys):
     assert report["exclude_history"] is False
     assert "recall@5" in capsys.readouterr().out
     assert np.isfinite(report["test"]["mrr"])
+
+
+def test_training_windows_cover_every_transition():
+    pytest.importorskip("torch")
+    from grlm.baselines.sasrec import training_pairs
+    from grlm.data import Split
+
+    index = ItemIndex([str(i) for i in range(20)])
+    split = Split("leave_one_out", {"u": [str(i) for i in range(12)], "v": ["3"], "w": ["1", "2"]},
+                  [], [], 20)
+    windows = training_pairs(split, index, max_len=4)
+    assert windows == [[8, 9, 10, 11, 12], [4, 5, 6, 7, 8], [1, 2, 3, 4], [2, 3]]
+    transitions = [(w[i], w[i + 1]) for w in windows[:3] for i in range(len(w) - 1)]
+    assert sorted(transitions) == [(i, i + 1) for i in range(1, 12)]  # user u: each once

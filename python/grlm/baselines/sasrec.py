@@ -197,13 +197,18 @@ class TrainResult:
 
 
 def training_pairs(split: Split, index: ItemIndex, max_len: int) -> list[list[int]]:
-    """Per user, the training sequence as 1-based ids (the last ``max_len + 1`` items; one
-    more than the model length, because inputs and targets are shifted by one). Sequences shorter
-    than 2 give no training pair and are dropped."""
+    """Training windows as 1-based ids: each of at most ``max_len + 1`` items (inputs and
+    targets are shifted by one). A sequence longer than that is cut from its end into windows
+    that overlap by one item, so every transition of the training data is used once; the
+    original SASRec keeps only the last window. Sequences shorter than 2 give nothing."""
     out = []
     for seq in split.train.values():
-        if len(seq) >= 2:
-            out.append([i + 1 for i in index.indices(seq[-(max_len + 1):])])
+        ids = [i + 1 for i in index.indices(seq)]
+        end = len(ids)
+        while end >= 2:
+            start = max(0, end - (max_len + 1))
+            out.append(ids[start:end])
+            end = start + 1
     if not out:
         raise InvalidInputError("no training sequence has 2 items")
     return out
