@@ -9,9 +9,10 @@ Usage (from the repository root)::
 
 Each SASRec run uses the package defaults (hidden 64, 2 blocks, max length 50, dropout 0.5,
 cross-entropy over all items, early stop on validation NDCG@10 with patience 10) unless
-overridden (dropout 0.2 for MovieLens, the usual setting for dense data). ``--time-budget`` bounds each SASRec training (the best epoch so far is kept); the
-report says whether a run stopped early, by budget or at the epoch limit. Reports of earlier runs
-in ``--out-dir`` are reused unless ``--force``.
+overridden; MovieLens gets dropout 0.2, the usual setting for dense data. ``--time-budget``
+bounds each SASRec training (the best epoch so far is kept); the report says whether a run
+stopped early, by budget or at the epoch limit. Reports of earlier runs in ``--out-dir`` are
+reused unless ``--force``.
 """
 
 from __future__ import annotations
