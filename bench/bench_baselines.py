@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 config = SASRecConfig(lr=args.lr, dropout=dropout, max_epochs=args.epochs,
                                       time_budget_s=args.time_budget, device=args.device)
             report = run_baseline(model, dataset, split, ks=(1, 5, 10, 20), config=config,
-                                  progress=sys.stderr.isatty())
+                                  progress=sys.stderr.isatty(), also_other_setting=True)
             report["machine"] = machine()
             report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             atomic_write_text(path, json.dumps(report, indent=2) + "\n")

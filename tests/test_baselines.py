@@ -122,3 +122,11 @@ def test_training_windows_cover_every_transition():
     assert windows == [[8, 9, 10, 11, 12], [4, 5, 6, 7, 8], [1, 2, 3, 4], [2, 3]]
     transitions = [(w[i], w[i + 1]) for w in windows[:3] for i in range(len(w) - 1)]
     assert sorted(transitions) == [(i, i + 1) for i in range(1, 12)]  # user u: each once
+
+
+def test_popularity_report_with_both_history_settings():
+    ds = _cycle_dataset(users=30)
+    report = run_baseline("popularity", ds, leave_one_out(ds), ks=(5,), progress=False,
+                          also_other_setting=True)
+    assert report["test"]["exclude_history"] is False
+    assert report["test_exclude_history"]["exclude_history"] is True

@@ -9,7 +9,7 @@ __all__ = ["ItemIndex", "PopularityRecommender", "evaluate_examples", "run_basel
 
 
 def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_history=False,
-                 config=None, progress=True, log=None) -> dict:
+                 config=None, progress=True, log=None, also_other_setting=False) -> dict:
     """Trains (if needed) and evaluates a baseline; returns a JSON-serialisable report.
 
     Parameters
@@ -23,6 +23,9 @@ def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_histo
     progress : bool
     log : callable, optional
         Receives per-epoch records of SASRec training.
+    also_other_setting : bool, default False
+        Also evaluate the test examples with the other ``exclude_history`` setting, reported as
+        ``test_exclude_history`` or ``test_keep_history``.
     """
     import time
 
@@ -56,5 +59,9 @@ def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_histo
                                          exclude_history=exclude_history, progress=progress,
                                          desc=part)
     report["eval_seconds"] = time.perf_counter() - start
+    if also_other_setting:
+        key = "test_keep_history" if exclude_history else "test_exclude_history"
+        report[key] = evaluate_examples(score, split.test, index, ks=ks,
+                                        exclude_history=not exclude_history)
     return report
 
