@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     report["dataset_summary"] = dataset.summary()
     report["machine"] = {"cpu": _machine(), "device": device}
     report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report["command"] = "grlm baseline " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    report["command"] = shlex.join(sys.argv)
     keys = [f"{m}@{k}" for k in args.ks for m in ("recall", "ndcg")] + ["mrr"]
     print(f"{args.model} on {dataset.name} ({split.protocol}, "
           f"exclude_history={args.exclude_history}), train {report['train_seconds']:.1f}s")
