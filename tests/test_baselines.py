@@ -48,6 +48,7 @@ def test_popularity_hand_computed():
     assert m["mrr"] == pytest.approx((1 / 4 + 1 / 3 + 1 / 4) / 3)
 
 
+@pytest.mark.slow
 def test_sasrec_learns_a_deterministic_transition():
     pytest.importorskip("torch")
     from grlm.baselines.sasrec import SASRecConfig
