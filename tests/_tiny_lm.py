@@ -6,8 +6,8 @@ from __future__ import annotations
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
           "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 BASE_CORPUS = [
-    "You are a recommender system. Every item is identified by its Term ID, a bracketed list "
-    "of keywords.",
+    ("You are a recommender system. Every item is identified by its Term ID, a bracketed "
+     "list of keywords."),
     "A user interacted with these items, oldest first:",
     "Give the Term ID of the item the user will interact with next.",
     "Give the Term ID of this item. Title: Brand: Categories: Description:",

@@ -142,7 +142,6 @@ def test_demo_yaml_is_the_demo_preset():
     from pathlib import Path
 
     import yaml
-
     from grlm.pipeline.presets import DEMO
 
     path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"

@@ -6,10 +6,9 @@ import os
 from dataclasses import dataclass
 
 import pytest
+from grlm.recommend.rank import parse_beam, rank_items
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grlm.recommend.rank import parse_beam, rank_items
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from grlm.answer_format import encode_answer, format_term_id
 from grlm.data import Dataset, Item, leave_one_out
 from grlm.errors import InvalidInputError
 from grlm.train.encode import IGNORE_INDEX, encode_example, length_grouped_batches
-from grlm.train.examples import (SFTExample, collab_examples, gti_examples, history_prompt,
-                                 mix, read_similar_items, seq_examples)
+from grlm.train.examples import (
+    SFTExample,
+    collab_examples,
+    collab_prompt,
+    gti_examples,
+    history_prompt,
+    mix,
+    read_similar_items,
+    seq_examples,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -100,10 +107,9 @@ def test_collab_examples_and_similar_items_file(tmp_path):
     assert neighbours == {"a": ["a", "b", "c"], "b": ["zz", "c", "a"], "zz": ["a", "b", "c"]}
     examples = collab_examples(neighbours, TERMS, top_n=1)
     assert [(e.prompt, e.target_item) for e in examples] == [
-        ("Give the Term ID of an item often chosen together with this item: "
-         "[red, lip, gloss]", "b"),
-        ("Give the Term ID of an item often chosen together with this item: "
-         "[hair, mask, oil]", "c")]
+        (collab_prompt(TERMS["a"]), "b"), (collab_prompt(TERMS["b"]), "c")]
+    assert collab_prompt(TERMS["a"]) == ("Give the Term ID of an item often chosen together "
+                                         "with this item: [red, lip, gloss]")
     assert len(collab_examples(neighbours, TERMS, top_n=2)) == 4
     (tmp_path / "bad.txt").write_text("a b c\n")
     with pytest.raises(InvalidInputError, match="anchor"):

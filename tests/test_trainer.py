@@ -16,7 +16,6 @@ class Interrupt(Exception):
 @pytest.fixture(scope="module")
 def setup():
     from _tiny_lm import tiny_model, tiny_tokenizer
-
     from grlm.train.encode import encode_examples
     from grlm.train.examples import SFTExample
 
@@ -38,7 +37,6 @@ def _weights(model):
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, setup):
     import torch
-
     from grlm.train.trainer import TrainConfig, train
 
     tokenizer, encoded, fresh = setup
@@ -86,3 +84,19 @@ def test_training_lowers_answer_loss_and_lora_merges(tmp_path, setup):
                  log=lambda s: None)
     merged = load_model(lora.model_dir)
     assert not any("lora" in name for name, _ in merged.named_parameters())
+
+
+@pytest.mark.slow
+def test_gguf_model_saves_and_reloads(tmp_path):
+    """The embedded GGUF model (dequantized on load) saves like any model after fine-tuning."""
+    import torch
+    from grlm.lm import load_model, load_tokenizer
+
+    model, tokenizer = load_model("smollm2"), load_tokenizer("smollm2")
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    again = load_model(str(tmp_path))
+    ids = tokenizer("hello world", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, again(ids).logits, atol=1e-4)
+    assert load_tokenizer(str(tmp_path)).chat_template

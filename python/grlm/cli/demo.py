@@ -25,14 +25,14 @@ def register(subparsers) -> None:
 def _describe(config) -> str:
     d, s, t, r = config.dataset, config.sft, config.train, config.recommend
     return "\n".join([
-        f"model {config.model}; dataset {d.source}: {d.max_users} random users, histories of "
-        f"{d.max_history} items, leave-one-out split",
+        (f"model {config.model}; dataset {d.source}: {d.max_users} random users, histories "
+         f"of {d.max_history} items, leave-one-out split"),
         f"Term IDs: {config.terms.source} ({config.terms.num_terms} terms)",
-        f"fine-tuning: tasks {s.tasks}, last {s.max_targets_per_user} training targets per "
-        f"user, titles {'on' if s.include_titles else 'off'}; {t.epochs} epoch(s), batch "
-        f"{t.batch_size}, lr {t.learning_rate}, {'LoRA' if t.lora else 'full fine-tuning'}",
-        f"recommendation: {r.max_eval_users} {'/'.join(r.splits)} users, {r.num_beams} beams, "
-        f"top {r.k}; baselines {', '.join(config.baselines)}",
+        (f"fine-tuning: tasks {s.tasks}, last {s.max_targets_per_user} training targets per "
+         f"user, titles {'on' if s.include_titles else 'off'}; {t.epochs} epoch(s), batch "
+         f"{t.batch_size}, lr {t.learning_rate}, {'LoRA' if t.lora else 'full fine-tuning'}"),
+        (f"recommendation: {r.max_eval_users} {'/'.join(r.splits)} users, {r.num_beams} "
+         f"beams, top {r.k}; baselines {', '.join(config.baselines)}"),
     ])
 
 

@@ -184,11 +184,11 @@ def markdown(report: dict) -> str:
     lines = [f"# grlm run: {report['name']}", "",
              f"{report['created']}, {report['machine']}", ""]
     d = report["dataset"]
-    lines += [f"Dataset {d['name']}: {d['users']} users, {d['items']} items, "
-              f"{d['interactions']} interactions; evaluated on {d['eval_users']} users.", ""]
+    lines += [(f"Dataset {d['name']}: {d['users']} users, {d['items']} items, "
+               f"{d['interactions']} interactions; evaluated on {d['eval_users']} users."), ""]
     t = report["terms"]
-    lines += [f"Term IDs ({t['source']}): {t['items']} items, {t['distinct_term_ids']} distinct, "
-              f"{t['items_sharing_a_term_id']} items share a Term ID.", ""]
+    lines += [(f"Term IDs ({t['source']}): {t['items']} items, {t['distinct_term_ids']} "
+               f"distinct, {t['items_sharing_a_term_id']} items share a Term ID."), ""]
     for split in ("valid", "test"):
         rows = {}
         if split in report["model"]:
@@ -200,15 +200,15 @@ def markdown(report: dict) -> str:
             lines += [f"## {split}", "", metrics_table(rows), ""]
             m = report["model"].get(split)
             if m:
-                vr = sorted(k for k in m if k.startswith("vr@"))
+                vr = sorted((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
                 lines += ["Grounding: " + ", ".join(
                     f"{k} {m[k]:.3f}, {k.replace('vr', 'dhr')} {m[k.replace('vr', 'dhr')]:.3f}"
                     for k in vr) + f"; {m['grounding_ms_per_term_id']:.3f} ms per Term ID, "
                     f"generation {m['generation_s_per_user']:.2f} s per user.", ""]
     if report.get("train"):
         tr = report["train"]
-        lines += [f"Fine-tuning: {tr['steps']} steps, {tr['examples_seen']} examples, "
-                  f"{tr['tokens_per_second']:.0f} tokens/s, {tr['seconds']:.0f} s.", ""]
+        lines += [(f"Fine-tuning: {tr['steps']} steps, {tr['examples_seen']} examples, "
+                   f"{tr['tokens_per_second']:.0f} tokens/s, {tr['seconds']:.0f} s."), ""]
     lines += ["## Term IDs of a few items", ""]
     lines += [f"- {i}: {json.dumps(v)}" for i, v in t["examples"].items()] + [""]
     user = report.get("example_user")

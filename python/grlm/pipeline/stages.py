@@ -192,7 +192,7 @@ class Pipeline:
                    "--dataset", self.config.dataset.source, "--model", self.config.model,
                    "--output", str(target), *self.config.terms.ctg_args]
         self.log("[terms] " + " ".join(command))
-        result = subprocess.run(command)
+        result = subprocess.run(command, check=False)
         if result.returncode != 0:
             raise GrlmError(f"grlm terms build failed with exit status {result.returncode}")
         return load_term_ids(target)
@@ -205,8 +205,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------ sft
     def stage_sft(self) -> None:
-        from grlm.train.examples import (collab_examples, gti_examples, mix, read_similar_items,
-                                         seq_examples, task_counts)
+        from grlm.train.examples import (
+            collab_examples,
+            gti_examples,
+            mix,
+            read_similar_items,
+            seq_examples,
+            task_counts,
+        )
 
         c = self.config.sft
         fingerprint = _hash({"sft": dataclasses.asdict(c), "seed": self.config.seed,
@@ -346,7 +352,7 @@ class Pipeline:
                          f"{c.recommend.num_beams} beams, max {max_new} new tokens")
                 last = [time.perf_counter()]
 
-                def progress(done: int, total: int) -> None:
+                def progress(done: int, total: int, last=last, split_name=split_name) -> None:
                     if time.perf_counter() - last[0] > 30 or done == total:
                         last[0] = time.perf_counter()
                         self.log(f"[recommend] {split_name}: {done}/{total} users")

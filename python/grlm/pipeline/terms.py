@@ -18,8 +18,7 @@ from grlm.term_ids import normalize_term
 _YEAR = re.compile(r"\((\d{4})\)")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
 STOPWORDS = frozenset(
-    "a an and the of in on at to for with from by or is it its as be this that de la le el "
-    "les des du der die das und ii iii".split())
+    ["a", "an", "and", "the", "of", "in", "on", "at", "to", "for", "with", "from", "by", "or", "is", "it", "its", "as", "be", "this", "that", "de", "la", "le", "el", "les", "des", "du", "der", "die", "das", "und", "ii", "iii"])
 
 
 def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:

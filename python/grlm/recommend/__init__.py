@@ -5,8 +5,7 @@
 >>> metrics(run)["recall@10"]
 """
 
-from grlm.recommend.evaluate import (Case, RecommendRun, UserRecommendation, metrics,
-                                     recommend)
+from grlm.recommend.evaluate import Case, RecommendRun, UserRecommendation, metrics, recommend
 from grlm.recommend.generate import Beam, beam_search, generation_config
 from grlm.recommend.rank import RankedItem, parse_beam, rank_items
 

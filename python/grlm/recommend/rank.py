@@ -43,8 +43,7 @@ def parse_beam(text: str, term_id_length: int | None = None) -> tuple[str, ...] 
     grounder refuses longer Term IDs).
     """
     body = text.strip()
-    if body.startswith("["):
-        body = body[1:]
+    body = body.removeprefix("[")
     end = body.find("]")
     if end >= 0:
         body = body[:end]

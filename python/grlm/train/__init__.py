@@ -4,11 +4,24 @@ torch, transformers and accelerate are imported only by :func:`grlm.train.traine
 the encoding helpers that build tensors.
 """
 
-from grlm.train.encode import (EncodedExample, encode_example, encode_examples,
-                               length_grouped_batches)
-from grlm.train.examples import (SYSTEM_PROMPT, TASKS, SFTExample, collab_examples,
-                                 gti_examples, history_prompt, mix, read_similar_items,
-                                 seq_examples, task_counts)
+from grlm.train.encode import (
+                               EncodedExample,
+                               encode_example,
+                               encode_examples,
+                               length_grouped_batches,
+)
+from grlm.train.examples import (
+                               SYSTEM_PROMPT,
+                               TASKS,
+                               SFTExample,
+                               collab_examples,
+                               gti_examples,
+                               history_prompt,
+                               mix,
+                               read_similar_items,
+                               seq_examples,
+                               task_counts,
+)
 from grlm.train.trainer import TrainConfig, TrainResult, train
 
 __all__ = [
