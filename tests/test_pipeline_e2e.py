@@ -122,6 +122,11 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir):
     lines.clear()
     Pipeline(config, log=lines.append).run()
     assert [line for line in lines if "running" in line] == ["[recommend] running"]
+    # constrained decoding: every beam spells a catalog Term ID, so every hit is direct
+    config.recommend.constrained = True
+    Pipeline(config, log=lines.append).run()
+    rows = [json.loads(line) for line in (out / "recommend/test.jsonl").read_text().splitlines()]
+    assert all(hit == "direct" for r in rows for hit in r["beam_hits"])
 
     # control: the same training with test targets leaked in does score on test
     leaky = seq_examples(split, term_ids, stage="train", max_history=1) * 4

@@ -129,3 +129,24 @@ def test_batched_beam_search_equals_one_prompt_at_a_time(tiny):
     again, _ = beam_search(model, tokenizer, prompts, system="S", num_beams=4,
                            max_new_tokens=6, batch_size=2)
     assert [[b.text for b in u] for u in again] == [[b.text for b in u] for u in batched]
+
+
+def test_constrained_beam_search_spells_catalog_term_ids_only(tiny):
+    from grlm.decoding import TokenTrie
+    from grlm.recommend.generate import beam_search
+
+    model, tokenizer = tiny
+    catalog = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"),
+               "c": ("red", "lip", "balm"), "d": ("nail", "polish", "red"),
+               "e": ("hair", "mask", "clay")}
+    trie = TokenTrie.from_items(catalog, tokenizer)
+    beams, _ = beam_search(model, tokenizer, ["one prompt", "another, longer prompt " * 3],
+                           system="S", num_beams=4, max_new_tokens=16, batch_size=2, trie=trie)
+    allowed = set(catalog.values())
+    for user_beams in beams:
+        parsed = [parse_beam(b.text) for b in user_beams]
+        assert all(p in allowed for p in parsed), parsed
+        assert len(set(parsed)) == len(parsed)
+    free, _ = beam_search(model, tokenizer, ["one prompt"], system="S", num_beams=4,
+                          max_new_tokens=16, batch_size=1)
+    assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model

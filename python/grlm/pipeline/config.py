@@ -49,7 +49,7 @@ class RecommendSection:
     max_eval_users: int | None = None  # random subset of evaluation users (same for baselines)
     max_new_tokens: int | None = None  # None: longest catalog answer + 8
     grounding_mode: str = "positional"  # positional | bag
-    constrained: bool = False  # grlm.decoding's Term ID trie (when installed)
+    constrained: bool = False  # beams spell catalog Term IDs only (grlm.decoding trie)
 
 
 @dataclass

@@ -342,6 +342,11 @@ class Pipeline:
             tokenizer = load_tokenizer(str(self.model_dir))
             model = load_model(str(self.model_dir), device=default_device())
             grounder = self.grounder()
+            trie = None
+            if c.recommend.constrained:
+                from grlm.decoding import TokenTrie
+
+                trie = TokenTrie.from_items(term_ids, tokenizer)
             max_new = c.recommend.max_new_tokens or 8 + max(
                 len(encode_answer(tokenizer, t)) for t in set(term_ids.values()))
             for split_name in c.recommend.splits:
@@ -360,7 +365,8 @@ class Pipeline:
                 run = recommend(model, tokenizer, grounder, cases, system=SYSTEM_PROMPT,
                                 k=c.recommend.k, num_beams=c.recommend.num_beams,
                                 batch_size=c.recommend.batch_size, max_new_tokens=max_new,
-                                term_id_length=grounder.term_id_length, progress=progress)
+                                term_id_length=grounder.term_id_length, trie=trie,
+                                progress=progress)
                 write_jsonl(folder / f"{split_name}.jsonl",
                             (dataclasses.asdict(u) for u in run.users))
                 result = metrics(run)

@@ -74,10 +74,11 @@ def _ground_all(grounder, queries: list[tuple[str, ...]], k: int) -> list:
 
 def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, system: str, k: int = 20,
               num_beams: int = 20, batch_size: int = 4, max_new_tokens: int = 48,
-              term_id_length: int | None = None, logits_processor=None,
+              term_id_length: int | None = None, trie=None,
               progress: Callable[[int, int], None] | None = None) -> RecommendRun:
     """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
-    time, each beam parsed and grounded (``grounder.ground_batch``), beams → items by
+    time (constrained to the catalog's Term IDs when ``trie`` is given), each beam parsed and
+    grounded (``grounder.ground_batch``), beams → items by
     :func:`grlm.recommend.rank.rank_items`."""
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
@@ -86,7 +87,7 @@ def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, system: str,
         chunk = cases[start:start + batch_size]
         beams, seconds = beam_search(model, tokenizer, [c.prompt for c in chunk], system=system,
                                      num_beams=num_beams, max_new_tokens=max_new_tokens,
-                                     batch_size=batch_size, logits_processor=logits_processor)
+                                     batch_size=batch_size, trie=trie)
         run.generation_seconds += seconds
         parsed = [[parse_beam(b.text, term_id_length) for b in user_beams]
                   for user_beams in beams]

@@ -37,12 +37,14 @@ def generation_config(tokenizer, *, num_beams: int, num_return_sequences: int,
 
 def beam_search(model, tokenizer, prompts: Sequence[str], *, system: str, num_beams: int = 20,
                 num_return_sequences: int | None = None, max_new_tokens: int = 32,
-                batch_size: int = 4, logits_processor=None,
+                batch_size: int = 4, trie=None,
                 length_penalty: float = 1.0) -> tuple[list[list[Beam]], float]:
     """Beam search for every prompt; returns (beams per prompt best first, seconds spent).
 
     Prompts go through the chat template with the generation prompt and are padded on the
-    left, so every row's answer starts right after its own prompt.
+    left, so every row's answer starts right after its own prompt. With ``trie`` (a
+    :class:`grlm.decoding.TokenTrie` of the catalog's answers) every beam is constrained to
+    spell a catalog Term ID (:class:`grlm.decoding.hf.TrieLogitsProcessor`).
     """
     import torch
 
@@ -62,10 +64,17 @@ def beam_search(model, tokenizer, prompts: Sequence[str], *, system: str, num_be
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         ids, mask = left_pad([encoded[i] for i in rows], tokenizer.pad_token_id)
+        processors = None
+        if trie is not None:
+            from transformers import LogitsProcessorList
+
+            from grlm.decoding.hf import TrieLogitsProcessor
+
+            processors = LogitsProcessorList([TrieLogitsProcessor(trie, ids.shape[1])])
         with torch.no_grad():
             result = model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device),
-                generation_config=config, logits_processor=logits_processor)
+                generation_config=config, logits_processor=processors)
         new = result.sequences[:, ids.shape[1]:]
         texts = tokenizer.batch_decode(new, skip_special_tokens=True)
         if num_beams > 1:
