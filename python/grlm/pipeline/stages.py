@@ -183,14 +183,20 @@ class Pipeline:
         self._run_stage("terms", fingerprint, [self.terms_path], body)
 
     def _run_ctg(self) -> dict:
-        """Context-aware Term Generation through ``grlm terms build`` (grlm.terms)."""
+        """Context-aware Term Generation through ``grlm terms build`` (grlm.terms) on the
+        dataset's items, saved in the canonical format first."""
+        from grlm.data import save_dataset
         from grlm.term_ids import load_term_ids
 
-        target = self.out / "terms" / "ctg.jsonl"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        dataset, _, _ = self.data()
+        folder = self.out / "terms"
+        save_dataset(dataset, folder / "dataset")
+        target = folder / "ctg.jsonl"
         command = [sys.executable, "-m", "grlm.cli", "terms", "build",
-                   "--dataset", self.config.dataset.source, "--model", self.config.model,
-                   "--output", str(target), *self.config.terms.ctg_args]
+                   "--dataset", str(folder / "dataset"), "--out", str(target)]
+        if self.config.model != "smollm2":
+            command += ["--model", self.config.model]
+        command += list(self.config.terms.ctg_args)
         self.log("[terms] " + " ".join(command))
         result = subprocess.run(command, check=False)
         if result.returncode != 0:
