@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -46,8 +47,9 @@ class StructuralScorer {
   std::size_t MemoryBytes() const;
 
  private:
-  template <typename Accumulator>
-  std::vector<ScoredItem> TopKWith(const PreparedQuery& query, int k) const;
+  template <typename Score, typename ForEachPosting, typename ToScore>
+  std::vector<ScoredItem> Collect(ForEachPosting for_each_posting, ToScore to_score, int k) const;
+  std::span<const uint32_t> Postings(int list, TermId term) const;
 
   const Catalog& catalog_;
   ScoreMode mode_;
