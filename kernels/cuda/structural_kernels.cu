@@ -125,9 +125,10 @@ __global__ void __launch_bounds__(kSelectThreads)
           candidate = true;
         }
       }
-      rank = __ldg(args.tie_rank + item);
     }
     if (candidate) {
+      // Only items that can score read their tie rank: the scan's bytes are the term matrix.
+      rank = __ldg(args.tie_rank + item);
       for (int qi = 0; qi < nq; ++qi) {
         double score;
         if constexpr (kMode == ScoreMode::kPositional) {
