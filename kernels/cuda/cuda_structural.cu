@@ -254,15 +254,6 @@ struct CudaStructuralScorer::Impl {
     return rows;
   }
 
-  int QueriesPerBlock(int buffer) const {
-    int qb = 1;
-    while (qb < cuda::kMaxQueriesPerBlock &&
-           cuda::SelectSharedBytes(qb + 1, buffer) <= kSelectSharedBudget) {
-      ++qb;
-    }
-    return qb;
-  }
-
   // The launch sequence on device pointers; out rows start at q * k.
   void Run(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out, cudaStream_t stream) {
     GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument, "k must be in 1.." << kMaxTopK
@@ -278,27 +269,14 @@ struct CudaStructuralScorer::Impl {
                         batch.credit_units != nullptr),
                InvalidArgument,
                "bag mode needs the queries' credits (credit_offsets, credit_terms, credit_units)");
-    const int buffer = cuda::SelectBufferSize(k);
-    const int qb = QueriesPerBlock(buffer);
-    const std::size_t shared = cuda::SelectSharedBytes(qb, buffer);
-    const int blocks_per_sm =
-        std::clamp<int>(static_cast<int>(shared_per_sm / (shared + 1024)), 1, 8);
-    const int64_t target_blocks = int64_t{2} * num_sms * blocks_per_sm;
-
     int64_t sub_batch = std::min(batch.num_queries, kMaxSubBatch);
     if (bag) sub_batch = PrepareDense(sub_batch);
 
     for (int64_t q0 = 0; q0 < batch.num_queries; q0 += sub_batch) {
       const int nq = static_cast<int>(std::min(sub_batch, batch.num_queries - q0));
-      const int64_t groups = CeilDiv(nq, qb);
-      const int64_t max_chunks = std::max<int64_t>(1, CeilDiv(num_items, cuda::kSelectThreads));
-      int64_t chunks = std::clamp<int64_t>(CeilDiv(target_blocks, groups), 1,
-                                           std::min<int64_t>(max_chunks, 65535));
-      const int64_t chunk_items =
-          CeilDiv(CeilDiv(std::max<std::size_t>(num_items, 1), chunks), cuda::kSelectThreads) *
-          cuda::kSelectThreads;
-      chunks = std::max<int64_t>(1, CeilDiv(num_items, chunk_items));
-
+      const cuda::SelectPlan plan = cuda::PlanSelect(num_items, nq, k, num_sms, shared_per_sm,
+                                                     kSelectSharedBudget);
+      const int64_t chunks = plan.num_chunks;
       const std::size_t lists0 = static_cast<std::size_t>(nq) * chunks * k;
       const std::size_t lists1 =
           static_cast<std::size_t>(nq) * CeilDiv(chunks, cuda::kMergeFanIn) * k;
@@ -332,9 +310,9 @@ struct CudaStructuralScorer::Impl {
       args.credit_offsets = offsets;
       args.credit_terms = batch.credit_terms;
       args.k = k;
-      args.buffer_size = buffer;
-      args.queries_per_block = qb;
-      args.chunk_items = static_cast<uint32_t>(chunk_items);
+      args.buffer_size = plan.buffer_size;
+      args.queries_per_block = plan.queries_per_block;
+      args.chunk_items = static_cast<uint32_t>(plan.chunk_items);
       args.num_chunks = static_cast<int>(chunks);
       args.out_score = cand_score[0].get();
       args.out_rank = cand_rank[0].get();

@@ -53,6 +53,40 @@ inline std::size_t SelectSharedBytes(int queries_per_block, int buffer_size) {
   return doubles * sizeof(double) + words * sizeof(uint32_t);
 }
 
+// How one sub-batch is cut: queries per block, item chunks per query, and the buffer size.
+struct SelectPlan {
+  int buffer_size = 0;
+  int queries_per_block = 1;
+  int64_t num_chunks = 1;
+  int64_t chunk_items = kSelectThreads;
+};
+
+// Enough blocks for about two waves over the device (groups of queries x chunks of items), each
+// chunk a multiple of the tile; shared_budget bounds one block's shared memory.
+inline SelectPlan PlanSelect(std::size_t num_items, int64_t num_queries, int k, int num_sms,
+                             int shared_per_sm, std::size_t shared_budget) {
+  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  SelectPlan plan;
+  plan.buffer_size = SelectBufferSize(k);
+  while (plan.queries_per_block < kMaxQueriesPerBlock &&
+         SelectSharedBytes(plan.queries_per_block + 1, plan.buffer_size) <= shared_budget) {
+    ++plan.queries_per_block;
+  }
+  const std::size_t shared = SelectSharedBytes(plan.queries_per_block, plan.buffer_size);
+  int64_t blocks_per_sm = static_cast<int64_t>(shared_per_sm) / static_cast<int64_t>(shared + 1024);
+  blocks_per_sm = blocks_per_sm < 1 ? 1 : (blocks_per_sm > 8 ? 8 : blocks_per_sm);
+  const int64_t target_blocks = 2 * static_cast<int64_t>(num_sms) * blocks_per_sm;
+  const int64_t groups = ceil_div(num_queries, plan.queries_per_block);
+  const int64_t items = static_cast<int64_t>(num_items);
+  int64_t max_chunks = ceil_div(items, kSelectThreads);
+  max_chunks = max_chunks < 1 ? 1 : (max_chunks > 65535 ? 65535 : max_chunks);
+  int64_t chunks = ceil_div(target_blocks, groups);
+  chunks = chunks < 1 ? 1 : (chunks > max_chunks ? max_chunks : chunks);
+  plan.chunk_items = ceil_div(ceil_div(items > 0 ? items : 1, chunks), kSelectThreads) * kSelectThreads;
+  plan.num_chunks = items > 0 ? ceil_div(items, plan.chunk_items) : 1;
+  return plan;
+}
+
 struct SelectArgs {
   const TermId* terms = nullptr;       // num_items x length, row-major
   const uint32_t* tie_rank = nullptr;  // num_items
