@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import time_call  # noqa: E402
+from timing import time_call
 
 LENGTH = 5
 # Hierarchical Term IDs: few values at the first position, many at the last (like category ->
@@ -94,6 +94,73 @@ def copy_bandwidth(torch) -> float:
     return 2 * src.numel() * 4 / t
 
 
+def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dict]:
+    """Rows of one catalog size: the kernel and the torch baseline for every Q."""
+    items, tie_rank, vocab = make_catalog(torch, n, seed=n)
+    items_np = items.cpu().numpy().view(np.uint32)
+    tie_rank_np = tie_rank.cpu().numpy().view(np.uint32)
+    scorer = scorer_cls.from_arrays(items_np, tie_rank=tie_rank_np, vocab_size=vocab,
+                                    weights=weights)
+    bag = None
+    if args.bag:
+        bag = scorer_cls.from_arrays(items_np, tie_rank=tie_rank_np, vocab_size=vocab, mode="bag")
+    catalog_bytes = n * LENGTH * 4
+    k = args.k
+    stream = torch.cuda.current_stream().cuda_stream
+    rows = []
+    for q in args.queries:
+        queries = make_queries(torch, items, q, seed=n + q)
+        out_items = torch.empty((q, k), dtype=torch.int32, device="cuda")
+        out_scores = torch.empty((q, k), dtype=torch.float64, device="cuda")
+        counts = torch.empty((q,), dtype=torch.int32, device="cuda")
+
+        def kernel(s=scorer, credits=(0, 0, 0), queries=queries, out_items=out_items,
+                   out_scores=out_scores, counts=counts):
+            s._native.top_k_device(queries.shape[0], k, queries.data_ptr(), out_items.data_ptr(),
+                                   out_scores.data_ptr(), counts.data_ptr(), stream, *credits)
+
+        def baseline(queries=queries):
+            return torch_baseline(torch, items, queries, w_half, k)
+
+        # Correctness before timing: a spread of queries against the exact reference.
+        kernel()
+        torch.cuda.synchronize()
+        got_items, got_scores = out_items.cpu().numpy(), out_scores.cpu().numpy()
+        for i in sorted({0, q - 1, *range(0, q, max(1, q // 8))}):
+            want_items, want_scores = exact_reference(torch, items, tie_rank, queries[i],
+                                                      weights, k)
+            c = len(want_items)
+            if not (np.array_equal(got_items[i, :c], want_items)
+                    and np.array_equal(got_scores[i, :c], want_scores)):
+                sys.exit(f"MISMATCH N={n} Q={q} query {i}: kernel {got_items[i, :c]} "
+                         f"{got_scores[i, :c]} vs reference {want_items} {want_scores}")
+        base_s, _ = baseline()
+        if abs(float(base_s[0, 0]) - float(got_scores[0, 0])) > 1e-2:
+            sys.exit(f"torch baseline disagrees: {float(base_s[0, 0])} vs {got_scores[0, 0]}")
+
+        t_kernel = time_call(kernel, cuda=True, warmup=2, budget_s=args.budget)
+        t_torch = time_call(baseline, cuda=True, warmup=1, min_iters=2, max_iters=10,
+                            budget_s=args.budget)
+        row = {"n": n, "q": q, "kernel_ms": t_kernel * 1e3, "per_query_us": t_kernel / q * 1e6,
+               "torch_ms": t_torch * 1e3, "speedup": t_torch / t_kernel,
+               "bandwidth": catalog_bytes / t_kernel,
+               "one_pass_ms": catalog_bytes / copy_bw * 1e3}
+        if bag is not None:
+            # Each query credits its own terms with the bag weights 1/(j+1) (exact matches).
+            credit_offsets = torch.arange(0, (q + 1) * LENGTH, LENGTH, dtype=torch.int64,
+                                          device="cuda")
+            credit_terms = queries.flatten().contiguous()
+            credit_units = torch.tensor([5 * 720720 // (j + 1) for j in range(LENGTH)] * q,
+                                        dtype=torch.int32, device="cuda")
+            ptrs = (credit_offsets.data_ptr(), credit_terms.data_ptr(), credit_units.data_ptr())
+            row["bag_ms"] = time_call(lambda ptrs=ptrs: kernel(s=bag, credits=ptrs), cuda=True,
+                                      warmup=2, budget_s=args.budget) * 1e3
+        rows.append(row)
+        print(f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
+              f"{row['torch_ms']:.2f} ms", flush=True)
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -104,7 +171,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import torch
-
     from grlm.ground.cuda import CudaStructuralScorer
 
     if not torch.cuda.is_available():
@@ -119,66 +185,7 @@ def main(argv=None) -> None:
     w_half = torch.tensor(weights, dtype=torch.half, device="cuda")
     rows = []
     for n in args.sizes:
-        items, tie_rank, vocab = make_catalog(torch, n, seed=n)
-        scorer = CudaStructuralScorer.from_arrays(
-            items.cpu().numpy().view(np.uint32), tie_rank=tie_rank.cpu().numpy().view(np.uint32),
-            vocab_size=vocab, weights=weights)
-        bag = None
-        if args.bag:
-            bag = CudaStructuralScorer.from_arrays(
-                items.cpu().numpy().view(np.uint32),
-                tie_rank=tie_rank.cpu().numpy().view(np.uint32), vocab_size=vocab, mode="bag")
-        catalog_bytes = n * LENGTH * 4
-        for q in args.queries:
-            queries = make_queries(torch, items, q, seed=n + q)
-            k = args.k
-            out_items = torch.empty((q, k), dtype=torch.int32, device="cuda")
-            out_scores = torch.empty((q, k), dtype=torch.float64, device="cuda")
-            counts = torch.empty((q,), dtype=torch.int32, device="cuda")
-            stream = torch.cuda.current_stream().cuda_stream
-
-            def kernel(s=scorer, queries=queries, k=k, out_items=out_items,
-                       out_scores=out_scores, counts=counts, stream=stream, credits=(0, 0, 0)):
-                s._native.top_k_device(queries.shape[0], k, queries.data_ptr(),
-                                       out_items.data_ptr(), out_scores.data_ptr(),
-                                       counts.data_ptr(), stream, *credits)
-
-            # Correctness before timing: a spread of queries against the exact reference.
-            kernel()
-            torch.cuda.synchronize()
-            got_items, got_scores = out_items.cpu().numpy(), out_scores.cpu().numpy()
-            for i in sorted({0, q - 1, *range(0, q, max(1, q // 8))}):
-                want_items, want_scores = exact_reference(torch, items, tie_rank, queries[i],
-                                                          weights, k)
-                c = len(want_items)
-                if not (np.array_equal(got_items[i, :c], want_items)
-                        and np.array_equal(got_scores[i, :c], want_scores)):
-                    sys.exit(f"MISMATCH N={n} Q={q} query {i}: kernel {got_items[i, :c]} "
-                             f"{got_scores[i, :c]} vs reference {want_items} {want_scores}")
-            base_s, _ = torch_baseline(torch, items, queries, w_half, k)
-            if abs(float(base_s[0, 0]) - float(got_scores[0, 0])) > 1e-2:
-                sys.exit(f"torch baseline disagrees: {float(base_s[0, 0])} vs {got_scores[0, 0]}")
-
-            t_kernel = time_call(kernel, cuda=True, warmup=2, budget_s=args.budget)
-            t_torch = time_call(lambda: torch_baseline(torch, items, queries, w_half, k),
-                                cuda=True, warmup=1, min_iters=2, max_iters=10,
-                                budget_s=args.budget)
-            row = dict(n=n, q=q, kernel_ms=t_kernel * 1e3, per_query_us=t_kernel / q * 1e6,
-                       torch_ms=t_torch * 1e3, speedup=t_torch / t_kernel,
-                       bandwidth=catalog_bytes / t_kernel, one_pass_ms=catalog_bytes / copy_bw * 1e3)
-            if bag is not None:
-                credit_offsets = torch.arange(0, (q + 1) * LENGTH, LENGTH, dtype=torch.int64,
-                                              device="cuda")
-                credit_terms = queries.flatten().contiguous()
-                credit_units = torch.tensor([5 * 720720 // (j + 1) for j in range(LENGTH)] * q,
-                                            dtype=torch.int32, device="cuda")
-                ptrs = (credit_offsets.data_ptr(), credit_terms.data_ptr(), credit_units.data_ptr())
-                row["bag_ms"] = time_call(lambda: kernel(s=bag, credits=ptrs), cuda=True,
-                                          warmup=2, budget_s=args.budget) * 1e3
-            rows.append(row)
-            print(f"N={n:>9,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
-                  f"{row['torch_ms']:.2f} ms", flush=True)
-        del scorer, bag, items, tie_rank
+        rows += bench_size(torch, CudaStructuralScorer, n, args, weights, w_half, copy_bw)
         torch.cuda.empty_cache()
 
     print()

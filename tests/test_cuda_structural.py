@@ -11,7 +11,6 @@ import random
 
 import numpy as np
 import pytest
-
 from grlm import _core
 from grlm.errors import CudaError, InvalidInputError
 from grlm.ground import Grounder
@@ -36,7 +35,7 @@ def python_positional(item, query, weights) -> float:
 
 
 def python_bag_units(item, table) -> int:
-    return sum(int(table[t]) for t in set(int(t) for t in item) if t < PAD)
+    return sum(int(table[t]) for t in {int(t) for t in item} if t < PAD)
 
 
 # ---------------------------------------------------------------- shared functions, host side
@@ -215,7 +214,7 @@ def test_kernel_is_reported_compiled():
 # ---------------------------------------------------------------- GPU against the CPU core
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_case(n: int, length: int, mode: str):
     from grlm.ground.cuda import CudaStructuralScorer
 
@@ -345,7 +344,7 @@ def test_gpu_raw_matrix_matches_numpy_reference(n, num_queries, k):
 
 @pytest.mark.gpu
 def test_gpu_bad_input_errors():
-    grounder, scorer, _, _ = gpu_case(257, 3, "positional")
+    _, scorer, _, _ = gpu_case(257, 3, "positional")
     with pytest.raises(InvalidInputError, match="k must be"):
         scorer.top_k([["w1"]], k=0)
     with pytest.raises(InvalidInputError, match="k must be"):
