@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import time_call
+from timing import machine, measure_cuda
 
 LENGTH = 5
 # Hierarchical Term IDs: few values at the first position, many at the last (like category ->
@@ -90,7 +90,7 @@ def copy_bandwidth(torch) -> float:
     """Device-to-device copy bandwidth, bytes read + written per second."""
     src = torch.empty(1 << 28, dtype=torch.int32, device="cuda")  # 1 GiB
     dst = torch.empty_like(src)
-    t = time_call(lambda: dst.copy_(src), cuda=True, warmup=2, min_iters=5, budget_s=0.5)
+    t = measure_cuda(lambda: dst.copy_(src), repeat=5, min_seconds=0.05)
     return 2 * src.numel() * 4 / t
 
 
@@ -138,9 +138,8 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
         if abs(float(base_s[0, 0]) - float(got_scores[0, 0])) > 1e-2:
             sys.exit(f"torch baseline disagrees: {float(base_s[0, 0])} vs {got_scores[0, 0]}")
 
-        t_kernel = time_call(kernel, cuda=True, warmup=2, budget_s=args.budget)
-        t_torch = time_call(baseline, cuda=True, warmup=1, min_iters=2, max_iters=10,
-                            budget_s=args.budget)
+        t_kernel = measure_cuda(kernel, repeat=5, min_seconds=args.min_seconds)
+        t_torch = measure_cuda(baseline, repeat=2, min_seconds=args.min_seconds)
         row = {"n": n, "q": q, "kernel_ms": t_kernel * 1e3, "per_query_us": t_kernel / q * 1e6,
                "torch_ms": t_torch * 1e3, "speedup": t_torch / t_kernel,
                "bandwidth": catalog_bytes / t_kernel,
@@ -153,8 +152,8 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
             credit_units = torch.tensor([5 * 720720 // (j + 1) for j in range(LENGTH)] * q,
                                         dtype=torch.int32, device="cuda")
             ptrs = (credit_offsets.data_ptr(), credit_terms.data_ptr(), credit_units.data_ptr())
-            row["bag_ms"] = time_call(lambda ptrs=ptrs: kernel(s=bag, credits=ptrs), cuda=True,
-                                      warmup=2, budget_s=args.budget) * 1e3
+            row["bag_ms"] = measure_cuda(lambda ptrs=ptrs: kernel(s=bag, credits=ptrs), repeat=5,
+                                         min_seconds=args.min_seconds) * 1e3
         rows.append(row)
         print(f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
               f"{row['torch_ms']:.2f} ms", flush=True)
@@ -167,7 +166,8 @@ def main(argv=None) -> None:
     parser.add_argument("--queries", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--bag", action="store_true", help="also time bag mode (kernel only)")
-    parser.add_argument("--budget", type=float, default=1.0, help="seconds of timing per cell")
+    parser.add_argument("--min-seconds", type=float, default=0.05,
+                        help="device seconds per timing sample (best of several samples)")
     args = parser.parse_args(argv)
 
     import torch
@@ -176,9 +176,9 @@ def main(argv=None) -> None:
     if not torch.cuda.is_available():
         sys.exit("no CUDA GPU visible")
     props = torch.cuda.get_device_properties(0)
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-          f"GPU: {props.name} ({props.multi_processor_count} SMs), torch {torch.__version__}, "
-          f"k={args.k}, L={LENGTH}, positional mode")
+    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()} "
+          f"({props.multi_processor_count} SMs), torch {torch.__version__}, k={args.k}, "
+          f"L={LENGTH}, positional mode")
     copy_bw = copy_bandwidth(torch)
     print(f"# device-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + write)")
     weights = [1.0 / (j + 1) for j in range(LENGTH)]

@@ -1,41 +1,75 @@
-"""One timing helper for every benchmark: wall time on the CPU, CUDA events on the GPU."""
+"""The one timing helper every benchmark uses: median wall time over repeats, and the machine."""
 
 from __future__ import annotations
 
-import statistics
+import platform
 import time
 from collections.abc import Callable
 
 
-def time_call(fn: Callable[[], object], *, cuda: bool = False, warmup: int = 1,
-              min_iters: int = 3, max_iters: int = 50, budget_s: float = 1.0) -> float:
-    """Median seconds of one ``fn()`` call.
+def measure(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0.2) -> float:
+    """Seconds per call of fn, best of `repeat` samples (each loops fn for min_seconds): on a
+    shared, noisy machine the fastest sample is the one least disturbed by other work."""
+    fn()  # warm-up
+    samples = []
+    for _ in range(repeat):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        samples.append(elapsed / calls)
+    return min(samples)
 
-    Runs ``warmup`` calls, then repeats until ``budget_s`` is spent (between ``min_iters`` and
-    ``max_iters`` calls). With ``cuda=True`` each call is timed with CUDA events on the current
-    stream, so the number is device time and not launch overhead.
-    """
-    for _ in range(warmup):
-        fn()
-    if cuda:
+
+def machine() -> str:
+    """CPU model (and GPU name when torch sees one)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
         import torch
 
-        torch.cuda.synchronize()
-    times: list[float] = []
-    start_all = time.perf_counter()
-    while len(times) < max_iters and (len(times) < min_iters
-                                      or time.perf_counter() - start_all < budget_s):
-        if cuda:
-            import torch
+        if torch.cuda.is_available():
+            return f"{cpu}; GPU {torch.cuda.get_device_name()}"
+    except ImportError:
+        pass
+    return cpu
 
-            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            begin.record()
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+
+
+def measure_cuda(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0.2) -> float:
+    """Device seconds per call of fn (work it enqueues on the current CUDA stream), measured with
+    CUDA events so launch overhead on the host is not counted; best of `repeat` samples, each
+    looping fn for at least min_seconds of device time."""
+    import torch
+
+    fn()  # warm-up
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeat):
+        begin = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        calls, elapsed = 0, 0.0
+        begin.record()
+        while elapsed < min_seconds:
             fn()
+            calls += 1
             end.record()
             end.synchronize()
-            times.append(begin.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+            elapsed = begin.elapsed_time(end) / 1e3
+        samples.append(elapsed / calls)
+    return min(samples)

@@ -73,8 +73,8 @@ def test_k_of_wrong_type(grounder, k):
         (["perfume", 3], TypeError, "must be str"),
         (["perfume", b"woody"], TypeError, "must be str"),
         (["perfume", "\udcff"], InvalidInputError, "UTF-8"),
-        ("perfume feminine", TypeError, "not a single str"),
-        (None, TypeError, "sequence"),
+        ("perfume feminine", TypeError, "str"),
+        (None, TypeError, "list or tuple|sequence"),
     ],
 )
 def test_bad_term_ids(grounder, term_id, error, match):
@@ -82,6 +82,12 @@ def test_bad_term_ids(grounder, term_id, error, match):
         grounder.ground(term_id)
     with pytest.raises(error, match=match):
         grounder.ground_batch([CATALOG["p1"], term_id])
+
+
+def test_term_ids_as_tuples_or_iterables(grounder):
+    assert grounder.ground(tuple(CATALOG["s1"])).hit == "direct"
+    assert grounder.ground(iter(CATALOG["s1"])).hit == "direct"
+    assert grounder.ground_batch(iter([tuple(CATALOG["s1"])]))[0].hit == "direct"
 
 
 def test_bad_catalogs():

@@ -31,8 +31,8 @@ std::string_view Utf8View(PyObject* obj, const char* what) {
   return {data, std::size_t(size)};
 }
 
-// A Term ID given as a list or tuple of str.
-std::vector<std::string_view> TermViews(py::handle term_id) {
+// Appends the terms of a Term ID given as a list or tuple of str to *views.
+void AppendTermViews(py::handle term_id, std::vector<std::string_view>* views) {
   PyObject* seq = term_id.ptr();
   if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
     throw py::type_error(std::string("a Term ID must be a list or tuple of str, got ") +
@@ -40,17 +40,37 @@ std::vector<std::string_view> TermViews(py::handle term_id) {
   }
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   PyObject** items = PySequence_Fast_ITEMS(seq);
-  std::vector<std::string_view> views(n);
-  for (Py_ssize_t j = 0; j < n; ++j) views[j] = Utf8View(items[j], "a term");
+  for (Py_ssize_t j = 0; j < n; ++j) views->push_back(Utf8View(items[j], "a term"));
+}
+
+std::vector<std::string_view> TermViews(py::handle term_id) {
+  std::vector<std::string_view> views;
+  AppendTermViews(term_id, &views);
   return views;
 }
 
-std::vector<std::vector<std::string_view>> QueryViews(const py::sequence& queries) {
-  std::vector<std::vector<std::string_view>> views;
-  views.reserve(py::len(queries));
-  for (py::handle q : queries) views.push_back(TermViews(q));
-  return views;
-}
+// All terms of all queries in one array, and one span per query into it.
+struct QueryViews {
+  std::vector<std::string_view> terms;
+  std::vector<std::span<const std::string_view>> queries;
+
+  explicit QueryViews(const py::sequence& batch) {
+    const std::size_t n = py::len(batch);
+    std::vector<std::size_t> ends;
+    ends.reserve(n);
+    terms.reserve(n * 5);
+    for (py::handle q : batch) {
+      AppendTermViews(q, &terms);
+      ends.push_back(terms.size());
+    }
+    queries.reserve(n);
+    std::size_t begin = 0;
+    for (std::size_t end : ends) {
+      queries.emplace_back(terms.data() + begin, end - begin);
+      begin = end;
+    }
+  }
+};
 
 grlm::ScoreMode ParseMode(const std::string& mode) {
   if (mode == "positional") return grlm::ScoreMode::kPositional;
@@ -104,6 +124,8 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
 
 }  // namespace
 
+void BindTokenTrie(py::module_& m);
+
 #if GRLM_WITH_CUDA
 void BindCuda(py::module_& m);
 #endif
@@ -143,11 +165,11 @@ PYBIND11_MODULE(_core, m) {
         grlm::SaveIndex(g, path);
       })
       .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads) {
-        auto views = QueryViews(queries);  // views into the str objects, which `queries` keeps alive
+        const QueryViews views(queries);  // views into the str objects, which `queries` keeps alive
         std::vector<grlm::GroundResult> results;
         {
           py::gil_scoped_release release;
-          results = g.GroundBatch(views, k, num_threads);
+          results = g.GroundBatch(views.queries, k, num_threads);
         }
         return PackResults(results);
       }, py::arg("queries"), py::arg("k"), py::arg("num_threads"))
@@ -188,6 +210,7 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("memory_bytes", &grlm::Grounder::MemoryBytes);
 
+  BindTokenTrie(m);
 #if GRLM_WITH_CUDA
   BindCuda(m);
 #endif

@@ -13,7 +13,7 @@ Catalog::Catalog(int term_id_length) : length_(term_id_length) {
              "term_id_length must be in 1.." << kMaxTermIdLength << ", got " << term_id_length);
 }
 
-uint32_t Catalog::AddItem(std::string_view item_id, const std::vector<std::string_view>& terms) {
+uint32_t Catalog::AddItem(std::string_view item_id, std::span<const std::string_view> terms) {
   GRLM_CHECK(!terms.empty() && int(terms.size()) <= length_, InvalidArgument,
              "item '" << item_id << "' has " << terms.size() << " terms; expected 1.." << length_);
   TermId ids[kMaxTermIdLength];
@@ -65,7 +65,7 @@ void Catalog::RecomputeTieRank() {
   for (uint32_t rank = 0; rank < order.size(); ++rank) tie_rank_[order[rank]] = rank;
 }
 
-void Catalog::EncodeQuery(const std::vector<std::string_view>& terms, TermId* out) const {
+void Catalog::EncodeQuery(std::span<const std::string_view> terms, TermId* out) const {
   GRLM_CHECK(!terms.empty(), InvalidArgument, "Term ID is empty");
   GRLM_CHECK(int(terms.size()) <= length_, InvalidArgument,
              "Term ID has " << terms.size() << " terms; the catalog's Term IDs have at most "

@@ -16,20 +16,22 @@ Grounder::Grounder(Catalog catalog, ScoreMode mode, std::vector<double> weights)
   scorer_ = std::make_unique<StructuralScorer>(*catalog_, mode, std::move(weights));
 }
 
-GroundResult Grounder::Ground(const std::vector<std::string_view>& terms, int k) const {
+GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   TermId ids[kMaxTermIdLength];
   catalog_->EncodeQuery(terms, ids);
-  // Normalized views for bag mode's substring credits; buffers outlive the views.
-  std::string buffers[kMaxTermIdLength];
-  std::vector<std::string_view> normalized(terms.size());
+  PreparedQuery query;
   if (scorer_->mode() == ScoreMode::kBag) {
+    // Normalized terms for bag mode's substring credits; the buffers outlive the views.
+    std::string buffers[kMaxTermIdLength];
+    std::string_view normalized[kMaxTermIdLength];
     for (std::size_t j = 0; j < terms.size(); ++j) {
       normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
     }
+    scorer_->Prepare({normalized, terms.size()}, ids, &query);
+  } else {
+    scorer_->Prepare({}, ids, &query);
   }
-  PreparedQuery query;
-  scorer_->Prepare(normalized, ids, &query);
 
   GroundResult result;
   const auto direct = direct_->Find(ids);
@@ -48,7 +50,7 @@ GroundResult Grounder::Ground(const std::vector<std::string_view>& terms, int k)
   return result;
 }
 
-std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::vector<std::string_view>>& queries,
+std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
                                                 int k, int num_threads) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   GRLM_CHECK(num_threads >= 0, InvalidArgument, "num_threads must be >= 0, got " << num_threads);
@@ -82,7 +84,7 @@ std::size_t Grounder::MemoryBytes() const {
   std::size_t bytes = c.terms().size() * sizeof(TermId) + c.tie_rank().size() * sizeof(uint32_t) +
                       c.priors().size() * sizeof(double);
   for (const auto& id : c.item_ids()) bytes += sizeof(std::string) + id.capacity() + 48;
-  for (const auto& t : c.vocab().terms()) bytes += sizeof(std::string) + t.capacity() + 48;
+  bytes += c.vocab().MemoryBytes();
   return bytes + direct_->MemoryBytes() + scorer_->MemoryBytes();
 }
 

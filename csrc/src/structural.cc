@@ -81,7 +81,7 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::
   }
 }
 
-void StructuralScorer::Prepare(const std::vector<std::string_view>& normalized, const TermId* ids,
+void StructuralScorer::Prepare(std::span<const std::string_view> normalized, const TermId* ids,
                                PreparedQuery* query) const {
   const int length = catalog_.term_id_length();
   std::copy(ids, ids + length, query->ids);
@@ -122,22 +122,28 @@ std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_postin
       scores[item] += add;
     }
   });
+  // Bounded heap of the k best so far, worst on top: most touched items are rejected by one
+  // comparison, and nothing of size "touched" is allocated.
   const auto& rank = catalog_.tie_rank();
-  std::vector<ScoredItem> result;
-  result.reserve(touched.size());
-  for (uint32_t item : touched) {
-    result.push_back({item, to_score(scores[item])});
-    scores[item] = Score(0);
-  }
   auto before = [&](const ScoredItem& a, const ScoredItem& b) {
     return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
   };
-  if (result.size() > std::size_t(k)) {
-    std::nth_element(result.begin(), result.begin() + k, result.end(), before);
-    result.resize(k);
+  std::vector<ScoredItem> heap;
+  heap.reserve(std::min<std::size_t>(k, touched.size()));
+  for (uint32_t item : touched) {
+    const ScoredItem candidate{item, to_score(scores[item])};
+    scores[item] = Score(0);
+    if (heap.size() < std::size_t(k)) {
+      heap.push_back(candidate);
+      std::push_heap(heap.begin(), heap.end(), before);
+    } else if (before(candidate, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), before);
+      heap.back() = candidate;
+      std::push_heap(heap.begin(), heap.end(), before);
+    }
   }
-  std::sort(result.begin(), result.end(), before);
-  return result;
+  std::sort_heap(heap.begin(), heap.end(), before);
+  return heap;
 }
 
 std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {

@@ -75,27 +75,31 @@ std::string TermVocab::Normalize(std::string_view raw) {
   return std::string(NormalizeInto(raw, &buffer));
 }
 
-std::size_t TermVocab::Hash::operator()(std::string_view s) const noexcept {
-  // FNV-1a: short keys, no allocation, good enough spread for an unordered_map.
-  uint64_t h = 1469598103934665603ull;
+uint64_t TermVocab::Hash(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, then mixed for the slot index
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return std::size_t(h ^ (h >> 29));
+  return MixHash(h);
 }
 
 TermId TermVocab::Intern(std::string_view raw) {
   std::string buffer;
   const std::string_view term = NormalizeInto(raw, &buffer);
-  if (auto it = ids_.find(term); it != ids_.end()) return it->second;
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
-  const auto id = TermId(terms_.size());
-  terms_.emplace_back(term);
-  ids_.emplace(terms_.back(), id);
+  const auto next = TermId(terms_.size());
+  const TermId id = ids_.Insert(Hash(term), next, [&](uint32_t t) { return terms_[t] == term; });
+  if (id == next) terms_.emplace_back(term);
   return id;
 }
 
 TermId TermVocab::FindNormalized(std::string_view normalized) const {
-  auto it = ids_.find(normalized);
-  return it == ids_.end() ? kUnknownTerm : it->second;
+  const uint32_t id = ids_.Find(Hash(normalized), [&](uint32_t t) { return terms_[t] == normalized; });
+  return id == FlatHashIndex::kEmpty ? kUnknownTerm : id;
+}
+
+std::size_t TermVocab::MemoryBytes() const {
+  std::size_t bytes = ids_.MemoryBytes() + terms_.capacity() * sizeof(std::string);
+  for (const auto& t : terms_) bytes += t.size() > 15 ? t.capacity() + 1 : 0;  // beyond SSO
+  return bytes;
 }
 
 TermId TermVocab::Find(std::string_view raw) const {

@@ -27,8 +27,9 @@ TEST(BatchEqualsSingle) {
   grlm::Grounder g(std::move(c));
   std::vector<std::string> storage;
   for (int i = 0; i < 300; ++i) storage.push_back("t" + std::to_string(i % 41));
-  std::vector<std::vector<std::string_view>> queries;
-  for (int i = 0; i < 300; ++i) queries.push_back({storage[i], "u3"});
+  std::vector<std::vector<std::string_view>> terms;
+  for (int i = 0; i < 300; ++i) terms.push_back({storage[i], "u3"});
+  std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());
   auto batch = g.GroundBatch(queries, 7, 2);
   for (int i = 0; i < 300; ++i) {
     auto single = g.Ground(queries[i], 7);

@@ -5,7 +5,7 @@
 
 namespace {
 grlm::PreparedQuery Prepare(const grlm::StructuralScorer& s, const grlm::Catalog& c,
-                            std::vector<std::string_view> terms) {
+                            std::vector<std::string_view> terms) {  // NOLINT
   grlm::TermId ids[grlm::kMaxTermIdLength];
   c.EncodeQuery(terms, ids);
   grlm::PreparedQuery q;

@@ -11,4 +11,5 @@
 #include "grlm/partial_credit.h"
 #include "grlm/structural.h"
 #include "grlm/term_vocab.h"
+#include "grlm/token_trie.h"
 #include "grlm/types.h"

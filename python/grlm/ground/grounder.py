@@ -167,14 +167,16 @@ class Grounder:
         Raises InvalidInputError for an empty or over-long Term ID, an empty term or k < 1, and
         TypeError for terms that are not str. Unknown terms are not errors: they match nothing.
         """
-        return BatchResult(self._item_ids, *self._core.ground_one(
-            _as_term_list(term_id, "a Term ID"), self._checked_k(k)))[0]
+        if not isinstance(term_id, (list, tuple)):
+            term_id = _as_term_list(term_id, "a Term ID")
+        return BatchResult(self._item_ids, *self._core.ground_one(term_id, self._checked_k(k)))[0]
 
     def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
                      num_threads: int = 0) -> BatchResult:
-        """Grounds many Term IDs at once with the GIL released, on ``num_threads`` threads
-        (0: all cores). Returns a BatchResult (a sequence of GroundResult over flat arrays)."""
-        queries = [_as_term_list(q, f"Term ID {n}") for n, q in enumerate(term_ids)]
+        """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
+        ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
+        GroundResult over flat arrays). Errors as for ``ground``."""
+        queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
         if not isinstance(num_threads, int) or num_threads < 0:
             raise InvalidInputError(f"num_threads must be an int >= 0, got {num_threads!r}")
         return BatchResult(self._item_ids, *self._core.ground_batch(queries, self._checked_k(k),
