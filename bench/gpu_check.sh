@@ -48,7 +48,7 @@ fi
 # Run from outside the source tree so `import grlm` is the installed package.
 (cd /tmp && "$python" -c "import grlm, grlm._core as c; \
 print('grlm from', grlm.__file__); print('cuda_compiled', c.cuda_compiled, \
-'devices', c.cuda_device_count())")
+'devices', c.cuda_device_count(), '|', c.cuda_runtime_status())")
 
 echo "== GPU tests"
 start=$(date +%s)

@@ -190,6 +190,7 @@ void BindCuda(py::module_& m) {
   });
 
   m.def("cuda_device_count", &grlm::CudaDeviceCount);
+  m.def("cuda_runtime_status", &grlm::CudaRuntimeStatus);
 
   py::class_<grlm::CudaStructuralScorer>(m, "CudaStructuralScorer")
       .def(py::init([](const grlm::Grounder& grounder, int device) {

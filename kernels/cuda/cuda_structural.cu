@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -102,10 +103,27 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int CudaDeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    cudaGetLastError();  // a non-sticky error: clear it so later calls start clean
     return 0;
   }
   return count;
+}
+
+std::string CudaRuntimeStatus() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  cudaGetLastError();
+  int driver = 0;
+  cudaDriverGetVersion(&driver);
+  std::ostringstream out;
+  out << "CUDA runtime " << CUDART_VERSION / 1000 << "." << CUDART_VERSION % 1000 / 10
+      << " (static), driver " << driver / 1000 << "." << driver % 1000 / 10 << ": ";
+  if (status == cudaSuccess) {
+    out << count << " device(s)";
+  } else {
+    out << cudaGetErrorName(status) << " (" << cudaGetErrorString(status) << ")";
+  }
+  return out.str();
 }
 
 struct CudaStructuralScorer::Impl {
@@ -149,7 +167,8 @@ struct CudaStructuralScorer::Impl {
     length = term_id_length;
     weights = CheckedWeights(mode, std::move(position_weights), length);
     const int count = CudaDeviceCount();
-    GRLM_CHECK(count > 0, CudaError, "no CUDA device is visible (no GPU or no driver)");
+    GRLM_CHECK(count > 0, CudaError,
+               "no CUDA device is visible (no GPU or no driver): " << CudaRuntimeStatus());
     if (requested_device < 0) {
       GRLM_CUDA_CHECK(cudaGetDevice(&device));
     } else {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "grlm/catalog.h"
@@ -40,6 +41,9 @@ inline constexpr bool CudaCompiled() { return GRLM_WITH_CUDA != 0; }
 // Number of CUDA devices usable by this process: 0 without a driver, without a GPU, or in a build
 // without CUDA. Never throws.
 int CudaDeviceCount();
+// One line for diagnostics: runtime and driver versions, and the device count or the error that
+// hides the devices (e.g. cudaErrorInsufficientDriver when the driver predates the runtime).
+std::string CudaRuntimeStatus();
 
 // A batch of encoded queries, all pointers on the host (TopKHost) or on the device (TopKDevice).
 struct CudaQueryBatch {
@@ -113,6 +117,7 @@ class CudaStructuralScorer {
 struct CudaStructuralScorer::Impl {};
 
 inline int CudaDeviceCount() { return 0; }
+inline std::string CudaRuntimeStatus() { return "grlm was built without CUDA"; }
 
 namespace detail {
 [[noreturn]] inline void ThrowCudaNotCompiled() {
