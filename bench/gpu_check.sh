@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# GPU check of the CUDA structural scorer, in one go on a machine with an NVIDIA GPU (no internet
-# needed: torch, pybind11, scikit-build-core, cmake, ninja and nvcc must be installed; numpy and
+# The GPU check of the project, in one go on a machine with an NVIDIA GPU (no internet needed:
+# torch, triton, pybind11, scikit-build-core, cmake, ninja and nvcc must be installed; numpy and
 # pytest are installed from the wheels in .whl/ when missing):
 #   1. build and install grlm with `pip install --no-build-isolation --no-deps .`
 #   2. run tests/test_cuda_structural.py (the GPU tests compare the kernel with the CPU core)
-#   3. run the benchmark (bench/bench_gpu_structural.py), whose table is printed last
-# Every step is bounded with `timeout`; the whole script stays under 6 minutes on an H100.
+#   3. run the benchmark (bench/bench_gpu_structural.py)
+#   4. constrained decoding: its GPU tests and short benchmark (bench/gpu_check_decoding.sh)
+#   5. print both tables last
+# Every step is bounded with `timeout`; the whole script stays under 9 minutes on an H100.
 # Logs go to $OUT (when set, e.g. by a remote runner) or to build/gpu_check/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,13 +62,19 @@ echo "tests: exit $test_status in $(( $(date +%s) - start )) s"
 
 echo "== benchmark"
 start=$(date +%s)
-timeout 110 "$python" bench/bench_gpu_structural.py --bag 2>&1 | tee "$logs/bench.log"
+timeout 100 "$python" bench/bench_gpu_structural.py --bag 2>&1 | tee "$logs/bench.log"
 bench_status=${PIPESTATUS[0]}
 echo "benchmark: exit $bench_status in $(( $(date +%s) - start )) s"
 [ "$bench_status" -ne 0 ] && status=1
+
+echo "== constrained decoding"
+PYTHON="$python" bash bench/gpu_check_decoding.sh 2>&1 | tee "$logs/decoding.log"
+[ "${PIPESTATUS[0]}" -ne 0 ] && status=1
 
 echo
 echo "== summary"
 grep -E "passed|failed|error" "$logs/tests.log" | tail -1
 sed -n '/^| N |/,$p' "$logs/bench.log"
+grep -E "passed|failed" "$logs/decoding.log" | tail -1
+sed -n '/Beam search wall time/,$p' "$logs/decoding.log" | head -40
 exit $status
