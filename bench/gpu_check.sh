@@ -37,6 +37,14 @@ if [ "${GRLM_REBUILD:-0}" != 1 ] && (cd /tmp && "$python" -c \
   echo "== grlm already installed with the CUDA scorer (GRLM_REBUILD=1 to rebuild)"
 else
   echo "== build (pip install --no-build-isolation --no-deps .)"
+  # The GPU image's default CXX (/opt/gcc) links libstdc++ statically against an older system
+  # libgcc_s, and every C++ exception thrown in the module then segfaults; the distribution's
+  # g++ (the one Python was built with) does not. GRLM_KEEP_CXX=1 keeps the environment's.
+  if [ "${GRLM_KEEP_CXX:-0}" != 1 ] && command -v /usr/bin/g++ >/dev/null; then
+    export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++
+    rm -rf build/cp3*  # a CMake cache made with another compiler cannot be reused
+  fi
+  echo "compiler: $(${CXX:-c++} --version | head -1)"
   start=$(date +%s)
   # PIP_BREAK_SYSTEM_PACKAGES: allow installing next to a distribution's Python (PEP 668).
   if ! PIP_BREAK_SYSTEM_PACKAGES=1 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16} timeout 150 \
