@@ -9,7 +9,7 @@ import sys
 
 from grlm.errors import GrlmError
 
-COMMAND_MODULES = ("ground",)
+COMMAND_MODULES = ("ground", "terms")
 
 
 def build_parser() -> argparse.ArgumentParser:
