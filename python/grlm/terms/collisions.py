@@ -21,10 +21,12 @@ TermId = tuple[str, ...]
 # (item_id, Term IDs to differ from) -> proposed Term IDs (None where the model gave nothing legal)
 Regenerate = Callable[[Sequence[tuple[str, Sequence[TermId]]], int], Mapping[str, TermId | None]]
 
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     "a an and are as at be by for from has have in inch inches is it its of on or pack set the "
     "to with x".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+# The field labels of grlm.terms.text.item_text are not words of the item.
+_LABEL = re.compile(r"^(?:Title|Brand|Categories|Description):", re.MULTILINE)
 
 
 def find_collisions(term_ids: Mapping[str, Sequence[str]]) -> list[list[str]]:
@@ -41,13 +43,13 @@ def distinguishing_words(text: str, document_frequency: Mapping[str, int] | None
     """Candidate terms from an item's own text, most distinguishing first.
 
     Words (starting with a letter, hyphenated parts kept) of three or more characters that are not
-    stop words, normalized; ranked by how few items' texts hold them (``document_frequency``),
+    stop words, normalized, field labels of :func:`~grlm.terms.text.item_text` skipped; ranked by how few items' texts hold them (``document_frequency``),
     then by first position. Without frequencies the text order is kept.
     """
     seen: dict[str, int] = {}
-    for match in _WORD.finditer(text):
+    for match in _WORD.finditer(_LABEL.sub(" ", text)):
         word = normalize_term(match.group())
-        if len(word) >= 3 and word not in _STOPWORDS and word not in seen:
+        if len(word) >= 3 and word not in STOPWORDS and word not in seen:
             seen[word] = len(seen)
     words = list(seen)
     if document_frequency is not None:

@@ -131,7 +131,7 @@ class Embedder:
             raise InvalidInputError("nothing to embed: the list of texts is empty")
         keys = [_key(self.model_key, t) for t in texts]
         cached = self.cache.get_many(keys) if self.cache is not None else {}
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in cached}.items())
+        missing = list({k: t for k, t in zip(keys, texts) if k not in cached}.items())
         fresh: dict[str, np.ndarray] = {}
         if missing:
             vectors = self._compute([t for _, t in missing])

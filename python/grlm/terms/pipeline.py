@@ -13,7 +13,7 @@ from typing import Any
 
 from grlm.data.schema import Item
 from grlm.errors import InvalidInputError
-from grlm.terms.collisions import distinguishing_words, resolve_collisions
+from grlm.terms.collisions import STOPWORDS, distinguishing_words, resolve_collisions
 from grlm.terms.generate import TextGenerator
 from grlm.terms.io import GenerationLog
 from grlm.terms.parse import parse_output, validate_terms
@@ -87,14 +87,16 @@ def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
 def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5,
                  max_words: int = 3) -> TermId | None:
     """A legal Term ID from illegal answers: their usable terms in order, deduplicated, cut to
-    ``num_terms``, completed with words of the item's own text; ``None`` when even that gives
+    ``num_terms`` (one-letter terms and stop words skipped), completed with words of the item's
+    own text; ``None`` when even that gives
     fewer than ``num_terms`` terms."""
     chosen: list[str] = []
     pool = [t for terms in attempts for t in terms] + distinguishing_words(text)
     for term in pool:
         if len(chosen) == num_terms:
             break
-        if term not in chosen and not validate_terms([term], num_terms=1, max_words=max_words):
+        if (term not in chosen and len(term) > 1 and term not in STOPWORDS
+                and not validate_terms([term], num_terms=1, max_words=max_words)):
             chosen.append(term)
     if len(chosen) < num_terms:
         return None

@@ -1,0 +1,93 @@
+"""``grlm terms build|stats|compress`` end to end with a tiny saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from grlm.cli import terms as terms_cli
+from grlm.errors import InvalidInputError
+from grlm.term_ids import load_term_ids
+from tiny_lm import tiny_lm
+
+
+def run(argv):
+    parser = argparse.ArgumentParser(prog="grlm")
+    terms_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["terms", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny_lm")
+    model, tokenizer = tiny_lm()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_catalog(folder, n=8):
+    folder.mkdir()
+    items = {str(i): {"title": f"Tool number {i} steel", "description": "['Strong tool.']",
+                      "brand": "Acme", "categories": ""} for i in range(n)}
+    (folder / "items.json").write_text(json.dumps(items))
+    return items
+
+
+@pytest.mark.slow
+def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    write_catalog(tmp_path / "data")
+    out = tmp_path / "terms.jsonl"
+    argv = ["build", "--dataset", str(tmp_path / "data"), "--out", str(out), "--model",
+            str(saved_model), "--no-context", "--batch-size", "4", "--max-new-tokens", "8",
+            "--seeds", "1", "--no-progress"]
+    assert run(argv) == 0
+    printed = capsys.readouterr().out
+    assert "legal before repair" in printed
+    report = json.loads((tmp_path / "terms.jsonl.stats.json").read_text())
+    generation = report["stats"]["generation"]
+    # A random model answers nonsense: whatever is kept was repaired from the item text, every
+    # item is accounted for, and the saved Term IDs are legal and distinct.
+    assert generation["catalog_items"] == 8
+    assert (generation["legal_first_try"] + generation["retried"] + generation["repaired"]
+            + generation["failed"]) == 8
+    ids = load_term_ids(out)
+    assert len(ids) == 8 - generation["failed"]
+    assert all(len(t) == 5 and len(set(t)) == 5 for t in ids.values())
+    assert len(set(ids.values())) == len(ids)
+    log_lines = (tmp_path / "terms.jsonl.log.jsonl").read_text().splitlines()
+    assert len(log_lines) == 1 + 8
+    # Rerun: everything is in the log, nothing is generated again.
+    assert run(argv) == 0
+    assert len((tmp_path / "terms.jsonl.log.jsonl").read_text().splitlines()) == 1 + 8
+
+    assert run(["stats", str(out), "--json", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["items"] == len(ids)
+    assert run(["compress", str(out), "--k", "3", "--out", str(tmp_path / "c.jsonl")]) == 0
+    compressed = load_term_ids(tmp_path / "c.jsonl")
+    assert set(compressed) == set(ids)
+    assert json.loads((tmp_path / "c.jsonl.compress.json").read_text())["k"] == 3
+
+
+def test_read_items_formats_and_errors(tmp_path):
+    items = write_catalog(tmp_path / "a", n=3)
+    read = terms_cli.read_items(tmp_path / "a")
+    assert [i.item_id for i in read] == list(items) and read[0].brand == "Acme"
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "items.jsonl").write_text(
+        '{"item_id": "x", "title": "T", "categories": ["A", "B"]}\n')
+    read = terms_cli.read_items(tmp_path / "b")
+    assert read[0].categories == ("A", "B") and read[0].title == "T"
+    (tmp_path / "c").mkdir()
+    with pytest.raises(InvalidInputError, match="neither"):
+        terms_cli.read_items(tmp_path / "c")
+    (tmp_path / "c" / "items.jsonl").write_text('{"title": "no id"}\n')
+    with pytest.raises(InvalidInputError, match="item_id"):
+        terms_cli.read_items(tmp_path / "c")
+    with pytest.raises(InvalidInputError, match="not a folder"):
+        terms_cli.read_items(tmp_path / "missing")
