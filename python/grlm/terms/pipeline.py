@@ -37,6 +37,7 @@ class CTGConfig:
     max_words: int = 3
     max_description: int = 150
     neighbour_max_description: int = 0
+    neighbour_max_title: int = 80
     sample_seeds: tuple[int, ...] = (1, 2, 3)
     repair: bool = True
     resolve_collisions: bool = True
@@ -77,8 +78,8 @@ def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
         ids = [item.item_id for item in items]
         vectors = encoder.encode([texts[i] for i in ids])
         found = nearest_neighbours(vectors, config.neighbours)
-        short = [item_text(item, max_description=config.neighbour_max_description)
-                 for item in items]
+        short = [item_text(item, max_description=config.neighbour_max_description,
+                           max_title=config.neighbour_max_title) for item in items]
         for row, item_id in enumerate(ids):
             neighbour_texts[item_id] = [short[j] for j in found[row]]
     return texts, neighbour_texts
