@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from grlm.errors import InvalidInputError
+from grlm.term_ids import (
+    format_term_id,
+    load_term_ids,
+    normalize_term,
+    parse_term_id,
+    save_term_ids,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-
-from grlm.errors import InvalidInputError
-from grlm.term_ids import (format_term_id, load_term_ids, normalize_term, parse_term_id,
-                           save_term_ids)
 
 
 def reference_normalize(term: str) -> str:

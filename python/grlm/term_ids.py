@@ -25,11 +25,11 @@ from pathlib import Path
 from grlm.errors import InvalidInputError
 
 __all__ = [
+    "format_term_id",
+    "load_term_ids",
     "normalize_term",
     "parse_term_id",
-    "load_term_ids",
     "save_term_ids",
-    "format_term_id",
 ]
 
 # ASCII whitespace only (what C's isspace() accepts in the "C" locale), so the Python and C++

@@ -6,7 +6,6 @@ import argparse
 import json
 
 import pytest
-
 from grlm.cli import terms as terms_cli
 from grlm.errors import InvalidInputError
 from grlm.term_ids import load_term_ids

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grlm.terms.collisions import (distinguishing_words, find_collisions, resolve_collisions)
+from grlm.terms.collisions import distinguishing_words, find_collisions, resolve_collisions
 
 A = ("glue", "bonding", "fast", "hobbyist", "medium")
 B = ("staple", "fastening", "steel", "contractor", "narrow")

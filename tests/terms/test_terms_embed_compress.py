@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
-
 from grlm.errors import InvalidInputError
 from grlm.terms.compress import compress_vocabulary
 from grlm.terms.embed import Embedder, default_embedder_path
@@ -55,7 +56,7 @@ def test_default_model_is_offline_minilm(tmp_path):
 class TableEncoder:
     """Terms of one family ("drill", "drills", "drilling") get nearly the same vector."""
 
-    FAMILIES = {"drill": 0, "drills": 0, "drilling": 0, "glue": 1, "adhesive": 1, "red": 2,
+    FAMILIES: ClassVar[dict[str, int]] = {"drill": 0, "drills": 0, "drilling": 0, "glue": 1, "adhesive": 1, "red": 2,
                 "crimson": 2, "steel": 3, "metal": 3}
 
     def encode(self, texts):

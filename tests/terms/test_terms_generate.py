@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from grlm.errors import InvalidInputError
 from grlm.terms.generate import HFGenerator, load_causal_lm
 from tiny_lm import tiny_lm

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from grlm.term_ids import format_term_id, normalize_term
 from grlm.terms.parse import extract_terms, parse_output, validate_terms
+from hypothesis import given
+from hypothesis import strategies as st
 
 FIVE = ("drill", "drilling", "cordless", "contractor", "two-speed")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from canned import CannedGenerator
 from grlm.data.schema import Item
 from grlm.errors import InvalidInputError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from grlm.errors import InvalidInputError
 from grlm.terms.stats import format_stats, term_id_stats
 

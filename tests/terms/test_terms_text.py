@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from grlm.data.schema import Item
 from grlm.errors import InvalidInputError
 from grlm.terms.text import clean_text, item_text

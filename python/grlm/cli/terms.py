@@ -142,8 +142,13 @@ def run_build(args: argparse.Namespace) -> int:
     from grlm.terms.embed import Embedder
     from grlm.terms.generate import HFGenerator
     from grlm.terms.io import GenerationLog
-    from grlm.terms.pipeline import (CTGConfig, finalize, generate_records, prepare_prompts,
-                                     run_settings)
+    from grlm.terms.pipeline import (
+        CTGConfig,
+        finalize,
+        generate_records,
+        prepare_prompts,
+        run_settings,
+    )
     from grlm.terms.prompts import DEFAULT_TEMPLATE, load_template
     from grlm.terms.stats import format_stats
 

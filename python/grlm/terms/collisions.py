@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from grlm.term_ids import normalize_term
 from grlm.terms.parse import validate_terms
 
-__all__ = ["find_collisions", "distinguishing_words", "resolve_collisions", "CollisionReport"]
+__all__ = ["CollisionReport", "distinguishing_words", "find_collisions", "resolve_collisions"]
 
 TermId = tuple[str, ...]
 # (item_id, Term IDs to differ from) -> proposed Term IDs (None where the model gave nothing legal)
 Regenerate = Callable[[Sequence[tuple[str, Sequence[TermId]]], int], Mapping[str, TermId | None]]
 
 STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in inch inches is it its of on or pack set the "
-    "to with x".split())
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "inch", "inches", "is", "it", "its", "of", "on", "or", "pack", "set", "the", "to", "with", "x"])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 # The field labels of grlm.terms.text.item_text are not words of the item.
 _LABEL = re.compile(r"^(?:Title|Brand|Categories|Description):", re.MULTILINE)

@@ -13,7 +13,7 @@ import numpy as np
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["TextEncoder", "Embedder", "EmbeddingCache", "default_embedder_path"]
+__all__ = ["Embedder", "EmbeddingCache", "TextEncoder", "default_embedder_path"]
 
 
 class TextEncoder(Protocol):

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["TextGenerator", "HFGenerator", "load_causal_lm"]
+__all__ = ["HFGenerator", "TextGenerator", "load_causal_lm"]
 
 Message = dict[str, str]
 
@@ -146,9 +146,9 @@ class HFGenerator:
     def generation_config(self, seed: int | None):
         from transformers import GenerationConfig
 
-        common = dict(max_new_tokens=self.max_new_tokens, num_beams=1,
-                      pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_token_ids,
-                      stop_strings=self.stop_strings or None)
+        common = {"max_new_tokens": self.max_new_tokens, "num_beams": 1,
+                  "pad_token_id": self.tokenizer.pad_token_id,
+                  "eos_token_id": self.eos_token_ids, "stop_strings": self.stop_strings or None}
         if seed is None:
             return GenerationConfig(do_sample=False, temperature=None, top_p=None, top_k=None,
                                     **common)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from grlm.term_ids import parse_term_id
 
-__all__ = ["ParsedOutput", "extract_terms", "validate_terms", "parse_output"]
+__all__ = ["ParsedOutput", "extract_terms", "parse_output", "validate_terms"]
 
 # "Keywords:", "Answer -", "**Output**:" ... before the list.
 _LABEL = re.compile(r"^\s*\**\s*(?:keywords?|terms?|answer|output|term id|result)\s*\**\s*[:\-=]\s*",

@@ -21,8 +21,16 @@ from grlm.terms.prompts import DEFAULT_TEMPLATE, PromptTemplate
 from grlm.terms.stats import term_id_stats
 from grlm.terms.text import item_text
 
-__all__ = ["CTGConfig", "BuildResult", "run_settings", "prepare_prompts", "generate_records", "finalize",
-           "build_term_ids", "repair_terms"]
+__all__ = [
+    "BuildResult",
+    "CTGConfig",
+    "build_term_ids",
+    "finalize",
+    "generate_records",
+    "prepare_prompts",
+    "repair_terms",
+    "run_settings",
+]
 
 TermId = tuple[str, ...]
 

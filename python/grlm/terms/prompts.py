@@ -12,7 +12,7 @@ from pathlib import Path
 from grlm.errors import InvalidInputError
 from grlm.term_ids import format_term_id
 
-__all__ = ["PromptTemplate", "DEFAULT_TEMPLATE", "load_template"]
+__all__ = ["DEFAULT_TEMPLATE", "PromptTemplate", "load_template"]
 
 Message = dict[str, str]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["term_id_stats", "format_stats"]
+__all__ = ["format_stats", "term_id_stats"]
 
 
 def _entropy_bits(counts: Counter[str]) -> float:
@@ -65,14 +65,14 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
     rows = [
         ("items", f"{stats['items']:,}"),
         ("distinct Term IDs", f"{stats['distinct_term_ids']:,}"),
-        ("items in collisions", f"{stats['items_in_collisions']:,} "
-                                f"({100 * stats['collision_rate']:.2f} %)"),
-        ("collision groups (largest)", f"{stats['collision_groups']:,} "
-                                       f"({stats['largest_group']})"),
+        ("items in collisions",
+         f"{stats['items_in_collisions']:,} ({100 * stats['collision_rate']:.2f} %)"),
+        ("collision groups (largest)",
+         f"{stats['collision_groups']:,} ({stats['largest_group']})"),
         ("Term ID lengths", ", ".join(f"{k}: {v:,}" for k, v in stats["length_histogram"].items())),
         ("term vocabulary", f"{stats['vocabulary_size']:,}"),
-        ("multi-word / hyphenated terms", f"{100 * stats['multiword_terms']:.1f} % / "
-                                          f"{100 * stats['hyphenated_terms']:.1f} %"),
+        ("multi-word / hyphenated terms",
+         f"{100 * stats['multiword_terms']:.1f} % / {100 * stats['hyphenated_terms']:.1f} %"),
     ]
     generation = stats.get("generation")
     if generation:
@@ -88,8 +88,8 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
     if collisions:
         rows += [
             ("collisions before resolution",
-             f"{collisions['items_in_collisions_before']:,} items in "
-             f"{collisions['groups_before']:,} groups"),
+             (f"{collisions['items_in_collisions_before']:,} items in "
+              f"{collisions['groups_before']:,} groups")),
             ("changed by regeneration / by text",
              f"{collisions['changed_by_regeneration']:,} / {collisions['changed_by_text']:,}"),
             ("unresolved", f"{len(collisions['unresolved']):,}"),
