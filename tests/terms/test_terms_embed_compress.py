@@ -42,6 +42,7 @@ def test_cache_is_keyed_by_model_and_text(tmp_path, monkeypatch):
         first.encode([])
 
 
+@pytest.mark.slow
 def test_default_model_is_offline_minilm(tmp_path):
     pytest.importorskip("sentence_transformers")
     path = default_embedder_path()
