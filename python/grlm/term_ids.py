@@ -64,7 +64,7 @@ def normalize_term(term: str) -> str:
     'water bottle'
     """
     if not isinstance(term, str):
-        raise InvalidInputError(f"a term must be a string, got {type(term).__name__}: {term!r}")
+        raise TypeError(f"a term must be str, got {type(term).__name__}: {term!r}")
     return _WHITESPACE_RUN.sub(" ", term.strip(_ASCII_WHITESPACE)).translate(_ASCII_LOWER)
 
 
@@ -88,15 +88,14 @@ def _strip_piece(piece: str) -> str:
     return normalize_term(piece)
 
 
-def parse_term_id(text: str) -> tuple[str, ...]:
+def parse_term_id(text: str) -> list[str]:
     """Parses a Term ID written as text, tolerantly, into normalized terms.
 
     Accepts ``[w1, w2, ...]``, ``w1, w2, ...``, quoted terms (``['a', "b"]``), numbered or
     bulleted lists (one per line or ``1. a 2. b`` on one line), semicolon, pipe or newline
     separators, and — when no separator is present at all — single spaces between one-word terms.
     Only the first bracketed list is read when the text holds one. Empty pieces are dropped; the
-    result may be empty and is not checked for length or duplicates (see
-    :func:`grlm.terms.parse.validate_terms` for that).
+    result is not checked for length or duplicates (see :func:`grlm.terms.parse.validate_terms`).
 
     Parameters
     ----------
@@ -105,18 +104,23 @@ def parse_term_id(text: str) -> tuple[str, ...]:
 
     Returns
     -------
-    tuple of str
+    list of str
         The normalized terms in order.
+
+    Raises
+    ------
+    InvalidInputError
+        When the text holds no term at all.
 
     Examples
     --------
     >>> parse_term_id("[Hair-Mask, 'color lock', citrus]")
-    ('hair-mask', 'color lock', 'citrus')
+    ['hair-mask', 'color lock', 'citrus']
     >>> parse_term_id("1. soap 2. raw 3. ghana")
-    ('soap', 'raw', 'ghana')
+    ['soap', 'raw', 'ghana']
     """
     if not isinstance(text, str):
-        raise InvalidInputError(f"a Term ID text must be a string, got {type(text).__name__}")
+        raise TypeError(f"a Term ID text must be str, got {type(text).__name__}")
     body = text
     start = body.find("[")
     if start >= 0:
@@ -129,8 +133,10 @@ def parse_term_id(text: str) -> tuple[str, ...]:
         pieces = _INLINE_NUMBER.split(body)
     else:
         pieces = body.split()
-    terms = (_strip_piece(piece) for piece in pieces)
-    return tuple(term for term in terms if term)
+    terms = [term for term in (_strip_piece(piece) for piece in pieces) if term]
+    if not terms:
+        raise InvalidInputError(f"no terms in Term ID text {text!r}")
+    return terms
 
 
 def format_term_id(terms: Iterable[str]) -> str:
@@ -140,7 +146,10 @@ def format_term_id(terms: Iterable[str]) -> str:
 
 def _as_terms(value: object, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        terms = parse_term_id(value)
+        try:
+            terms = tuple(parse_term_id(value))
+        except InvalidInputError:
+            raise InvalidInputError(f"{where}: empty Term ID {value!r}") from None
     elif isinstance(value, (list, tuple)):
         terms = []
         for raw in value:

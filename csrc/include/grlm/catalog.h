@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,7 +22,10 @@ class Catalog {
 
   // Adds an item with 1..L terms (shorter ones are padded with kPadTerm) and returns its index.
   // Throws InvalidArgument on a duplicate or empty item id, or a bad Term ID.
-  uint32_t AddItem(std::string_view item_id, const std::vector<std::string_view>& terms);
+  uint32_t AddItem(std::string_view item_id, std::span<const std::string_view> terms);
+  uint32_t AddItem(std::string_view item_id, std::initializer_list<std::string_view> terms) {
+    return AddItem(item_id, std::span<const std::string_view>(terms.begin(), terms.size()));
+  }
   // Adds an item whose terms are already interned in vocab(); used when loading an index.
   uint32_t AddEncodedItem(std::string_view item_id, const TermId* terms);
 
@@ -30,7 +35,10 @@ class Catalog {
 
   // Encodes a query Term ID of 1..L terms into L ids (unknown terms -> kUnknownTerm, padding ->
   // kPadTerm). Throws InvalidArgument on an empty or over-long Term ID or an invalid term.
-  void EncodeQuery(const std::vector<std::string_view>& terms, TermId* out) const;
+  void EncodeQuery(std::span<const std::string_view> terms, TermId* out) const;
+  void EncodeQuery(std::initializer_list<std::string_view> terms, TermId* out) const {
+    EncodeQuery(std::span<const std::string_view>(terms.begin(), terms.size()), out);
+  }
 
   int term_id_length() const { return length_; }
   std::size_t size() const { return item_ids_.size(); }

@@ -4,15 +4,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "grlm/catalog.h"
+#include "grlm/flat_hash.h"
 
 namespace grlm {
 
 // Hash index keyed by the full interned (padded) term sequence; equivalent to a term trie for
-// exact lookups, with one probe instead of L. Items sharing a Term ID are returned in tie order
+// exact lookups, with one probe instead of L node visits. Items sharing a Term ID are returned in tie order
 // (prior desc, then index asc).
 class DirectMap {
  public:
@@ -24,18 +24,13 @@ class DirectMap {
   std::size_t MemoryBytes() const;
 
  private:
-  struct KeyHash {
-    int length;
-    std::size_t operator()(const TermId* key) const noexcept;
-  };
-  struct KeyEqual {
-    int length;
-    bool operator()(const TermId* a, const TermId* b) const noexcept;
-  };
+  uint64_t KeyHash(const TermId* key) const;
+  bool KeyEquals(const TermId* key, uint32_t group) const;
+
   const Catalog& catalog_;
   std::vector<uint32_t> group_begin_;  // CSR offsets into items_
   std::vector<uint32_t> items_;
-  std::unordered_map<const TermId*, uint32_t, KeyHash, KeyEqual> group_of_;
+  FlatHashIndex group_of_;  // key hash -> group; a group's key is its first item's Term ID
 };
 
 }  // namespace grlm

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -27,9 +29,12 @@ class Grounder {
   // Grounds one generated Term ID (1..L raw terms). A direct hit returns every item with exactly
   // that Term ID (at most k, tie order); otherwise the structural top-k; kNone when no item
   // shares a credited term. Throws InvalidArgument on a bad Term ID or k < 1.
-  GroundResult Ground(const std::vector<std::string_view>& terms, int k) const;
+  GroundResult Ground(std::span<const std::string_view> terms, int k) const;
+  GroundResult Ground(std::initializer_list<std::string_view> terms, int k) const {
+    return Ground(std::span<const std::string_view>(terms.begin(), terms.size()), k);
+  }
   // Grounds many Term IDs on up to num_threads threads (0: hardware concurrency).
-  std::vector<GroundResult> GroundBatch(const std::vector<std::vector<std::string_view>>& queries,
+  std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
                                         int k, int num_threads = 0) const;
 
   const Catalog& catalog() const { return *catalog_; }

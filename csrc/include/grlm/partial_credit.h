@@ -32,6 +32,7 @@ class PartialCreditIndex {
     uint32_t offset;
   };
   std::vector<Suffix> suffixes_;  // sorted by the suffix string
+  std::size_t longest_term_ = 0;  // longer substrings of g cannot be vocabulary terms
 };
 
 }  // namespace grlm

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -33,8 +34,9 @@ class StructuralScorer {
   // weights: the position weights of positional mode (L positive finite values).
   StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights);
 
-  // normalized: the query's normalized terms; ids: its encoding by Catalog::EncodeQuery.
-  void Prepare(const std::vector<std::string_view>& normalized, const TermId* ids,
+  // normalized: the query's normalized terms (used by bag mode only); ids: its encoding by
+  // Catalog::EncodeQuery.
+  void Prepare(std::span<const std::string_view> normalized, const TermId* ids,
                PreparedQuery* query) const;
   // Top-k items by (score desc, tie rank asc), scores > 0 only. Thread-safe.
   std::vector<ScoredItem> TopK(const PreparedQuery& query, int k) const;
@@ -46,8 +48,9 @@ class StructuralScorer {
   std::size_t MemoryBytes() const;
 
  private:
-  template <typename Accumulator>
-  std::vector<ScoredItem> TopKWith(const PreparedQuery& query, int k) const;
+  template <typename Score, typename ForEachPosting, typename ToScore>
+  std::vector<ScoredItem> Collect(ForEachPosting for_each_posting, ToScore to_score, int k) const;
+  std::span<const uint32_t> Postings(int list, TermId term) const;
 
   const Catalog& catalog_;
   ScoreMode mode_;

@@ -4,9 +4,9 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "grlm/flat_hash.h"
 #include "grlm/types.h"
 
 namespace grlm {
@@ -35,14 +35,12 @@ class TermVocab {
   const std::string& Term(TermId id) const { return terms_[id]; }
   const std::vector<std::string>& terms() const { return terms_; }
   std::size_t size() const { return terms_.size(); }
+  std::size_t MemoryBytes() const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept;
-  };
+  static uint64_t Hash(std::string_view s);
   std::vector<std::string> terms_;
-  std::unordered_map<std::string, TermId, Hash, std::equal_to<>> ids_;
+  FlatHashIndex ids_;
 };
 
 }  // namespace grlm

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from grlm.errors import InvalidInputError
 from grlm.term_ids import parse_term_id
 
 __all__ = ["ParsedOutput", "extract_terms", "parse_output", "validate_terms"]
@@ -14,6 +15,13 @@ __all__ = ["ParsedOutput", "extract_terms", "parse_output", "validate_terms"]
 _LABEL = re.compile(r"^\s*\**\s*(?:keywords?|terms?|answer|output|term id|result)\s*\**\s*[:\-=]\s*",
                     re.IGNORECASE)
 _CHAT_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|</?s>")
+
+
+def _terms(text: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse_term_id(text))
+    except InvalidInputError:
+        return ()
 
 
 def extract_terms(output: str, *, answer_prefix: str = "") -> tuple[str, ...]:
@@ -32,7 +40,7 @@ def extract_terms(output: str, *, answer_prefix: str = "") -> tuple[str, ...]:
             if "]" not in rest:
                 # An unclosed list ends where the model starts a new paragraph.
                 rest = rest.split("\n\n", 1)[0]
-            terms = parse_term_id(rest)
+            terms = _terms(rest)
             if terms and not all(re.fullmatch(r"w\d", t) for t in terms):
                 return terms
         return ()
@@ -41,8 +49,8 @@ def extract_terms(output: str, *, answer_prefix: str = "") -> tuple[str, ...]:
         return ()
     first = _LABEL.sub("", lines[0])
     if "," in first or ";" in first or len(lines) == 1:
-        return parse_term_id(first)
-    return parse_term_id("\n".join(_LABEL.sub("", line) for line in lines))
+        return _terms(first)
+    return _terms("\n".join(_LABEL.sub("", line) for line in lines))
 
 
 def validate_terms(terms: Sequence[str], *, num_terms: int = 5, max_words: int = 3,

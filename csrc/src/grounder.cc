@@ -1,0 +1,91 @@
+#include "grlm/grounder.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <thread>
+
+#include "grlm/error.h"
+
+namespace grlm {
+
+Grounder::Grounder(Catalog catalog, ScoreMode mode, std::vector<double> weights)
+    : catalog_(std::make_unique<Catalog>(std::move(catalog))) {
+  GRLM_CHECK(catalog_->size() > 0, InvalidArgument, "cannot ground against an empty catalog");
+  direct_ = std::make_unique<DirectMap>(*catalog_);
+  scorer_ = std::make_unique<StructuralScorer>(*catalog_, mode, std::move(weights));
+}
+
+GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  TermId ids[kMaxTermIdLength];
+  catalog_->EncodeQuery(terms, ids);
+  PreparedQuery query;
+  if (scorer_->mode() == ScoreMode::kBag) {
+    // Normalized terms for bag mode's substring credits; the buffers outlive the views.
+    std::string buffers[kMaxTermIdLength];
+    std::string_view normalized[kMaxTermIdLength];
+    for (std::size_t j = 0; j < terms.size(); ++j) {
+      normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
+    }
+    scorer_->Prepare({normalized, terms.size()}, ids, &query);
+  } else {
+    scorer_->Prepare({}, ids, &query);
+  }
+
+  GroundResult result;
+  const auto direct = direct_->Find(ids);
+  if (!direct.empty()) {
+    result.hit = HitType::kDirect;
+    const std::size_t n = std::min(direct.size(), std::size_t(k));
+    result.items.assign(direct.begin(), direct.begin() + n);
+    for (uint32_t item : result.items) result.scores.push_back(scorer_->Score(query, item));
+    return result;
+  }
+  for (const ScoredItem& scored : scorer_->TopK(query, k)) {
+    result.items.push_back(scored.item);
+    result.scores.push_back(scored.score);
+  }
+  result.hit = result.items.empty() ? HitType::kNone : HitType::kStructural;
+  return result;
+}
+
+std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
+                                                int k, int num_threads) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  GRLM_CHECK(num_threads >= 0, InvalidArgument, "num_threads must be >= 0, got " << num_threads);
+  std::vector<GroundResult> results(queries.size());
+  std::size_t threads = num_threads > 0 ? std::size_t(num_threads)
+                                        : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::max<std::size_t>(1, std::min(threads, queries.size() / 64 + 1));
+  std::vector<std::exception_ptr> errors(threads);
+  auto work = [&](std::size_t t) {
+    try {
+      for (std::size_t q = t; q < queries.size(); q += threads) results[q] = Ground(queries[q], k);
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  };
+  if (threads == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) pool.emplace_back(work, t);
+    for (auto& thread : pool) thread.join();
+  }
+  for (auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  return results;
+}
+
+std::size_t Grounder::MemoryBytes() const {
+  const auto& c = *catalog_;
+  std::size_t bytes = c.terms().size() * sizeof(TermId) + c.tie_rank().size() * sizeof(uint32_t) +
+                      c.priors().size() * sizeof(double);
+  for (const auto& id : c.item_ids()) bytes += sizeof(std::string) + id.capacity() + 48;
+  bytes += c.vocab().MemoryBytes();
+  return bytes + direct_->MemoryBytes() + scorer_->MemoryBytes();
+}
+
+}  // namespace grlm

@@ -1,0 +1,196 @@
+#include "grlm/structural.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "grlm/error.h"
+#include "grlm/item_score.h"
+
+namespace grlm {
+namespace {
+
+// Builds a CSR posting list over term ids from (term, item) pairs given in item order.
+template <typename ForEachPosting>
+void BuildPostings(std::size_t num_terms, ForEachPosting for_each, std::vector<uint32_t>* begin,
+                   std::vector<uint32_t>* items) {
+  begin->assign(num_terms + 1, 0);
+  for_each([&](TermId t, uint32_t) { ++(*begin)[t + 1]; });
+  for (std::size_t t = 0; t < num_terms; ++t) (*begin)[t + 1] += (*begin)[t];
+  items->resize(begin->back());
+  std::vector<uint32_t> fill(begin->begin(), begin->end() - 1);
+  for_each([&](TermId t, uint32_t item) { (*items)[fill[t]++] = item; });
+}
+
+// Per-thread scratch: a dense score array kept all-zero between queries, and the touched items.
+template <typename Score>
+struct Scratch {
+  std::vector<Score> scores;
+  std::vector<uint32_t> touched;
+};
+
+template <typename Score>
+Scratch<Score>& ThreadScratch(std::size_t size) {
+  thread_local Scratch<Score> scratch;
+  if (scratch.scores.size() < size) scratch.scores.assign(size, Score(0));
+  return scratch;
+}
+
+}  // namespace
+
+std::vector<double> DefaultPositionWeights(int length) {
+  std::vector<double> weights(length);
+  for (int j = 0; j < length; ++j) weights[j] = 1.0 / (j + 1);
+  return weights;
+}
+
+StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights)
+    : catalog_(catalog), mode_(mode), weights_(std::move(weights)) {
+  const int length = catalog.term_id_length();
+  if (weights_.empty()) weights_ = DefaultPositionWeights(length);
+  GRLM_CHECK(int(weights_.size()) == length, InvalidArgument,
+             "got " << weights_.size() << " position weights for Term IDs of length " << length);
+  for (double w : weights_) {
+    GRLM_CHECK(std::isfinite(w) && w > 0, InvalidArgument, "position weights must be positive and finite, got " << w);
+  }
+  const std::size_t num_terms = catalog.vocab().size();
+  const std::size_t n = catalog.size();
+  if (mode == ScoreMode::kPositional) {
+    posting_begin_.resize(length);
+    posting_items_.resize(length);
+    for (int j = 0; j < length; ++j) {
+      BuildPostings(num_terms, [&](auto&& emit) {
+        for (uint32_t i = 0; i < n; ++i) {
+          const TermId t = catalog.ItemTerms(i)[j];
+          if (t < kPadTerm) emit(t, i);
+        }
+      }, &posting_begin_[j], &posting_items_[j]);
+    }
+  } else {
+    posting_begin_.resize(1);
+    posting_items_.resize(1);
+    BuildPostings(num_terms, [&](auto&& emit) {
+      for (uint32_t i = 0; i < n; ++i) {
+        const TermId* terms = catalog.ItemTerms(i);
+        for (int j = 0; j < length; ++j) {
+          if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
+          emit(terms[j], i);
+        }
+      }
+    }, &posting_begin_[0], &posting_items_[0]);
+    credit_index_.emplace_back(catalog.vocab());
+  }
+}
+
+void StructuralScorer::Prepare(std::span<const std::string_view> normalized, const TermId* ids,
+                               PreparedQuery* query) const {
+  const int length = catalog_.term_id_length();
+  std::copy(ids, ids + length, query->ids);
+  query->bag_credits.clear();
+  if (mode_ != ScoreMode::kBag) return;
+  std::vector<std::pair<TermId, int32_t>> credits;
+  for (std::size_t j = 0; j < normalized.size(); ++j) {
+    credits.clear();
+    credit_index_[0].Credits(normalized[j], &credits);
+    const int32_t weight = BagPositionWeightUnits(int(j));
+    for (auto [term, credit] : credits) query->bag_credits.emplace_back(term, credit * weight);
+  }
+  // Sum the credits of each term over all positions (integers: the order does not matter).
+  auto& c = query->bag_credits;
+  std::sort(c.begin(), c.end());
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (out > 0 && c[out - 1].first == c[i].first) {
+      c[out - 1].second += c[i].second;
+    } else {
+      c[out++] = c[i];
+    }
+  }
+  c.resize(out);
+}
+
+template <typename Score, typename ForEachPosting, typename ToScore>
+std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_posting, ToScore to_score,
+                                                  int k) const {
+  auto& scratch = ThreadScratch<Score>(catalog_.size());
+  auto& scores = scratch.scores;
+  auto& touched = scratch.touched;
+  touched.clear();
+  // Every contribution is positive, so a zero score means "not touched yet".
+  for_each_posting([&](std::span<const uint32_t> items, Score add) {
+    for (uint32_t item : items) {
+      if (scores[item] == Score(0)) touched.push_back(item);
+      scores[item] += add;
+    }
+  });
+  // Bounded heap of the k best so far, worst on top: most touched items are rejected by one
+  // comparison, and nothing of size "touched" is allocated.
+  const auto& rank = catalog_.tie_rank();
+  auto before = [&](const ScoredItem& a, const ScoredItem& b) {
+    return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
+  };
+  std::vector<ScoredItem> heap;
+  heap.reserve(std::min<std::size_t>(k, touched.size()));
+  for (uint32_t item : touched) {
+    const ScoredItem candidate{item, to_score(scores[item])};
+    scores[item] = Score(0);
+    if (heap.size() < std::size_t(k)) {
+      heap.push_back(candidate);
+      std::push_heap(heap.begin(), heap.end(), before);
+    } else if (before(candidate, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), before);
+      heap.back() = candidate;
+      std::push_heap(heap.begin(), heap.end(), before);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), before);
+  return heap;
+}
+
+std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
+  const auto& begin = posting_begin_[list];
+  return {posting_items_[list].data() + begin[term], begin[term + 1] - begin[term]};
+}
+
+std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  if (mode_ == ScoreMode::kPositional) {
+    // Positions in increasing j: each item's double sum is accumulated in the same order as
+    // PositionalItemScore, so the scores are bit-identical to it.
+    auto for_each = [&](auto&& add) {
+      for (int j = 0; j < catalog_.term_id_length(); ++j) {
+        if (query.ids[j] < kPadTerm) add(Postings(j, query.ids[j]), weights_[j]);
+      }
+    };
+    return Collect<double>(for_each, [](double s) { return s; }, k);
+  }
+  auto for_each = [&](auto&& add) {
+    for (auto [term, units] : query.bag_credits) add(Postings(0, term), units);
+  };
+  return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
+}
+
+double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const {
+  const TermId* terms = catalog_.ItemTerms(item);
+  const int length = catalog_.term_id_length();
+  if (mode_ == ScoreMode::kPositional) {
+    return PositionalItemScore(terms, query.ids, weights_.data(), length);
+  }
+  int32_t units = 0;
+  for (int j = 0; j < length; ++j) {
+    if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
+    auto it = std::lower_bound(query.bag_credits.begin(), query.bag_credits.end(),
+                               std::pair<TermId, int32_t>(terms[j], INT32_MIN));
+    if (it != query.bag_credits.end() && it->first == terms[j]) units += it->second;
+  }
+  return units / kBagUnitsPerPoint;
+}
+
+std::size_t StructuralScorer::MemoryBytes() const {
+  std::size_t bytes = 0;
+  for (const auto& b : posting_begin_) bytes += b.size() * sizeof(uint32_t);
+  for (const auto& i : posting_items_) bytes += i.size() * sizeof(uint32_t);
+  for (const auto& c : credit_index_) bytes += c.MemoryBytes();
+  return bytes;
+}
+
+}  // namespace grlm

@@ -1,0 +1,110 @@
+#include "grlm/term_vocab.h"
+
+#include "grlm/error.h"
+
+namespace grlm {
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Strict UTF-8 validation (no overlongs, no surrogates, nothing above U+10FFFF).
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    uint32_t code;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1, code = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, code = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      code = (code << 6) | (p[i] & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (code < kMin[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
+bool IsNormalized(std::string_view s) {
+  if (s.empty() || s.front() == ' ' || s.back() == ' ') return false;
+  char previous = 0;
+  for (char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (IsSpace(c) && (c != ' ' || previous == ' '))) return false;
+    previous = c;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view TermVocab::NormalizeInto(std::string_view raw, std::string* out) {
+  GRLM_CHECK(IsValidUtf8(raw), InvalidArgument, "term is not valid UTF-8");
+  if (IsNormalized(raw)) return raw;
+  out->clear();
+  bool pending_space = false;
+  for (char c : raw) {
+    if (IsSpace(c)) {
+      pending_space = !out->empty();
+      continue;
+    }
+    if (pending_space) out->push_back(' ');
+    pending_space = false;
+    out->push_back(c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c);
+  }
+  GRLM_CHECK(!out->empty(), InvalidArgument, "term is empty after normalization: '" << raw << "'");
+  return *out;
+}
+
+std::string TermVocab::Normalize(std::string_view raw) {
+  std::string buffer;
+  return std::string(NormalizeInto(raw, &buffer));
+}
+
+uint64_t TermVocab::Hash(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, then mixed for the slot index
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return MixHash(h);
+}
+
+TermId TermVocab::Intern(std::string_view raw) {
+  std::string buffer;
+  const std::string_view term = NormalizeInto(raw, &buffer);
+  GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
+  const auto next = TermId(terms_.size());
+  const TermId id = ids_.Insert(Hash(term), next, [&](uint32_t t) { return terms_[t] == term; });
+  if (id == next) terms_.emplace_back(term);
+  return id;
+}
+
+TermId TermVocab::FindNormalized(std::string_view normalized) const {
+  const uint32_t id = ids_.Find(Hash(normalized), [&](uint32_t t) { return terms_[t] == normalized; });
+  return id == FlatHashIndex::kEmpty ? kUnknownTerm : id;
+}
+
+std::size_t TermVocab::MemoryBytes() const {
+  std::size_t bytes = ids_.MemoryBytes() + terms_.capacity() * sizeof(std::string);
+  for (const auto& t : terms_) bytes += t.size() > 15 ? t.capacity() + 1 : 0;  // beyond SSO
+  return bytes;
+}
+
+TermId TermVocab::Find(std::string_view raw) const {
+  std::string buffer;
+  return FindNormalized(NormalizeInto(raw, &buffer));
+}
+
+}  // namespace grlm

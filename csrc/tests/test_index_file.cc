@@ -1,0 +1,38 @@
+#include <cstdio>
+#include <fstream>
+
+#include "check.h"
+#include "grlm/error.h"
+#include "grlm/index_file.h"
+
+TEST(RoundTripsAndDetectsCorruption) {
+  grlm::Catalog c(3);
+  c.AddItem("a", {"x", "y", "z"});
+  c.AddItem("b", {"x", "q"});
+  c.SetPriors({0.5, 2.0});
+  grlm::Grounder g(std::move(c), grlm::ScoreMode::kBag);
+  const std::string path = "test_index_file.grlm";
+  grlm::SaveIndex(g, path);
+  grlm::Grounder loaded = grlm::LoadIndex(path);
+  CHECK(loaded.mode() == grlm::ScoreMode::kBag);
+  CHECK(loaded.catalog().item_ids() == g.catalog().item_ids());
+  CHECK(loaded.catalog().terms() == g.catalog().terms());
+  CHECK(loaded.catalog().tie_rank() == g.catalog().tie_rank());
+  CHECK(loaded.Ground({"x"}, 2).items == g.Ground({"x"}, 2).items);
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string flipped = bytes;
+  flipped[flipped.size() / 2] ^= 0x40;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped;
+  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 3);
+  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not an index";
+  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  std::remove(path.c_str());
+  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+}

@@ -1,0 +1,253 @@
+"""The compiled grounder: direct mapping through an exact Term ID index, structural mapping on a
+miss. A thin typed wrapper over ``grlm._core``; every docstring of the grounding API lives here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from grlm.errors import InvalidInputError
+from grlm.term_ids import load_term_ids
+
+HitType = Literal["none", "direct", "structural"]
+HIT_TYPES: tuple[HitType, ...] = ("none", "direct", "structural")  # index = the core's code
+Mode = Literal["positional", "bag"]
+
+
+@dataclass(frozen=True)
+class GroundResult:
+    """Items a generated Term ID grounds to, best first.
+
+    Attributes
+    ----------
+    item_ids : tuple of str
+        On a direct hit every item whose Term ID equals the query (at most k); otherwise the
+        structural top-k. Empty when no item shares a credited term with the query.
+    scores : tuple of float
+        Structural score of each item under the grounder's mode.
+    hit : {"direct", "structural", "none"}
+        Which path produced the result (direct hits make the Direct Hit Rate).
+    """
+
+    item_ids: tuple[str, ...]
+    scores: tuple[float, ...]
+    hit: HitType
+
+
+class BatchResult(Sequence[GroundResult]):
+    """Results of ``Grounder.ground_batch`` held as flat arrays; indexing gives a GroundResult.
+
+    Attributes
+    ----------
+    hits : ndarray of uint8, shape (Q,)
+        0 none, 1 direct, 2 structural (``HIT_TYPES[code]``).
+    offsets : ndarray of int64, shape (Q + 1,)
+        Results of query q are ``items[offsets[q]:offsets[q + 1]]``.
+    items : ndarray of int64
+        Catalog indices (``Grounder.item_ids[index]``).
+    scores : ndarray of float64
+    """
+
+    def __init__(self, item_ids: Sequence[str], hits, offsets, items, scores):
+        self._item_ids = item_ids
+        self.hits, self.offsets, self.items, self.scores = hits, offsets, items, scores
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __getitem__(self, q):  # type: ignore[override]
+        if isinstance(q, slice):
+            return [self[i] for i in range(*q.indices(len(self)))]
+        begin, end = self.offsets[q], self.offsets[q + 1]
+        return GroundResult(
+            item_ids=tuple(self._item_ids[i] for i in self.items[begin:end]),
+            scores=tuple(self.scores[begin:end].tolist()),
+            hit=HIT_TYPES[self.hits[q]],
+        )
+
+    def __iter__(self) -> Iterator[GroundResult]:
+        return (self[q] for q in range(len(self)))
+
+    @property
+    def hit_types(self) -> list[HitType]:
+        return [HIT_TYPES[h] for h in self.hits]
+
+
+class Grounder:
+    """Elastic Identifier Grounding over a catalog of Term IDs.
+
+    Parameters
+    ----------
+    term_ids : mapping of str to sequence of str
+        ``{item_id: [term1, ..., termL]}``. Terms are normalized (trim, collapse inner whitespace,
+        lowercase ASCII; hyphens and inner spaces kept). Term IDs may collide: all items of a
+        Term ID are returned by direct mapping.
+    mode : {"positional", "bag"}
+        Structural scoring. ``positional`` (the paper): sum of ``weights[j]`` over positions whose
+        terms are equal. ``bag`` (the official GRLM code): each generated term at position j
+        credits, with weight 1/(j+1), every item holding an equal term (1.0) or a term that
+        contains it or is contained in it (0.8); an item holding a term twice is credited once.
+    weights : sequence of float, optional
+        Positional weights, one per position, positive; default ``1/(j+1)``.
+    term_id_length : int, optional
+        L, the longest Term ID (1..16); default: the longest in ``term_ids``. Shorter Term IDs
+        are padded; padding matches nothing.
+    priors : mapping of str to float, optional
+        Per-item prior (e.g. training popularity) breaking ties: higher first, then catalog
+        order. Items missing from the mapping get 0.
+    device : {"cpu", "cuda", "auto"}
+        Where structural scoring runs; see ``grlm.ground.backend``.
+    """
+
+    def __init__(
+        self,
+        term_ids: Mapping[str, Sequence[str]],
+        *,
+        mode: Mode = "positional",
+        weights: Sequence[float] | None = None,
+        term_id_length: int | None = None,
+        priors: Mapping[str, float] | None = None,
+        device: str = "cpu",
+    ):
+        from grlm import _core
+
+        if not isinstance(term_ids, Mapping):
+            raise TypeError(f"term_ids must be a mapping item_id -> terms, got {type(term_ids).__name__}")
+        if not term_ids:
+            raise InvalidInputError("cannot build a Grounder from an empty catalog")
+        item_ids = list(term_ids)
+        terms = [_as_term_list(term_ids[i], f"Term ID of item {i!r}") for i in item_ids]
+        if term_id_length is None:
+            term_id_length = max(len(t) for t in terms) or 1  # an empty Term ID fails below
+        prior_list = None
+        if priors is not None:
+            prior_list = [float(priors.get(i, 0.0)) for i in item_ids]
+        self._core = _core.Grounder(item_ids, terms, term_id_length, mode,
+                                    list(weights) if weights is not None else [], prior_list)
+        self._item_ids = item_ids
+        self._init_device(device)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **options) -> Grounder:
+        """Builds from a Term ID file: the authors' JSON map ``{"item_id": [terms]}`` or JSONL
+        lines ``{"item_id": ..., "terms": [...]}``. Options as for the constructor."""
+        return cls(load_term_ids(path), **options)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "cpu") -> Grounder:
+        """Loads an index written by ``save``; raises IndexFileError when it is truncated,
+        corrupted or of another format version."""
+        from grlm import _core
+
+        self = cls.__new__(cls)
+        self._core = _core.Grounder.load(os.fspath(path))
+        self._item_ids = self._core.item_ids
+        self._init_device(device)
+        return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the index to one binary file (version header, checksum), through a temporary
+        file renamed into place."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._core.save(os.fspath(path))
+
+    def _init_device(self, device: str) -> None:
+        if device not in ("cpu", "cuda", "auto"):
+            raise InvalidInputError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        self.device = "cpu" if device == "auto" else device
+        if device == "cuda":
+            from grlm.errors import CudaError
+
+            raise CudaError("the CUDA grounding backend is not available in this build")
+
+    def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
+        """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.
+
+        Raises InvalidInputError for an empty or over-long Term ID, an empty term or k < 1, and
+        TypeError for terms that are not str. Unknown terms are not errors: they match nothing.
+        """
+        if not isinstance(term_id, (list, tuple)):
+            term_id = _as_term_list(term_id, "a Term ID")
+        return BatchResult(self._item_ids, *self._core.ground_one(term_id, self._checked_k(k)))[0]
+
+    def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
+                     num_threads: int = 0) -> BatchResult:
+        """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
+        ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
+        GroundResult over flat arrays). Errors as for ``ground``."""
+        queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
+        if not isinstance(num_threads, int) or num_threads < 0:
+            raise InvalidInputError(f"num_threads must be an int >= 0, got {num_threads!r}")
+        return BatchResult(self._item_ids, *self._core.ground_batch(queries, self._checked_k(k),
+                                                                     num_threads))
+
+    def _checked_k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1, got {k}")
+        return int(min(k, len(self._item_ids)))
+
+    @property
+    def item_ids(self) -> list[str]:
+        """Catalog item ids; position = the index used in BatchResult.items."""
+        return self._item_ids
+
+    @property
+    def mode(self) -> Mode:
+        return self._core.mode
+
+    @property
+    def weights(self) -> list[float]:
+        return self._core.weights
+
+    @property
+    def term_id_length(self) -> int:
+        return self._core.term_id_length
+
+    @property
+    def vocab(self) -> list[str]:
+        """Interned terms; position = term id."""
+        return self._core.vocab
+
+    def term_matrix(self) -> np.ndarray:
+        """The N x L uint32 matrix of interned term ids (0xFFFFFFFE pads short Term IDs)."""
+        return self._core.term_matrix()
+
+    def tie_rank(self) -> np.ndarray:
+        """Per item, its rank by (prior desc, index asc): the tie-break of equal scores."""
+        return self._core.tie_rank()
+
+    def item_terms(self, item_id: str) -> list[str]:
+        index = self._core.item_index(item_id)
+        if index < 0:
+            raise KeyError(item_id)
+        return self._core.item_terms(index)
+
+    def memory_bytes(self) -> int:
+        """Approximate memory held by the index."""
+        return self._core.memory_bytes()
+
+    def __len__(self) -> int:
+        return len(self._item_ids)
+
+    def __repr__(self) -> str:
+        return (f"Grounder({len(self)} items, {len(self.vocab)} terms, mode={self.mode!r}, "
+                f"device={self.device!r})")
+
+
+def _as_term_list(term_id, what: str) -> list[str]:
+    if isinstance(term_id, (str, bytes)):
+        raise TypeError(f"{what} must be a sequence of terms, not a single {type(term_id).__name__}:"
+                        f" {term_id!r}")
+    if isinstance(term_id, list):
+        return term_id
+    try:
+        return list(term_id)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of str, got {type(term_id).__name__}") from None
