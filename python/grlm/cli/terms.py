@@ -63,12 +63,22 @@ def register(subparsers) -> None:
 
 
 def read_items(dataset: str | os.PathLike[str]):
-    """Catalog items of a dataset folder, in file order.
+    """Catalog items of a dataset, in catalog order.
 
-    Reads ``items.json`` (MiniOneRec: ``{id: {title, description, brand, categories}}``) or
-    ``items.jsonl`` (one canonical Item per line). Kept minimal: full dataset loading belongs to
-    :mod:`grlm.data`.
+    Uses :func:`grlm.data.load_dataset` (names, every supported layout) when this grlm has it;
+    otherwise reads a folder's ``items.json`` (MiniOneRec: ``{id: {title, description, brand,
+    categories}}``) or ``items.jsonl`` (one canonical Item per line).
     """
+    try:
+        from grlm.data import load_dataset
+    except ImportError:
+        load_dataset = None
+    if load_dataset is not None:
+        return list(load_dataset(dataset).items.values())
+    return _read_items_folder(dataset)
+
+
+def _read_items_folder(dataset: str | os.PathLike[str]):
     from grlm.data.schema import Item
 
     folder = Path(dataset)
