@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from grlm.cli import terms as terms_cli
@@ -94,3 +97,37 @@ def test_read_items_formats_and_errors(tmp_path):
         terms_cli._read_items_folder(tmp_path / "c")
     with pytest.raises(InvalidInputError, match="not a folder"):
         terms_cli._read_items_folder(tmp_path / "missing")
+
+
+RANK_RUNNER = """
+import sys
+from grlm.cli import main, terms
+terms.read_items = terms._read_items_folder  # a bare items.json folder, as above
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_shard_and_merge(tmp_path, saved_model):
+    """``torchrun`` (what ``accelerate launch`` runs) with two CPU processes: each logs its
+    shard, the main process merges them."""
+    pytest.importorskip("torch.distributed")
+    write_catalog(tmp_path / "data", n=10)
+    runner = tmp_path / "runner.py"
+    runner.write_text(RANK_RUNNER)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = tmp_path / "t.jsonl"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", "29533", str(runner), "terms", "build", "--dataset",
+                    str(tmp_path / "data"), "--out", str(out), "--model", str(saved_model),
+                    "--no-context", "--batch-size", "2", "--max-new-tokens", "6", "--seeds", "",
+                    "--no-progress"], env=env, check=True, capture_output=True, timeout=600)
+    shards = [(tmp_path / f"t.jsonl.log.jsonl.rank{r}").read_text().splitlines()[1:]
+              for r in range(2)]
+    logged = [json.loads(line)["item_id"] for shard in shards for line in shard]
+    assert sorted(logged, key=int) == [str(i) for i in range(10)]
+    assert [json.loads(line)["item_id"] for line in shards[1]] == ["1", "3", "5", "7", "9"]
+    report = json.loads((tmp_path / "t.jsonl.stats.json").read_text())
+    assert report["stats"]["generation"]["catalog_items"] == 10
+    assert len(load_term_ids(out)) == 10 - report["stats"]["generation"]["failed"]

@@ -137,13 +137,23 @@ def _write_json(path: Path, data) -> None:
 
 
 def _distributed():
-    """(state, rank, world) under ``accelerate launch``/torchrun, else (None, 0, 1)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None, 0, 1
-    from accelerate import PartialState
+    """(torch.distributed, rank, world, device) under ``accelerate launch`` / ``torchrun``
+    (which set WORLD_SIZE, RANK and LOCAL_RANK), else (None, 0, 1, None)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None, 0, 1, None
+    from datetime import timedelta
 
-    state = PartialState()
-    return state, state.process_index, state.num_processes
+    import torch
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if not dist.is_initialized():
+        # Shards finish at different times; the merge waits for the slowest one.
+        dist.init_process_group("nccl" if device != "cpu" else "gloo",
+                                timeout=timedelta(hours=24))
+    return dist, dist.get_rank(), dist.get_world_size(), device
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -176,10 +186,8 @@ def run_build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
 
-    state, rank, world = _distributed()
-    device = args.device
-    if state is not None and device == "auto":
-        device = str(state.device)
+    dist, rank, world, rank_device = _distributed()
+    device = rank_device if rank_device is not None and args.device == "auto" else args.device
     encoder = Embedder(args.embedder, device=device) if config.context else None
     texts, neighbour_texts = prepare_prompts(items, config, encoder=encoder)
     generator = HFGenerator(args.model, max_new_tokens=args.max_new_tokens,
@@ -187,18 +195,24 @@ def run_build(args: argparse.Namespace) -> int:
     settings = run_settings(config, template, model=args.model or "smollm2-135m-instruct-gguf",
                             embedder=encoder.model_key if encoder else None,
                             max_new_tokens=args.max_new_tokens, limit=args.limit)
-    # Under accelerate each process generates every world-th item into its own log; the main
-    # process merges the logs and resolves collisions.
+    # Under accelerate launch or torchrun each process generates every world-th item into its
+    # own log; the main process merges the logs and resolves collisions.
     shard_log = log_path if world == 1 else log_path.with_name(f"{log_path.name}.rank{rank}")
     log = GenerationLog(shard_log, settings)
     timing = generate_records(items[rank::world], generator=generator, log=log, texts=texts,
                               neighbour_texts=neighbour_texts, config=config, template=template,
                               progress=not args.no_progress and rank == 0)
     records = dict(log.records)
-    if state is not None:
-        state.wait_for_everyone()
+    if dist is not None:
+        # Also the barrier: every shard is logged once this returns.
+        timings = [None] * world
+        dist.all_gather_object(timings, timing)
         if rank != 0:
+            dist.destroy_process_group()
             return 0
+        dist.destroy_process_group()
+        timing = {"generated": sum(t["generated"] for t in timings),
+                  "seconds": max(t["seconds"] for t in timings)}
         for other in range(1, world):
             records.update(GenerationLog(log_path.with_name(f"{log_path.name}.rank{other}"),
                                          settings).records)

@@ -43,7 +43,8 @@ class EmbeddingCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
+        # Several processes (one per GPU) may share the file: wait for locks instead of failing.
+        self._db = sqlite3.connect(self.path, timeout=120)
         self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, data BLOB)")
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
