@@ -124,6 +124,8 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
 
 }  // namespace
 
+void BindTokenTrie(py::module_& m);
+
 #if GRLM_WITH_CUDA
 void BindCuda(py::module_& m);
 #endif
@@ -208,6 +210,7 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("memory_bytes", &grlm::Grounder::MemoryBytes);
 
+  BindTokenTrie(m);
 #if GRLM_WITH_CUDA
   BindCuda(m);
 #endif

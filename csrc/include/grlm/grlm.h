@@ -2,6 +2,7 @@
 #pragma once
 
 #include "grlm/catalog.h"
+#include "grlm/cuda_structural.h"
 #include "grlm/direct_map.h"
 #include "grlm/error.h"
 #include "grlm/grounder.h"
@@ -10,4 +11,5 @@
 #include "grlm/partial_credit.h"
 #include "grlm/structural.h"
 #include "grlm/term_vocab.h"
+#include "grlm/token_trie.h"
 #include "grlm/types.h"
