@@ -9,7 +9,7 @@ import sys
 
 from grlm.errors import GrlmError
 
-COMMAND_MODULES = ("ground", "baseline", "data")
+COMMAND_MODULES = ("ground", "baseline", "data", "terms")
 
 
 def build_parser() -> argparse.ArgumentParser:
