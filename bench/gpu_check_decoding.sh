@@ -17,11 +17,11 @@ else
 fi
 
 echo "== decoding tests (gpu-marked and fast ones)"
-timeout 100 "$py" -m pytest -q -p no:cacheprovider -m "gpu or not slow" \
+timeout 80 "$py" -m pytest -q -p no:cacheprovider -m "gpu or not slow" \
   tests/test_constrained_step.py tests/test_constrained_decoding.py tests/test_token_trie.py \
   || status=1
 
 echo "== short benchmark (random Qwen3-0.6B shape, bf16)"
-timeout 120 "$py" bench/bench_constrained_decoding.py --quick --repeat 1 \
+timeout 100 "$py" bench/bench_constrained_decoding.py --quick --repeat 1 \
   --json "${OUT:-/tmp}/bench_constrained_decoding.json" || status=1
 exit $status

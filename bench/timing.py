@@ -49,3 +49,27 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |")
+
+
+def measure_cuda(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0.2) -> float:
+    """Device seconds per call of fn (work it enqueues on the current CUDA stream), measured with
+    CUDA events so launch overhead on the host is not counted; best of `repeat` samples, each
+    looping fn for at least min_seconds of device time."""
+    import torch
+
+    fn()  # warm-up
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeat):
+        begin = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        calls, elapsed = 0, 0.0
+        begin.record()
+        while elapsed < min_seconds:
+            fn()
+            calls += 1
+            end.record()
+            end.synchronize()
+            elapsed = begin.elapsed_time(end) / 1e3
+        samples.append(elapsed / calls)
+    return min(samples)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from grlm.term_ids import format_term_id  # the answer text: "[perfume, feminine, ..., woody]"
 
-def format_term_id(terms: Sequence[str]) -> str:
-    """The answer text of a Term ID: ``[perfume, feminine, oriental, woody, calvin-klein]``."""
-    return "[" + ", ".join(terms) + "]"
+__all__ = ["encode_answer", "end_of_answer_id", "format_term_id"]
 
 
 def end_of_answer_id(tokenizer) -> int:

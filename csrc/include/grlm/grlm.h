@@ -2,6 +2,7 @@
 #pragma once
 
 #include "grlm/catalog.h"
+#include "grlm/cuda_structural.h"
 #include "grlm/direct_map.h"
 #include "grlm/error.h"
 #include "grlm/grounder.h"

@@ -157,13 +157,9 @@ class Grounder:
         self._core.save(os.fspath(path))
 
     def _init_device(self, device: str) -> None:
-        if device not in ("cpu", "cuda", "auto"):
-            raise InvalidInputError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-        self.device = "cpu" if device == "auto" else device
-        if device == "cuda":
-            from grlm.errors import CudaError
+        from grlm.ground.backend import grounding_core
 
-            raise CudaError("the CUDA grounding backend is not available in this build")
+        self.device, self._core = grounding_core(self._core, device)
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.

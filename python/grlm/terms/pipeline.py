@@ -1,0 +1,279 @@
+"""Context-aware Term Generation end to end: texts, neighbours, prompts, batched generation with
+retries, repair, collision resolution and statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from grlm.data.schema import Item
+from grlm.errors import InvalidInputError
+from grlm.terms.collisions import STOPWORDS, distinguishing_words, resolve_collisions
+from grlm.terms.generate import TextGenerator
+from grlm.terms.io import GenerationLog
+from grlm.terms.parse import parse_output, validate_terms
+from grlm.terms.prompts import DEFAULT_TEMPLATE, PromptTemplate
+from grlm.terms.stats import term_id_stats
+from grlm.terms.text import item_text
+
+__all__ = [
+    "BuildResult",
+    "CTGConfig",
+    "build_term_ids",
+    "finalize",
+    "generate_records",
+    "prepare_prompts",
+    "repair_terms",
+    "run_settings",
+]
+
+TermId = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CTGConfig:
+    """Settings of a CTG run (everything but the model objects)."""
+
+    context: bool = True
+    neighbours: int = 5
+    num_terms: int = 5
+    max_words: int = 3
+    max_description: int = 150
+    neighbour_max_description: int = 0
+    neighbour_max_title: int = 80
+    sample_seeds: tuple[int, ...] = (1, 2, 3)
+    repair: bool = True
+    resolve_collisions: bool = True
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 0 or self.num_terms < 1 or self.max_words < 1 or self.batch_size < 1:
+            raise InvalidInputError(f"invalid CTG settings: {self}")
+
+
+@dataclass
+class BuildResult:
+    """Output of :func:`build_term_ids`."""
+
+    term_ids: dict[str, TermId]
+    records: dict[str, dict[str, Any]]
+    failures: list[dict[str, Any]]
+    stats: dict[str, Any]
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
+                    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Item texts and, with context, each item's neighbour texts (by embedding similarity)."""
+    texts = {item.item_id: item_text(item, max_description=config.max_description)
+             for item in items}
+    if len(texts) != len(items):
+        raise InvalidInputError("item ids are not unique")
+    neighbour_texts: dict[str, list[str]] = {item.item_id: [] for item in items}
+    if config.context and config.neighbours > 0:
+        if encoder is None:
+            raise InvalidInputError("context needs an embedding model (encoder)")
+        if len(items) <= config.neighbours:
+            raise InvalidInputError(f"{len(items)} items cannot each have {config.neighbours} "
+                                    "neighbours; lower --neighbours or use --no-context")
+        from grlm.terms.neighbours import nearest_neighbours
+
+        ids = [item.item_id for item in items]
+        vectors = encoder.encode([texts[i] for i in ids])
+        found = nearest_neighbours(vectors, config.neighbours)
+        short = [item_text(item, max_description=config.neighbour_max_description,
+                           max_title=config.neighbour_max_title) for item in items]
+        for row, item_id in enumerate(ids):
+            neighbour_texts[item_id] = [short[j] for j in found[row]]
+    return texts, neighbour_texts
+
+
+def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5,
+                 max_words: int = 3) -> TermId | None:
+    """A legal Term ID from illegal answers: their usable terms in order, deduplicated, cut to
+    ``num_terms`` (one-letter terms and stop words skipped), completed with words of the item's
+    own text; ``None`` when even that gives
+    fewer than ``num_terms`` terms."""
+    chosen: list[str] = []
+    pool = [t for terms in attempts for t in terms] + distinguishing_words(text)
+    for term in pool:
+        if len(chosen) == num_terms:
+            break
+        if (term not in chosen and len(term) > 1 and term not in STOPWORDS
+                and not validate_terms([term], num_terms=1, max_words=max_words)):
+            chosen.append(term)
+    if len(chosen) < num_terms:
+        return None
+    return tuple(chosen)
+
+
+def run_settings(config: CTGConfig, template: PromptTemplate, **extra: Any) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the log: every setting that changes
+    answers (not batch size, not collision handling, which happens after generation)."""
+    settings = {**asdict(config), **extra}
+    settings["template"] = hashlib.sha256(
+        json.dumps(asdict(template), sort_keys=True).encode()).hexdigest()[:16]
+    settings.pop("batch_size")
+    settings.pop("resolve_collisions")
+    return settings
+
+
+def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: GenerationLog,
+                     texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
+                     config: CTGConfig = CTGConfig(), template: PromptTemplate = DEFAULT_TEMPLATE,
+                     progress: bool = True) -> dict[str, Any]:
+    """Generates every item missing from ``log`` and appends its record, batch by batch.
+
+    Each item is asked greedily; an illegal answer is retried with the stricter prompt, then with
+    sampling for each of ``config.sample_seeds``; what is still illegal is repaired from the
+    answers and the item's text (``config.repair``) or recorded as failed. Returns timing of
+    this call (items generated, seconds).
+    """
+    pending = [item.item_id for item in items if item.item_id not in log]
+    bar = None
+    if progress and pending:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="item",
+                   desc="CTG", smoothing=0.1, dynamic_ncols=True)
+    prefix = template.answer_prefix
+    started = time.perf_counter()
+    for start in range(0, len(pending), config.batch_size):
+        batch = pending[start:start + config.batch_size]
+        attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in batch}
+        legal: dict[str, TermId] = {}
+        modes: list[tuple[str, bool, int | None]] = [("greedy", False, None), ("strict", True, None)]
+        modes += [(f"sample:{s}", True, s) for s in config.sample_seeds]
+        for mode, strict, seed in modes:
+            todo = [i for i in batch if i not in legal]
+            if not todo:
+                break
+            conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
+                                               num_terms=config.num_terms, strict=strict)
+                             for i in todo]
+            outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
+            if len(outputs) != len(todo):
+                raise InvalidInputError(
+                    f"the generator returned {len(outputs)} answers for {len(todo)} prompts")
+            for item_id, output in zip(todo, outputs):
+                parsed = parse_output(output, answer_prefix=prefix, num_terms=config.num_terms,
+                                      max_words=config.max_words)
+                attempts[item_id].append({"mode": mode, "output": output,
+                                          "terms": list(parsed.terms),
+                                          "problems": list(parsed.problems)})
+                if parsed.legal:
+                    legal[item_id] = parsed.terms
+        records = []
+        for item_id in batch:
+            tried = attempts[item_id]
+            if item_id in legal:
+                terms: TermId | None = legal[item_id]
+                status = "ok" if len(tried) == 1 else "retried"
+            else:
+                terms = (repair_terms([a["terms"] for a in tried], texts[item_id],
+                                      num_terms=config.num_terms, max_words=config.max_words)
+                         if config.repair else None)
+                status = "repaired" if terms is not None else "failed"
+            records.append({"item_id": item_id, "terms": list(terms) if terms else None,
+                            "status": status, "attempts": tried})
+        log.append(records)
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    return {"generated": len(pending), "seconds": time.perf_counter() - started}
+
+
+def finalize(items: Sequence[Item], records: Mapping[str, Mapping[str, Any]], *,
+             texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
+             generator: TextGenerator | None, config: CTGConfig = CTGConfig(),
+             template: PromptTemplate = DEFAULT_TEMPLATE, timing: Mapping[str, Any] | None = None
+             ) -> BuildResult:
+    """Term IDs from generation records: collision resolution (regenerating later items with
+    the taken Term ID as "must differ", then text replacement) and statistics."""
+    missing = [item.item_id for item in items if item.item_id not in records]
+    if missing:
+        raise InvalidInputError(f"{len(missing)} items have no generation record, e.g. "
+                                f"{missing[:5]}")
+    order = [item.item_id for item in items]
+    term_ids = {i: tuple(records[i]["terms"]) for i in order if records[i]["terms"]}
+    failures = [{"item_id": i, "attempts": records[i]["attempts"]}
+                for i in order if not records[i]["terms"]]
+    statuses = [records[i]["status"] for i in order]
+    prefix = template.answer_prefix
+
+    def regenerate(requests, round_index):
+        if generator is None:
+            return {}
+        conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
+                                           num_terms=config.num_terms, strict=True, avoid=avoid)
+                         for i, avoid in requests]
+        seed = None  # round 0 is greedy, later rounds sample
+        if round_index > 0 and config.sample_seeds:
+            seed = config.sample_seeds[(round_index - 1) % len(config.sample_seeds)]
+        outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
+        return {i: parse_output(o, answer_prefix=prefix, num_terms=config.num_terms,
+                                max_words=config.max_words).terms
+                for (i, _), o in zip(requests, outputs)}
+
+    report = None
+    if config.resolve_collisions and term_ids:
+        term_ids, report = resolve_collisions(
+            term_ids, texts=texts, regenerate=regenerate if generator is not None else None,
+            num_terms=config.num_terms, max_words=config.max_words)
+    stats = term_id_stats(term_ids) if term_ids else {"items": 0}
+    n = len(order)
+    generation = {
+        "catalog_items": n,
+        "legal_first_try": statuses.count("ok"),
+        "legal_first_try_rate": statuses.count("ok") / n,
+        "retried": statuses.count("retried"),
+        "legal_after_retries_rate": (statuses.count("ok") + statuses.count("retried")) / n,
+        "repaired": statuses.count("repaired"),
+        "failed": statuses.count("failed"),
+    }
+    if timing and timing.get("generated"):
+        generation.update(timing)
+        generation["items_per_second"] = timing["generated"] / max(timing["seconds"], 1e-9)
+    stats["generation"] = generation
+    if report is not None:
+        stats["collisions"] = report.as_dict()
+    examples = [{"item_id": i, "text": texts[i], "terms": list(term_ids[i]),
+                 "status": records[i]["status"]} for i in order[:10] if i in term_ids]
+    return BuildResult(term_ids, dict(records), failures, stats, examples)
+
+
+def build_term_ids(items: Sequence[Item], *, generator: TextGenerator, log_path,
+                   encoder=None, config: CTGConfig = CTGConfig(),
+                   template: PromptTemplate = DEFAULT_TEMPLATE,
+                   settings: Mapping[str, Any] | None = None, progress: bool = True
+                   ) -> BuildResult:
+    """Runs CTG over ``items`` (resumable through the log at ``log_path``).
+
+    Parameters
+    ----------
+    items : sequence of Item
+        The catalog, in the order that decides which item of a collision keeps its Term ID.
+    generator : TextGenerator
+        E.g. :class:`grlm.terms.generate.HFGenerator`.
+    log_path : path-like
+        The generation log; a rerun skips the items it holds.
+    encoder : TextEncoder, optional
+        Embedding model for the neighbours (needed with ``config.context``).
+    settings : mapping, optional
+        Extra settings that must match on resume (model and embedder names).
+    """
+    if not items:
+        raise InvalidInputError("the catalog is empty")
+    log = GenerationLog(os.fspath(log_path), run_settings(config, template, **(settings or {})))
+    texts, neighbour_texts = prepare_prompts(items, config, encoder=encoder)
+    timing = generate_records(items, generator=generator, log=log, texts=texts,
+                              neighbour_texts=neighbour_texts, config=config, template=template,
+                              progress=progress)
+    return finalize(items, log.records, texts=texts, neighbour_texts=neighbour_texts,
+                    generator=generator, config=config, template=template, timing=timing)
