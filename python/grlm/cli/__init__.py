@@ -9,7 +9,7 @@ import sys
 
 from grlm.errors import GrlmError
 
-COMMAND_MODULES = ("ground", "baseline", "data", "terms")
+COMMAND_MODULES = ("ground", "baseline", "data", "terms", "train", "recommend", "run", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,129 @@
+"""The run configuration: one YAML file, sections per stage, every field with a default.
+
+See ``configs/demo.yaml`` for a commented example and ``docs/pipeline.md`` for every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grlm.errors import InvalidInputError
+from grlm.train.trainer import TrainConfig
+
+
+@dataclass
+class DatasetSection:
+    source: str = "ml-100k"  # a name or path understood by grlm.data.load_dataset
+    max_users: int | None = None  # random subset of users for everything (None: all)
+    max_history: int = 20  # items kept in a history (the paper: 20)
+
+
+@dataclass
+class TermsSection:
+    source: str = "file"  # file | metadata | ctg
+    path: str | None = None  # file: a Term ID file (JSONL or the authors' JSON map)
+    num_terms: int = 5  # metadata: Term ID length
+    ctg_args: list[str] = field(default_factory=list)  # ctg: extra `grlm terms build` args
+
+
+@dataclass
+class SFTSection:
+    tasks: dict[str, float] = field(default_factory=lambda: {"seq": 1.0, "gti": 1.0})
+    similar_items: str | None = None  # collab: similar_items_sasrec.txt
+    collab_top_n: int = 1
+    include_titles: bool = True
+    max_targets_per_user: int | None = None  # keep each user's most recent training targets
+    max_train_users: int | None = None  # users whose training prefixes become examples
+    max_length: int = 1024
+    valid_users: int = 200  # validation-loss examples (users of split.valid)
+
+
+@dataclass
+class RecommendSection:
+    splits: list[str] = field(default_factory=lambda: ["valid", "test"])
+    num_beams: int = 20
+    k: int = 20
+    batch_size: int = 4
+    max_eval_users: int | None = None  # random subset of evaluation users (same for baselines)
+    max_new_tokens: int | None = None  # None: longest catalog answer + 8
+    grounding_mode: str = "positional"  # positional | bag
+    constrained: bool = False  # beams spell catalog Term IDs only (grlm.decoding trie)
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    output_dir: str = "runs/run"
+    seed: int = 0
+    model: str = "smollm2"
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    terms: TermsSection = field(default_factory=TermsSection)
+    sft: SFTSection = field(default_factory=SFTSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    recommend: RecommendSection = field(default_factory=RecommendSection)
+    baselines: list[str] = field(default_factory=lambda: ["popularity"])
+    sasrec: dict = field(default_factory=dict)  # grlm.baselines.sasrec.SASRecConfig fields
+
+    def validate(self) -> None:
+        if self.terms.source not in ("file", "metadata", "ctg"):
+            raise InvalidInputError(f"terms.source must be file, metadata or ctg, got "
+                                    f"{self.terms.source!r}")
+        if self.terms.source == "file" and not self.terms.path:
+            raise InvalidInputError("terms.source: file needs terms.path")
+        for split in self.recommend.splits:
+            if split not in ("valid", "test"):
+                raise InvalidInputError(f"recommend.splits: unknown split {split!r}")
+        for name in self.baselines:
+            if name not in ("popularity", "sasrec"):
+                raise InvalidInputError(f"baselines: unknown baseline {name!r}")
+        if self.recommend.grounding_mode not in ("positional", "bag"):
+            raise InvalidInputError("recommend.grounding_mode must be positional or bag")
+        self.train.validate()
+
+
+def _build(cls, data, where: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown field(s) {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        sub = {"dataset": DatasetSection, "terms": TermsSection, "sft": SFTSection,
+               "train": TrainConfig, "recommend": RecommendSection}.get(key)
+        kwargs[key] = _build(sub, value, f"{where}.{key}") if cls is RunConfig and sub else value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    config = _build(RunConfig, data, "config")
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Reads a YAML run configuration; ``overrides`` are ``section.field=value`` strings
+    (YAML values) applied on top."""
+    import yaml
+
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    for override in overrides or []:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise InvalidInputError(f"override {override!r} is not key=value")
+        target = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = yaml.safe_load(value)
+    return config_from_dict(data)
+
+
+def config_to_dict(config: RunConfig) -> dict:
+    return dataclasses.asdict(config)

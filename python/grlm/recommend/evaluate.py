@@ -1,0 +1,136 @@
+"""Recommendation for evaluation cases: beam search, parsing, grounding, ranking, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from grlm.errors import InvalidInputError
+from grlm.recommend.generate import beam_search
+from grlm.recommend.rank import HIT_NONE, parse_beam, rank_items
+
+DEFAULT_KS = (1, 5, 10, 20)
+NDCG_KS = (5, 10, 20)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One user to recommend for: the prompt and, when evaluating, the held-out target."""
+
+    user_id: str
+    prompt: str
+    target: str | None = None
+
+
+@dataclass
+class UserRecommendation:
+    user_id: str
+    target: str | None
+    items: list[str]  # ranked distinct items, best first
+    item_hits: list[str]  # hit type of the beam that contributed each item
+    beams: list[str]  # generated answers, best beam first
+    beam_scores: list[float]
+    beam_hits: list[str]  # "direct" | "structural" | "none" (unparseable beams are "none")
+
+
+@dataclass
+class RecommendRun:
+    users: list[UserRecommendation] = field(default_factory=list)
+    generation_seconds: float = 0.0
+    grounding_seconds: float = 0.0
+    ground_queries: int = 0
+    unparsed_beams: int = 0
+
+    @property
+    def generation_seconds_per_user(self) -> float:
+        return self.generation_seconds / max(len(self.users), 1)
+
+    @property
+    def grounding_seconds_per_user(self) -> float:
+        return self.grounding_seconds / max(len(self.users), 1)
+
+    @property
+    def grounding_ms_per_term_id(self) -> float:
+        return 1000.0 * self.grounding_seconds / max(self.ground_queries, 1)
+
+
+def _ground_all(grounder, queries: list[tuple[str, ...]], k: int) -> list:
+    """ground_batch on every query; should the batch be refused (one bad Term ID), each query
+    is grounded alone and the refused ones count as no hit."""
+    if not queries:
+        return []
+    try:
+        return list(grounder.ground_batch(queries, k=k))
+    except (ValueError, RuntimeError):
+        out = []
+        for query in queries:
+            try:
+                out.append(grounder.ground(query, k=k))
+            except (ValueError, RuntimeError):
+                out.append(None)
+        return out
+
+
+def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, system: str, k: int = 20,
+              num_beams: int = 20, batch_size: int = 4, max_new_tokens: int = 48,
+              term_id_length: int | None = None, trie=None,
+              progress: Callable[[int, int], None] | None = None) -> RecommendRun:
+    """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
+    time (constrained to the catalog's Term IDs when ``trie`` is given), each beam parsed and
+    grounded (``grounder.ground_batch``), beams → items by
+    :func:`grlm.recommend.rank.rank_items`."""
+    if k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k}")
+    run = RecommendRun()
+    for start in range(0, len(cases), batch_size):
+        chunk = cases[start:start + batch_size]
+        beams, seconds = beam_search(model, tokenizer, [c.prompt for c in chunk], system=system,
+                                     num_beams=num_beams, max_new_tokens=max_new_tokens,
+                                     batch_size=batch_size, trie=trie)
+        run.generation_seconds += seconds
+        parsed = [[parse_beam(b.text, term_id_length) for b in user_beams]
+                  for user_beams in beams]
+        queries = [terms for user in parsed for terms in user if terms is not None]
+        started = time.perf_counter()
+        grounded = iter(_ground_all(grounder, queries, k))
+        run.grounding_seconds += time.perf_counter() - started
+        run.ground_queries += len(queries)
+        for case, user_beams, user_parsed in zip(chunk, beams, parsed):
+            results = [next(grounded) if terms is not None else None for terms in user_parsed]
+            run.unparsed_beams += sum(terms is None for terms in user_parsed)
+            ranked = rank_items(results, k)
+            run.users.append(UserRecommendation(
+                user_id=case.user_id, target=case.target,
+                items=[r.item_id for r in ranked], item_hits=[r.hit for r in ranked],
+                beams=[b.text for b in user_beams], beam_scores=[b.score for b in user_beams],
+                beam_hits=[HIT_NONE if r is None else str(r.hit) for r in results]))
+        if progress is not None:
+            progress(len(run.users), len(cases))
+    return run
+
+
+def metrics(run: RecommendRun, *, ks: Sequence[int] = DEFAULT_KS,
+            vr_ks: Sequence[int] | None = None) -> dict:
+    """Recall@K, NDCG@K, MRR (:func:`grlm.eval.evaluate_ranked_lists`), VR@K and DHR@K over
+    the beams (:func:`grlm.eval.grounding_metrics`), the share of listed items per hit type and
+    the per-user generation and grounding times."""
+    from grlm.eval import evaluate_ranked_lists, grounding_metrics
+
+    users = [u for u in run.users if u.target is not None]
+    if not users:
+        raise InvalidInputError("no evaluation case has a target")
+    out = dict(evaluate_ranked_lists([u.items for u in users], [u.target for u in users],
+                                     ks=ks))
+    beams = max(len(u.beam_hits) for u in users)
+    out.update(grounding_metrics([u.beam_hits for u in users],
+                                 ks=vr_ks or sorted({1, min(5, beams), beams})))
+    listed = [h for u in users for h in u.item_hits]
+    for hit in ("direct", "structural"):
+        out[f"items_from_{hit}"] = listed.count(hit) / max(len(listed), 1)
+    out["mean_list_length"] = len(listed) / len(users)
+    out["unparsed_beams"] = run.unparsed_beams
+    out["generation_s_per_user"] = run.generation_seconds_per_user
+    out["grounding_s_per_user"] = run.grounding_seconds_per_user
+    out["grounding_ms_per_term_id"] = run.grounding_ms_per_term_id
+    return out

@@ -1,0 +1,88 @@
+"""From beams to a ranked list of distinct items (Elastic Identifier Grounding, GRLM Sec. 3.3).
+
+Each beam is parsed to a Term ID and grounded: a direct hit gives the items carrying exactly
+that Term ID, otherwise structural mapping gives the catalog's closest items. The list is built
+in two passes over the beams, best beam first:
+
+1. each beam contributes its grounded answer — every item of a direct hit (several items may
+   share a Term ID; the grounder's tie order decides), or the top item of a structural hit —
+   skipping items already listed;
+2. while fewer than ``k`` items are listed (beams collapsed onto the same items), each beam in
+   order contributes its remaining grounded items in the grounder's score order.
+
+Nothing here depends on how the grounder is built: it is any object with
+``ground_batch(list_of_term_lists, k) -> [GroundResult]`` (``grlm.ground.Grounder``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grlm.term_ids import normalize_term
+
+HIT_DIRECT = "direct"
+HIT_STRUCTURAL = "structural"
+HIT_NONE = "none"
+HIT_INVALID = "invalid"  # the beam did not parse to a Term ID
+
+@dataclass(frozen=True)
+class RankedItem:
+    item_id: str
+    beam: int  # index of the beam that contributed it
+    hit: str  # hit type of that beam
+
+
+def parse_beam(text: str, term_id_length: int | None = None) -> tuple[str, ...] | None:
+    """Parses one generated answer, written as :func:`grlm.answer_format.format_term_id`
+    (``[t1, t2, ...]``), into terms normalized by :func:`grlm.term_ids.normalize_term`, or None
+    when nothing usable was generated.
+
+    Text after the closing bracket is ignored; an answer cut before its closing bracket keeps
+    what was generated; empty terms are dropped; terms beyond ``term_id_length`` are cut (the
+    grounder refuses longer Term IDs).
+    """
+    body = text.strip()
+    body = body.removeprefix("[")
+    end = body.find("]")
+    if end >= 0:
+        body = body[:end]
+    terms = tuple(t for t in (normalize_term(piece) for piece in body.split(",")) if t)
+    if term_id_length is not None:
+        terms = terms[:term_id_length]
+    return terms or None
+
+
+def rank_items(results: Sequence[object | None], k: int) -> list[RankedItem]:
+    """The ranked distinct items of one user from the grounding results of its beams (best
+    beam first; None for a beam that did not parse). Each result has ``item_ids`` (best first)
+    and ``hit`` ("direct", "structural" or "none")."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    ranked: list[RankedItem] = []
+    seen: set[str] = set()
+
+    def add(item_id: str, beam: int, hit: str) -> bool:
+        if item_id not in seen:
+            seen.add(item_id)
+            ranked.append(RankedItem(item_id, beam, hit))
+        return len(ranked) >= k
+
+    for beam, result in enumerate(results):
+        if result is None or result.hit == HIT_NONE or not result.item_ids:
+            continue
+        picks = result.item_ids if result.hit == HIT_DIRECT else result.item_ids[:1]
+        for item_id in picks:
+            if add(item_id, beam, result.hit):
+                return ranked
+    for beam, result in enumerate(results):
+        if result is None or result.hit == HIT_NONE:
+            continue
+        for item_id in result.item_ids:
+            if add(item_id, beam, result.hit):
+                return ranked
+    return ranked
+
+
+def beam_hit_types(results: Sequence[object | None]) -> list[str]:
+    return [HIT_INVALID if r is None else str(r.hit) for r in results]

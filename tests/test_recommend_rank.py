@@ -1,0 +1,152 @@
+"""Beams → ranked distinct items; Term ID parsing; the generation config; batched beam search."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from grlm.recommend.rank import parse_beam, rank_items
+from hypothesis import given
+from hypothesis import strategies as st
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass(frozen=True)
+class Result:
+    item_ids: tuple
+    hit: str
+    scores: tuple = ()
+
+
+def ids(ranked):
+    return [r.item_id for r in ranked]
+
+
+def test_direct_hits_first_then_structural_top_item_then_fill():
+    results = [
+        Result(("x", "y"), "direct"),  # two items share the Term ID: both, in tie order
+        Result(("z", "x", "w"), "structural"),  # only its best item in the first pass
+        None,  # a beam that did not parse
+        Result((), "none"),
+        Result(("x",), "direct"),  # duplicate of an earlier item
+        Result(("v", "u"), "structural"),
+    ]
+    ranked = rank_items(results, k=10)
+    assert ids(ranked) == ["x", "y", "z", "v", "w", "u"]
+    assert [r.beam for r in ranked] == [0, 0, 1, 5, 1, 5]
+    assert [r.hit for r in ranked] == ["direct", "direct", "structural", "structural",
+                                       "structural", "structural"]
+    assert ids(rank_items(results, k=3)) == ["x", "y", "z"]
+    assert ids(rank_items(results, k=1)) == ["x"]
+
+
+def test_collapsed_beams_are_filled_from_structural_scores():
+    results = [Result(("a", "b", "c"), "structural")] * 5
+    assert ids(rank_items(results, k=3)) == ["a", "b", "c"]
+    assert rank_items([None, Result((), "none")], k=5) == []
+    with pytest.raises(ValueError):
+        rank_items(results, k=0)
+
+
+def _reference(results, k):
+    first = []
+    for r in results:
+        if r is not None and r.hit != "none":
+            first += list(r.item_ids) if r.hit == "direct" else list(r.item_ids[:1])
+    rest = [i for r in results if r is not None and r.hit != "none" for i in r.item_ids]
+    out = []
+    for item in first + rest:
+        if item not in out:
+            out.append(item)
+    return out[:k]
+
+
+results_strategy = st.lists(st.one_of(
+    st.none(),
+    st.builds(Result, st.lists(st.sampled_from("abcdefgh"), max_size=4, unique=True)
+              .map(tuple), st.sampled_from(["direct", "structural"])),
+    st.just(Result((), "none"))), max_size=8)
+
+
+@given(results_strategy, st.integers(1, 10))
+def test_rank_items_matches_reference(results, k):
+    ranked = ids(rank_items(results, k))
+    assert ranked == _reference(results, k)
+    assert len(set(ranked)) == len(ranked) <= k
+
+
+def test_parse_beam():
+    assert parse_beam("[Red, lip  gloss, hair-mask]") == ("red", "lip gloss", "hair-mask")
+    assert parse_beam("[a, b, c, d, e, f]", term_id_length=5) == ("a", "b", "c", "d", "e")
+    assert parse_beam("[a, b") == ("a", "b")
+    assert parse_beam("[a, b] trailing, words") == ("a", "b")
+    assert parse_beam("") is None
+    assert parse_beam("[ , ]") is None
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from _tiny_lm import tiny_model, tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_model(tokenizer).eval()
+    # a checkpoint whose own defaults ask for sampling must still be searched greedily
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 5.0
+    return model, tokenizer
+
+
+def test_generation_config_is_explicit_beam_search(tiny):
+    from grlm.recommend.generate import generation_config
+
+    _, tokenizer = tiny
+    config = generation_config(tokenizer, num_beams=20, num_return_sequences=20,
+                               max_new_tokens=30)
+    assert config.do_sample is False and config.num_beams == 20
+    assert config.num_return_sequences == 20 and config.max_new_tokens == 30
+    assert config.pad_token_id == tokenizer.pad_token_id
+    assert config.eos_token_id == tokenizer.eos_token_id
+    with pytest.raises(ValueError):
+        generation_config(tokenizer, num_beams=4, num_return_sequences=5, max_new_tokens=3)
+
+
+def test_batched_beam_search_equals_one_prompt_at_a_time(tiny):
+    from grlm.recommend.generate import beam_search
+
+    model, tokenizer = tiny
+    prompts = ["short", "a much longer prompt " * 6, "medium length prompt here"]
+    batched, _ = beam_search(model, tokenizer, prompts, system="S", num_beams=4,
+                             max_new_tokens=6, batch_size=3)
+    for prompt, beams in zip(prompts, batched):
+        alone, _ = beam_search(model, tokenizer, [prompt], system="S", num_beams=4,
+                               max_new_tokens=6, batch_size=1)
+        assert len(beams) == 4
+        assert [b.text for b in beams] == [b.text for b in alone[0]]
+        assert [b.score for b in beams] == pytest.approx([b.score for b in alone[0]], abs=1e-4)
+        assert beams[0].score >= beams[-1].score
+    again, _ = beam_search(model, tokenizer, prompts, system="S", num_beams=4,
+                           max_new_tokens=6, batch_size=2)
+    assert [[b.text for b in u] for u in again] == [[b.text for b in u] for u in batched]
+
+
+def test_constrained_beam_search_spells_catalog_term_ids_only(tiny):
+    from grlm.decoding import TokenTrie
+    from grlm.recommend.generate import beam_search
+
+    model, tokenizer = tiny
+    catalog = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"),
+               "c": ("red", "lip", "balm"), "d": ("nail", "polish", "red"),
+               "e": ("hair", "mask", "clay")}
+    trie = TokenTrie.from_items(catalog, tokenizer)
+    beams, _ = beam_search(model, tokenizer, ["one prompt", "another, longer prompt " * 3],
+                           system="S", num_beams=4, max_new_tokens=16, batch_size=2, trie=trie)
+    allowed = set(catalog.values())
+    for user_beams in beams:
+        parsed = [parse_beam(b.text) for b in user_beams]
+        assert all(p in allowed for p in parsed), parsed
+        assert len(set(parsed)) == len(parsed)
+    free, _ = beam_search(model, tokenizer, ["one prompt"], system="S", num_beams=4,
+                          max_new_tokens=16, batch_size=1)
+    assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model
