@@ -183,7 +183,6 @@ def test_config_errors_name_the_problem(tmp_path):
 
 def test_cli_run_until_a_stage(tmp_path, capsys):
     import yaml
-
     from grlm.cli import main
 
     data_dir = tmp_path / "data"
