@@ -179,3 +179,24 @@ def test_config_errors_name_the_problem(tmp_path):
     path.write_text("terms: {source: metadata}\ntrain: {epochs: 2}\n")
     config = load_config(path, ["train.epochs=3", "recommend.num_beams=5"])
     assert config.train.epochs == 3 and config.recommend.num_beams == 5
+
+
+def test_cli_run_until_a_stage(tmp_path, capsys):
+    import yaml
+    from grlm.cli import main
+
+    data_dir = tmp_path / "data"
+    _write_dataset(data_dir)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "out"),
+        "dataset": {"source": str(data_dir), "max_history": 2},
+        "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
+        "sft": {"tasks": {"seq": 1.0}}}))
+    assert main(["run", "--config", str(config), "--until", "sft",
+                 "--set", "sft.max_targets_per_user=1"]) == 0
+    rows = (tmp_path / "out" / "sft" / "train.jsonl").read_text().splitlines()
+    assert len(rows) == NUM_USERS  # one (the most recent) training target per user
+    assert not (tmp_path / "out" / "train").exists()
+    assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
