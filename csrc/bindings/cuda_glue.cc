@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "grlm/grlm.h"
+#include "py_convert.h"
 
 namespace py = pybind11;
 
@@ -21,60 +22,11 @@ using Ids = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
 using Offsets = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using Units = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
-grlm::ScoreMode ParseCudaMode(const std::string& mode) {
-  if (mode == "positional") return grlm::ScoreMode::kPositional;
-  if (mode == "bag") return grlm::ScoreMode::kBag;
-  throw grlm::InvalidArgument("mode must be 'positional' or 'bag', got '" + mode + "'");
-}
-
-std::string_view StrView(py::handle obj, const char* what) {
-  if (!PyUnicode_Check(obj.ptr())) {
-    throw py::type_error(std::string(what) + " must be str, got " + Py_TYPE(obj.ptr())->tp_name +
-                         ": " + std::string(py::repr(obj)));
-  }
-  Py_ssize_t size = 0;
-  const char* data = PyUnicode_AsUTF8AndSize(obj.ptr(), &size);
-  if (data == nullptr) {
-    PyErr_Clear();
-    throw grlm::InvalidArgument(std::string(what) + " is not encodable as UTF-8: " +
-                                std::string(py::repr(obj)));
-  }
-  return {data, static_cast<std::size_t>(size)};
-}
-
-std::vector<std::vector<std::string_view>> Queries(const py::sequence& queries) {
-  std::vector<std::vector<std::string_view>> out;
-  out.reserve(py::len(queries));
-  for (py::handle query : queries) {
-    if (!PyList_Check(query.ptr()) && !PyTuple_Check(query.ptr())) {
-      throw py::type_error(std::string("a Term ID must be a list or tuple of str, got ") +
-                           Py_TYPE(query.ptr())->tp_name + ": " + std::string(py::repr(query)));
-    }
-    std::vector<std::string_view> terms;
-    for (py::handle term : query) terms.push_back(StrView(term, "a term"));
-    out.push_back(std::move(terms));
-  }
-  return out;
-}
-
-// Encodes and prepares each query exactly as Grounder::Ground does.
+// All queries' prepared forms, encoded exactly as Grounder::Ground does.
 std::vector<grlm::PreparedQuery> Prepare(const grlm::Grounder& grounder,
-                                         const std::vector<std::vector<std::string_view>>& queries) {
-  const grlm::Catalog& catalog = grounder.catalog();
-  const bool bag = grounder.mode() == grlm::ScoreMode::kBag;
+                                         const std::vector<std::span<const std::string_view>>& queries) {
   std::vector<grlm::PreparedQuery> prepared(queries.size());
-  std::string buffers[grlm::kMaxTermIdLength];
-  for (std::size_t q = 0; q < queries.size(); ++q) {
-    grlm::TermId ids[grlm::kMaxTermIdLength];
-    catalog.EncodeQuery(queries[q], ids);
-    std::vector<std::string_view> normalized(queries[q].size());
-    if (bag) {
-      for (std::size_t j = 0; j < queries[q].size(); ++j) {
-        normalized[j] = grlm::TermVocab::NormalizeInto(queries[q][j], &buffers[j]);
-      }
-    }
-    grounder.scorer().Prepare(normalized, ids, &prepared[q]);
-  }
+  for (std::size_t q = 0; q < queries.size(); ++q) grounder.Prepare(queries[q], &prepared[q]);
   return prepared;
 }
 
@@ -104,36 +56,10 @@ py::tuple PackPrepared(const std::vector<grlm::PreparedQuery>& prepared, int len
   return py::make_tuple(ids, offsets, terms, units);
 }
 
-// Same layout as _core.Grounder.ground_batch: (hits uint8[Q], offsets int64[Q+1], items int64,
-// scores float64).
-py::tuple PackGround(const std::vector<grlm::GroundResult>& results) {
-  std::size_t total = 0;
-  for (const auto& r : results) total += r.items.size();
-  py::array_t<uint8_t> hits(results.size());
-  py::array_t<int64_t> offsets(results.size() + 1);
-  py::array_t<int64_t> items(total);
-  py::array_t<double> scores(total);
-  uint8_t* h = hits.mutable_data();
-  int64_t* o = offsets.mutable_data();
-  int64_t* it = items.mutable_data();
-  double* sc = scores.mutable_data();
-  std::size_t pos = 0;
-  o[0] = 0;
-  for (std::size_t q = 0; q < results.size(); ++q) {
-    h[q] = static_cast<uint8_t>(results[q].hit);
-    for (std::size_t i = 0; i < results[q].items.size(); ++i, ++pos) {
-      it[pos] = results[q].items[i];
-      sc[pos] = results[q].scores[i];
-    }
-    o[q + 1] = static_cast<int64_t>(pos);
-  }
-  return py::make_tuple(hits, offsets, items, scores);
-}
-
 // Grounder::GroundBatch with the structural top-k of all direct misses in one GPU batch.
 std::vector<grlm::GroundResult> GroundBatchCuda(
     const grlm::Grounder& grounder, grlm::CudaStructuralScorer& scorer,
-    const std::vector<std::vector<std::string_view>>& queries, int k) {
+    const std::vector<std::span<const std::string_view>>& queries, int k) {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   GRLM_CHECK(k <= grlm::CudaStructuralScorer::kMaxTopK, InvalidArgument,
              "the CUDA backend returns at most " << grlm::CudaStructuralScorer::kMaxTopK
@@ -143,18 +69,9 @@ std::vector<grlm::GroundResult> GroundBatchCuda(
   std::vector<grlm::PreparedQuery> misses;
   std::vector<std::size_t> miss_index;
   for (std::size_t q = 0; q < queries.size(); ++q) {
-    const auto direct = grounder.direct_map().Find(prepared[q].ids);
-    if (direct.empty()) {
+    if (!grounder.GroundDirect(prepared[q], k, &results[q])) {
       misses.push_back(prepared[q]);
       miss_index.push_back(q);
-      continue;
-    }
-    auto& result = results[q];
-    result.hit = grlm::HitType::kDirect;
-    const std::size_t n = std::min(direct.size(), static_cast<std::size_t>(k));
-    result.items.assign(direct.begin(), direct.begin() + n);
-    for (uint32_t item : result.items) {
-      result.scores.push_back(grounder.scorer().Score(prepared[q], item));
     }
   }
   if (!misses.empty()) {
@@ -211,7 +128,7 @@ void BindCuda(py::module_& m) {
              if (tie_rank.ndim() != 1 || tie_rank.shape(0) != terms.shape(0)) {
                throw grlm::InvalidArgument("tie_rank must be a 1-D array of one rank per item");
              }
-             const grlm::ScoreMode score_mode = ParseCudaMode(mode);
+             const grlm::ScoreMode score_mode = grlm_py::ParseMode(mode);
              py::gil_scoped_release release;
              return std::make_unique<grlm::CudaStructuralScorer>(
                  terms.data(), terms.shape(0), static_cast<int>(terms.shape(1)), tie_rank.data(),
@@ -305,11 +222,11 @@ void BindCuda(py::module_& m) {
   m.def(
       "prepare_queries",
       [](const grlm::Grounder& grounder, const py::sequence& queries) {
-        const auto views = Queries(queries);
+        const grlm_py::QueryViews views(queries);
         std::vector<grlm::PreparedQuery> prepared;
         {
           py::gil_scoped_release release;
-          prepared = Prepare(grounder, views);
+          prepared = Prepare(grounder, views.queries);
         }
         return PackPrepared(prepared, grounder.catalog().term_id_length());
       },
@@ -319,11 +236,11 @@ void BindCuda(py::module_& m) {
   m.def(
       "structural_top_k_cpu",
       [](const grlm::Grounder& grounder, const py::sequence& queries, int k) {
-        const auto views = Queries(queries);
-        std::vector<grlm::GroundResult> results(views.size());
+        const grlm_py::QueryViews views(queries);
+        std::vector<grlm::GroundResult> results(views.queries.size());
         {
           py::gil_scoped_release release;
-          const auto prepared = Prepare(grounder, views);
+          const auto prepared = Prepare(grounder, views.queries);
           for (std::size_t q = 0; q < prepared.size(); ++q) {
             for (const grlm::ScoredItem& s : grounder.scorer().TopK(prepared[q], k)) {
               results[q].items.push_back(s.item);
@@ -333,7 +250,7 @@ void BindCuda(py::module_& m) {
                                                       : grlm::HitType::kStructural;
           }
         }
-        return PackGround(results);
+        return grlm_py::PackResults(results);
       },
       py::arg("grounder"), py::arg("queries"), py::arg("k"));
 
@@ -366,13 +283,13 @@ void BindCuda(py::module_& m) {
       "ground_batch_cuda",
       [](const grlm::Grounder& grounder, grlm::CudaStructuralScorer& scorer,
          const py::sequence& queries, int k) {
-        const auto views = Queries(queries);
+        const grlm_py::QueryViews views(queries);
         std::vector<grlm::GroundResult> results;
         {
           py::gil_scoped_release release;
-          results = GroundBatchCuda(grounder, scorer, views, k);
+          results = GroundBatchCuda(grounder, scorer, views.queries, k);
         }
-        return PackGround(results);
+        return grlm_py::PackResults(results);
       },
       py::arg("grounder"), py::arg("scorer"), py::arg("queries"), py::arg("k"));
 }

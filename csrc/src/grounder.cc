@@ -16,32 +16,39 @@ Grounder::Grounder(Catalog catalog, ScoreMode mode, std::vector<double> weights)
   scorer_ = std::make_unique<StructuralScorer>(*catalog_, mode, std::move(weights));
 }
 
-GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+void Grounder::Prepare(std::span<const std::string_view> terms, PreparedQuery* query) const {
   TermId ids[kMaxTermIdLength];
   catalog_->EncodeQuery(terms, ids);
-  PreparedQuery query;
-  if (scorer_->mode() == ScoreMode::kBag) {
-    // Normalized terms for bag mode's substring credits; the buffers outlive the views.
-    std::string buffers[kMaxTermIdLength];
-    std::string_view normalized[kMaxTermIdLength];
-    for (std::size_t j = 0; j < terms.size(); ++j) {
-      normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
-    }
-    scorer_->Prepare({normalized, terms.size()}, ids, &query);
-  } else {
-    scorer_->Prepare({}, ids, &query);
+  if (scorer_->mode() != ScoreMode::kBag) {
+    scorer_->Prepare({}, ids, query);
+    return;
   }
+  // Normalized terms for bag mode's substring credits; the buffers outlive the views.
+  std::string buffers[kMaxTermIdLength];
+  std::string_view normalized[kMaxTermIdLength];
+  for (std::size_t j = 0; j < terms.size(); ++j) {
+    normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
+  }
+  scorer_->Prepare({normalized, terms.size()}, ids, query);
+}
 
+bool Grounder::GroundDirect(const PreparedQuery& query, int k, GroundResult* result) const {
+  const auto direct = direct_->Find(query.ids);
+  if (direct.empty()) return false;
+  result->hit = HitType::kDirect;
+  const std::size_t n = std::min(direct.size(), std::size_t(k));
+  result->items.assign(direct.begin(), direct.begin() + n);
+  result->scores.clear();
+  for (uint32_t item : result->items) result->scores.push_back(scorer_->Score(query, item));
+  return true;
+}
+
+GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  PreparedQuery query;
+  Prepare(terms, &query);
   GroundResult result;
-  const auto direct = direct_->Find(ids);
-  if (!direct.empty()) {
-    result.hit = HitType::kDirect;
-    const std::size_t n = std::min(direct.size(), std::size_t(k));
-    result.items.assign(direct.begin(), direct.begin() + n);
-    for (uint32_t item : result.items) result.scores.push_back(scorer_->Score(query, item));
-    return result;
-  }
+  if (GroundDirect(query, k, &result)) return result;
   for (const ScoredItem& scored : scorer_->TopK(query, k)) {
     result.items.push_back(scored.item);
     result.scores.push_back(scored.score);

@@ -33,6 +33,13 @@ class Grounder {
   GroundResult Ground(std::initializer_list<std::string_view> terms, int k) const {
     return Ground(std::span<const std::string_view>(terms.begin(), terms.size()), k);
   }
+  // Encodes a generated Term ID and prepares it for scoring (both steps of Ground before any
+  // lookup); for backends that score prepared queries elsewhere, e.g. on the GPU.
+  void Prepare(std::span<const std::string_view> terms, PreparedQuery* query) const;
+  // Direct mapping of a prepared query: on a hit, fills *result (at most k items, tie order,
+  // with their scores) and returns true.
+  bool GroundDirect(const PreparedQuery& query, int k, GroundResult* result) const;
+
   // Grounds many Term IDs on up to num_threads threads (0: hardware concurrency).
   std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
                                         int k, int num_threads = 0) const;

@@ -1,0 +1,112 @@
+// Conversions shared by the binding files of grlm._core (Python str/list <-> C++ views, result
+// packing). Private to csrc/bindings/; every function is inline so each file can include it.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "grlm/grlm.h"
+
+namespace grlm_py {
+
+namespace py = pybind11;
+
+// Views of the UTF-8 bytes of a Python str (cached by CPython inside the str object, so the view
+// lives as long as the object). Raises TypeError for anything else, naming what it got.
+inline std::string_view Utf8View(PyObject* obj, const char* what) {
+  if (!PyUnicode_Check(obj)) {
+    throw py::type_error(std::string(what) + " must be str, got " + Py_TYPE(obj)->tp_name + ": " +
+                         std::string(py::repr(py::handle(obj))));
+  }
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(obj, &size);
+  if (data == nullptr) {
+    PyErr_Clear();
+    throw grlm::InvalidArgument(std::string(what) + " is not encodable as UTF-8: " +
+                                std::string(py::repr(py::handle(obj))));
+  }
+  return {data, std::size_t(size)};
+}
+
+// Appends the terms of a Term ID given as a list or tuple of str to *views.
+inline void AppendTermViews(py::handle term_id, std::vector<std::string_view>* views) {
+  PyObject* seq = term_id.ptr();
+  if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
+    throw py::type_error(std::string("a Term ID must be a list or tuple of str, got ") +
+                         Py_TYPE(seq)->tp_name + ": " + std::string(py::repr(term_id)));
+  }
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  PyObject** items = PySequence_Fast_ITEMS(seq);
+  for (Py_ssize_t j = 0; j < n; ++j) views->push_back(Utf8View(items[j], "a term"));
+}
+
+inline std::vector<std::string_view> TermViews(py::handle term_id) {
+  std::vector<std::string_view> views;
+  AppendTermViews(term_id, &views);
+  return views;
+}
+
+// All terms of all queries in one array, and one span per query into it.
+struct QueryViews {
+  std::vector<std::string_view> terms;
+  std::vector<std::span<const std::string_view>> queries;
+
+  explicit QueryViews(const py::sequence& batch) {
+    const std::size_t n = py::len(batch);
+    std::vector<std::size_t> ends;
+    ends.reserve(n);
+    terms.reserve(n * 5);
+    for (py::handle q : batch) {
+      AppendTermViews(q, &terms);
+      ends.push_back(terms.size());
+    }
+    queries.reserve(n);
+    std::size_t begin = 0;
+    for (std::size_t end : ends) {
+      queries.emplace_back(terms.data() + begin, end - begin);
+      begin = end;
+    }
+  }
+};
+
+inline grlm::ScoreMode ParseMode(const std::string& mode) {
+  if (mode == "positional") return grlm::ScoreMode::kPositional;
+  if (mode == "bag") return grlm::ScoreMode::kBag;
+  throw grlm::InvalidArgument("mode must be 'positional' or 'bag', got '" + mode + "'");
+}
+
+inline std::string ModeName(grlm::ScoreMode mode) {
+  return mode == grlm::ScoreMode::kBag ? "bag" : "positional";
+}
+
+// (hit codes uint8[Q], offsets int64[Q+1], item indices int64[M], scores float64[M]).
+inline py::tuple PackResults(const std::vector<grlm::GroundResult>& results) {
+  std::size_t total = 0;
+  for (const auto& r : results) total += r.items.size();
+  py::array_t<uint8_t> hits(results.size());
+  py::array_t<int64_t> offsets(results.size() + 1);
+  py::array_t<int64_t> items(total);
+  py::array_t<double> scores(total);
+  auto h = hits.mutable_unchecked<1>();
+  auto o = offsets.mutable_unchecked<1>();
+  auto it = items.mutable_unchecked<1>();
+  auto sc = scores.mutable_unchecked<1>();
+  std::size_t pos = 0;
+  o(0) = 0;
+  for (std::size_t q = 0; q < results.size(); ++q) {
+    h(q) = uint8_t(results[q].hit);
+    for (std::size_t i = 0; i < results[q].items.size(); ++i, ++pos) {
+      it(pos) = results[q].items[i];
+      sc(pos) = results[q].scores[i];
+    }
+    o(q + 1) = int64_t(pos);
+  }
+  return py::make_tuple(hits, offsets, items, scores);
+}
+
+}  // namespace grlm_py
