@@ -134,8 +134,9 @@ print("decoder ok")
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_triton_kernel_and_decoder_in_interpreter_match_torch():
+    # The child sees the same grlm as this process (installed, or the source tree in development).
     env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     tests = str(Path(__file__).resolve().parent)
     run = subprocess.run([sys.executable, "-c", f"TESTS = {tests!r}\n" + KERNEL_CHECK], env=env,
                          capture_output=True, text=True, timeout=600, check=False)

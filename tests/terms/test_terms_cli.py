@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -118,11 +119,16 @@ def test_two_processes_shard_and_merge(tmp_path, saved_model):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     out = tmp_path / "t.jsonl"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                    "--master_port", "29533", str(runner), "terms", "build", "--dataset",
-                    str(tmp_path / "data"), "--out", str(out), "--model", str(saved_model),
-                    "--no-context", "--batch-size", "2", "--max-new-tokens", "6", "--seeds", "",
-                    "--no-progress"], env=env, check=True, capture_output=True, timeout=600)
+    with socket.socket() as probe:  # a free port, so parallel or leftover runs cannot collide
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(port), str(runner),
+               "terms", "build", "--dataset", str(tmp_path / "data"), "--out", str(out),
+               "--model", str(saved_model), "--no-context", "--batch-size", "2",
+               "--max-new-tokens", "6", "--seeds", "", "--no-progress"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
     shards = [(tmp_path / f"t.jsonl.log.jsonl.rank{r}").read_text().splitlines()[1:]
               for r in range(2)]
     logged = [json.loads(line)["item_id"] for shard in shards for line in shard]
