@@ -1,5 +1,9 @@
-"""``grlm recommend --config FILE.yaml``: beam search, grounding and metrics with the run's
-fine-tuned model (earlier stages run first when not up to date), then the report."""
+"""``grlm recommend --config FILE.yaml [--decoding {free,constrained}]``: beam search, grounding
+and metrics with the run's fine-tuned model (earlier stages run first when not up to date).
+
+``--decoding free`` (the paper's method) generates freely and grounds every beam; ``constrained``
+forces every beam to spell a catalog Term ID through the token trie (``grlm.decoding``). Without
+the flag the configuration's ``recommend.constrained`` decides."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("recommend", help="recommend and evaluate with a run's model",
                                    description=__doc__)
     add_config_arguments(parser)
+    parser.add_argument("--decoding", choices=["free", "constrained"],
+                        help="free generation + grounding, or trie-constrained beam search")
     parser.set_defaults(func=main)
 
 
@@ -18,6 +24,9 @@ def main(args) -> int:
 
     from grlm.cli.run import pipeline_from_args
 
+    if args.decoding:
+        args.overrides = [*args.overrides,
+                          f"recommend.constrained={str(args.decoding == 'constrained').lower()}"]
     pipeline = pipeline_from_args(args)
     pipeline.run(until="recommend")
     report = pipeline.stage_report()
