@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from grlm.data._io import open_text, require_file
+from grlm.data._io import chronological_sequences, open_text, require_file
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 
@@ -174,11 +174,7 @@ def load_amazon(reviews: str | os.PathLike, meta: str | os.PathLike | None = Non
     per_user: dict[str, list[tuple[float, int, str]]] = {}
     for order, (user, item, time) in enumerate(interactions):
         per_user.setdefault(user, []).append((time, order, item))
-    sequences, timestamps = {}, {}
-    for user, events in per_user.items():
-        events.sort()
-        sequences[user] = [item for _, _, item in events]
-        timestamps[user] = [time for time, _, _ in events]
+    sequences, timestamps = chronological_sequences(per_user)
     used = sorted({item for _, item, _ in interactions})
     items = {i: items_meta.get(i, Item(item_id=i)) for i in used}
     if name is None:

@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import os
 from pathlib import Path
 
-from grlm.data._io import open_text, require_file
+from grlm.data._io import open_text, read_json_object, require_file
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 
@@ -73,13 +72,8 @@ def clean_text(text) -> str:
 def read_items(path: str | os.PathLike) -> dict[str, Item]:
     """Reads MiniOneRec's ``items.json`` (``{"id": {"title", "description", "brand",
     "categories"}}``); ``description`` and ``categories`` may be Python-list literals."""
-    path = require_file(Path(path))
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{path}: malformed JSON: {error}") from None
-    if not isinstance(raw, dict) or not raw:
-        raise InvalidInputError(f"{path}: expected a non-empty JSON object of item id -> fields")
+    path = Path(path)
+    raw = read_json_object(path, "fields")
     items: dict[str, Item] = {}
     for item_id, fields in raw.items():
         if not isinstance(fields, dict):

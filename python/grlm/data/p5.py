@@ -8,11 +8,10 @@ terms; the release has no item titles, so the Term IDs are the only item text.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from grlm.data._io import open_text, require_file
+from grlm.data._io import open_text, read_json_object, require_file
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 
@@ -33,13 +32,8 @@ def read_term_ids(path: str | os.PathLike) -> dict[str, tuple[str, ...]]:
     InvalidInputError
         On malformed JSON, a non-list value, or an empty term.
     """
-    path = require_file(Path(path))
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"{path}: malformed JSON: {error}") from None
-    if not isinstance(raw, dict) or not raw:
-        raise InvalidInputError(f"{path}: expected a non-empty JSON object of item id -> terms")
+    path = Path(path)
+    raw = read_json_object(path, "terms")
     terms: dict[str, tuple[str, ...]] = {}
     for item_id, value in raw.items():
         if (not isinstance(value, list) or not value

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grlm.data._io import open_text, require_file
+from grlm.data._io import chronological_sequences, open_text, require_file
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 
@@ -131,11 +131,7 @@ def load_recbole(path: str | os.PathLike, *, name: str | None = None) -> Dataset
                 raise InvalidInputError(f"{inter_path}:{lineno}: bad timestamp "
                                         f"{values[col['timestamp']]!r}") from None
         per_user.setdefault(user, []).append((time, order, item))
-    sequences, timestamps = {}, {}
-    for user, events in per_user.items():
-        events.sort()
-        sequences[user] = [item for _, _, item in events]
-        timestamps[user] = [time for time, _, _ in events]
+    sequences, timestamps = chronological_sequences(per_user)
     for seq in sequences.values():
         for item in seq:
             if item not in items:
