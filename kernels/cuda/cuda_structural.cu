@@ -23,13 +23,10 @@
 namespace grlm {
 namespace {
 
-// Shared memory one ScoreSelect block may use: small enough for three blocks per SM on
-// sm_80/sm_90, large enough for two queries of k = 1024 or ten of k <= 256.
-constexpr std::size_t kSelectSharedBudget = 64 * 1024;
 // Dense bag credit table: at most this many bytes (rows of vocab_size int32 each).
 constexpr std::size_t kDenseCreditBudget = std::size_t{256} << 20;
-// Queries per internal sub-batch (bounds the grid's y dimension and the workspace).
-constexpr int64_t kMaxSubBatch = 8192;
+// Queries per internal sub-batch (bounds the workspace: 16 KiB of candidates per query at k = 1024).
+constexpr int64_t kMaxSubBatch = 4096;
 
 // Grows-only device buffer; its old contents are dropped on growth.
 template <typename T>
@@ -96,8 +93,6 @@ std::vector<double> CheckedWeights(ScoreMode mode, std::vector<double> weights, 
   return weights;
 }
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 }  // namespace
 
 int CudaDeviceCount() {
@@ -135,18 +130,22 @@ struct CudaStructuralScorer::Impl {
   std::size_t num_items = 0;
   std::size_t vocab_size = 0;
   int num_sms = 1;
-  int shared_per_sm = 0;
   cudaStream_t host_stream = nullptr;
 
   DeviceBuffer<TermId> terms;
   DeviceBuffer<uint32_t> tie_rank;
   DeviceBuffer<uint32_t> item_of_rank;
-  DeviceBuffer<double> weights_device;
+  // Positional score ranks (cuda::PositionalLevels).
+  DeviceBuffer<uint32_t> level_of_mask;
+  DeviceBuffer<double> level_score;
+  uint32_t num_levels = 0;
   DeviceBuffer<int32_t> dense_credit;
   std::size_t dense_rows = 0;
   bool dense_dirty = false;
-  DeviceBuffer<double> cand_score[2];
-  DeviceBuffer<uint32_t> cand_rank[2];
+  // Selection workspace of one sub-batch.
+  DeviceBuffer<cuda::QueryState> states;
+  DeviceBuffer<uint32_t> histogram;
+  DeviceBuffer<uint64_t> candidates;
   // Staging of TopKHost.
   DeviceBuffer<TermId> query_ids;
   DeviceBuffer<int64_t> credit_offsets;
@@ -178,19 +177,19 @@ struct CudaStructuralScorer::Impl {
     }
     DeviceScope scope(device);
     GRLM_CUDA_CHECK(cudaDeviceGetAttribute(&num_sms, cudaDevAttrMultiProcessorCount, device));
-    GRLM_CUDA_CHECK(cudaDeviceGetAttribute(&shared_per_sm,
-                                           cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-    int shared_optin = 0;
-    GRLM_CUDA_CHECK(
-        cudaDeviceGetAttribute(&shared_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    GRLM_CHECK(static_cast<std::size_t>(shared_optin) >= kSelectSharedBudget, CudaError,
-               "device " << device << " offers " << shared_optin
-                         << " bytes of shared memory per block, need " << kSelectSharedBudget);
-    GRLM_CUDA_CHECK(cuda::ConfigureSelectKernels(kSelectSharedBudget));
     GRLM_CUDA_CHECK(cudaStreamCreateWithFlags(&host_stream, cudaStreamNonBlocking));
-    weights_device.Reserve(length);
-    GRLM_CUDA_CHECK(cudaMemcpy(weights_device.get(), weights.data(), length * sizeof(double),
-                               cudaMemcpyHostToDevice));
+    if (mode == ScoreMode::kPositional) {
+      const cuda::PositionalLevels levels = cuda::BuildPositionalLevels(weights);
+      num_levels = static_cast<uint32_t>(levels.level_score.size() - 1);
+      level_of_mask.Reserve(levels.level_of_mask.size());
+      level_score.Reserve(levels.level_score.size());
+      GRLM_CUDA_CHECK(cudaMemcpy(level_of_mask.get(), levels.level_of_mask.data(),
+                                 levels.level_of_mask.size() * sizeof(uint32_t),
+                                 cudaMemcpyHostToDevice));
+      GRLM_CUDA_CHECK(cudaMemcpy(level_score.get(), levels.level_score.data(),
+                                 levels.level_score.size() * sizeof(double),
+                                 cudaMemcpyHostToDevice));
+    }
   }
 
   ~Impl() {
@@ -291,78 +290,55 @@ struct CudaStructuralScorer::Impl {
     int64_t sub_batch = std::min(batch.num_queries, kMaxSubBatch);
     if (bag) sub_batch = PrepareDense(sub_batch);
 
+    const cuda::ScanPlan plan = cuda::PlanScan(num_items, static_cast<int>(sub_batch), num_sms);
+    const int capacity = cuda::CandidateCapacity(k);
+    states.Reserve(sub_batch);
+    histogram.Reserve(static_cast<std::size_t>(sub_batch) * cuda::kBuckets);
+    candidates.Reserve(static_cast<std::size_t>(sub_batch) * capacity);
     for (int64_t q0 = 0; q0 < batch.num_queries; q0 += sub_batch) {
       const int nq = static_cast<int>(std::min(sub_batch, batch.num_queries - q0));
-      const cuda::SelectPlan plan = cuda::PlanSelect(num_items, nq, k, num_sms, shared_per_sm,
-                                                     kSelectSharedBudget);
-      const int64_t chunks = plan.num_chunks;
-      const std::size_t lists0 = static_cast<std::size_t>(nq) * chunks * k;
-      const std::size_t lists1 =
-          static_cast<std::size_t>(nq) * CeilDiv(chunks, cuda::kMergeFanIn) * k;
-      cand_score[0].Reserve(lists0);
-      cand_rank[0].Reserve(lists0);
-      if (chunks > 1) {
-        cand_score[1].Reserve(lists1);
-        cand_rank[1].Reserve(lists1);
-      }
-
-      const int64_t* offsets = bag ? batch.credit_offsets + q0 : nullptr;
-      if (bag) {
-        dense_dirty = true;
-        GRLM_CUDA_CHECK(cuda::LaunchScatterCredits(offsets, batch.credit_terms,
-                                                   batch.credit_units, nq, dense_credit.get(),
-                                                   static_cast<uint32_t>(vocab_size), false,
-                                                   stream));
-      }
-
-      cuda::SelectArgs args;
+      cuda::BatchArgs args;
       args.terms = terms.get();
       args.tie_rank = tie_rank.get();
+      args.item_of_rank = item_of_rank.get();
       args.num_items = static_cast<uint32_t>(num_items);
+      args.rank_bits = cuda::RankBits(num_items);
       args.length = length;
       args.mode = mode;
+      args.level_of_mask = level_of_mask.get();
+      args.level_score = level_score.get();
+      args.num_levels = num_levels;
+      if (bag) {
+        args.credit_offsets = batch.credit_offsets + q0;
+        args.credit_terms = batch.credit_terms;
+        args.credit_units = batch.credit_units;
+        args.dense_credit = dense_credit.get();
+        args.vocab_size = static_cast<uint32_t>(vocab_size);
+        dense_dirty = true;  // until the batch's last kernel has cleared the table again
+      }
       args.query_ids = batch.ids + q0 * length;
       args.num_queries = nq;
-      args.weights = weights_device.get();
-      args.dense_credit = dense_credit.get();
-      args.vocab_size = static_cast<uint32_t>(vocab_size);
-      args.credit_offsets = offsets;
-      args.credit_terms = batch.credit_terms;
       args.k = k;
-      args.buffer_size = plan.buffer_size;
-      args.queries_per_block = plan.queries_per_block;
-      args.chunk_items = static_cast<uint32_t>(plan.chunk_items);
-      args.num_chunks = static_cast<int>(chunks);
-      args.out_score = cand_score[0].get();
-      args.out_rank = cand_rank[0].get();
-      GRLM_CUDA_CHECK(cuda::LaunchScoreSelect(args, stream));
-
-      int current = 0;
-      for (int64_t lists = chunks; lists > 1; lists = CeilDiv(lists, cuda::kMergeFanIn)) {
-        GRLM_CUDA_CHECK(cuda::LaunchMergeTopK(
-            cand_score[current].get(), cand_rank[current].get(), nq, static_cast<int>(lists), k,
-            cand_score[1 - current].get(), cand_rank[1 - current].get(), stream));
-        current = 1 - current;
-      }
-      GRLM_CUDA_CHECK(cuda::LaunchFinalize(cand_score[current].get(), cand_rank[current].get(), nq,
-                                           k, item_of_rank.get(), out.items + q0 * k,
-                                           out.scores + q0 * k, out.counts + q0, stream));
-      if (bag) {
-        GRLM_CUDA_CHECK(cuda::LaunchScatterCredits(offsets, batch.credit_terms,
-                                                   batch.credit_units, nq, dense_credit.get(),
-                                                   static_cast<uint32_t>(vocab_size), true,
-                                                   stream));
-        dense_dirty = false;
-      }
+      args.states = states.get();
+      args.histogram = histogram.get();
+      args.candidates = candidates.get();
+      args.candidate_capacity = capacity;
+      args.chunk_items = plan.chunk_items;
+      args.num_chunks = plan.num_chunks;
+      args.out_items = out.items + q0 * k;
+      args.out_scores = out.scores + q0 * k;
+      args.out_counts = out.counts + q0;
+      GRLM_CUDA_CHECK(cuda::RunBatch(args, cuda::CudaLauncher{stream}));
+      if (bag) dense_dirty = false;
     }
   }
 
   std::size_t Bytes() const {
     std::size_t total = terms.bytes() + tie_rank.bytes() + item_of_rank.bytes() +
-                        weights_device.bytes() + dense_credit.bytes() + query_ids.bytes() +
+                        level_of_mask.bytes() + level_score.bytes() + dense_credit.bytes() +
+                        states.bytes() + histogram.bytes() + candidates.bytes() + query_ids.bytes() +
                         credit_offsets.bytes() + credit_terms.bytes() + credit_units.bytes() +
                         out_items.bytes() + out_scores.bytes() + out_counts.bytes();
-    for (int i = 0; i < 2; ++i) total += cand_score[i].bytes() + cand_rank[i].bytes();
     return total;
   }
 };

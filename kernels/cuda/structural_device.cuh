@@ -1,6 +1,7 @@
 // Device code of the CUDA structural scorer (kernels and their __device__ helpers), kept apart from
-// the launchers in structural_kernels.cu so that csrc/tests/kernel_emulation can compile the very
-// same kernel bodies for the host and run them block by block on CPU threads.
+// the launchers in structural_kernels.cu so that csrc/tests/test_cuda_kernels_emulated can compile
+// the very same kernel bodies for the host and run them block by block on CPU threads. The
+// pipeline is described in structural_kernels.cuh.
 #pragma once
 
 #include <cstddef>
@@ -18,45 +19,277 @@
 
 namespace grlm::cuda::device {
 
-constexpr double kSentinelScore = -1.0;
-constexpr uint32_t kSentinelRank = 0xFFFFFFFFu;
+constexpr unsigned long long kEmptySlot = ~0ull;
 
-__global__ void ScatterCreditsKernel(const int64_t* __restrict__ credit_offsets,
-                                     const TermId* __restrict__ credit_terms,
-                                     const int32_t* __restrict__ credit_units, int num_queries,
-                                     int32_t* __restrict__ dense, uint32_t vocab_size, bool clear) {
-  const int q = blockIdx.x;
-  if (q >= num_queries) return;
-  const int64_t begin = credit_offsets[q];
-  const int64_t end = credit_offsets[q + 1];
-  int32_t* row = dense + static_cast<std::size_t>(q) * vocab_size;
-  for (int64_t c = begin + threadIdx.x; c < end; c += blockDim.x) {
-    const TermId term = credit_terms[c];
-    if (term >= vocab_size) continue;
-    if (clear) {
-      row[term] = 0;
-    } else {
-      atomicAdd(row + term, credit_units[c]);
+// Higher key = better pair: score rank first, then lower tie rank (tie_rank < 2^rank_bits).
+__device__ inline uint64_t SelectionKey(uint32_t score_rank, uint32_t tie_rank, int rank_bits) {
+  const uint64_t rank_mask = (uint64_t{1} << rank_bits) - 1;
+  return (static_cast<uint64_t>(score_rank) << rank_bits) | (rank_mask - tie_rank);
+}
+
+__device__ inline unsigned long long PositionTermKey(int position, TermId term) {
+  return (static_cast<unsigned long long>(position) << 32) | term;
+}
+
+__device__ inline uint32_t HashSlot(unsigned long long key) {
+  return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kHashBits));
+}
+
+// Sets bit in the mask of key, inserting key if absent (linear probing, block-wide).
+__device__ inline void HashInsert(unsigned long long* keys, uint32_t* masks,
+                                  unsigned long long key, uint32_t bit) {
+  for (uint32_t slot = HashSlot(key);; slot = (slot + 1) & (kHashSlots - 1)) {
+    const unsigned long long seen = atomicCAS(keys + slot, kEmptySlot, key);
+    if (seen == kEmptySlot || seen == key) {
+      atomicOr(masks + slot, bit);
+      return;
     }
   }
 }
 
-// Bitonic sort of n (a power of two) (score, rank) pairs into RanksBefore order, block-wide.
-__device__ void BitonicSortBest(double* score, uint32_t* rank, int n) {
+__device__ inline uint32_t HashLookup(const unsigned long long* keys, const uint32_t* masks,
+                                      unsigned long long key) {
+  for (uint32_t slot = HashSlot(key);; slot = (slot + 1) & (kHashSlots - 1)) {
+    const unsigned long long seen = keys[slot];
+    if (seen == key) return masks[slot];
+    if (seen == kEmptySlot) return 0;
+  }
+}
+
+__global__ void ScatterCreditsKernel(const BatchArgs args, bool clear) {
+  const int q = blockIdx.x;
+  if (q >= args.num_queries) return;
+  int32_t* row = args.dense_credit + static_cast<std::size_t>(q) * args.vocab_size;
+  for (int64_t c = args.credit_offsets[q] + threadIdx.x; c < args.credit_offsets[q + 1];
+       c += blockDim.x) {
+    const TermId term = args.credit_terms[c];
+    if (term >= args.vocab_size) continue;
+    if (clear) {
+      row[term] = 0;
+    } else {
+      atomicAdd(row + term, args.credit_units[c]);
+    }
+  }
+}
+
+// One thread per histogram cell zeroes it; the first num_queries threads set each query's range
+// to every key a positive score can have: [2^R, 2^span) with (max score rank + 1) << R <= 2^span.
+__global__ void InitKernel(const BatchArgs args) {
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < static_cast<std::size_t>(args.num_queries) * kBuckets) args.histogram[i] = 0;
+  if (i >= static_cast<std::size_t>(args.num_queries)) return;
+  uint64_t max_rank = args.num_levels;
+  if (args.mode == ScoreMode::kBag) {
+    int64_t units = 0;  // an item's units are a sum of some of these credits
+    for (int64_t c = args.credit_offsets[i]; c < args.credit_offsets[i + 1]; ++c) {
+      if (args.credit_terms[c] < args.vocab_size && args.credit_units[c] > 0) {
+        units += args.credit_units[c];
+      }
+    }
+    max_rank = units < INT32_MAX ? static_cast<uint64_t>(units) : uint64_t{INT32_MAX};
+  }
+  QueryState state;
+  state.lo = uint64_t{1} << args.rank_bits;
+  state.need = args.k;
+  state.collected = 0;
+  if (max_rank == 0) {
+    state.hi = state.lo;
+    state.shift = 0;
+    state.refining = 0;
+  } else {
+    int span = args.rank_bits;
+    for (uint64_t x = max_rank; x != 0; x >>= 1) ++span;
+    state.hi = uint64_t{1} << span;
+    state.shift = span > kRadixBits ? span - kRadixBits : 0;
+    state.refining = 1;
+  }
+  args.states[i] = state;
+}
+
+// Streams a chunk of items for a group of queries: counts keys into buckets (kCount) or appends
+// keys >= lo to the candidate lists (kCollect). Shared layout mirrors ScanSharedBytes.
+template <int kLength, ScoreMode kMode, ScanPhase kPhase>
+__global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args) {
+  constexpr bool kCount = kPhase == ScanPhase::kCount;
+  constexpr bool kPositional = kMode == ScoreMode::kPositional;
+  GRLM_DYNAMIC_SHARED(shared_raw);
+  uint64_t* lo = reinterpret_cast<uint64_t*>(shared_raw);
+  uint64_t* hi = lo + kGroupQueries;
+  int32_t* shift = reinterpret_cast<int32_t*>(hi + kGroupQueries);
+  uint32_t* active = reinterpret_cast<uint32_t*>(shift + kGroupQueries);
+  std::size_t offset = kGroupQueries * (2 * sizeof(uint64_t) + sizeof(int32_t)) + sizeof(uint32_t);
+  offset = (offset + 15) / 16 * 16;
+  unsigned long long* hash_keys = reinterpret_cast<unsigned long long*>(shared_raw + offset);
+  uint32_t* hash_masks = reinterpret_cast<uint32_t*>(hash_keys + kHashSlots);
+  uint32_t* filter = reinterpret_cast<uint32_t*>(shared_raw + offset);
+  uint32_t* bucket_count =
+      kPositional ? hash_masks + kHashSlots : filter + kFilterWords;  // kCount only
+
+  const int tid = threadIdx.x;
+  const int q_begin = blockIdx.x * kGroupQueries;
+  const int group_size = min(kGroupQueries, args.num_queries - q_begin);
+  if (tid == 0) *active = 0;
+  __syncthreads();
+  if (tid < group_size) {
+    const QueryState state = args.states[q_begin + tid];
+    lo[tid] = state.lo;
+    hi[tid] = state.hi;
+    shift[tid] = state.shift;
+    if (!kCount || state.refining) atomicOr(active, 1u << tid);
+  }
+  __syncthreads();
+  const uint32_t active_mask = *active;
+  if (active_mask == 0) return;  // every query of the group is settled: nothing to do
+
+  if constexpr (kPositional) {
+    for (int i = tid; i < kHashSlots; i += kScanThreads) {
+      hash_keys[i] = kEmptySlot;
+      hash_masks[i] = 0;
+    }
+  } else {
+    for (int i = tid; i < kFilterWords; i += kScanThreads) filter[i] = 0;
+  }
+  if constexpr (kCount) {
+    for (int i = tid; i < group_size * kBuckets; i += kScanThreads) bucket_count[i] = 0;
+  }
+  __syncthreads();
+
+  if constexpr (kPositional) {
+    for (int i = tid; i < group_size * kLength; i += kScanThreads) {
+      const int qi = i / kLength;
+      const int j = i - qi * kLength;
+      const TermId term = args.query_ids[static_cast<std::size_t>(q_begin) * kLength + i];
+      if ((active_mask >> qi & 1u) && term < kPadTerm) {
+        HashInsert(hash_keys, hash_masks, PositionTermKey(j, term), 1u << qi);
+      }
+    }
+  } else {
+    for (int qi = 0; qi < group_size; ++qi) {
+      if (!(active_mask >> qi & 1u)) continue;
+      for (int64_t c = args.credit_offsets[q_begin + qi] + tid;
+           c < args.credit_offsets[q_begin + qi + 1]; c += kScanThreads) {
+        const TermId term = args.credit_terms[c];
+        if (term < args.vocab_size) atomicOr(filter + ((term & kFilterMask) >> 5), 1u << (term & 31));
+      }
+    }
+  }
+  __syncthreads();
+
+  const uint32_t item_begin = blockIdx.y * args.chunk_items;
+  const uint32_t item_end = static_cast<uint32_t>(min(
+      static_cast<uint64_t>(args.num_items), static_cast<uint64_t>(item_begin) + args.chunk_items));
+  for (uint32_t item = item_begin + tid; item < item_end; item += kScanThreads) {
+    const TermId* row = args.terms + static_cast<std::size_t>(item) * kLength;
+    TermId terms[kLength];
+    uint32_t match[kLength];  // positional: the group's queries holding terms[j] at position j
+    uint32_t candidates = 0;  // queries of the group that may score above 0
+GRLM_PRAGMA_UNROLL
+    for (int j = 0; j < kLength; ++j) {
+      terms[j] = __ldg(row + j);
+      if constexpr (kPositional) {
+        match[j] = terms[j] < kPadTerm ? HashLookup(hash_keys, hash_masks, PositionTermKey(j, terms[j]))
+                                       : 0u;
+        candidates |= match[j];
+      } else {
+        if (terms[j] < kPadTerm && (filter[(terms[j] & kFilterMask) >> 5] >> (terms[j] & 31) & 1u)) {
+          candidates = active_mask;
+        }
+      }
+    }
+    candidates &= active_mask;
+    if (candidates == 0) continue;
+    // Only items that can score read their tie rank: the scan's bytes are the term matrix.
+    const uint32_t tie_rank = __ldg(args.tie_rank + item);
+    do {
+      const int qi = __ffs(candidates) - 1;
+      candidates &= candidates - 1;
+      uint32_t score_rank;
+      if constexpr (kPositional) {
+        uint32_t mask = 0;
+GRLM_PRAGMA_UNROLL
+        for (int j = 0; j < kLength; ++j) mask |= (match[j] >> qi & 1u) << j;
+        score_rank = __ldg(args.level_of_mask + mask);
+      } else {
+        const int32_t units = BagItemUnits(
+            terms, kLength, args.dense_credit + static_cast<std::size_t>(q_begin + qi) * args.vocab_size);
+        if (units <= 0) continue;
+        score_rank = static_cast<uint32_t>(units);
+      }
+      const uint64_t key = SelectionKey(score_rank, tie_rank, args.rank_bits);
+      if (key < lo[qi]) continue;
+      if constexpr (kCount) {
+        if (key >= hi[qi]) continue;  // above the range: counted by an earlier round
+        atomicAdd(bucket_count + qi * kBuckets + ((key - lo[qi]) >> shift[qi]), 1u);
+      } else {
+        const int q = q_begin + qi;
+        const int slot = atomicAdd(&args.states[q].collected, 1);
+        if (slot < args.candidate_capacity) {
+          args.candidates[static_cast<std::size_t>(q) * args.candidate_capacity + slot] = key;
+        }
+      }
+    } while (candidates != 0);
+  }
+
+  if constexpr (kCount) {
+    __syncthreads();
+    uint32_t* histogram = args.histogram + static_cast<std::size_t>(q_begin) * kBuckets;
+    for (int i = tid; i < group_size * kBuckets; i += kScanThreads) {
+      if (bucket_count[i] != 0) atomicAdd(histogram + i, bucket_count[i]);
+    }
+  }
+}
+
+// One block of kBuckets threads per query: keeps the bucket holding the k-th key as the new range
+// and zeroes the histogram row for the next round.
+__global__ void __launch_bounds__(kBuckets) ResolveKernel(const BatchArgs args) {
+  GRLM_DYNAMIC_SHARED(shared_raw);
+  uint32_t* suffix = reinterpret_cast<uint32_t*>(shared_raw);  // keys in buckets >= b
+  const int q = blockIdx.x;
+  const QueryState state = args.states[q];
+  if (!state.refining) return;
+  const int b = threadIdx.x;
+  uint32_t* row = args.histogram + static_cast<std::size_t>(q) * kBuckets;
+  const uint32_t count = row[b];
+  row[b] = 0;
+  suffix[b] = count;
+  __syncthreads();
+  for (int stride = 1; stride < kBuckets; stride <<= 1) {
+    const uint32_t add = b + stride < kBuckets ? suffix[b + stride] : 0u;
+    __syncthreads();
+    suffix[b] += add;
+    __syncthreads();
+  }
+  const uint32_t need = static_cast<uint32_t>(state.need);
+  if (suffix[0] < need) {
+    // The range holds fewer keys than the top-k still needs (fewer than k items score): all in.
+    if (b == 0) args.states[q].refining = 0;
+    return;
+  }
+  const uint32_t above = b + 1 < kBuckets ? suffix[b + 1] : 0u;
+  if (suffix[b] >= need && above < need) {  // exactly one bucket holds the k-th key
+    QueryState next = state;
+    next.lo = state.lo + (static_cast<uint64_t>(b) << state.shift);
+    const uint64_t end = next.lo + (uint64_t{1} << state.shift);
+    next.hi = end < state.hi ? end : state.hi;
+    next.need = static_cast<int32_t>(need - above);
+    next.refining = count > static_cast<uint32_t>(kTieCapacity) ? 1 : 0;
+    next.shift = state.shift > kRadixBits ? state.shift - kRadixBits : 0;
+    args.states[q] = next;
+  }
+}
+
+// Sorts n (a power of two) keys into descending order, block-wide.
+__device__ inline void BitonicSortDescending(uint64_t* keys, int n) {
   for (int size = 2; size <= n; size <<= 1) {
     for (int stride = size >> 1; stride > 0; stride >>= 1) {
       for (int idx = threadIdx.x; idx < (n >> 1); idx += blockDim.x) {
         const int i = 2 * stride * (idx / stride) + idx % stride;
         const int j = i + stride;
-        const double si = score[i], sj = score[j];
-        const uint32_t ri = rank[i], rj = rank[j];
-        const bool best_first = (i & size) == 0;
-        const bool swap = best_first ? RanksBefore(sj, rj, si, ri) : RanksBefore(si, ri, sj, rj);
-        if (swap) {
-          score[i] = sj;
-          score[j] = si;
-          rank[i] = rj;
-          rank[j] = ri;
+        const uint64_t a = keys[i], b = keys[j];
+        const bool descending = (i & size) == 0;
+        if ((a < b) == descending && a != b) {
+          keys[i] = b;
+          keys[j] = a;
         }
       }
       __syncthreads();
@@ -64,199 +297,37 @@ __device__ void BitonicSortBest(double* score, uint32_t* rank, int n) {
   }
 }
 
-template <int kLength, ScoreMode kMode>
-__global__ void __launch_bounds__(kSelectThreads)
-    ScoreSelectKernel(const SelectArgs args) {
+// One block per query: sorts the collected keys and writes the top k as (item, score), -1 and 0.0
+// past the end, and the count.
+__global__ void __launch_bounds__(kSelectThreads) SelectKernel(const BatchArgs args) {
   GRLM_DYNAMIC_SHARED(shared_raw);
-  const int qb = args.queries_per_block;
-  const int buffer = args.buffer_size;
-  const int k = args.k;
-  const int q_begin = blockIdx.x * qb;
-  const int nq = min(qb, args.num_queries - q_begin);
-  const int chunk = blockIdx.y;
-
-  // Layout mirrors SelectSharedBytes: doubles first, then 32-bit words.
-  double* buf_score = reinterpret_cast<double*>(shared_raw);
-  double* thr_score = buf_score + static_cast<std::size_t>(qb) * buffer;
-  double* weights = thr_score + qb;
-  uint32_t* buf_rank = reinterpret_cast<uint32_t*>(weights + kMaxTermIdLength);
-  uint32_t* thr_rank = buf_rank + static_cast<std::size_t>(qb) * buffer;
-  int* new_count = reinterpret_cast<int*>(thr_rank + qb);
-  TermId* query_terms = reinterpret_cast<TermId*>(new_count + qb);
-  uint32_t* filter = query_terms + qb * kMaxTermIdLength;
-
-  for (int i = threadIdx.x; i < qb * buffer; i += blockDim.x) {
-    buf_score[i] = kSentinelScore;
-    buf_rank[i] = kSentinelRank;
-  }
-  for (int i = threadIdx.x; i < kFilterWords; i += blockDim.x) filter[i] = 0;
-  const int tid = threadIdx.x;
-  if (tid < qb) {
-    thr_score[tid] = kSentinelScore;
-    thr_rank[tid] = kSentinelRank;
-    new_count[tid] = 0;
-  }
-  if (tid < kLength) {
-    weights[tid] = kMode == ScoreMode::kPositional ? args.weights[tid] : 0.0;
-  }
-  for (int i = threadIdx.x; i < nq * kLength; i += blockDim.x) {
-    query_terms[i] = args.query_ids[static_cast<std::size_t>(q_begin) * kLength + i];
-  }
-  __syncthreads();
-  if constexpr (kMode == ScoreMode::kPositional) {
-    for (int i = threadIdx.x; i < nq * kLength; i += blockDim.x) {
-      const TermId term = query_terms[i];
-      if (term < kPadTerm) atomicOr(filter + ((term & kFilterMask) >> 5), 1u << (term & 31));
-    }
-  } else {
-    const int64_t begin = args.credit_offsets[q_begin];
-    const int64_t end = args.credit_offsets[q_begin + nq];
-    for (int64_t c = begin + threadIdx.x; c < end; c += blockDim.x) {
-      const TermId term = args.credit_terms[c];
-      if (term < args.vocab_size) {
-        atomicOr(filter + ((term & kFilterMask) >> 5), 1u << (term & 31));
-      }
-    }
-  }
-  __syncthreads();
-
-  const uint32_t item_begin = chunk * args.chunk_items;
-  const uint32_t item_end = static_cast<uint32_t>(
-      min(static_cast<uint64_t>(args.num_items), static_cast<uint64_t>(item_begin) + args.chunk_items));
-  for (uint32_t tile = item_begin; tile < item_end; tile += kSelectThreads) {
-    const uint32_t item = tile + threadIdx.x;
-    TermId terms[kLength];
-    bool candidate = false;
-    uint32_t rank = kSentinelRank;
-    if (item < item_end) {
-      const TermId* row = args.terms + static_cast<std::size_t>(item) * kLength;
-GRLM_PRAGMA_UNROLL
-      for (int j = 0; j < kLength; ++j) {
-        terms[j] = __ldg(row + j);
-        if (terms[j] < kPadTerm &&
-            (filter[(terms[j] & kFilterMask) >> 5] >> (terms[j] & 31) & 1u)) {
-          candidate = true;
-        }
-      }
-    }
-    if (candidate) {
-      // Only items that can score read their tie rank: the scan's bytes are the term matrix.
-      rank = __ldg(args.tie_rank + item);
-      for (int qi = 0; qi < nq; ++qi) {
-        double score;
-        if constexpr (kMode == ScoreMode::kPositional) {
-          score = PositionalItemScore(terms, query_terms + qi * kLength, weights, kLength);
-        } else {
-          const int32_t* credit =
-              args.dense_credit + static_cast<std::size_t>(q_begin + qi) * args.vocab_size;
-          score = static_cast<double>(BagItemUnits(terms, kLength, credit)) / kBagUnitsPerPoint;
-        }
-        if (score > 0.0 && RanksBefore(score, rank, thr_score[qi], thr_rank[qi])) {
-          const int slot = k + atomicAdd(new_count + qi, 1);
-          buf_score[qi * buffer + slot] = score;
-          buf_rank[qi * buffer + slot] = rank;
-        }
-      }
-    }
-    __syncthreads();
-    // Sort a query's buffer when another tile might not fit; every thread takes the same branches.
-    const bool last_tile = tile + kSelectThreads >= item_end;
-    for (int qi = 0; qi < nq; ++qi) {
-      const int count = new_count[qi];
-      if (count == 0 || (!last_tile && count <= buffer - k - kSelectThreads)) continue;
-      double* score = buf_score + qi * buffer;
-      uint32_t* rank_of = buf_rank + qi * buffer;
-      BitonicSortBest(score, rank_of, buffer);
-      for (int i = k + threadIdx.x; i < buffer; i += blockDim.x) {
-        score[i] = kSentinelScore;
-        rank_of[i] = kSentinelRank;
-      }
-      if (threadIdx.x == 0) {
-        thr_score[qi] = score[k - 1];
-        thr_rank[qi] = rank_of[k - 1];
-        new_count[qi] = 0;
-      }
-      __syncthreads();
-    }
-    // Every thread must have read new_count before any thread appends to it in the next tile:
-    // otherwise a slow thread could see a later count and take a flush the others skipped.
-    __syncthreads();
-  }
-
-  for (int qi = 0; qi < nq; ++qi) {
-    const std::size_t out = (static_cast<std::size_t>(q_begin + qi) * args.num_chunks + chunk) * k;
-    for (int i = threadIdx.x; i < k; i += blockDim.x) {
-      args.out_score[out + i] = buf_score[qi * buffer + i];
-      args.out_rank[out + i] = buf_rank[qi * buffer + i];
-    }
-  }
-}
-
-// Number of entries of the sorted list (score, rank)[0, n) that rank before (x_score, x_rank),
-// or before-or-equal when or_equal: ties between lists go to the lower list index, so the output
-// positions of all elements are distinct.
-__device__ int CountBefore(const double* score, const uint32_t* rank, int n, double x_score,
-                           uint32_t x_rank, bool or_equal) {
-  int lo = 0, hi = n;
-  while (lo < hi) {
-    const int mid = (lo + hi) >> 1;
-    const bool before = or_equal ? !RanksBefore(x_score, x_rank, score[mid], rank[mid])
-                                 : RanksBefore(score[mid], rank[mid], x_score, x_rank);
-    if (before) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
-__global__ void __launch_bounds__(kMergeThreads)
-    MergeTopKKernel(const double* __restrict__ in_score, const uint32_t* __restrict__ in_rank,
-                    int num_lists, int k, double* __restrict__ out_score,
-                    uint32_t* __restrict__ out_rank) {
-  const int group = blockIdx.x;
-  const int q = blockIdx.y;
-  const int num_groups = gridDim.x;
-  const int first = group * kMergeFanIn;
-  const int m = min(kMergeFanIn, num_lists - first);
-  const std::size_t base = (static_cast<std::size_t>(q) * num_lists + first) * k;
-  const double* score = in_score + base;
-  const uint32_t* rank = in_rank + base;
-  const std::size_t out = (static_cast<std::size_t>(q) * num_groups + group) * k;
-  for (int e = threadIdx.x; e < m * k; e += blockDim.x) {
-    const int list = e / k;
-    const int i = e - list * k;
-    const double s = score[e];
-    const uint32_t r = rank[e];
-    int position = i;
-    for (int other = 0; other < m && position < k; ++other) {
-      if (other == list) continue;
-      position += CountBefore(score + other * k, rank + other * k, k, s, r, other < list);
-    }
-    if (position < k) {
-      out_score[out + position] = s;
-      out_rank[out + position] = r;
-    }
-  }
-}
-
-__global__ void FinalizeKernel(const double* __restrict__ in_score,
-                               const uint32_t* __restrict__ in_rank, int k,
-                               const uint32_t* __restrict__ item_of_rank,
-                               int32_t* __restrict__ out_items, double* __restrict__ out_scores,
-                               int32_t* __restrict__ out_counts) {
+  uint64_t* keys = reinterpret_cast<uint64_t*>(shared_raw);
   const int q = blockIdx.x;
-  const std::size_t row = static_cast<std::size_t>(q) * k;
-  for (int i = threadIdx.x; i < k; i += blockDim.x) {
-    const double s = in_score[row + i];
-    const bool valid = s > 0.0;
-    out_items[row + i] = valid ? static_cast<int32_t>(item_of_rank[in_rank[row + i]]) : -1;
-    out_scores[row + i] = valid ? s : 0.0;
-    // Valid entries form a prefix: the count is written by its last element (or by 0 if none).
-    if (valid && (i + 1 == k || !(in_score[row + i + 1] > 0.0))) out_counts[q] = i + 1;
-    if (i == 0 && !valid) out_counts[q] = 0;
+  const int collected = min(args.states[q].collected, args.candidate_capacity);
+  int n = 1;
+  while (n < collected) n <<= 1;
+  const uint64_t* list = args.candidates + static_cast<std::size_t>(q) * args.candidate_capacity;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = i < collected ? list[i] : 0;
+  __syncthreads();
+  BitonicSortDescending(keys, n);
+  const int count = min(collected, args.k);
+  const std::size_t out = static_cast<std::size_t>(q) * args.k;
+  for (int i = threadIdx.x; i < args.k; i += blockDim.x) {
+    if (i < count) {
+      const uint64_t rank_mask = (uint64_t{1} << args.rank_bits) - 1;
+      const uint32_t score_rank = static_cast<uint32_t>(keys[i] >> args.rank_bits);
+      const uint32_t tie_rank = static_cast<uint32_t>(rank_mask - (keys[i] & rank_mask));
+      args.out_items[out + i] = static_cast<int32_t>(args.item_of_rank[tie_rank]);
+      args.out_scores[out + i] =
+          args.mode == ScoreMode::kPositional
+              ? args.level_score[score_rank]
+              : static_cast<double>(static_cast<int32_t>(score_rank)) / kBagUnitsPerPoint;
+    } else {
+      args.out_items[out + i] = -1;
+      args.out_scores[out + i] = 0.0;
+    }
   }
+  if (threadIdx.x == 0) args.out_counts[q] = count;
 }
 
 }  // namespace grlm::cuda::device

@@ -1,137 +1,238 @@
 // Kernels of the CUDA structural scorer: raw pointers, sizes and a stream in, a cudaError_t out.
-// No torch, no pybind11; the orchestration lives in cuda_structural.cu.
+// No torch, no pybind11; the device copy of the catalog and the workspace live in
+// cuda_structural.cu.
 //
-// One batch of Q encoded queries goes through four steps:
-//   1. (bag mode) ScatterCredits adds each query's sparse (term, units) credits into its row of a
-//      dense, zeroed int32 table over the vocabulary; ClearCredits zeroes the same cells afterwards.
-//   2. ScoreSelect: a block owns a chunk of items and a group of queries. It streams the chunk one
-//      tile of kSelectThreads items at a time (one item per thread, its terms in registers), scores
-//      every item against every query of the group with the shared __host__ __device__ functions of
-//      grlm/item_score.h, and keeps each query's running top-k in shared memory (a sorted top-k
-//      plus a buffer of new candidates better than the current k-th, bitonic-sorted when full).
-//      It writes one sorted top-k list per (query, chunk).
-//   3. MergeTopK merges up to kMergeFanIn sorted lists per query into one (rank of every element
-//      by binary search in the other lists), repeated until one list per query is left.
-//   4. Finalize turns (score, tie rank) pairs into (item index, score) and counts the results.
-// Order everywhere is grlm::RanksBefore: score desc, tie rank asc. Items with score 0 are never
-// candidates; unused slots hold the sentinel (score -1, tie rank 0xFFFFFFFF).
+// Top-k by radix selection over unique 64-bit keys. Every (query, item) pair with a positive score
+// gets the key (score rank << R) | (2^R - 1 - tie rank), R = the bits of the largest tie rank, and
+// the score rank is an integer that
+// orders scores exactly: the bag units in bag mode, and in positional mode the level of the match
+// mask's score among all distinct mask scores (scorer-wide tables, since the weights are). Keys
+// are unique and order pairs exactly like grlm::RanksBefore, so the top-k keys are the top-k list.
+//
+// One batch of Q queries (groups of kGroupQueries per block) goes through:
+//   1. (bag mode) ScatterCredits: each query's sparse credits into its row of a dense table.
+//   2. Init: each query's key range [lo, hi) = every possible positive key; histograms zeroed.
+//   3. Rounds of Scan<kCount> + Resolve: the scan streams the term matrix once, scores every item
+//      against the group's refining queries (positional: a shared hash of (position, term) ->
+//      query bitmask, so an item costs L lookups whatever the group size) and counts each query's
+//      keys in kBuckets buckets of its range; Resolve keeps the bucket holding the k-th key as the
+//      new range. A query stops refining once that bucket holds at most kTieCapacity keys; blocks
+//      whose queries all stopped return at once, so the rounds left cost a near-empty launch.
+//   4. Scan<kCollect>: every key >= lo (fewer than k + kTieCapacity per query) is appended to the
+//      query's candidate list.
+//   5. Select: one block per query sorts its candidates and writes (item index, score) pairs.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
+#include "grlm/item_score.h"
 #include "grlm/types.h"
 
 namespace grlm::cuda {
 
-inline constexpr int kSelectThreads = 256;  // also the tile of items streamed per step
-inline constexpr int kMergeThreads = 256;
-inline constexpr int kMergeFanIn = 16;
+inline constexpr int kScanThreads = 256;
+inline constexpr int kGroupQueries = 32;  // one bit per query of a block in a uint32 mask
+inline constexpr int kRadixBits = 8;
+inline constexpr int kBuckets = 1 << kRadixBits;  // also Resolve's block size
+inline constexpr int kTieCapacity = 1024;
 inline constexpr int kMaxTopK = 1024;
-inline constexpr int kMaxQueriesPerBlock = 32;
-// Per-block filter over term ids (hashed by the low bits): an item none of whose terms is set
-// cannot score above 0 for any query of the block and is skipped. Only ever a filter: a set bit
-// still goes through the exact scoring.
+inline constexpr int kSelectThreads = 256;
+// Positional hash of (position, term) -> query bitmask: at least twice the most entries a block
+// inserts (kGroupQueries x kMaxTermIdLength), so probes stay short.
+inline constexpr int kHashBits = 10;
+inline constexpr int kHashSlots = 1 << kHashBits;
+static_assert(kHashSlots >= 2 * kGroupQueries * kMaxTermIdLength);
+// Bag mode's per-block filter over term ids (hashed by the low bits): an item none of whose terms
+// is set scores 0 for every query of the block. Only ever a filter.
 inline constexpr int kFilterWords = 1024;
 inline constexpr uint32_t kFilterMask = kFilterWords * 32 - 1;
 
-// Capacity of one query's shared-memory candidate buffer: the top-k plus room for one more tile
-// of new candidates, rounded up to a power of two for the bitonic sort.
-inline int SelectBufferSize(int k) {
+// A query's selection state, in device memory.
+struct QueryState {
+  uint64_t lo = 0;       // every key >= lo is collected at the end
+  uint64_t hi = 0;       // [lo, hi): the keys still split into buckets while refining
+  int32_t shift = 0;     // bucket of a key in [lo, hi): (key - lo) >> shift, < kBuckets
+  int32_t need = 0;      // how many keys of [lo, hi) belong to the top-k
+  int32_t refining = 0;  // 1 while [lo, hi) may hold more than kTieCapacity keys
+  int32_t collected = 0; // keys appended by the collect scan
+};
+
+enum class ScanPhase { kCount, kCollect };
+
+// Everything one sub-batch's kernels read and write; device pointers.
+struct BatchArgs {
+  // Catalog.
+  const TermId* terms = nullptr;  // num_items x length, row-major
+  const uint32_t* tie_rank = nullptr;
+  const uint32_t* item_of_rank = nullptr;
+  uint32_t num_items = 0;
+  int rank_bits = 0;  // RankBits(num_items): the low bits of a key hold the inverted tie rank
+  int length = 0;     // 1..kMaxTermIdLength
+  ScoreMode mode = ScoreMode::kPositional;
+  // Positional mode: score rank of each match mask (0 for mask 0) and the score of each rank.
+  const uint32_t* level_of_mask = nullptr;  // 2^length
+  const double* level_score = nullptr;      // num_levels + 1
+  uint32_t num_levels = 0;
+  // Bag mode: the queries' sparse credits (CSR) and their dense table (row q: q * vocab_size).
+  const int64_t* credit_offsets = nullptr;
+  const TermId* credit_terms = nullptr;
+  const int32_t* credit_units = nullptr;
+  int32_t* dense_credit = nullptr;
+  uint32_t vocab_size = 0;
+  // Queries.
+  const TermId* query_ids = nullptr;  // num_queries x length
+  int num_queries = 0;
+  int k = 1;
+  // Workspace.
+  QueryState* states = nullptr;       // num_queries
+  uint32_t* histogram = nullptr;      // num_queries x kBuckets
+  uint64_t* candidates = nullptr;     // num_queries x candidate_capacity
+  int candidate_capacity = 0;         // CandidateCapacity(k)
+  // Scan grid: blockIdx.x = query group, blockIdx.y = chunk of chunk_items items.
+  uint32_t chunk_items = 0;
+  int num_chunks = 1;
+  // Output rows start at q * k.
+  int32_t* out_items = nullptr;
+  double* out_scores = nullptr;
+  int32_t* out_counts = nullptr;
+};
+
+// A collected list holds fewer than k + kTieCapacity keys: those above the k-th key's final
+// bucket (< k) plus that bucket (<= kTieCapacity).
+inline int CandidateCapacity(int k) { return k + kTieCapacity; }
+
+// Select's sort size: the capacity rounded up to a power of two.
+inline int SortCapacity(int k) {
   int size = 1;
-  while (size < k + kSelectThreads) size <<= 1;
+  while (size < CandidateCapacity(k)) size <<= 1;
   return size;
 }
 
-// Dynamic shared memory of ScoreSelect for queries_per_block queries and buffer size B.
-inline std::size_t SelectSharedBytes(int queries_per_block, int buffer_size) {
-  const std::size_t qb = static_cast<std::size_t>(queries_per_block);
-  const std::size_t doubles = qb * buffer_size + qb + kMaxTermIdLength;
-  const std::size_t words = qb * buffer_size + qb + qb + qb * kMaxTermIdLength + kFilterWords;
-  return doubles * sizeof(double) + words * sizeof(uint32_t);
+// Number of bits of x (0 for 0).
+inline int BitLength(uint64_t x) {
+  int bits = 0;
+  for (; x != 0; x >>= 1) ++bits;
+  return bits;
 }
 
-// How one sub-batch is cut: queries per block, item chunks per query, and the buffer size.
-struct SelectPlan {
-  int buffer_size = 0;
-  int queries_per_block = 1;
-  int64_t num_chunks = 1;
-  int64_t chunk_items = kSelectThreads;
+// Bits of the largest tie rank of a catalog of num_items items.
+inline int RankBits(std::size_t num_items) { return num_items > 1 ? BitLength(num_items - 1) : 0; }
+
+// First round's bucket shift for keys below 2^span: kRadixBits fewer than the range's bits.
+inline int FirstShift(int span) { return span > kRadixBits ? span - kRadixBits : 0; }
+
+// Refining rounds that take any range of keys below (max_score_rank + 1) << rank_bits down to
+// single keys: each round removes kRadixBits from the shift, the last has shift 0.
+inline int SelectionRounds(uint64_t max_score_rank, int rank_bits) {
+  const int first_shift = FirstShift(rank_bits + BitLength(max_score_rank));
+  return (first_shift + kRadixBits - 1) / kRadixBits + 1;
+}
+
+// Dynamic shared memory of one Scan block.
+inline std::size_t ScanSharedBytes(ScoreMode mode, ScanPhase phase) {
+  std::size_t bytes = kGroupQueries * (2 * sizeof(uint64_t) + sizeof(int32_t)) + sizeof(uint32_t);
+  bytes = (bytes + 15) / 16 * 16;
+  bytes += mode == ScoreMode::kPositional
+               ? kHashSlots * (sizeof(unsigned long long) + sizeof(uint32_t))
+               : kFilterWords * sizeof(uint32_t);
+  if (phase == ScanPhase::kCount) bytes += kGroupQueries * kBuckets * sizeof(uint32_t);
+  return bytes;
+}
+
+// Chunks of items per query group: about four blocks per SM in all, chunk_items a multiple of
+// kScanThreads.
+struct ScanPlan {
+  uint32_t chunk_items = kScanThreads;
+  int num_chunks = 1;
 };
 
-// Enough blocks for about two waves over the device (groups of queries x chunks of items), each
-// chunk a multiple of the tile; shared_budget bounds one block's shared memory.
-inline SelectPlan PlanSelect(std::size_t num_items, int64_t num_queries, int k, int num_sms,
-                             int shared_per_sm, std::size_t shared_budget) {
+inline ScanPlan PlanScan(std::size_t num_items, int num_queries, int num_sms) {
   auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  SelectPlan plan;
-  plan.buffer_size = SelectBufferSize(k);
-  while (plan.queries_per_block < kMaxQueriesPerBlock &&
-         SelectSharedBytes(plan.queries_per_block + 1, plan.buffer_size) <= shared_budget) {
-    ++plan.queries_per_block;
-  }
-  const std::size_t shared = SelectSharedBytes(plan.queries_per_block, plan.buffer_size);
-  int64_t blocks_per_sm = static_cast<int64_t>(shared_per_sm) / static_cast<int64_t>(shared + 1024);
-  blocks_per_sm = blocks_per_sm < 1 ? 1 : (blocks_per_sm > 8 ? 8 : blocks_per_sm);
-  const int64_t target_blocks = 2 * static_cast<int64_t>(num_sms) * blocks_per_sm;
-  const int64_t groups = ceil_div(num_queries, plan.queries_per_block);
-  const int64_t items = static_cast<int64_t>(num_items);
-  int64_t max_chunks = ceil_div(items, kSelectThreads);
-  max_chunks = max_chunks < 1 ? 1 : (max_chunks > 65535 ? 65535 : max_chunks);
-  int64_t chunks = ceil_div(target_blocks, groups);
+  const int64_t items = num_items > 0 ? static_cast<int64_t>(num_items) : 1;
+  const int64_t groups = ceil_div(num_queries > 0 ? num_queries : 1, kGroupQueries);
+  int64_t chunks = ceil_div(4 * static_cast<int64_t>(num_sms > 0 ? num_sms : 1), groups);
+  const int64_t max_chunks = ceil_div(items, kScanThreads);
   chunks = chunks < 1 ? 1 : (chunks > max_chunks ? max_chunks : chunks);
-  plan.chunk_items = ceil_div(ceil_div(items > 0 ? items : 1, chunks), kSelectThreads) * kSelectThreads;
-  plan.num_chunks = items > 0 ? ceil_div(items, plan.chunk_items) : 1;
+  chunks = chunks > 65535 ? 65535 : chunks;
+  ScanPlan plan;
+  plan.chunk_items =
+      static_cast<uint32_t>(ceil_div(ceil_div(items, chunks), kScanThreads) * kScanThreads);
+  plan.num_chunks = static_cast<int>(ceil_div(items, plan.chunk_items));
   return plan;
 }
 
-struct SelectArgs {
-  const TermId* terms = nullptr;       // num_items x length, row-major
-  const uint32_t* tie_rank = nullptr;  // num_items
-  uint32_t num_items = 0;
-  int length = 0;  // L, 1..kMaxTermIdLength
-  ScoreMode mode = ScoreMode::kPositional;
-  const TermId* query_ids = nullptr;  // num_queries x length
-  int num_queries = 0;
-  const double* weights = nullptr;  // positional: length values
-  // Bag mode: dense credit table, row q at dense_credit + q * vocab_size, and the queries' sparse
-  // credits (CSR, offsets relative to credit_terms) used for the per-block filter.
-  const int32_t* dense_credit = nullptr;
-  uint32_t vocab_size = 0;
-  const int64_t* credit_offsets = nullptr;
-  const TermId* credit_terms = nullptr;
-  int k = 1;
-  int buffer_size = 0;        // SelectBufferSize(k)
-  int queries_per_block = 1;  // <= kMaxQueriesPerBlock
-  uint32_t chunk_items = 0;   // a multiple of kSelectThreads
-  int num_chunks = 1;
-  double* out_score = nullptr;  // [num_queries][num_chunks][k]
-  uint32_t* out_rank = nullptr;
+// Positional mode's score ranks, scorer-wide: level_of_mask[m] is the rank (1 = lowest) of match
+// mask m's score among the distinct positive mask scores, level_score[rank] that score (0.0 at
+// rank 0). Scores come from PositionalItemScore itself, so they are the CPU core's bit for bit.
+struct PositionalLevels {
+  std::vector<uint32_t> level_of_mask;
+  std::vector<double> level_score;
 };
 
-// Adds credits of queries [0, num_queries) into rows of dense (vocab_size columns); credits to
-// terms >= vocab_size are dropped (no item holds them). clear=true writes zeros instead.
-cudaError_t LaunchScatterCredits(const int64_t* credit_offsets, const TermId* credit_terms,
-                                 const int32_t* credit_units, int num_queries, int32_t* dense,
-                                 uint32_t vocab_size, bool clear, cudaStream_t stream);
+inline PositionalLevels BuildPositionalLevels(const std::vector<double>& weights) {
+  const int length = static_cast<int>(weights.size());
+  const uint32_t masks = uint32_t{1} << length;
+  std::vector<double> score_of_mask(masks);
+  TermId query[kMaxTermIdLength], item[kMaxTermIdLength];
+  for (int j = 0; j < length; ++j) query[j] = static_cast<TermId>(j);
+  for (uint32_t m = 0; m < masks; ++m) {
+    for (int j = 0; j < length; ++j) item[j] = (m >> j & 1u) ? query[j] : kPadTerm;
+    score_of_mask[m] = PositionalItemScore(item, query, weights.data(), length);
+  }
+  PositionalLevels levels;
+  levels.level_score = score_of_mask;
+  std::sort(levels.level_score.begin(), levels.level_score.end());
+  levels.level_score.erase(std::unique(levels.level_score.begin(), levels.level_score.end()),
+                           levels.level_score.end());
+  if (levels.level_score.front() != 0.0) levels.level_score.insert(levels.level_score.begin(), 0.0);
+  levels.level_of_mask.resize(masks);
+  for (uint32_t m = 0; m < masks; ++m) {
+    levels.level_of_mask[m] = static_cast<uint32_t>(
+        std::lower_bound(levels.level_score.begin(), levels.level_score.end(), score_of_mask[m]) -
+        levels.level_score.begin());
+  }
+  return levels;
+}
 
-// Sets the shared-memory limit of every ScoreSelect instance; call once per device.
-cudaError_t ConfigureSelectKernels(std::size_t max_shared_bytes);
+// The kernels, launched on a stream. Each returns cudaGetLastError() of its launch.
+struct CudaLauncher {
+  cudaStream_t stream = nullptr;
+  // Adds (clear = false) or zeroes (clear = true) the queries' credits in the dense table.
+  cudaError_t ScatterCredits(const BatchArgs& args, bool clear) const;
+  cudaError_t Init(const BatchArgs& args) const;
+  cudaError_t Scan(const BatchArgs& args, ScanPhase phase) const;
+  cudaError_t Resolve(const BatchArgs& args) const;
+  cudaError_t Select(const BatchArgs& args) const;
+};
 
-cudaError_t LaunchScoreSelect(const SelectArgs& args, cudaStream_t stream);
-
-// Merges groups of kMergeFanIn consecutive sorted lists of k: in [q][num_lists][k] ->
-// out [q][ceil(num_lists / kMergeFanIn)][k].
-cudaError_t LaunchMergeTopK(const double* in_score, const uint32_t* in_rank, int num_queries,
-                            int num_lists, int k, double* out_score, uint32_t* out_rank,
-                            cudaStream_t stream);
-
-// in [q][k] sorted -> items (item_of_rank of the tie rank, -1 when empty), scores (0.0 when
-// empty), counts; output row q starts at q * k.
-cudaError_t LaunchFinalize(const double* in_score, const uint32_t* in_rank, int num_queries, int k,
-                           const uint32_t* item_of_rank, int32_t* out_items, double* out_scores,
-                           int32_t* out_counts, cudaStream_t stream);
+// The launch sequence of one sub-batch, written once for the device (CudaLauncher) and the CPU
+// emulation test (which passes a launcher running the same kernel bodies on host threads).
+template <typename Launcher>
+cudaError_t RunBatch(const BatchArgs& args, const Launcher& launcher) {
+  if (args.num_queries <= 0) return cudaSuccess;
+  if (args.k < 1 || args.k > kMaxTopK || args.length < 1 || args.length > kMaxTermIdLength ||
+      args.candidate_capacity != CandidateCapacity(args.k) || args.num_chunks < 1 ||
+      args.chunk_items % kScanThreads != 0 || args.rank_bits != RankBits(args.num_items)) {
+    return cudaErrorInvalidValue;
+  }
+  const bool bag = args.mode == ScoreMode::kBag;
+  const int rounds =
+      SelectionRounds(bag ? uint64_t{INT32_MAX} : uint64_t{args.num_levels}, args.rank_bits);
+  cudaError_t status = bag ? launcher.ScatterCredits(args, false) : cudaSuccess;
+  if (status == cudaSuccess) status = launcher.Init(args);
+  for (int round = 0; round < rounds && status == cudaSuccess; ++round) {
+    status = launcher.Scan(args, ScanPhase::kCount);
+    if (status == cudaSuccess) status = launcher.Resolve(args);
+  }
+  if (status == cudaSuccess) status = launcher.Scan(args, ScanPhase::kCollect);
+  if (status == cudaSuccess) status = launcher.Select(args);
+  if (status == cudaSuccess && bag) status = launcher.ScatterCredits(args, true);
+  return status;
+}
 
 }  // namespace grlm::cuda

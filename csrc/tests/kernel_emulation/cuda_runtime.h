@@ -15,6 +15,7 @@
 using cudaError_t = int;
 inline constexpr cudaError_t cudaSuccess = 0;
 inline constexpr cudaError_t cudaErrorInvalidValue = 1;
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 
@@ -80,6 +81,12 @@ template <typename T>
 T atomicOr(T* address, T value) {
   return std::atomic_ref<T>(*address).fetch_or(value);
 }
+template <typename T>
+T atomicCAS(T* address, T compare, T value) {
+  std::atomic_ref<T>(*address).compare_exchange_strong(compare, value);
+  return compare;  // the old value, whether or not it was replaced
+}
+inline int __ffs(unsigned value) { return value == 0 ? 0 : __builtin_ctz(value) + 1; }
 template <typename T>
 T __ldg(const T* address) {
   return *address;
