@@ -77,7 +77,7 @@ def test_fallback_matches_faiss(n, d, seed, data):
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sys.modules, "faiss", None)
         without = nearest_neighbours(vectors, k)
-    # Random vectors in 4+ dimensions have no ties, so the two exact searches must agree index for index.
+    # Random vectors in 4+ dimensions have no ties: both exact searches agree index for index.
     np.testing.assert_array_equal(without, with_faiss)
     np.testing.assert_array_equal(without, nearest_neighbours_reference(vectors, k))
 

@@ -75,10 +75,19 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str =
         raise InvalidInputError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
     extra = {"gguf_file": location[1]} if location[1] else {}
     tokenizer = AutoTokenizer.from_pretrained(location[0], **extra)
-    lm = AutoModelForCausalLM.from_pretrained(location[0], dtype=getattr(torch, dtype), **extra,
-                                              **_gguf_dense(location[1]))
+    # transformers before 4.56 names the argument torch_dtype (and rejects dtype).
+    dtype_argument = "dtype" if _transformers_at_least("4.56") else "torch_dtype"
+    lm = AutoModelForCausalLM.from_pretrained(
+        location[0], **{dtype_argument: getattr(torch, dtype)}, **extra, **_gguf_dense(location[1]))
     lm.to(device).eval()
     return lm, tokenizer
+
+
+def _transformers_at_least(version: str) -> bool:
+    import transformers
+    from packaging.version import Version
+
+    return Version(transformers.__version__) >= Version(version)
 
 
 def _gguf_dense(gguf_file: str | None) -> dict:
