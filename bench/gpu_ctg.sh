@@ -16,8 +16,8 @@
 #
 # run writes to $OUT (default build/gpu_ctg): ctg_context.jsonl, ctg_nocontext.jsonl, their
 # .stats.json and .log.jsonl (the log keeps whatever finished before a timeout) and
-# ctg_summary.txt. The logs live in /tmp/grlm-gpu, so another `run` on the same warm machine
-# resumes where a timeout stopped. grlm runs from this tree (PYTHONPATH=python): CTG needs no
+# ctg_summary.txt. The logs live in /tmp/grlm-gpu, so another `run` with GRLM_CTG_RESUME=1 on
+# the same warm machine resumes where a timeout stopped (without it, run starts afresh). grlm runs from this tree (PYTHONPATH=python): CTG needs no
 # compiled core.
 # Settings (environment): PYTHON, GRLM_CTG_DEVICE (cuda), GRLM_CTG_BATCH (256),
 # GRLM_CTG_TIMEOUT (seconds per variant, 240), GRLM_CTG_LIMIT (items, default all),
@@ -154,6 +154,9 @@ except ImportError:
     print('faiss: absent (exact numpy neighbours)')" || fail "imports failed"
 
   echo "== terms build, both variants at once (timeout ${GRLM_CTG_TIMEOUT:-240} s each)"
+  if [ "${GRLM_CTG_RESUME:-0}" != 1 ]; then
+    rm -f "$stage"/ctg_context.log.jsonl "$stage"/ctg_nocontext.log.jsonl
+  fi
   run_variant ctg_context &
   run_variant ctg_nocontext --no-context &
   wait
