@@ -96,7 +96,7 @@ def format_rows(rows: list[dict], titles: dict[str, str], order: list[str]) -> s
             "distinct Term IDs": str(row["distinct"]),
             "term vocabulary": str(row["vocabulary"]),
         }
-        return values[key]
+        return values[key].replace("None", "-")
 
     keys = ["state", "items finished", "wall time (whole command)", "items/s over the wall time",
             "items/s in generation", "legal before repair (first answer)", "legal after retries",

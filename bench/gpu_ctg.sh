@@ -19,7 +19,7 @@
 # ctg_summary.txt. The logs live in /tmp/grlm-gpu, so another `run` with GRLM_CTG_RESUME=1 on
 # the same warm machine resumes where a timeout stopped (without it, run starts afresh). grlm runs from this tree (PYTHONPATH=python): CTG needs no
 # compiled core.
-# Settings (environment): PYTHON, GRLM_CTG_DEVICE (cuda), GRLM_CTG_BATCH (256),
+# Settings (environment): PYTHON, GRLM_CTG_DEVICE (cuda), GRLM_CTG_BATCH (512),
 # GRLM_CTG_TIMEOUT (seconds per variant, 240), GRLM_CTG_LIMIT (items, default all),
 # GRLM_CTG_STAGE (/tmp/grlm-gpu); prepare: GRLM_CTG_GGUF, GRLM_CTG_DATA, GRLM_CTG_PART1_MIB (43).
 set -uo pipefail
@@ -104,7 +104,7 @@ run_variant() {  # NAME EXTRA_ARGS...: background job writing $stage/NAME.{wall,
   start=$(date +%s.%N)
   timeout -k 10 "${GRLM_CTG_TIMEOUT:-240}" "$python" -m grlm.cli terms build \
       --dataset "$stage/industrial" --out "$OUT/$name.jsonl" --model "$stage/$model_name" \
-      --device "${GRLM_CTG_DEVICE:-cuda}" --batch-size "${GRLM_CTG_BATCH:-256}" --seeds 1 \
+      --device "${GRLM_CTG_DEVICE:-cuda}" --batch-size "${GRLM_CTG_BATCH:-512}" --seeds 1 \
       --log "$stage/$name.log.jsonl" --no-progress ${GRLM_CTG_LIMIT:+--limit "$GRLM_CTG_LIMIT"} \
       "$@" >"$stage/$name.out" 2>&1
   echo $? >"$stage/$name.rc"
@@ -141,7 +141,7 @@ run_all() {
     fi
   done
   export PYTHONPATH=$PWD/python HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \
-      TOKENIZERS_PARALLELISM=false GRLM_CACHE=$stage/cache
+      TOKENIZERS_PARALLELISM=false GRLM_CACHE=$stage/cache PYTHONUNBUFFERED=1
   "$python" -c "import sys, torch, transformers, gguf, accelerate, grlm
 print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', torch.version.cuda,
       torch.cuda.is_available(), '| transformers', transformers.__version__, '| gguf',
@@ -176,7 +176,7 @@ except ImportError:
       ${GRLM_CTG_LIMIT:+--limit "$GRLM_CTG_LIMIT"} "${runs[@]}" --write "$OUT/ctg_summary.txt"
   {
     echo
-    echo "device ${GRLM_CTG_DEVICE:-cuda} ($gpu), batch ${GRLM_CTG_BATCH:-256}, seeds 1," \
+    echo "device ${GRLM_CTG_DEVICE:-cuda} ($gpu), batch ${GRLM_CTG_BATCH:-512}, seeds 1," \
          "both variants at once, SmolLM2-135M-Instruct Q4_1 GGUF unpacked to a dense model"
     for name in ctg_context ctg_nocontext; do
       echo; echo "== $name output (last 60 lines)"; tail -60 "$stage/$name.out"
