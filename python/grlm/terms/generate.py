@@ -3,6 +3,7 @@ GenerationConfig (greedy, or sampling with a seed for retries)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,9 +75,35 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str =
         raise InvalidInputError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
     extra = {"gguf_file": location[1]} if location[1] else {}
     tokenizer = AutoTokenizer.from_pretrained(location[0], **extra)
-    lm = AutoModelForCausalLM.from_pretrained(location[0], dtype=getattr(torch, dtype), **extra)
+    # transformers before 4.56 names the argument torch_dtype (and rejects dtype).
+    dtype_argument = "dtype" if _transformers_at_least("4.56") else "torch_dtype"
+    lm = AutoModelForCausalLM.from_pretrained(
+        location[0], **{dtype_argument: getattr(torch, dtype)}, **extra, **_gguf_dense(location[1]))
     lm.to(device).eval()
     return lm, tokenizer
+
+
+def _transformers_at_least(version: str) -> bool:
+    import transformers
+    from packaging.version import Version
+
+    return Version(transformers.__version__) >= Version(version)
+
+
+def _gguf_dense(gguf_file: str | None) -> dict:
+    """``from_pretrained`` arguments that unpack a GGUF file into a dense model in the asked
+    dtype. Recent transformers may otherwise keep the blocks packed for hub matmul kernels
+    (downloaded, so not offline, and CPU/MPS-minded); older ones always unpack and have no
+    ``GgufConfig``."""
+    if gguf_file is None:
+        return {}
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {}
+    if "dequantize" not in inspect.signature(GgufConfig).parameters:
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
 
 
 class HFGenerator:

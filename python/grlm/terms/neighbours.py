@@ -1,4 +1,5 @@
-"""Nearest neighbours of each item by cosine similarity (faiss), the item itself excluded."""
+"""Nearest neighbours of each item by cosine similarity, the item itself excluded: faiss when it
+is installed, else an exact numpy search (machines without faiss, e.g. a bare GPU image)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ __all__ = ["nearest_neighbours", "nearest_neighbours_reference"]
 
 # Above this many items "auto" switches from exact search to an IVF index.
 IVF_THRESHOLD = 200_000
+# Query rows per block of the numpy search: a block's similarity row is n float32 each.
+EXACT_BLOCK_ROWS = 1024
 
 
 def _check(vectors: np.ndarray, k: int) -> np.ndarray:
@@ -38,6 +41,22 @@ def _drop_self(found: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _exact_neighbours(unit: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k by inner product of unit rows, in row blocks, without faiss.
+
+    Same order as faiss's flat index and the reference: most similar first, equal scores by
+    lower index (a stable sort of the negated scores).
+    """
+    n = unit.shape[0]
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, EXACT_BLOCK_ROWS):
+        stop = min(start + EXACT_BLOCK_ROWS, n)
+        similarity = unit[start:stop] @ unit.T
+        similarity[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        out[start:stop] = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return out
+
+
 def nearest_neighbours_reference(vectors: np.ndarray, k: int = 5) -> np.ndarray:
     """Brute-force numpy version of :func:`nearest_neighbours` (the tests' oracle)."""
     unit = _check(vectors, k)
@@ -59,9 +78,11 @@ def nearest_neighbours(vectors: np.ndarray, k: int = 5, *, index: str = "auto",
         Neighbours per item, at most n - 1.
     index : {"auto", "flat", "ivf"}, keyword-only
         ``"flat"`` is exact inner-product search; ``"ivf"`` an inverted-file index (approximate,
-        for large catalogs); ``"auto"`` is exact below 200,000 items.
+        for large catalogs; needs faiss); ``"auto"`` is exact below 200,000 items, and always
+        exact (numpy, O(n^2) time) when faiss is not installed.
     device : {"auto", "cpu", "cuda"}, keyword-only
-        ``"auto"`` uses faiss's GPU index when faiss was built with GPU support and sees a GPU.
+        ``"auto"`` uses faiss's GPU index when faiss was built with GPU support and sees a GPU;
+        the numpy search runs on the CPU.
     nprobe : int, keyword-only
         Lists visited per query by the IVF index.
 
@@ -70,8 +91,6 @@ def nearest_neighbours(vectors: np.ndarray, k: int = 5, *, index: str = "auto",
     ndarray of int64, shape (n, k)
         Row indices of the neighbours, most similar first.
     """
-    import faiss
-
     unit = _check(vectors, k)
     n, d = unit.shape
     if k == 0:
@@ -80,6 +99,16 @@ def nearest_neighbours(vectors: np.ndarray, k: int = 5, *, index: str = "auto",
         raise InvalidInputError(f"index must be 'auto', 'flat' or 'ivf', got {index!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise InvalidInputError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is None:
+        if index == "ivf" or device == "cuda":
+            raise InvalidInputError(f"index={index!r}, device={device!r} need faiss, which is "
+                                    "not installed (the exact numpy search runs with "
+                                    "index='auto' or 'flat' on the CPU)")
+        return _exact_neighbours(unit, k)
     use_ivf = index == "ivf" or (index == "auto" and n >= IVF_THRESHOLD)
     if use_ivf:
         lists = max(1, min(int(4 * np.sqrt(n)), n // 39))
