@@ -310,6 +310,25 @@ TEST(BagManyChunks) {
   CHECK(Compare(c, ScoreMode::kBag, 10, 40) > 0);
 }
 
+TEST(BagGroupWithMoreCreditsThanTheHashHolds) {
+  // "w" is a substring of every "w<i>" term, so each query credits ~400 terms: the group's
+  // credits overflow the hash and the block scores every query for items passing the filter.
+  Case c = RandomCase(11, 2000, 5, 400, 33);
+  for (auto& query : c.queries) query[0] = "w";
+  grlm::StructuralScorer scorer(c.catalog, ScoreMode::kBag, {});
+  std::size_t credits = 0;
+  for (const auto& query : c.queries) {
+    std::vector<std::string_view> views(query.begin(), query.end());
+    grlm::TermId ids[grlm::kMaxTermIdLength];
+    c.catalog.EncodeQuery(views, ids);
+    grlm::PreparedQuery prepared;
+    scorer.Prepare(views, ids, &prepared);
+    credits += prepared.bag_credits.size();
+  }
+  CHECK(credits / c.queries.size() * gc::kGroupQueries > gc::kHashSlots / 2);
+  CHECK(Compare(c, ScoreMode::kBag, 10, 3) > 0);
+}
+
 TEST(DenseScoresNeedSeveralRounds) {
   // A tiny vocabulary: nearly every item scores, so the k-th key's bucket is refined again.
   const Case c = RandomCase(4, 6000, 5, 2, 3);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "grlm/item_score.h"
 #include "structural_kernels.cuh"
@@ -19,40 +20,46 @@
 
 namespace grlm::cuda::device {
 
-constexpr unsigned long long kEmptySlot = ~0ull;
-
 // Higher key = better pair: score rank first, then lower tie rank (tie_rank < 2^rank_bits).
 __device__ inline uint64_t SelectionKey(uint32_t score_rank, uint32_t tie_rank, int rank_bits) {
   const uint64_t rank_mask = (uint64_t{1} << rank_bits) - 1;
   return (static_cast<uint64_t>(score_rank) << rank_bits) | (rank_mask - tie_rank);
 }
 
-__device__ inline unsigned long long PositionTermKey(int position, TermId term) {
-  return (static_cast<unsigned long long>(position) << 32) | term;
+// Shared-memory hash of a block's query terms -> bitmask of the group's queries holding them:
+// positional keys are (position, term) pairs, bag keys credited terms. All ones is the empty slot.
+using PositionTermKey = unsigned long long;
+using TermKey = unsigned int;
+
+__device__ inline PositionTermKey MakePositionTermKey(int position, TermId term) {
+  return (static_cast<PositionTermKey>(position) << 32) | term;
 }
 
 __device__ inline uint32_t HashSlot(unsigned long long key) {
   return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> (64 - kHashBits));
 }
 
-// Sets bit in the mask of key, inserting key if absent (linear probing, block-wide).
-__device__ inline void HashInsert(unsigned long long* keys, uint32_t* masks,
-                                  unsigned long long key, uint32_t bit) {
+// Sets bit in the mask of key, inserting key if absent (linear probing, block-wide); the table
+// must have a free slot.
+template <typename Key>
+__device__ inline void HashInsert(Key* keys, uint32_t* masks, Key key, uint32_t bit) {
+  constexpr Key kEmpty = static_cast<Key>(~Key{0});
   for (uint32_t slot = HashSlot(key);; slot = (slot + 1) & (kHashSlots - 1)) {
-    const unsigned long long seen = atomicCAS(keys + slot, kEmptySlot, key);
-    if (seen == kEmptySlot || seen == key) {
+    const Key seen = atomicCAS(keys + slot, kEmpty, key);
+    if (seen == kEmpty || seen == key) {
       atomicOr(masks + slot, bit);
       return;
     }
   }
 }
 
-__device__ inline uint32_t HashLookup(const unsigned long long* keys, const uint32_t* masks,
-                                      unsigned long long key) {
+template <typename Key>
+__device__ inline uint32_t HashLookup(const Key* keys, const uint32_t* masks, Key key) {
+  constexpr Key kEmpty = static_cast<Key>(~Key{0});
   for (uint32_t slot = HashSlot(key);; slot = (slot + 1) & (kHashSlots - 1)) {
-    const unsigned long long seen = keys[slot];
+    const Key seen = keys[slot];
     if (seen == key) return masks[slot];
-    if (seen == kEmptySlot) return 0;
+    if (seen == kEmpty) return 0;
   }
 }
 
@@ -119,11 +126,12 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
   uint32_t* active = reinterpret_cast<uint32_t*>(shift + kGroupQueries);
   std::size_t offset = kGroupQueries * (2 * sizeof(uint64_t) + sizeof(int32_t)) + sizeof(uint32_t);
   offset = (offset + 15) / 16 * 16;
-  unsigned long long* hash_keys = reinterpret_cast<unsigned long long*>(shared_raw + offset);
-  uint32_t* hash_masks = reinterpret_cast<uint32_t*>(hash_keys + kHashSlots);
+  // Positional: (position, term) keys, then masks. Bag: the term filter, term keys, masks.
+  using Key = std::conditional_t<kPositional, PositionTermKey, TermKey>;
   uint32_t* filter = reinterpret_cast<uint32_t*>(shared_raw + offset);
-  uint32_t* bucket_count =
-      kPositional ? hash_masks + kHashSlots : filter + kFilterWords;  // kCount only
+  Key* hash_keys = reinterpret_cast<Key*>(kPositional ? filter : filter + kFilterWords);
+  uint32_t* hash_masks = reinterpret_cast<uint32_t*>(hash_keys + kHashSlots);
+  uint32_t* bucket_count = hash_masks + kHashSlots;  // kCount only
 
   const int tid = threadIdx.x;
   const int q_begin = blockIdx.x * kGroupQueries;
@@ -141,13 +149,19 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
   const uint32_t active_mask = *active;
   if (active_mask == 0) return;  // every query of the group is settled: nothing to do
 
-  if constexpr (kPositional) {
+  // Bag mode uses the hash while the group's credits fit it at half load; past that, every
+  // query of the group is scored for an item that passes the filter.
+  bool use_hash = true;
+  if constexpr (!kPositional) {
+    use_hash = args.credit_offsets[q_begin + group_size] - args.credit_offsets[q_begin] <=
+               kHashSlots / 2;
+    for (int i = tid; i < kFilterWords; i += kScanThreads) filter[i] = 0;
+  }
+  if (use_hash) {
     for (int i = tid; i < kHashSlots; i += kScanThreads) {
-      hash_keys[i] = kEmptySlot;
+      hash_keys[i] = static_cast<Key>(~Key{0});
       hash_masks[i] = 0;
     }
-  } else {
-    for (int i = tid; i < kFilterWords; i += kScanThreads) filter[i] = 0;
   }
   if constexpr (kCount) {
     for (int i = tid; i < group_size * kBuckets; i += kScanThreads) bucket_count[i] = 0;
@@ -160,7 +174,7 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
       const int j = i - qi * kLength;
       const TermId term = args.query_ids[static_cast<std::size_t>(q_begin) * kLength + i];
       if ((active_mask >> qi & 1u) && term < kPadTerm) {
-        HashInsert(hash_keys, hash_masks, PositionTermKey(j, term), 1u << qi);
+        HashInsert(hash_keys, hash_masks, MakePositionTermKey(j, term), 1u << qi);
       }
     }
   } else {
@@ -169,7 +183,9 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
       for (int64_t c = args.credit_offsets[q_begin + qi] + tid;
            c < args.credit_offsets[q_begin + qi + 1]; c += kScanThreads) {
         const TermId term = args.credit_terms[c];
-        if (term < args.vocab_size) atomicOr(filter + ((term & kFilterMask) >> 5), 1u << (term & 31));
+        if (term >= args.vocab_size) continue;  // no item holds it
+        atomicOr(filter + ((term & kFilterMask) >> 5), 1u << (term & 31));
+        if (use_hash) HashInsert(hash_keys, hash_masks, term, 1u << qi);
       }
     }
   }
@@ -187,13 +203,13 @@ GRLM_PRAGMA_UNROLL
     for (int j = 0; j < kLength; ++j) {
       terms[j] = __ldg(row + j);
       if constexpr (kPositional) {
-        match[j] = terms[j] < kPadTerm ? HashLookup(hash_keys, hash_masks, PositionTermKey(j, terms[j]))
-                                       : 0u;
+        match[j] = terms[j] < kPadTerm
+                       ? HashLookup(hash_keys, hash_masks, MakePositionTermKey(j, terms[j]))
+                       : 0u;
         candidates |= match[j];
-      } else {
-        if (terms[j] < kPadTerm && (filter[(terms[j] & kFilterMask) >> 5] >> (terms[j] & 31) & 1u)) {
-          candidates = active_mask;
-        }
+      } else if (terms[j] < kPadTerm &&
+                 (filter[(terms[j] & kFilterMask) >> 5] >> (terms[j] & 31) & 1u)) {
+        candidates |= use_hash ? HashLookup(hash_keys, hash_masks, terms[j]) : active_mask;
       }
     }
     candidates &= active_mask;

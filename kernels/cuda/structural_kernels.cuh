@@ -14,7 +14,8 @@
 //   2. Init: each query's key range [lo, hi) = every possible positive key; histograms zeroed.
 //   3. Rounds of Scan<kCount> + Resolve: the scan streams the term matrix once, scores every item
 //      against the group's refining queries (positional: a shared hash of (position, term) ->
-//      query bitmask, so an item costs L lookups whatever the group size) and counts each query's
+//      query bitmask, so an item costs L lookups whatever the group size; bag mode: credited term ->
+//      query bitmask behind a bitmap filter) and counts each query's
 //      keys in kBuckets buckets of its range; Resolve keeps the bucket holding the k-th key as the
 //      new range. A query stops refining once that bucket holds at most kTieCapacity keys; blocks
 //      whose queries all stopped return at once, so the rounds left cost a near-empty launch.
@@ -42,13 +43,15 @@ inline constexpr int kBuckets = 1 << kRadixBits;  // also Resolve's block size
 inline constexpr int kTieCapacity = 1024;
 inline constexpr int kMaxTopK = 1024;
 inline constexpr int kSelectThreads = 256;
-// Positional hash of (position, term) -> query bitmask: at least twice the most entries a block
-// inserts (kGroupQueries x kMaxTermIdLength), so probes stay short.
+// Per-block hash of the group's query terms -> bitmask of the queries holding them: (position,
+// term) in positional mode, credited terms in bag mode. At least twice the most entries a
+// positional block inserts (kGroupQueries x kMaxTermIdLength), so probes stay short; bag mode
+// uses it only while the group's credits fill at most half of it.
 inline constexpr int kHashBits = 10;
 inline constexpr int kHashSlots = 1 << kHashBits;
 static_assert(kHashSlots >= 2 * kGroupQueries * kMaxTermIdLength);
-// Bag mode's per-block filter over term ids (hashed by the low bits): an item none of whose terms
-// is set scores 0 for every query of the block. Only ever a filter.
+// Bag mode's per-block filter over credited term ids (hashed by the low bits), checked before the
+// hash: an item none of whose terms is set scores 0 for every query of the block.
 inline constexpr int kFilterWords = 1024;
 inline constexpr uint32_t kFilterMask = kFilterWords * 32 - 1;
 
@@ -139,7 +142,7 @@ inline std::size_t ScanSharedBytes(ScoreMode mode, ScanPhase phase) {
   bytes = (bytes + 15) / 16 * 16;
   bytes += mode == ScoreMode::kPositional
                ? kHashSlots * (sizeof(unsigned long long) + sizeof(uint32_t))
-               : kFilterWords * sizeof(uint32_t);
+               : kFilterWords * sizeof(uint32_t) + kHashSlots * 2 * sizeof(uint32_t);
   if (phase == ScanPhase::kCount) bytes += kGroupQueries * kBuckets * sizeof(uint32_t);
   return bytes;
 }
