@@ -2,9 +2,11 @@
 
 A finished build is read from its ``OUT.stats.json``; a build stopped by a timeout from its
 generation log ``OUT.log.jsonl`` (the items finished so far, before collision resolution).
+A build re-derived from its log (``grlm terms build --from-log``) generated nothing: ``--timing
+NAME STATS`` takes the generation timing from the stats file of the run that wrote the log.
 
     python bench/ctg_summary.py --dataset DIR --run context OUT.jsonl WALL_S EXIT_CODE \
-        [--run ...] [--write summary.txt]
+        [--run ...] [--timing context GPU_OUT.jsonl.stats.json] [--write summary.txt]
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ def read_log(path: Path) -> dict[str, dict]:
     return records
 
 
-def describe(name: str, out: Path, wall: float, code: int, catalog: int) -> dict:
-    """One variant's numbers, from its stats file or, for a partial run, its log."""
+def describe(name: str, out: Path, wall: float, code: int, catalog: int,
+             timing: Path | None = None) -> dict:
+    """One variant's numbers, from its stats file or, for a partial run, its log; generation
+    timing from ``timing`` (another run's stats file) when given."""
     row: dict = {"name": name, "exit": code, "wall_s": wall}
     stats_path = out.with_name(out.name + ".stats.json")
     log_path = out.with_name(out.name + ".log.jsonl")
@@ -44,7 +48,11 @@ def describe(name: str, out: Path, wall: float, code: int, catalog: int) -> dict
     if row["complete"]:
         report = json.loads(stats_path.read_text(encoding="utf-8"))
         stats = report["stats"]
-        row["generation"] = stats["generation"]
+        row["generation"] = dict(stats["generation"])
+        if timing is not None:
+            earlier = json.loads(timing.read_text(encoding="utf-8"))["stats"]["generation"]
+            row["generation"].update({k: earlier[k] for k in
+                                      ("generated", "seconds", "items_per_second")})
         row["collisions"] = stats.get("collisions", {})
         row["vocabulary"] = stats["vocabulary_size"]
         row["distinct"] = stats["distinct_term_ids"]
@@ -59,7 +67,8 @@ def describe(name: str, out: Path, wall: float, code: int, catalog: int) -> dict
                              "retried": statuses["retried"],
                              "legal_after_retries_rate":
                                  (statuses["ok"] + statuses["retried"]) / n,
-                             "repaired": statuses["repaired"], "failed": statuses["failed"]}
+                             "repaired": statuses["repaired"], "failed": statuses["failed"],
+                             "completed_from_neighbours": None}
         row["collisions"] = {"items_in_collisions_before": stats.get("items_in_collisions"),
                              "groups_before": stats.get("collision_groups")}
         row["vocabulary"] = stats.get("vocabulary_size")
@@ -84,7 +93,8 @@ def format_rows(rows: list[dict], titles: dict[str, str], order: list[str]) -> s
             "legal before repair (first answer)":
                 f"{g['legal_first_try']} ({100 * g['legal_first_try_rate']:.1f} %)",
             "legal after retries": f"{100 * g['legal_after_retries_rate']:.1f} %",
-            "repaired / failed": f"{g['repaired']} / {g['failed']}",
+            "repaired / completed from neighbours / failed":
+                f"{g['repaired']} / {g.get('completed_from_neighbours')} / {g['failed']}",
             "collisions before (items, groups)":
                 f"{c.get('items_in_collisions_before')}, {c.get('groups_before')}",
             "collisions after (items, groups)":
@@ -100,7 +110,8 @@ def format_rows(rows: list[dict], titles: dict[str, str], order: list[str]) -> s
 
     keys = ["state", "items finished", "wall time (whole command)", "items/s over the wall time",
             "items/s in generation", "legal before repair (first answer)", "legal after retries",
-            "repaired / failed", "collisions before (items, groups)",
+            "repaired / completed from neighbours / failed",
+            "collisions before (items, groups)",
             "collisions after (items, groups)", "changed by regeneration / text",
             "distinct Term IDs", "term vocabulary"]
     lines = ["| | " + " | ".join(r["name"] for r in rows) + " |",
@@ -122,13 +133,20 @@ def main() -> int:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--run", nargs=4, action="append", required=True,
                         metavar=("NAME", "OUT", "WALL_S", "EXIT_CODE"))
+    parser.add_argument("--timing", nargs=2, action="append", default=[],
+                        metavar=("NAME", "STATS"),
+                        help="generation timing of run NAME from another stats file")
     parser.add_argument("--limit", type=int, default=None, help="the build's --limit")
     parser.add_argument("--write", default=None, help="also write the summary here")
     args = parser.parse_args()
     items = read_items(args.dataset)[:args.limit]
     titles = {item.item_id: item.title for item in items}
     order = [item.item_id for item in items]
-    rows = [describe(name, Path(out), float(wall), int(code), len(items))
+    timings = {name: Path(path) for name, path in args.timing}
+    unknown = set(timings) - {name for name, *_ in args.run}
+    if unknown:
+        parser.error(f"--timing names no --run: {sorted(unknown)}")
+    rows = [describe(name, Path(out), float(wall), int(code), len(items), timings.get(name))
             for name, out, wall, code in args.run]
     text = format_rows(rows, titles, order)
     print(text)

@@ -71,6 +71,16 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
     # Rerun: everything is in the log, nothing is generated again.
     assert run(argv) == 0
     assert len((tmp_path / "terms.jsonl.log.jsonl").read_text().splitlines()) == 1 + 8
+    # Re-derived from the log alone: no model loaded, the same Term IDs.
+    monkeypatch.setattr("grlm.terms.generate.HFGenerator", None)
+    assert run(argv + ["--from-log"]) == 0
+    assert load_term_ids(out) == ids
+    report = json.loads((tmp_path / "terms.jsonl.stats.json").read_text())
+    assert report["from_log"] and report["stats"]["generation"]["generated"] == 0
+    with pytest.raises(InvalidInputError, match="lacks 1 of 9"):
+        write_catalog(tmp_path / "data9", n=9)
+        run([*argv[:1], "--dataset", str(tmp_path / "data9"), *argv[3:], "--log",
+             str(tmp_path / "terms.jsonl.log.jsonl"), "--from-log"])
 
     assert run(["stats", str(out), "--json", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["items"] == len(ids)

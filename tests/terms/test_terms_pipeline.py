@@ -18,7 +18,13 @@ from grlm.data.schema import Item
 from grlm.errors import InvalidInputError
 from grlm.term_ids import load_term_ids, save_term_ids
 from grlm.terms.io import GenerationLog
-from grlm.terms.pipeline import CTGConfig, build_term_ids, repair_terms
+from grlm.terms.parse import validate_terms
+from grlm.terms.pipeline import (
+    CTGConfig,
+    build_term_ids,
+    complete_from_neighbours,
+    repair_terms,
+)
 
 ITEMS = [
     Item("a", title="Cordless drill"),
@@ -208,3 +214,67 @@ def test_output_file_round_trip(tmp_path):
     result = build(tmp_path, CannedGenerator(ANSWERS))
     save_term_ids(tmp_path / "t.jsonl", result.term_ids)
     assert load_term_ids(tmp_path / "t.jsonl") == result.term_ids
+
+
+# Item "x" has only two usable words of its own (the model repeats one of them); its nearest
+# neighbour by letters, "z", already holds the Term ID that completion gives "x".
+SHORT_ITEMS = [
+    Item("z", title="Socket zed wrench"),
+    Item("x", title="Socket", brand="Zed"),
+    Item("y", title="Garden hose reel"),
+]
+SHORT_ANSWERS = {
+    "Title: Socket zed wrench": {"greedy": "socket, zed, wrench, metric, tool]"},
+    "Title: Socket": {"greedy": "socket, socket, socket, socket, socket]",
+                      "avoid": "socket, zed, wrench, metric, spare]"},
+    "Title: Garden hose reel": {"greedy": "hose, garden, reel, watering, outdoor]"},
+}
+
+
+def test_complete_from_neighbours_rules():
+    assert complete_from_neighbours([["socket"] * 5], "Title: Socket\nBrand: Zed",
+                                    [["socket", "a", "the", "wrench", "zed"], ["metric", "tool"]]
+                                    ) == ("socket", "zed", "wrench", "metric", "tool")
+    assert complete_from_neighbours([["socket"]], "Title: Socket", [["wrench"]]) is None
+
+
+@pytest.mark.parametrize("context", [True, False])
+def test_short_item_completed_from_neighbour_then_collision_resolved(tmp_path, context):
+    generator = CannedGenerator(SHORT_ANSWERS)
+    config = CTGConfig(context=context, neighbours=1, batch_size=3, sample_seeds=(1,))
+    result = build_term_ids(SHORT_ITEMS, generator=generator, encoder=FakeEncoder(),
+                            config=config, log_path=tmp_path / "log.jsonl", progress=False)
+    record = result.records["x"]
+    assert record["status"] == "completed" and record["completed_from"] == ["z"]
+    assert record["terms"] == ["socket", "zed", "wrench", "metric", "tool"]
+    # Completion collided with "z" (earlier in the catalog, so it keeps its Term ID); collision
+    # resolution ran afterwards and changed "x".
+    assert result.term_ids["z"] == ("socket", "zed", "wrench", "metric", "tool")
+    assert result.term_ids["x"] == ("socket", "zed", "wrench", "metric", "spare")
+    assert result.stats["collisions"]["items_in_collisions_before"] == 2
+    assert result.stats["collisions"]["changed_by_regeneration"] == 1
+    assert not validate_terms(result.term_ids["x"])
+    assert len(set(result.term_ids.values())) == 3 and not result.failures
+    generation = result.stats["generation"]
+    assert generation["completed_from_neighbours"] == 1 and generation["failed"] == 0
+    # The log keeps what generation gave: the completion is redone from it on resume.
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[2])["status"] == "failed" and len(lines) == 4
+
+
+def test_one_item_catalog_still_fails(tmp_path):
+    items = [Item("x", title="Socket", brand="Zed")]
+    result = build_term_ids(items, generator=CannedGenerator(SHORT_ANSWERS),
+                            encoder=FakeEncoder(), config=CTGConfig(context=False),
+                            log_path=tmp_path / "log.jsonl", progress=False)
+    assert [f["item_id"] for f in result.failures] == ["x"] and not result.term_ids
+    assert result.stats["generation"]["failed"] == 1
+    assert result.stats["generation"]["completed_from_neighbours"] == 0
+
+
+def test_no_repair_completes_nothing(tmp_path):
+    result = build_term_ids(SHORT_ITEMS, generator=CannedGenerator(SHORT_ANSWERS),
+                            encoder=FakeEncoder(),
+                            config=CTGConfig(context=False, neighbours=1, repair=False),
+                            log_path=tmp_path / "log.jsonl", progress=False)
+    assert [f["item_id"] for f in result.failures] == ["x"]

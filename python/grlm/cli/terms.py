@@ -46,6 +46,10 @@ def register(subparsers) -> None:
     build.add_argument("--log", default=None,
                        help="generation log (default OUT.log.jsonl); a rerun resumes from it")
     build.add_argument("--no-progress", action="store_true")
+    build.add_argument("--from-log", action="store_true",
+                       help="redo only what follows generation (repair, completion from "
+                            "neighbours, collision resolution from item text, statistics) "
+                            "from a log that holds every item, without loading the model")
     build.set_defaults(func=run_build)
 
     stats = commands.add_parser("stats", help="statistics of a Term ID file")
@@ -158,7 +162,6 @@ def _distributed():
 
 def run_build(args: argparse.Namespace) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from grlm.term_ids import save_term_ids
     from grlm.terms.embed import Embedder
     from grlm.terms.generate import HFGenerator
     from grlm.terms.io import GenerationLog
@@ -170,7 +173,6 @@ def run_build(args: argparse.Namespace) -> int:
         run_settings,
     )
     from grlm.terms.prompts import DEFAULT_TEMPLATE, load_template
-    from grlm.terms.stats import format_stats
 
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
@@ -188,13 +190,30 @@ def run_build(args: argparse.Namespace) -> int:
 
     dist, rank, world, rank_device = _distributed()
     device = rank_device if rank_device is not None and args.device == "auto" else args.device
-    encoder = Embedder(args.embedder, device=device) if config.context else None
+    # Without context the embedder only completes items that repair leaves short; it loads its
+    # model (or reads the cache) only then, and is no setting of the log.
+    encoder = Embedder(args.embedder, device=device)
     texts, neighbour_texts = prepare_prompts(items, config, encoder=encoder)
+    settings = run_settings(config, template, model=args.model or "smollm2-135m-instruct-gguf",
+                            embedder=encoder.model_key if config.context else None,
+                            max_new_tokens=args.max_new_tokens, limit=args.limit)
+    if args.from_log:
+        if world > 1:
+            raise InvalidInputError("--from-log runs in one process")
+        if not log_path.exists():
+            raise InvalidInputError(f"--from-log: no generation log at {log_path}")
+        records = GenerationLog(log_path, settings).records
+        missing = [item.item_id for item in items if item.item_id not in records]
+        if missing:
+            raise InvalidInputError(f"--from-log: {log_path} lacks {len(missing)} of "
+                                    f"{len(items)} items (e.g. {missing[:5]}); rerun without "
+                                    "--from-log to generate them")
+        result = finalize(items, records, texts=texts, neighbour_texts=neighbour_texts,
+                          generator=None, config=config, template=template,
+                          timing={"generated": 0, "seconds": 0.0}, encoder=encoder)
+        return _report(args, out, log_path, result, settings)
     generator = HFGenerator(args.model, max_new_tokens=args.max_new_tokens,
                             batch_size=args.batch_size, device=device)
-    settings = run_settings(config, template, model=args.model or "smollm2-135m-instruct-gguf",
-                            embedder=encoder.model_key if encoder else None,
-                            max_new_tokens=args.max_new_tokens, limit=args.limit)
     # Under accelerate launch or torchrun each process generates every world-th item into its
     # own log; the main process merges the logs and resolves collisions.
     shard_log = log_path if world == 1 else log_path.with_name(f"{log_path.name}.rank{rank}")
@@ -217,13 +236,32 @@ def run_build(args: argparse.Namespace) -> int:
             records.update(GenerationLog(log_path.with_name(f"{log_path.name}.rank{other}"),
                                          settings).records)
     result = finalize(items, records, texts=texts, neighbour_texts=neighbour_texts,
-                      generator=generator, config=config, template=template, timing=timing)
+                      generator=generator, config=config, template=template, timing=timing,
+                      encoder=encoder)
+    return _report(args, out, log_path, result, settings)
+
+
+def _report(args: argparse.Namespace, out: Path, log_path: Path, result, settings) -> int:
+    """Writes OUT and OUT.stats.json of a build and prints its statistics."""
+    from grlm.term_ids import save_term_ids
+    from grlm.terms.stats import format_stats
+
     save_term_ids(out, result.term_ids)
+    completed = {i: r["completed_from"] for i, r in result.records.items()
+                 if r["status"] == "completed"}
     report = {"stats": result.stats, "examples": result.examples,
               "failures": [f["item_id"] for f in result.failures],
-              "settings": settings, "dataset": str(args.dataset)}
+              "completed_from_neighbours": completed,
+              "settings": settings, "dataset": str(args.dataset),
+              "from_log": bool(args.from_log)}
     _write_json(out.with_name(out.name + ".stats.json"), report)
     print(format_stats(result.stats, title=f"Term IDs of {args.dataset} -> {out}"))
+    generated = result.stats["generation"].get("generated", 0)
+    print(f"\n{generated} items generated in this run; "
+          f"{len(result.records)} records in {log_path}")
+    if completed:
+        print(f"{len(completed)} items completed from their neighbours' Term IDs: "
+              + ", ".join(f"{i} (from {', '.join(n)})" for i, n in list(completed.items())[:20]))
     if result.failures:
         print(f"\n{len(result.failures)} items got no legal Term ID (see {log_path}): "
               + ", ".join(f["item_id"] for f in result.failures[:20]), file=sys.stderr)
@@ -235,6 +273,12 @@ def run_stats(args: argparse.Namespace) -> int:
     from grlm.terms.stats import format_stats, term_id_stats
 
     stats = term_id_stats(load_term_ids(args.file))
+    # A build's OUT.stats.json beside OUT adds how the Term IDs came about.
+    report_path = Path(args.file + ".stats.json")
+    if report_path.exists():
+        report = json.loads(report_path.read_text(encoding="utf-8")).get("stats", {})
+        if report.get("items") == stats["items"]:
+            stats.update({k: report[k] for k in ("generation", "collisions") if k in report})
     if args.json:
         _write_json(Path(args.json), stats)
     print(format_stats(stats, title=f"Term IDs of {args.file}"))

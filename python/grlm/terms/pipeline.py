@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,7 +25,9 @@ __all__ = [
     "BuildResult",
     "CTGConfig",
     "build_term_ids",
+    "complete_from_neighbours",
     "finalize",
+    "find_neighbours",
     "generate_records",
     "prepare_prompts",
     "repair_terms",
@@ -67,6 +69,17 @@ class BuildResult:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
 
+def find_neighbours(items: Sequence[Item], texts: Mapping[str, str], encoder, k: int
+                    ) -> dict[str, list[str]]:
+    """Each item's ``k`` nearest neighbours (item ids, most similar first) by the cosine
+    similarity of its text's embedding: the lists CTG's prompts use."""
+    from grlm.terms.neighbours import nearest_neighbours
+
+    ids = [item.item_id for item in items]
+    found = nearest_neighbours(encoder.encode([texts[i] for i in ids]), k)
+    return {item_id: [ids[j] for j in found[row]] for row, item_id in enumerate(ids)}
+
+
 def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
                     ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Item texts and, with context, each item's neighbour texts (by embedding similarity)."""
@@ -81,35 +94,49 @@ def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
         if len(items) <= config.neighbours:
             raise InvalidInputError(f"{len(items)} items cannot each have {config.neighbours} "
                                     "neighbours; lower --neighbours or use --no-context")
-        from grlm.terms.neighbours import nearest_neighbours
-
-        ids = [item.item_id for item in items]
-        vectors = encoder.encode([texts[i] for i in ids])
-        found = nearest_neighbours(vectors, config.neighbours)
-        short = [item_text(item, max_description=config.neighbour_max_description,
-                           max_title=config.neighbour_max_title) for item in items]
-        for row, item_id in enumerate(ids):
-            neighbour_texts[item_id] = [short[j] for j in found[row]]
+        found = find_neighbours(items, texts, encoder, config.neighbours)
+        short = {item.item_id: item_text(item, max_description=config.neighbour_max_description,
+                                         max_title=config.neighbour_max_title)
+                 for item in items}
+        for item_id, neighbours in found.items():
+            neighbour_texts[item_id] = [short[j] for j in neighbours]
     return texts, neighbour_texts
 
 
-def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5,
-                 max_words: int = 3) -> TermId | None:
-    """A legal Term ID from illegal answers: their usable terms in order, deduplicated, cut to
-    ``num_terms`` (one-letter terms and stop words skipped), completed with words of the item's
-    own text; ``None`` when even that gives
-    fewer than ``num_terms`` terms."""
-    chosen: list[str] = []
-    pool = [t for terms in attempts for t in terms] + distinguishing_words(text)
+def _usable_terms(pool: Iterable[str], chosen: list[str], *, num_terms: int,
+                  max_words: int) -> list[str]:
+    """``chosen`` extended with the terms of ``pool`` that a repair may use, in order, until it
+    holds ``num_terms``: new, longer than one letter, not a stop word, legal on its own."""
     for term in pool:
         if len(chosen) == num_terms:
             break
         if (term not in chosen and len(term) > 1 and term not in STOPWORDS
                 and not validate_terms([term], num_terms=1, max_words=max_words)):
             chosen.append(term)
-    if len(chosen) < num_terms:
-        return None
-    return tuple(chosen)
+    return chosen
+
+
+def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5,
+                 max_words: int = 3) -> TermId | None:
+    """A legal Term ID from illegal answers: their usable terms in order, deduplicated, cut to
+    ``num_terms`` (one-letter terms and stop words skipped), completed with words of the item's
+    own text; ``None`` when even that gives fewer than ``num_terms`` terms."""
+    pool = [t for terms in attempts for t in terms] + distinguishing_words(text)
+    chosen = _usable_terms(pool, [], num_terms=num_terms, max_words=max_words)
+    return tuple(chosen) if len(chosen) == num_terms else None
+
+
+def complete_from_neighbours(attempts: Sequence[Sequence[str]], text: str,
+                             neighbour_term_ids: Sequence[Sequence[str]], *, num_terms: int = 5,
+                             max_words: int = 3) -> TermId | None:
+    """:func:`repair_terms` with the item's neighbours' Term IDs as the last source: the usable
+    terms of its answers, then of its own text, then of ``neighbour_term_ids`` (nearest first,
+    each in its positions' order), terms already present and unusable ones skipped by the same
+    rules; ``None`` when even that gives fewer than ``num_terms`` terms."""
+    pool = ([t for terms in attempts for t in terms] + distinguishing_words(text)
+            + [t for terms in neighbour_term_ids for t in terms])
+    chosen = _usable_terms(pool, [], num_terms=num_terms, max_words=max_words)
+    return tuple(chosen) if len(chosen) == num_terms else None
 
 
 def run_settings(config: CTGConfig, template: PromptTemplate, **extra: Any) -> dict[str, Any]:
@@ -192,15 +219,55 @@ def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: Ge
 def finalize(items: Sequence[Item], records: Mapping[str, Mapping[str, Any]], *,
              texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
              generator: TextGenerator | None, config: CTGConfig = CTGConfig(),
-             template: PromptTemplate = DEFAULT_TEMPLATE, timing: Mapping[str, Any] | None = None
-             ) -> BuildResult:
-    """Term IDs from generation records: collision resolution (regenerating later items with
-    the taken Term ID as "must differ", then text replacement) and statistics."""
+             template: PromptTemplate = DEFAULT_TEMPLATE, timing: Mapping[str, Any] | None = None,
+             encoder=None) -> BuildResult:
+    """Term IDs from generation records: completion from neighbours, collision resolution
+    (regenerating later items with the taken Term ID as "must differ", then text replacement)
+    and statistics.
+
+    With ``config.repair``, an item logged without a Term ID is repaired again
+    (:func:`repair_terms`) and, when its answers and text still give too few usable terms and
+    ``encoder`` is given, completed from its neighbours' Term IDs as generated
+    (:func:`complete_from_neighbours`); its record here (the log is left as written) gets status
+    ``completed`` and ``completed_from``, the neighbours whose terms it took. Neighbours
+    are found as for the prompts (:func:`find_neighbours`, ``config.neighbours`` of them, fewer
+    in a smaller catalog), only when some item needs them, with or without context. Without
+    ``generator`` collisions are resolved from item text only.
+    """
     missing = [item.item_id for item in items if item.item_id not in records]
     if missing:
         raise InvalidInputError(f"{len(missing)} items have no generation record, e.g. "
                                 f"{missing[:5]}")
     order = [item.item_id for item in items]
+    records = dict(records)
+    short = [i for i in order if not records[i]["terms"]] if config.repair else []
+    for item_id in short:
+        terms = repair_terms([a["terms"] for a in records[item_id]["attempts"]], texts[item_id],
+                             num_terms=config.num_terms, max_words=config.max_words)
+        if terms is not None:
+            records[item_id] = {**records[item_id], "terms": list(terms), "status": "repaired"}
+    short = [i for i in short if not records[i]["terms"]]
+    k = min(config.neighbours, len(order) - 1)
+    if short and encoder is not None and k > 0:
+        neighbours = find_neighbours(items, texts, encoder, k)
+        for item_id in short:
+            # Neighbours' Term IDs as generated (before this step and collision resolution).
+            usable = [j for j in neighbours[item_id] if j not in short]
+            answers = [a["terms"] for a in records[item_id]["attempts"]]
+            terms = complete_from_neighbours(answers, texts[item_id],
+                                             [records[j]["terms"] for j in usable],
+                                             num_terms=config.num_terms,
+                                             max_words=config.max_words)
+            if terms is not None:
+                own = _usable_terms([t for a in answers for t in a]
+                                    + distinguishing_words(texts[item_id]), [],
+                                    num_terms=config.num_terms, max_words=config.max_words)
+                # The first neighbour (nearest first) holding each borrowed term.
+                taken = list(dict.fromkeys(
+                    next(j for j in usable if t in records[j]["terms"])
+                    for t in terms if t not in own))
+                records[item_id] = {**records[item_id], "terms": list(terms),
+                                    "status": "completed", "completed_from": taken}
     term_ids = {i: tuple(records[i]["terms"]) for i in order if records[i]["terms"]}
     failures = [{"item_id": i, "attempts": records[i]["attempts"]}
                 for i in order if not records[i]["terms"]]
@@ -235,17 +302,19 @@ def finalize(items: Sequence[Item], records: Mapping[str, Mapping[str, Any]], *,
         "retried": statuses.count("retried"),
         "legal_after_retries_rate": (statuses.count("ok") + statuses.count("retried")) / n,
         "repaired": statuses.count("repaired"),
+        "completed_from_neighbours": statuses.count("completed"),
         "failed": statuses.count("failed"),
     }
-    if timing and timing.get("generated"):
+    if timing:
         generation.update(timing)
-        generation["items_per_second"] = timing["generated"] / max(timing["seconds"], 1e-9)
+        if timing.get("generated"):
+            generation["items_per_second"] = timing["generated"] / max(timing["seconds"], 1e-9)
     stats["generation"] = generation
     if report is not None:
         stats["collisions"] = report.as_dict()
     examples = [{"item_id": i, "text": texts[i], "terms": list(term_ids[i]),
                  "status": records[i]["status"]} for i in order[:10] if i in term_ids]
-    return BuildResult(term_ids, dict(records), failures, stats, examples)
+    return BuildResult(term_ids, records, failures, stats, examples)
 
 
 def build_term_ids(items: Sequence[Item], *, generator: TextGenerator, log_path,
@@ -264,7 +333,8 @@ def build_term_ids(items: Sequence[Item], *, generator: TextGenerator, log_path,
     log_path : path-like
         The generation log; a rerun skips the items it holds.
     encoder : TextEncoder, optional
-        Embedding model for the neighbours (needed with ``config.context``).
+        Embedding model for the neighbours: needed with ``config.context``; without context
+        used only to complete items that repair leaves short (see :func:`finalize`).
     settings : mapping, optional
         Extra settings that must match on resume (model and embedder names).
     """
@@ -276,4 +346,5 @@ def build_term_ids(items: Sequence[Item], *, generator: TextGenerator, log_path,
                               neighbour_texts=neighbour_texts, config=config, template=template,
                               progress=progress)
     return finalize(items, log.records, texts=texts, neighbour_texts=neighbour_texts,
-                    generator=generator, config=config, template=template, timing=timing)
+                    generator=generator, config=config, template=template, timing=timing,
+                    encoder=encoder)

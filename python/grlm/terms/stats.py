@@ -80,6 +80,7 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
             ("legal before repair", f"{100 * generation['legal_first_try_rate']:.1f} %"),
             ("legal after retries", f"{100 * generation['legal_after_retries_rate']:.1f} %"),
             ("repaired from item text", f"{generation['repaired']:,}"),
+            ("completed from neighbours", f"{generation.get('completed_from_neighbours', 0):,}"),
             ("failed (no Term ID)", f"{generation['failed']:,}"),
         ]
         if generation.get("items_per_second"):
