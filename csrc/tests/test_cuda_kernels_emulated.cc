@@ -284,15 +284,19 @@ TEST(PositionalLevelsOrderMaskScoresExactly) {
   }
 }
 
-TEST(RoundsReachSingleKeys) {
+TEST(LastRoundBucketsFitTheTieCapacity) {
   for (uint64_t max_rank : {uint64_t{1}, uint64_t{31}, uint64_t{65535}, uint64_t{INT32_MAX}}) {
     for (int rank_bits : {0, 1, 7, 20, 31}) {
       int shift = gc::FirstShift(rank_bits + gc::BitLength(max_rank));
       const int rounds = gc::SelectionRounds(max_rank, rank_bits);
-      for (int r = 1; r < rounds; ++r) shift = shift > gc::kRadixBits ? shift - gc::kRadixBits : 0;
-      CHECK_EQ(shift, 0);  // the last round's buckets are single keys
+      for (int r = 1; r < rounds; ++r) {
+        CHECK((uint64_t{1} << shift) > static_cast<uint64_t>(gc::kTieCapacity));  // still needed
+        shift = shift > gc::kRadixBits ? shift - gc::kRadixBits : 0;
+      }
+      CHECK((uint64_t{1} << shift) <= static_cast<uint64_t>(gc::kTieCapacity));
     }
   }
+  CHECK_EQ(gc::SelectionRounds(31, 20), 2);  // 1M items, L = 5 positional: shifts 17, 9
   CHECK_EQ(gc::RankBits(0), 0);
   CHECK_EQ(gc::RankBits(1), 0);
   CHECK_EQ(gc::RankBits(2), 1);

@@ -41,6 +41,7 @@ inline constexpr int kGroupQueries = 32;  // one bit per query of a block in a u
 inline constexpr int kRadixBits = 8;
 inline constexpr int kBuckets = 1 << kRadixBits;  // also Resolve's block size
 inline constexpr int kTieCapacity = 1024;
+static_assert(kTieCapacity >= kBuckets);  // SelectionRounds' shifts stay >= 0
 inline constexpr int kMaxTopK = 1024;
 inline constexpr int kSelectThreads = 256;
 // Per-block hash of the group's query terms -> bitmask of the queries holding them: (position,
@@ -129,11 +130,16 @@ inline int RankBits(std::size_t num_items) { return num_items > 1 ? BitLength(nu
 // First round's bucket shift for keys below 2^span: kRadixBits fewer than the range's bits.
 inline int FirstShift(int span) { return span > kRadixBits ? span - kRadixBits : 0; }
 
-// Refining rounds that take any range of keys below (max_score_rank + 1) << rank_bits down to
-// single keys: each round removes kRadixBits from the shift, the last has shift 0.
+// Refining rounds that settle every query whose keys lie below (max_score_rank + 1) << rank_bits:
+// each round removes kRadixBits from the shift, and a round whose buckets are at most
+// kTieCapacity keys wide is the last one needed (the k-th key's bucket then fits a list).
 inline int SelectionRounds(uint64_t max_score_rank, int rank_bits) {
-  const int first_shift = FirstShift(rank_bits + BitLength(max_score_rank));
-  return (first_shift + kRadixBits - 1) / kRadixBits + 1;
+  int rounds = 1;
+  for (int shift = FirstShift(rank_bits + BitLength(max_score_rank));
+       (uint64_t{1} << shift) > static_cast<uint64_t>(kTieCapacity); shift -= kRadixBits) {
+    ++rounds;
+  }
+  return rounds;
 }
 
 // Dynamic shared memory of one Scan block.
