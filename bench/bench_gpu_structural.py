@@ -94,6 +94,29 @@ def copy_bandwidth(torch) -> float:
     return 2 * src.numel() * 4 / t
 
 
+def print_kernel_profile(torch, fn, title: str, calls: int = 20) -> None:
+    """Device time of each kernel of one call (mean over `calls` calls), from torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    per_kernel: dict[str, list[float]] = {}
+    for event in prof.events():
+        if event.device_type.name == "CUDA":
+            name = event.name.removeprefix("void ")
+            for noise in ("grlm::cuda::device::", "grlm::cuda::", "grlm::", "(BatchArgs)"):
+                name = name.replace(noise, "")
+            per_kernel.setdefault(name[:70], []).append(event.device_time_total)
+    print(f"# kernels of one call, {title} (µs per call: launches x mean = total)")
+    for name, times in sorted(per_kernel.items(), key=lambda kv: -sum(kv[1])):
+        print(f"#   {len(times) / calls:4.1f} x {sum(times) / len(times):7.2f} = "
+              f"{sum(times) / calls:7.2f}  {name}")
+
+
 def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dict]:
     """Rows of one catalog size: the kernel and the torch baseline for every Q."""
     items, tie_rank, vocab = make_catalog(torch, n, seed=n)
@@ -154,6 +177,11 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
             ptrs = (credit_offsets.data_ptr(), credit_terms.data_ptr(), credit_units.data_ptr())
             row["bag_ms"] = measure_cuda(lambda ptrs=ptrs: kernel(s=bag, credits=ptrs), repeat=5,
                                          min_seconds=args.min_seconds) * 1e3
+        if args.profile:
+            try:
+                print_kernel_profile(torch, kernel, f"N={n:,} Q={q} positional")
+            except Exception as error:  # diagnostics only: never fail the benchmark
+                print(f"# profile failed: {error!r}")
         rows.append(row)
         print(f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
               f"{row['torch_ms']:.2f} ms", flush=True)
@@ -166,6 +194,8 @@ def main(argv=None) -> None:
     parser.add_argument("--queries", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--bag", action="store_true", help="also time bag mode (kernel only)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print each kernel's device time per call (torch.profiler)")
     parser.add_argument("--min-seconds", type=float, default=0.05,
                         help="device seconds per timing sample (best of several samples)")
     args = parser.parse_args(argv)

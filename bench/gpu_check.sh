@@ -71,7 +71,7 @@ echo "tests: exit $test_status in $(( $(date +%s) - start )) s"
 
 echo "== benchmark"
 start=$(date +%s)
-timeout 100 "$python" bench/bench_gpu_structural.py --bag 2>&1 | tee "$logs/bench.log"
+timeout 100 "$python" bench/bench_gpu_structural.py --bag --profile 2>&1 | tee "$logs/bench.log"
 bench_status=${PIPESTATUS[0]}
 echo "benchmark: exit $bench_status in $(( $(date +%s) - start )) s"
 [ "$bench_status" -ne 0 ] && status=1
