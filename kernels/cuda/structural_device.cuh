@@ -113,6 +113,17 @@ __global__ void InitKernel(const BatchArgs args) {
   args.states[i] = state;
 }
 
+// Loads item's terms and tie rank when item < end.
+template <int kLength>
+__device__ inline void LoadItem(const BatchArgs& args, uint32_t item, uint32_t end,
+                                TermId* terms, uint32_t* tie_rank) {
+  if (item >= end) return;
+  const TermId* row = args.terms + static_cast<std::size_t>(item) * kLength;
+GRLM_PRAGMA_UNROLL
+  for (int j = 0; j < kLength; ++j) terms[j] = __ldg(row + j);
+  *tie_rank = __ldg(args.tie_rank + item);
+}
+
 // Streams a chunk of items for a group of queries: counts keys into buckets (kCount) or appends
 // keys >= lo to the candidate lists (kCollect). Shared layout mirrors ScanSharedBytes.
 template <int kLength, ScoreMode kMode, ScanPhase kPhase>
@@ -194,14 +205,21 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
   const uint32_t item_begin = blockIdx.y * args.chunk_items;
   const uint32_t item_end = static_cast<uint32_t>(min(
       static_cast<uint64_t>(args.num_items), static_cast<uint64_t>(item_begin) + args.chunk_items));
+  // The next item's row and tie rank are loaded while the current one is scored: the scan is
+  // bound by memory latency, not bandwidth, so keeping two items in flight per thread pays.
+  TermId next_terms[kLength];
+  uint32_t next_rank = 0;
+  LoadItem<kLength>(args, item_begin + tid, item_end, next_terms, &next_rank);
   for (uint32_t item = item_begin + tid; item < item_end; item += kScanThreads) {
-    const TermId* row = args.terms + static_cast<std::size_t>(item) * kLength;
     TermId terms[kLength];
+GRLM_PRAGMA_UNROLL
+    for (int j = 0; j < kLength; ++j) terms[j] = next_terms[j];
+    const uint32_t tie_rank = next_rank;
+    LoadItem<kLength>(args, item + kScanThreads, item_end, next_terms, &next_rank);
     uint32_t match[kLength];  // positional: the group's queries holding terms[j] at position j
     uint32_t candidates = 0;  // queries of the group that may score above 0
 GRLM_PRAGMA_UNROLL
     for (int j = 0; j < kLength; ++j) {
-      terms[j] = __ldg(row + j);
       if constexpr (kPositional) {
         match[j] = terms[j] < kPadTerm
                        ? HashLookup(hash_keys, hash_masks, MakePositionTermKey(j, terms[j]))
@@ -214,8 +232,6 @@ GRLM_PRAGMA_UNROLL
     }
     candidates &= active_mask;
     if (candidates == 0) continue;
-    // Only items that can score read their tie rank: the scan's bytes are the term matrix.
-    const uint32_t tie_rank = __ldg(args.tie_rank + item);
     do {
       const int qi = __ffs(candidates) - 1;
       candidates &= candidates - 1;
