@@ -107,7 +107,7 @@ struct EmulatedLauncher {
   }
   cudaError_t Select(const gc::BatchArgs& args) const {
     emu::Launch(emu::Dim3{static_cast<unsigned>(args.num_queries), 1, 1}, gc::kSelectThreads,
-                gc::SortCapacity(args.k) * sizeof(uint64_t), [&] { gc::device::SelectKernel(args); });
+                gc::SelectSharedBytes(args.k), [&] { gc::device::SelectKernel(args); });
     return cudaSuccess;
   }
 

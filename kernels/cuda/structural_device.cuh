@@ -329,20 +329,63 @@ __device__ inline void BitonicSortDescending(uint64_t* keys, int n) {
   }
 }
 
-// One block per query: sorts the collected keys and writes the top k as (item, score), -1 and 0.0
-// past the end, and the count.
+// One block per query (kBuckets threads): the collected list is mostly the k-th key's bucket, of
+// which only `need` keys are wanted, so one more radix round over the list (counts in shared
+// memory) finds a cut that keeps those and the keys above; only the kept keys are sorted. Writes
+// the top k as (item, score), -1 and 0.0 past the end, and the count.
 __global__ void __launch_bounds__(kSelectThreads) SelectKernel(const BatchArgs args) {
   GRLM_DYNAMIC_SHARED(shared_raw);
   uint64_t* keys = reinterpret_cast<uint64_t*>(shared_raw);
+  uint32_t* suffix = reinterpret_cast<uint32_t*>(keys + SortCapacity(args.k));
+  uint64_t* cut = reinterpret_cast<uint64_t*>(suffix + kBuckets);
+  int32_t* kept = reinterpret_cast<int32_t*>(cut + 1);
   const int q = blockIdx.x;
-  const int collected = min(args.states[q].collected, args.candidate_capacity);
-  int n = 1;
-  while (n < collected) n <<= 1;
+  const int b = threadIdx.x;
+  const QueryState state = args.states[q];
+  const int collected = min(state.collected, args.candidate_capacity);
   const uint64_t* list = args.candidates + static_cast<std::size_t>(q) * args.candidate_capacity;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = i < collected ? list[i] : 0;
+  suffix[b] = 0;
+  if (b == 0) {
+    *cut = state.lo;
+    *kept = 0;
+  }
+  __syncthreads();
+  if (collected > kSortDirectly) {
+    // [lo, hi) is the k-th key's bucket (or, with fewer than k results, every key): its keys
+    // fall into buckets of (key - lo) >> shift < kBuckets, as in Resolve.
+    for (int i = b; i < collected; i += kSelectThreads) {
+      const uint64_t key = list[i];
+      if (key >= state.lo && key < state.hi) {
+        atomicAdd(suffix + ((key - state.lo) >> state.shift), 1u);
+      }
+    }
+    __syncthreads();
+    for (int stride = 1; stride < kBuckets; stride <<= 1) {
+      const uint32_t add = b + stride < kBuckets ? suffix[b + stride] : 0u;
+      __syncthreads();
+      suffix[b] += add;
+      __syncthreads();
+    }
+    const uint32_t need = static_cast<uint32_t>(state.need);
+    const uint32_t above = b + 1 < kBuckets ? suffix[b + 1] : 0u;
+    if (suffix[0] >= need && suffix[b] >= need && above < need) {
+      *cut = state.lo + (static_cast<uint64_t>(b) << state.shift);
+    }
+    __syncthreads();
+  }
+  const uint64_t lowest = *cut;
+  for (int i = b; i < collected; i += kSelectThreads) {
+    const uint64_t key = list[i];
+    if (key >= lowest) keys[atomicAdd(kept, 1)] = key;
+  }
+  __syncthreads();
+  const int num_kept = *kept;
+  int n = 1;
+  while (n < num_kept) n <<= 1;
+  for (int i = num_kept + b; i < n; i += kSelectThreads) keys[i] = 0;
   __syncthreads();
   BitonicSortDescending(keys, n);
-  const int count = min(collected, args.k);
+  const int count = min(num_kept, args.k);
   const std::size_t out = static_cast<std::size_t>(q) * args.k;
   for (int i = threadIdx.x; i < args.k; i += blockDim.x) {
     if (i < count) {

@@ -73,7 +73,7 @@ cudaError_t CudaLauncher::Resolve(const BatchArgs& args) const {
 }
 
 cudaError_t CudaLauncher::Select(const BatchArgs& args) const {
-  const std::size_t shared = SortCapacity(args.k) * sizeof(uint64_t);
+  const std::size_t shared = SelectSharedBytes(args.k);
   device::SelectKernel<<<args.num_queries, kSelectThreads, shared, stream>>>(args);
   return cudaGetLastError();
 }

@@ -21,7 +21,8 @@
 //      whose queries all stopped return at once, so the rounds left cost a near-empty launch.
 //   4. Scan<kCollect>: every key >= lo (fewer than k + kTieCapacity per query) is appended to the
 //      query's candidate list.
-//   5. Select: one block per query sorts its candidates and writes (item index, score) pairs.
+//   5. Select: one block per query keeps the keys at or above the k-th key's bucket of one more
+//      radix round over its list, sorts them and writes (item index, score) pairs.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -108,13 +109,24 @@ struct BatchArgs {
 
 // A collected list holds fewer than k + kTieCapacity keys: those above the k-th key's final
 // bucket (< k) plus that bucket (<= kTieCapacity).
-inline int CandidateCapacity(int k) { return k + kTieCapacity; }
+GRLM_HOST_DEVICE inline int CandidateCapacity(int k) { return k + kTieCapacity; }
 
 // Select's sort size: the capacity rounded up to a power of two.
-inline int SortCapacity(int k) {
+GRLM_HOST_DEVICE inline int SortCapacity(int k) {
   int size = 1;
   while (size < CandidateCapacity(k)) size <<= 1;
   return size;
+}
+
+// Select sorts a list of at most this many keys as it is; a longer one first goes through one
+// more radix round in shared memory.
+inline constexpr int kSortDirectly = 64;
+static_assert(kSelectThreads == kBuckets);  // Select's round: one bucket per thread
+
+// Dynamic shared memory of one Select block: the sort buffer, bucket counts, the cut, a counter.
+inline std::size_t SelectSharedBytes(int k) {
+  return SortCapacity(k) * sizeof(uint64_t) + kBuckets * sizeof(uint32_t) + sizeof(uint64_t) +
+         sizeof(int32_t);
 }
 
 // Number of bits of x (0 for 0).
