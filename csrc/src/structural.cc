@@ -35,6 +35,45 @@ Scratch<Score>& ThreadScratch(std::size_t size) {
   return scratch;
 }
 
+// The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
+// rejected by one comparison, and nothing of the size of the catalog is allocated.
+class BestK {
+ public:
+  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
+
+  bool full() const { return heap_.size() == k_; }
+  // The k-th best so far; only when full().
+  const ScoredItem& worst() const { return heap_.front(); }
+
+  void Offer(const ScoredItem& candidate) {
+    if (heap_.size() < k_) {
+      heap_.push_back(candidate);
+      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
+    } else if (Before{rank_}(candidate, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), Before{rank_});
+      heap_.back() = candidate;
+      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
+    }
+  }
+
+  // Best first.
+  std::vector<ScoredItem> Take() {
+    std::sort_heap(heap_.begin(), heap_.end(), Before{rank_});
+    return std::move(heap_);
+  }
+
+ private:
+  struct Before {
+    const std::vector<uint32_t>& rank;
+    bool operator()(const ScoredItem& a, const ScoredItem& b) const {
+      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
+    }
+  };
+  std::size_t k_;
+  const std::vector<uint32_t>& rank_;
+  std::vector<ScoredItem> heap_;
+};
+
 }  // namespace
 
 std::vector<double> DefaultPositionWeights(int length) {
@@ -122,28 +161,52 @@ std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_postin
       scores[item] += add;
     }
   });
-  // Bounded heap of the k best so far, worst on top: most touched items are rejected by one
-  // comparison, and nothing of size "touched" is allocated.
-  const auto& rank = catalog_.tie_rank();
-  auto before = [&](const ScoredItem& a, const ScoredItem& b) {
-    return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
-  };
-  std::vector<ScoredItem> heap;
-  heap.reserve(std::min<std::size_t>(k, touched.size()));
+  BestK best(k, catalog_.tie_rank());
   for (uint32_t item : touched) {
-    const ScoredItem candidate{item, to_score(scores[item])};
+    best.Offer(ScoredItem{item, to_score(scores[item])});
     scores[item] = Score(0);
-    if (heap.size() < std::size_t(k)) {
-      heap.push_back(candidate);
-      std::push_heap(heap.begin(), heap.end(), before);
-    } else if (before(candidate, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), before);
-      heap.back() = candidate;
-      std::push_heap(heap.begin(), heap.end(), before);
+  }
+  return best.Take();
+}
+
+// Bag mode by MaxScore. Credited terms are visited by decreasing units; an item first met in the
+// postings of the i-th of them holds none of the earlier ones and at most L distinct terms, so it
+// scores at most the sum of the L largest units from i on. Once the k-th best score is above that
+// bound no unseen item can enter (at equality it still could, by tie rank), and the large
+// postings of weak partial credits are never read. Every seen item is scored exactly from its
+// catalog row with BagItemUnits.
+std::vector<ScoredItem> StructuralScorer::BagTopK(const PreparedQuery& query, int k) const {
+  auto& seen = ThreadScratch<int32_t>(catalog_.size());  // scores used as 0/1 marks
+  thread_local std::vector<int32_t> term_units;  // the query's units per term, zero in between
+  if (term_units.size() < catalog_.vocab().size()) term_units.assign(catalog_.vocab().size(), 0);
+  std::vector<std::pair<int32_t, TermId>> order;  // (units, term), most units first
+  for (auto [term, units] : query.bag_credits) {
+    if (units <= 0 || term >= term_units.size()) continue;  // no item gains from it
+    term_units[term] = units;
+    order.emplace_back(units, term);
+  }
+  std::sort(order.begin(), order.end(), std::greater<>());
+  const int length = catalog_.term_id_length();
+  std::vector<int64_t> bound(order.size() + 1, 0);  // sum of the `length` largest from i on
+  for (std::size_t i = order.size(); i-- > 0;) {
+    const std::size_t drop = i + length;
+    bound[i] = bound[i + 1] + order[i].first - (drop < order.size() ? order[drop].first : 0);
+  }
+  BestK best(k, catalog_.tie_rank());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (best.full() && double(bound[i]) / kBagUnitsPerPoint < best.worst().score) break;
+    for (uint32_t item : Postings(0, order[i].second)) {
+      if (seen.scores[item] != 0) continue;
+      seen.scores[item] = 1;
+      seen.touched.push_back(item);
+      const int32_t units = BagItemUnits(catalog_.ItemTerms(item), length, term_units.data());
+      best.Offer(ScoredItem{item, units / kBagUnitsPerPoint});
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), before);
-  return heap;
+  for (uint32_t item : seen.touched) seen.scores[item] = 0;
+  seen.touched.clear();
+  for (auto [units, term] : order) term_units[term] = 0;
+  return best.Take();
 }
 
 std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
@@ -163,10 +226,7 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
     };
     return Collect<double>(for_each, [](double s) { return s; }, k);
   }
-  auto for_each = [&](auto&& add) {
-    for (auto [term, units] : query.bag_credits) add(Postings(0, term), units);
-  };
-  return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
+  return BagTopK(query, k);
 }
 
 double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const {

@@ -1,3 +1,8 @@
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "check.h"
 #include "grlm/catalog.h"
 #include "grlm/item_score.h"
@@ -51,5 +56,48 @@ TEST(ScoreMatchesTheSharedItemFunction) {
   for (auto scored : s.TopK(q, 5)) {
     CHECK_EQ(scored.score, grlm::PositionalItemScore(c.ItemTerms(scored.item), q.ids, s.weights().data(), 3));
     CHECK_EQ(scored.score, s.Score(q, scored.item));
+  }
+}
+
+// Bag mode stops reading postings once no unseen item can enter the top k (MaxScore): against a
+// brute force over every item, on catalogs with few terms (many equal scores, decided by priors),
+// substring credits, repeated item terms and every k.
+TEST(BagTopKEqualsBruteForceWithTies) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> words = {"hair", "hair-mask", "mask", "serum", "se", "oil",
+                                          "face-oil", "cream", "hand-cream", "gel"};
+  for (int round = 0; round < 40; ++round) {
+    const int length = 1 + static_cast<int>(rng() % 5);
+    grlm::Catalog c(length);
+    const int n = 1 + static_cast<int>(rng() % 300);
+    const int vocab = 1 + static_cast<int>(rng() % words.size());
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::string_view> terms;
+      for (int j = 0; j < length; ++j) terms.push_back(words[rng() % vocab]);
+      c.AddItem("i" + std::to_string(i), terms);
+    }
+    std::vector<double> priors(n);
+    for (auto& p : priors) p = static_cast<double>(rng() % 3);
+    c.SetPriors(priors);
+    grlm::StructuralScorer s(c, grlm::ScoreMode::kBag, {});
+    std::vector<std::string_view> query;
+    for (int j = 0; j < length; ++j) query.push_back(words[rng() % words.size()]);
+    const auto q = Prepare(s, c, query);
+    std::vector<grlm::ScoredItem> all;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) {
+      if (s.Score(q, i) > 0) all.push_back({i, s.Score(q, i)});
+    }
+    const auto& rank = c.tie_rank();
+    std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
+      return grlm::RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
+    });
+    for (int k : {1, 2, 3, 7, 50, 400}) {
+      const auto top = s.TopK(q, k);
+      CHECK_EQ(top.size(), std::min<std::size_t>(k, all.size()));
+      for (std::size_t i = 0; i < top.size(); ++i) {
+        CHECK_EQ(top[i].item, all[i].item);
+        CHECK_EQ(top[i].score, all[i].score);
+      }
+    }
   }
 }
