@@ -169,46 +169,6 @@ std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_postin
   return best.Take();
 }
 
-// Bag mode by MaxScore. Credited terms are visited by decreasing units; an item first met in the
-// postings of the i-th of them holds none of the earlier ones and at most L distinct terms, so it
-// scores at most the sum of the L largest units from i on. Once the k-th best score is above that
-// bound no unseen item can enter (at equality it still could, by tie rank), and the large
-// postings of weak partial credits are never read. Every seen item is scored exactly from its
-// catalog row with BagItemUnits.
-std::vector<ScoredItem> StructuralScorer::BagTopK(const PreparedQuery& query, int k) const {
-  auto& seen = ThreadScratch<int32_t>(catalog_.size());  // scores used as 0/1 marks
-  thread_local std::vector<int32_t> term_units;  // the query's units per term, zero in between
-  if (term_units.size() < catalog_.vocab().size()) term_units.assign(catalog_.vocab().size(), 0);
-  std::vector<std::pair<int32_t, TermId>> order;  // (units, term), most units first
-  for (auto [term, units] : query.bag_credits) {
-    if (units <= 0 || term >= term_units.size()) continue;  // no item gains from it
-    term_units[term] = units;
-    order.emplace_back(units, term);
-  }
-  std::sort(order.begin(), order.end(), std::greater<>());
-  const int length = catalog_.term_id_length();
-  std::vector<int64_t> bound(order.size() + 1, 0);  // sum of the `length` largest from i on
-  for (std::size_t i = order.size(); i-- > 0;) {
-    const std::size_t drop = i + length;
-    bound[i] = bound[i + 1] + order[i].first - (drop < order.size() ? order[drop].first : 0);
-  }
-  BestK best(k, catalog_.tie_rank());
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    if (best.full() && double(bound[i]) / kBagUnitsPerPoint < best.worst().score) break;
-    for (uint32_t item : Postings(0, order[i].second)) {
-      if (seen.scores[item] != 0) continue;
-      seen.scores[item] = 1;
-      seen.touched.push_back(item);
-      const int32_t units = BagItemUnits(catalog_.ItemTerms(item), length, term_units.data());
-      best.Offer(ScoredItem{item, units / kBagUnitsPerPoint});
-    }
-  }
-  for (uint32_t item : seen.touched) seen.scores[item] = 0;
-  seen.touched.clear();
-  for (auto [units, term] : order) term_units[term] = 0;
-  return best.Take();
-}
-
 std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
   const auto& begin = posting_begin_[list];
   return {posting_items_[list].data() + begin[term], begin[term + 1] - begin[term]};
@@ -226,7 +186,10 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
     };
     return Collect<double>(for_each, [](double s) { return s; }, k);
   }
-  return BagTopK(query, k);
+  auto for_each = [&](auto&& add) {
+    for (auto [term, units] : query.bag_credits) add(Postings(0, term), units);
+  };
+  return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
 }
 
 double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const {

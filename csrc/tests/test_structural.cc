@@ -59,9 +59,8 @@ TEST(ScoreMatchesTheSharedItemFunction) {
   }
 }
 
-// Bag mode stops reading postings once no unseen item can enter the top k (MaxScore): against a
-// brute force over every item, on catalogs with few terms (many equal scores, decided by priors),
-// substring credits, repeated item terms and every k.
+// Bag-mode top-k against a brute force over every item, on catalogs with few terms (many equal
+// scores, decided by priors), substring credits, repeated item terms and every k.
 TEST(BagTopKEqualsBruteForceWithTies) {
   std::mt19937 rng(7);
   const std::vector<std::string> words = {"hair", "hair-mask", "mask", "serum", "se", "oil",

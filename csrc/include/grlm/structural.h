@@ -50,7 +50,6 @@ class StructuralScorer {
  private:
   template <typename Score, typename ForEachPosting, typename ToScore>
   std::vector<ScoredItem> Collect(ForEachPosting for_each_posting, ToScore to_score, int k) const;
-  std::vector<ScoredItem> BagTopK(const PreparedQuery& query, int k) const;
   std::span<const uint32_t> Postings(int list, TermId term) const;
 
   const Catalog& catalog_;
