@@ -17,8 +17,8 @@
 # run writes to $OUT (default build/gpu_ctg): ctg_context.jsonl, ctg_nocontext.jsonl, their
 # .stats.json and .log.jsonl (the log keeps whatever finished before a timeout) and
 # ctg_summary.txt. The logs live in /tmp/grlm-gpu, so another `run` with GRLM_CTG_RESUME=1 on
-# the same warm machine resumes where a timeout stopped (without it, run starts afresh). grlm runs from this tree (PYTHONPATH=python): CTG needs no
-# compiled core.
+# the same warm machine resumes where a timeout stopped (without it, run starts afresh). grlm
+# runs from this tree (PYTHONPATH=python): CTG needs no compiled core.
 # Settings (environment): PYTHON, GRLM_CTG_DEVICE (cuda), GRLM_CTG_BATCH (512),
 # GRLM_CTG_TIMEOUT (seconds per variant, 240), GRLM_CTG_LIMIT (items, default all),
 # GRLM_CTG_STAGE (/tmp/grlm-gpu); prepare: GRLM_CTG_GGUF, GRLM_CTG_DATA, GRLM_CTG_PART1_MIB (43).
