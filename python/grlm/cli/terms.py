@@ -226,10 +226,13 @@ def run_build(args: argparse.Namespace) -> int:
         # Also the barrier: every shard is logged once this returns.
         timings = [None] * world
         dist.all_gather_object(timings, timing)
-        if rank != 0:
-            dist.destroy_process_group()
-            return 0
+        # Every rank past its last collective before any tears gloo down: a rank destroying the
+        # group while a peer's all_gather is still in flight aborted that peer at exit
+        # ("terminate called without an active exception", about 1 run in 3 with two CPU ranks).
+        dist.barrier()
         dist.destroy_process_group()
+        if rank != 0:
+            return 0
         timing = {"generated": sum(t["generated"] for t in timings),
                   "seconds": max(t["seconds"] for t in timings)}
         for other in range(1, world):
