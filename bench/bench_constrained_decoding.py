@@ -33,8 +33,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import machine, print_table
 
-JUNK = -1e6  # Hugging Face's -1e9-initialised spare beams; real scores are far above
-
 
 def build_model(device: str):
     import torch
@@ -63,6 +61,7 @@ def build_model(device: str):
 def hf_generate(model, ids, mask, *, num_beams, max_new_tokens, eos, pad, processor=None,
                 prefix_fn=None):
     import torch
+    from grlm.decoding.hf import beam_hypotheses
     from transformers import GenerationConfig, LogitsProcessorList
 
     config = GenerationConfig(num_beams=num_beams, do_sample=False, length_penalty=1.0,
@@ -77,20 +76,7 @@ def hf_generate(model, ids, mask, *, num_beams, max_new_tokens, eos, pad, proces
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                              **kwargs)
-    width = ids.shape[1]
-    results = []
-    for b in range(ids.shape[0]):
-        hyps = []
-        for j in range(num_beams):
-            score = float(out.sequences_scores[b * num_beams + j])
-            if score < JUNK:
-                continue
-            gen = out.sequences[b * num_beams + j, width:].tolist()
-            if eos in gen:
-                gen = gen[: gen.index(eos) + 1]
-            hyps.append((tuple(gen), score))
-        results.append(hyps)
-    return results
+    return beam_hypotheses(out, num_beams, ids.shape[1], eos)
 
 
 def timed(fn, device: str, repeat: int) -> float:

@@ -13,12 +13,16 @@ from _decoding_models import one_thread, random_catalog, tiny_model, word_tokeni
 from grlm.answer_format import encode_answer, format_term_id
 from grlm.decoding import TokenTrie, reference_constrained_beam_search
 from grlm.decoding.beam_search import BeamSearchDecoder, constrained_beam_search
-from grlm.decoding.hf import TrieLogitsProcessor, allowed_mask, prefix_allowed_tokens_fn
+from grlm.decoding.hf import (
+    TrieLogitsProcessor,
+    allowed_mask,
+    beam_hypotheses,
+    prefix_allowed_tokens_fn,
+)
 from grlm.decoding.runners import left_pad
 from grlm.errors import InvalidInputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-JUNK = -1e6  # Hugging Face fills missing beams with ~-1e9 scores; real scores are far above
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -80,19 +84,7 @@ def hf_beam_search(model, prompts, trie, *, num_beams, length_penalty, early_sto
     with torch.no_grad():
         out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
                              **kwargs)
-    results = []
-    for b in range(len(prompts)):
-        hyps = []
-        for j in range(num_beams):
-            score = float(out.sequences_scores[b * num_beams + j])
-            if score < JUNK:
-                continue
-            gen = out.sequences[b * num_beams + j, width:].tolist()
-            if eos in gen:
-                gen = gen[: gen.index(eos) + 1]
-            hyps.append((tuple(gen), score))
-        results.append(hyps)
-    return results
+    return beam_hypotheses(out, num_beams, width, eos)
 
 
 def reference_all(model, prompts, trie, keys, **kwargs):

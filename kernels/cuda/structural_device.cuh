@@ -271,6 +271,18 @@ GRLM_PRAGMA_UNROLL
   }
 }
 
+// counts[b] becomes the sum of counts[b..kBuckets), block-wide (kBuckets threads, thread b owns b;
+// the counts must be visible to every thread on entry).
+__device__ inline void SuffixSums(uint32_t* counts) {
+  const int b = threadIdx.x;
+  for (int stride = 1; stride < kBuckets; stride <<= 1) {
+    const uint32_t add = b + stride < kBuckets ? counts[b + stride] : 0u;
+    __syncthreads();
+    counts[b] += add;
+    __syncthreads();
+  }
+}
+
 // One block of kBuckets threads per query: keeps the bucket holding the k-th key as the new range
 // and zeroes the histogram row for the next round.
 __global__ void __launch_bounds__(kBuckets) ResolveKernel(const BatchArgs args) {
@@ -285,12 +297,7 @@ __global__ void __launch_bounds__(kBuckets) ResolveKernel(const BatchArgs args) 
   row[b] = 0;
   suffix[b] = count;
   __syncthreads();
-  for (int stride = 1; stride < kBuckets; stride <<= 1) {
-    const uint32_t add = b + stride < kBuckets ? suffix[b + stride] : 0u;
-    __syncthreads();
-    suffix[b] += add;
-    __syncthreads();
-  }
+  SuffixSums(suffix);
   const uint32_t need = static_cast<uint32_t>(state.need);
   if (suffix[0] < need) {
     // The range holds fewer keys than the top-k still needs (fewer than k items score): all in.
@@ -360,12 +367,7 @@ __global__ void __launch_bounds__(kSelectThreads) SelectKernel(const BatchArgs a
       }
     }
     __syncthreads();
-    for (int stride = 1; stride < kBuckets; stride <<= 1) {
-      const uint32_t add = b + stride < kBuckets ? suffix[b + stride] : 0u;
-      __syncthreads();
-      suffix[b] += add;
-      __syncthreads();
-    }
+    SuffixSums(suffix);
     const uint32_t need = static_cast<uint32_t>(state.need);
     const uint32_t above = b + 1 < kBuckets ? suffix[b + 1] : 0u;
     if (suffix[0] >= need && suffix[b] >= need && above < need) {

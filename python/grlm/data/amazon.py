@@ -42,18 +42,25 @@ def clean_text(value) -> str:
     return " ".join(text.split())
 
 
-def _parse_line(line: str, where: str) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        try:
-            obj = ast.literal_eval(line)
-        except (ValueError, SyntaxError):
-            raise InvalidInputError(f"{where}: malformed line (neither JSON nor a Python dict "
-                                    f"literal): {line[:80]!r}") from None
-    if not isinstance(obj, dict):
-        raise InvalidInputError(f"{where}: expected an object, got {type(obj).__name__}")
-    return obj
+def _objects(path: Path):
+    """(``path:line``, object) for each non-blank line of a reviews or metadata file: strict
+    JSON, or a Python dict literal (the 2014 metadata)."""
+    with open_text(path) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                try:
+                    obj = ast.literal_eval(line)
+                except (ValueError, SyntaxError):
+                    raise InvalidInputError(f"{where}: malformed line (neither JSON nor a Python "
+                                            f"dict literal): {line[:80]!r}") from None
+            if not isinstance(obj, dict):
+                raise InvalidInputError(f"{where}: expected an object, got {type(obj).__name__}")
+            yield where, obj
 
 
 def _categories(meta: dict) -> tuple[str, ...]:
@@ -81,19 +88,14 @@ def read_reviews(path: str | os.PathLike, *, min_rating: float | None = None
     """
     path = require_file(Path(path))
     out = []
-    with open_text(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            obj = _parse_line(line, where)
-            user, item = obj.get("reviewerID"), obj.get("asin")
-            time = obj.get("unixReviewTime")
-            if not user or not item or time is None:
-                raise InvalidInputError(f"{where}: review lacks reviewerID, asin or unixReviewTime")
-            if min_rating is not None and float(obj.get("overall", 0.0)) < min_rating:
-                continue
-            out.append((str(user), str(item), float(time)))
+    for where, obj in _objects(path):
+        user, item = obj.get("reviewerID"), obj.get("asin")
+        time = obj.get("unixReviewTime")
+        if not user or not item or time is None:
+            raise InvalidInputError(f"{where}: review lacks reviewerID, asin or unixReviewTime")
+        if min_rating is not None and float(obj.get("overall", 0.0)) < min_rating:
+            continue
+        out.append((str(user), str(item), float(time)))
     if not out:
         raise InvalidInputError(f"{path} holds no reviews")
     return out
@@ -103,21 +105,16 @@ def read_meta(path: str | os.PathLike) -> dict[str, Item]:
     """Reads a metadata file into items (cleaned text). Later duplicates of an asin are ignored."""
     path = require_file(Path(path))
     items: dict[str, Item] = {}
-    with open_text(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            obj = _parse_line(line, where)
-            asin = obj.get("asin")
-            if not asin:
-                raise InvalidInputError(f"{where}: metadata line lacks 'asin'")
-            asin = str(asin)
-            if asin in items:
-                continue
-            items[asin] = Item(item_id=asin, title=clean_text(obj.get("title")),
-                               description=clean_text(obj.get("description")),
-                               brand=clean_text(obj.get("brand")), categories=_categories(obj))
+    for where, obj in _objects(path):
+        asin = obj.get("asin")
+        if not asin:
+            raise InvalidInputError(f"{where}: metadata line lacks 'asin'")
+        asin = str(asin)
+        if asin in items:
+            continue
+        items[asin] = Item(item_id=asin, title=clean_text(obj.get("title")),
+                           description=clean_text(obj.get("description")),
+                           brand=clean_text(obj.get("brand")), categories=_categories(obj))
     if not items:
         raise InvalidInputError(f"{path} holds no products")
     return items

@@ -123,3 +123,27 @@ def prefix_allowed_tokens_fn(trie, prompt_length: int):
         return tokens if tokens else [trie.end_token]
 
     return allowed
+
+
+#: Hugging Face fills the beams it could not complete with scores near -1e9; real scores are far
+#: above this.
+SPARE_BEAM_SCORE = -1e6
+
+
+def beam_hypotheses(out, num_beams: int, prompt_width: int, eos_token_id: int):
+    """Per prompt, the (answer token tuple, sequence score) of each real beam of a
+    ``generate(..., return_dict_in_generate=True, output_scores=True)`` output, cut after the
+    first EOS; spare beams (score below :data:`SPARE_BEAM_SCORE`) are dropped."""
+    results = []
+    for b in range(out.sequences.shape[0] // num_beams):
+        hyps = []
+        for j in range(num_beams):
+            score = float(out.sequences_scores[b * num_beams + j])
+            if score < SPARE_BEAM_SCORE:
+                continue
+            gen = out.sequences[b * num_beams + j, prompt_width:].tolist()
+            if eos_token_id in gen:
+                gen = gen[: gen.index(eos_token_id) + 1]
+            hyps.append((tuple(gen), score))
+        results.append(hyps)
+    return results

@@ -60,6 +60,13 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
     import matplotlib.pyplot as plt
 
     written = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        written.append(name)
+
     for split, results in model.items():
         fig, ax = plt.subplots(figsize=(5, 3.5))
         series = {"GRLM": results, **{k: v.get(split, {}) for k, v in baselines.items()}}
@@ -70,11 +77,7 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
         ax.set_ylabel("Recall@K")
         ax.set_title(f"Recall@K ({split})")
         ax.legend()
-        fig.tight_layout()
-        path = out / f"recall_at_k_{split}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path.name)
+        save(fig, f"recall_at_k_{split}.png")
     if hit_counts:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         names = list(hit_counts)
@@ -88,11 +91,7 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
         ax.set_ylabel("share of beams")
         ax.set_title("Grounding hit types")
         ax.legend()
-        fig.tight_layout()
-        path = out / "grounding_hits.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path.name)
+        save(fig, "grounding_hits.png")
     if train and train.get("train_loss"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         steps, losses = zip(*train["train_loss"])
@@ -103,11 +102,7 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("answer-token loss")
         ax.legend()
-        fig.tight_layout()
-        path = out / "train_loss.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path.name)
+        save(fig, "train_loss.png")
     return written
 
 
