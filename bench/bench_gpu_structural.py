@@ -180,7 +180,7 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
         if args.profile:
             try:
                 print_kernel_profile(torch, kernel, f"N={n:,} Q={q} positional")
-            except Exception as error:  # diagnostics only: never fail the benchmark
+            except Exception as error:  # noqa: BLE001 -- diagnostics only: never fail the benchmark
                 print(f"# profile failed: {error!r}")
         rows.append(row)
         print(f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
