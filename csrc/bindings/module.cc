@@ -89,8 +89,10 @@ PYBIND11_MODULE(_core, m) {
         }
         return PackResults(results);
       }, py::arg("queries"), py::arg("k"), py::arg("num_threads"))
+      // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
       .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k) {
-        return PackResults({g.Ground(TermViews(query), k)});
+        const grlm::GroundResult r = g.Ground(TermViews(query), k);
+        return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
       })
       .def_property_readonly("num_items", [](const grlm::Grounder& g) { return g.catalog().size(); })
       .def_property_readonly("term_id_length", [](const grlm::Grounder& g) { return g.catalog().term_id_length(); })

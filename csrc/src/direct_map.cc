@@ -3,57 +3,80 @@
 #include <algorithm>
 #include <numeric>
 
+#include "grlm/error.h"
+
 namespace grlm {
 
 uint64_t DirectMap::KeyHash(const TermId* key) const {
   uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (int j = 0; j < catalog_.term_id_length(); ++j) h = MixHash(h ^ key[j]);
+  for (int j = 0; j < length_; ++j) h = MixHash(h ^ key[j]);
   return h;
 }
 
-bool DirectMap::KeyEquals(const TermId* key, uint32_t group) const {
-  const TermId* first = catalog_.ItemTerms(items_[group_begin_[group]]);
-  return std::equal(key, key + catalog_.term_id_length(), first);
-}
-
-DirectMap::DirectMap(const Catalog& catalog) : catalog_(catalog) {
+DirectMap::DirectMap(const Catalog& catalog) : length_(catalog.term_id_length()) {
   // Items in tie order, each assigned to the group of its Term ID (groups numbered by first
   // appearance), then laid out group by group: each group stays in tie order.
   std::vector<uint32_t> order(catalog.size());
   std::iota(order.begin(), order.end(), 0u);
   const auto& rank = catalog.tie_rank();
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
+  FlatHashIndex group_index;  // key hash -> group, while building
+  std::vector<uint32_t> first_item;  // a group's key is its first item's Term ID
   std::vector<uint32_t> group_size;
   std::vector<uint32_t> group_of_item(catalog.size());
-  std::vector<uint32_t> first_item;  // while building, a group's key is its first item's
   for (uint32_t item : order) {
     const TermId* key = catalog.ItemTerms(item);
-    const auto next = uint32_t(group_size.size());
-    const uint32_t group = group_of_.Insert(KeyHash(key), next, [&](uint32_t g) {
-      return std::equal(key, key + catalog.term_id_length(), catalog.ItemTerms(first_item[g]));
+    const auto next = uint32_t(first_item.size());
+    const uint32_t group = group_index.Insert(KeyHash(key), next, [&](uint32_t g) {
+      return std::equal(key, key + length_, catalog.ItemTerms(first_item[g]));
     });
     if (group == next) {
-      group_size.push_back(0);
       first_item.push_back(item);
+      group_size.push_back(0);
     }
     group_of_item[item] = group;
     ++group_size[group];
   }
-  group_begin_.assign(group_size.size() + 1, 0);
-  std::partial_sum(group_size.begin(), group_size.end(), group_begin_.begin() + 1);
-  items_.resize(catalog.size());
-  std::vector<uint32_t> fill(group_begin_.begin(), group_begin_.end() - 1);
-  for (uint32_t item : order) items_[fill[group_of_item[item]]++] = item;
+  const std::size_t size = first_item.size() * (std::size_t(length_) + 1) + catalog.size();
+  GRLM_CHECK(size < FlatHashIndex::kEmpty, InvalidArgument, "catalog too large for the direct index");
+  records_.reserve(size);
+  std::vector<uint32_t> fill(first_item.size());  // where each group's next item goes
+  for (uint32_t g = 0; g < first_item.size(); ++g) {
+    const auto offset = uint32_t(records_.size());
+    const TermId* key = catalog.ItemTerms(first_item[g]);
+    records_.insert(records_.end(), key, key + length_);
+    records_.push_back(group_size[g]);
+    fill[g] = uint32_t(records_.size());
+    records_.resize(records_.size() + group_size[g]);
+    group_of_.Insert(KeyHash(key), offset, [](uint32_t) { return false; });  // keys are distinct
+  }
+  for (uint32_t item : order) records_[fill[group_of_item[item]]++] = item;
 }
 
 std::span<const uint32_t> DirectMap::Find(const TermId* query) const {
-  const uint32_t g = group_of_.Find(KeyHash(query), [&](uint32_t group) { return KeyEquals(query, group); });
-  if (g == FlatHashIndex::kEmpty) return {};
-  return {items_.data() + group_begin_[g], group_begin_[g + 1] - group_begin_[g]};
+  const uint32_t offset = group_of_.Find(KeyHash(query), [&](uint32_t record) {
+    return std::equal(query, query + length_, records_.data() + record);
+  });
+  if (offset == FlatHashIndex::kEmpty) return {};
+  const uint32_t* count = records_.data() + offset + length_;
+  return {count + 1, *count};
+}
+
+void DirectMap::FindBatch(std::span<const TermId* const> queries, std::span<const uint32_t>* out) const {
+  std::vector<uint64_t> hashes(queries.size());
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    hashes[i] = KeyHash(queries[i]);
+    group_of_.PrefetchSlot(hashes[i]);
+  }
+  for (uint64_t h : hashes) {
+    const uint32_t record = group_of_.FirstCandidate(h);
+    if (record != FlatHashIndex::kEmpty) __builtin_prefetch(records_.data() + record);
+  }
+  for (std::size_t i = 0; i < queries.size(); ++i) out[i] = Find(queries[i]);
 }
 
 std::size_t DirectMap::MemoryBytes() const {
-  return (group_begin_.size() + items_.size()) * sizeof(uint32_t) + group_of_.MemoryBytes();
+  return records_.size() * sizeof(uint32_t) + group_of_.MemoryBytes();
 }
 
 }  // namespace grlm

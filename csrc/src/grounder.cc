@@ -32,29 +32,42 @@ void Grounder::Prepare(std::span<const std::string_view> terms, PreparedQuery* q
   scorer_->Prepare({normalized, terms.size()}, ids, query);
 }
 
-bool Grounder::GroundDirect(const PreparedQuery& query, int k, GroundResult* result) const {
-  const auto direct = direct_->Find(query.ids);
-  if (direct.empty()) return false;
+void Grounder::FillDirect(const PreparedQuery& query, std::span<const uint32_t> direct, int k,
+                          GroundResult* result) const {
   result->hit = HitType::kDirect;
   const std::size_t n = std::min(direct.size(), std::size_t(k));
   result->items.assign(direct.begin(), direct.begin() + n);
-  result->scores.clear();
-  for (uint32_t item : result->items) result->scores.push_back(scorer_->Score(query, item));
+  // Every item of a direct hit carries the query's Term ID, so they all have its score.
+  result->scores.assign(n, scorer_->ScoreTerms(query, query.ids));
+}
+
+bool Grounder::GroundDirect(const PreparedQuery& query, int k, GroundResult* result) const {
+  const auto direct = direct_->Find(query.ids);
+  if (direct.empty()) return false;
+  FillDirect(query, direct, k, result);
   return true;
 }
 
-GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  PreparedQuery query;
-  Prepare(terms, &query);
+GroundResult Grounder::GroundPrepared(const PreparedQuery& query, std::span<const uint32_t> direct,
+                                      int k) const {
   GroundResult result;
-  if (GroundDirect(query, k, &result)) return result;
+  if (!direct.empty()) {
+    FillDirect(query, direct, k, &result);
+    return result;
+  }
   for (const ScoredItem& scored : scorer_->TopK(query, k)) {
     result.items.push_back(scored.item);
     result.scores.push_back(scored.score);
   }
   result.hit = result.items.empty() ? HitType::kNone : HitType::kStructural;
   return result;
+}
+
+GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  PreparedQuery query;
+  Prepare(terms, &query);
+  return GroundPrepared(query, direct_->Find(query.ids), k);
 }
 
 std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
@@ -66,9 +79,22 @@ std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<cons
                                         : std::max(1u, std::thread::hardware_concurrency());
   threads = std::max<std::size_t>(1, std::min(threads, queries.size() / 64 + 1));
   std::vector<std::exception_ptr> errors(threads);
+  // Each thread takes blocks of queries in turn; a block's direct lookups run as one batch.
+  constexpr std::size_t kBlock = 16;
   auto work = [&](std::size_t t) {
     try {
-      for (std::size_t q = t; q < queries.size(); q += threads) results[q] = Ground(queries[q], k);
+      PreparedQuery prepared[kBlock];
+      const TermId* keys[kBlock];
+      std::span<const uint32_t> direct[kBlock];
+      for (std::size_t begin = t * kBlock; begin < queries.size(); begin += threads * kBlock) {
+        const std::size_t size = std::min(kBlock, queries.size() - begin);
+        for (std::size_t i = 0; i < size; ++i) {
+          Prepare(queries[begin + i], &prepared[i]);
+          keys[i] = prepared[i].ids;
+        }
+        direct_->FindBatch({keys, size}, direct);
+        for (std::size_t i = 0; i < size; ++i) results[begin + i] = GroundPrepared(prepared[i], direct[i], k);
+      }
     } catch (...) {
       errors[t] = std::current_exception();
     }

@@ -21,7 +21,8 @@ void BuildPostings(std::size_t num_terms, ForEachPosting for_each, std::vector<u
   for_each([&](TermId t, uint32_t item) { (*items)[fill[t]++] = item; });
 }
 
-// Per-thread scratch: a dense score array kept all-zero between queries, and the touched items.
+// Per-thread scratch: a dense score array kept all-zero between queries, and room for the list of
+// touched items (one more than the catalog, see Collect).
 template <typename Score>
 struct Scratch {
   std::vector<Score> scores;
@@ -31,21 +32,23 @@ struct Scratch {
 template <typename Score>
 Scratch<Score>& ThreadScratch(std::size_t size) {
   thread_local Scratch<Score> scratch;
-  if (scratch.scores.size() < size) scratch.scores.assign(size, Score(0));
+  if (scratch.scores.size() < size) {
+    scratch.scores.assign(size, Score(0));
+    scratch.touched.resize(size + 1);
+  }
   return scratch;
 }
 
 // The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
-// rejected by one comparison, and nothing of the size of the catalog is allocated.
+// rejected by one comparison, and nothing of the size of the catalog is allocated. Scores stay in
+// the scorer's own type (integer units in bag mode) until Take.
+template <typename Score>
 class BestK {
  public:
   BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
 
-  bool full() const { return heap_.size() == k_; }
-  // The k-th best so far; only when full().
-  const ScoredItem& worst() const { return heap_.front(); }
-
-  void Offer(const ScoredItem& candidate) {
+  void Offer(uint32_t item, Score score) {
+    const Entry candidate{item, score};
     if (heap_.size() < k_) {
       heap_.push_back(candidate);
       std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
@@ -56,22 +59,30 @@ class BestK {
     }
   }
 
-  // Best first.
-  std::vector<ScoredItem> Take() {
+  // Best first, each score converted by to_score.
+  template <typename ToScore>
+  std::vector<ScoredItem> Take(ToScore to_score) {
     std::sort_heap(heap_.begin(), heap_.end(), Before{rank_});
-    return std::move(heap_);
+    std::vector<ScoredItem> best;
+    best.reserve(heap_.size());
+    for (const Entry& e : heap_) best.push_back(ScoredItem{e.item, to_score(e.score)});
+    return best;
   }
 
  private:
+  struct Entry {
+    uint32_t item;
+    Score score;
+  };
   struct Before {
     const std::vector<uint32_t>& rank;
-    bool operator()(const ScoredItem& a, const ScoredItem& b) const {
-      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
+    bool operator()(const Entry& a, const Entry& b) const {
+      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);  // exact for int32 units too
     }
   };
   std::size_t k_;
   const std::vector<uint32_t>& rank_;
-  std::vector<ScoredItem> heap_;
+  std::vector<Entry> heap_;
 };
 
 }  // namespace
@@ -126,7 +137,7 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   std::copy(ids, ids + length, query->ids);
   query->bag_credits.clear();
   if (mode_ != ScoreMode::kBag) return;
-  std::vector<std::pair<TermId, int32_t>> credits;
+  std::vector<TermCredit> credits;
   for (std::size_t j = 0; j < normalized.size(); ++j) {
     credits.clear();
     credit_index_[0].Credits(normalized[j], &credits);
@@ -151,22 +162,25 @@ template <typename Score, typename ForEachPosting, typename ToScore>
 std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_posting, ToScore to_score,
                                                   int k) const {
   auto& scratch = ThreadScratch<Score>(catalog_.size());
-  auto& scores = scratch.scores;
-  auto& touched = scratch.touched;
-  touched.clear();
-  // Every contribution is positive, so a zero score means "not touched yet".
+  // Plain pointers: the compiler would look the thread_local up again on every append.
+  Score* scores = scratch.scores.data();
+  uint32_t* touched = scratch.touched.data();
+  std::size_t num_touched = 0;
+  // Every contribution is positive, so a zero score means "not touched yet". The append is
+  // branch-free: the slot is always written and kept only on an item's first credit.
   for_each_posting([&](std::span<const uint32_t> items, Score add) {
     for (uint32_t item : items) {
-      if (scores[item] == Score(0)) touched.push_back(item);
+      touched[num_touched] = item;
+      num_touched += scores[item] == Score(0);
       scores[item] += add;
     }
   });
-  BestK best(k, catalog_.tie_rank());
-  for (uint32_t item : touched) {
-    best.Offer(ScoredItem{item, to_score(scores[item])});
-    scores[item] = Score(0);
+  BestK<Score> best(k, catalog_.tie_rank());
+  for (std::size_t i = 0; i < num_touched; ++i) {
+    best.Offer(touched[i], scores[touched[i]]);
+    scores[touched[i]] = Score(0);
   }
-  return best.Take();
+  return best.Take(to_score);
 }
 
 std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
@@ -193,7 +207,10 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
 }
 
 double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const {
-  const TermId* terms = catalog_.ItemTerms(item);
+  return ScoreTerms(query, catalog_.ItemTerms(item));
+}
+
+double StructuralScorer::ScoreTerms(const PreparedQuery& query, const TermId* terms) const {
   const int length = catalog_.term_id_length();
   if (mode_ == ScoreMode::kPositional) {
     return PositionalItemScore(terms, query.ids, weights_.data(), length);
@@ -202,7 +219,7 @@ double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const 
   for (int j = 0; j < length; ++j) {
     if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
     auto it = std::lower_bound(query.bag_credits.begin(), query.bag_credits.end(),
-                               std::pair<TermId, int32_t>(terms[j], INT32_MIN));
+                               TermCredit(terms[j], INT32_MIN));
     if (it != query.bag_credits.end() && it->first == terms[j]) units += it->second;
   }
   return units / kBagUnitsPerPoint;

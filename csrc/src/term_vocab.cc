@@ -75,10 +75,10 @@ std::string TermVocab::Normalize(std::string_view raw) {
   return std::string(NormalizeInto(raw, &buffer));
 }
 
-uint64_t TermVocab::Hash(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a, then mixed for the slot index
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return MixHash(h);
+uint64_t TermVocab::HashState(std::string_view s) {
+  uint64_t state = kHashSeed;
+  for (unsigned char c : s) state = HashStep(state, c);
+  return state;
 }
 
 TermId TermVocab::Intern(std::string_view raw) {
@@ -86,13 +86,18 @@ TermId TermVocab::Intern(std::string_view raw) {
   const std::string_view term = NormalizeInto(raw, &buffer);
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
   const auto next = TermId(terms_.size());
-  const TermId id = ids_.Insert(Hash(term), next, [&](uint32_t t) { return terms_[t] == term; });
+  const TermId id = ids_.Insert(MixHash(HashState(term)), next, [&](uint32_t t) { return terms_[t] == term; });
   if (id == next) terms_.emplace_back(term);
   return id;
 }
 
 TermId TermVocab::FindNormalized(std::string_view normalized) const {
-  const uint32_t id = ids_.Find(Hash(normalized), [&](uint32_t t) { return terms_[t] == normalized; });
+  return FindNormalizedByState(normalized, HashState(normalized));
+}
+
+TermId TermVocab::FindNormalizedByState(std::string_view normalized, uint64_t hash_state) const {
+  // FNV-1a's low bits are weak and choose the slot: mix them.
+  const uint32_t id = ids_.Find(MixHash(hash_state), [&](uint32_t t) { return terms_[t] == normalized; });
   return id == FlatHashIndex::kEmpty ? kUnknownTerm : id;
 }
 

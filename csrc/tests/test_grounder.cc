@@ -20,21 +20,32 @@ TEST(DirectThenStructural) {
 }
 
 TEST(BatchEqualsSingle) {
-  grlm::Catalog c(2);
-  for (int i = 0; i < 500; ++i) {
-    c.AddItem("i" + std::to_string(i), {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
-  }
-  grlm::Grounder g(std::move(c));
-  std::vector<std::string> storage;
-  for (int i = 0; i < 300; ++i) storage.push_back("t" + std::to_string(i % 41));
-  std::vector<std::vector<std::string_view>> terms;
-  for (int i = 0; i < 300; ++i) terms.push_back({storage[i], "u3"});
-  std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());
-  auto batch = g.GroundBatch(queries, 7, 2);
-  for (int i = 0; i < 300; ++i) {
-    auto single = g.Ground(queries[i], 7);
-    CHECK(batch[i].items == single.items);
-    CHECK(batch[i].scores == single.scores);
+  // Direct hits (some colliding), structural hits and misses, in batches that are not multiples of
+  // a thread's block, on 1 to 3 threads, in both modes.
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    grlm::Catalog c(2);
+    for (int i = 0; i < 500; ++i) {
+      c.AddItem("i" + std::to_string(i), {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
+    }
+    grlm::Grounder g(std::move(c), mode);
+    std::vector<std::string> storage;
+    for (int i = 0; i < 301; ++i) storage.push_back((i % 5 == 0 ? "x" : "t") + std::to_string(i % 41));
+    std::vector<std::vector<std::string_view>> terms;
+    for (int i = 0; i < 301; ++i) terms.push_back({storage[i], i % 3 ? "u3" : "v"});
+    std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());
+    for (int threads : {1, 2, 3}) {
+      auto batch = g.GroundBatch(queries, 7, threads);
+      CHECK_EQ(batch.size(), queries.size());
+      for (std::size_t i = 0; i < queries.size(); ++i) {
+        auto single = g.Ground(queries[i], 7);
+        CHECK(batch[i].hit == single.hit);
+        CHECK(batch[i].items == single.items);
+        CHECK(batch[i].scores == single.scores);
+      }
+    }
+    std::vector<std::string_view> empty_term{""};
+    queries[250] = empty_term;
+    CHECK_THROWS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
   }
 }
 

@@ -51,6 +51,11 @@ class Grounder {
   std::size_t MemoryBytes() const;
 
  private:
+  // Ground for a prepared query whose direct lookup returned direct.
+  GroundResult GroundPrepared(const PreparedQuery& query, std::span<const uint32_t> direct, int k) const;
+  void FillDirect(const PreparedQuery& query, std::span<const uint32_t> direct, int k,
+                  GroundResult* result) const;
+
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<DirectMap> direct_;
   std::unique_ptr<StructuralScorer> scorer_;

@@ -23,7 +23,7 @@ struct ScoredItem {
 // units it gives each credited vocabulary term (sorted by term id).
 struct PreparedQuery {
   TermId ids[kMaxTermIdLength];
-  std::vector<std::pair<TermId, int32_t>> bag_credits;
+  std::vector<TermCredit> bag_credits;
 };
 
 // Inverted indexes from terms to items, so a query touches only the items that share a credited
@@ -42,6 +42,8 @@ class StructuralScorer {
   std::vector<ScoredItem> TopK(const PreparedQuery& query, int k) const;
   // The score of one item (used for direct hits and by tests).
   double Score(const PreparedQuery& query, uint32_t item) const;
+  // The score of an item whose (encoded, padded) Term ID is terms.
+  double ScoreTerms(const PreparedQuery& query, const TermId* terms) const;
 
   ScoreMode mode() const { return mode_; }
   const std::vector<double>& weights() const { return weights_; }

@@ -32,13 +32,20 @@ class TermVocab {
   // Id of an already normalized term, or kUnknownTerm.
   TermId FindNormalized(std::string_view normalized) const;
 
+  // The term hash in incremental form (FNV-1a over the bytes), so that all substrings of a string
+  // starting at one offset are hashed in one sweep: state = HashStep(state, byte) from kHashSeed.
+  static constexpr uint64_t kHashSeed = 1469598103934665603ull;
+  static uint64_t HashStep(uint64_t state, unsigned char byte) { return (state ^ byte) * 1099511628211ull; }
+  // FindNormalized for a term whose bytes fold to hash_state.
+  TermId FindNormalizedByState(std::string_view normalized, uint64_t hash_state) const;
+
   const std::string& Term(TermId id) const { return terms_[id]; }
   const std::vector<std::string>& terms() const { return terms_; }
   std::size_t size() const { return terms_.size(); }
   std::size_t MemoryBytes() const;
 
  private:
-  static uint64_t Hash(std::string_view s);
+  static uint64_t HashState(std::string_view s);
   std::vector<std::string> terms_;
   FlatHashIndex ids_;
 };

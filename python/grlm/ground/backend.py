@@ -89,7 +89,8 @@ class CudaGroundingCore:
     def ground_one(self, query, k: int):
         if not isinstance(query, (list, tuple)):
             raise TypeError(f"a Term ID must be a list or tuple of str, got {type(query).__name__}")
-        return self.ground_batch([query], k)
+        hits, _, items, scores = self.ground_batch([query], k)
+        return int(hits[0]), items.tolist(), scores.tolist()
 
     def __getattr__(self, name):
         return getattr(self._core, name)
