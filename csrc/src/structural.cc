@@ -40,7 +40,7 @@ Scratch<Score>& ThreadScratch(std::size_t size) {
 }
 
 // The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
-// rejected by one comparison, and nothing of the size of the catalog is allocated. Scores stay in
+// rejected by one comparison of scores, and nothing of the size of the catalog is allocated. Scores stay in
 // the scorer's own type (integer units in bag mode) until Take.
 template <typename Score>
 class BestK {
@@ -48,6 +48,8 @@ class BestK {
   BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
 
   void Offer(uint32_t item, Score score) {
+    // Most candidates lose on the score alone, before any tie rank is read.
+    if (heap_.size() == k_ && score < heap_.front().score) return;
     const Entry candidate{item, score};
     if (heap_.size() < k_) {
       heap_.push_back(candidate);
