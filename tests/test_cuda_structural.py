@@ -182,6 +182,22 @@ def test_auto_device_falls_back_to_cpu_without_error():
     assert grounder.ground(["x", "q"], k=2).item_ids == ("a", "b")
 
 
+def test_cuda_core_ground_one_returns_what_the_cpu_core_returns(monkeypatch):
+    # The GPU core answers one query through its batch path; without a GPU, its batch path is
+    # stood in for by the CPU core's (same packed arrays), so the unpacking is checked here too.
+    from grlm.ground.backend import CudaGroundingCore
+
+    grounder = Grounder({"a": ["x", "y"], "b": ["x", "z"], "c": ["x", "z"]})
+    core = object.__new__(CudaGroundingCore)
+    core._core = grounder._core
+    monkeypatch.setattr(CudaGroundingCore, "ground_batch",
+                        lambda self, queries, k, num_threads=0: self._core.ground_batch(queries, k, 1))
+    for query in (["x", "y"], ["x", "z"], ["x", "q"], ["w"]):
+        assert core.ground_one(query, 2) == grounder._core.ground_one(query, 2)
+    with pytest.raises(TypeError):
+        core.ground_one("x y", 2)
+
+
 def test_unknown_device_is_an_input_error():
     with pytest.raises(InvalidInputError, match="tpu"):
         resolve_device("tpu")
