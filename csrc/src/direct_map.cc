@@ -63,16 +63,20 @@ std::span<const uint32_t> DirectMap::Find(const TermId* query) const {
 }
 
 void DirectMap::FindBatch(std::span<const TermId* const> queries, std::span<const uint32_t>* out) const {
-  std::vector<uint64_t> hashes(queries.size());
-  for (std::size_t i = 0; i < queries.size(); ++i) {
-    hashes[i] = KeyHash(queries[i]);
-    group_of_.PrefetchSlot(hashes[i]);
+  constexpr std::size_t kChunk = 32;  // enough lookups in flight to hide the misses
+  uint64_t hashes[kChunk];
+  for (std::size_t begin = 0; begin < queries.size(); begin += kChunk) {
+    const std::size_t size = std::min(kChunk, queries.size() - begin);
+    for (std::size_t i = 0; i < size; ++i) {
+      hashes[i] = KeyHash(queries[begin + i]);
+      group_of_.PrefetchSlot(hashes[i]);
+    }
+    for (std::size_t i = 0; i < size; ++i) {
+      const uint32_t record = group_of_.FirstCandidate(hashes[i]);
+      if (record != FlatHashIndex::kEmpty) __builtin_prefetch(records_.data() + record);
+    }
+    for (std::size_t i = 0; i < size; ++i) out[begin + i] = Find(queries[begin + i]);
   }
-  for (uint64_t h : hashes) {
-    const uint32_t record = group_of_.FirstCandidate(h);
-    if (record != FlatHashIndex::kEmpty) __builtin_prefetch(records_.data() + record);
-  }
-  for (std::size_t i = 0; i < queries.size(); ++i) out[i] = Find(queries[i]);
 }
 
 std::size_t DirectMap::MemoryBytes() const {
