@@ -200,3 +200,29 @@ def test_cli_run_until_a_stage(tmp_path, capsys):
     assert not (tmp_path / "out" / "train").exists()
     assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+def test_stages_follow_file_contents_not_file_times(tmp_path):
+    from grlm.pipeline import Pipeline
+
+    data_dir = tmp_path / "data"
+    term_ids = _write_dataset(data_dir)
+    config = _config(tmp_path, data_dir, "unused-model")
+    lines = []
+    Pipeline(config, log=lines.append).run(until="terms")
+    assert "[terms] running" in lines
+
+    # A fresh copy of the same data (new mtime) is up to date ...
+    tid_file = data_dir / "item_id2tid.json"
+    stat = tid_file.stat()
+    os.utime(tid_file, (stat.st_atime + 3600, stat.st_mtime + 3600))
+    lines.clear()
+    Pipeline(config, log=lines.append).run(until="terms")
+    assert lines == ["[terms] up to date, skipped"]
+
+    # ... and changed data is not.
+    term_ids["p0"] = ["other", "terms", "for", "p0"]
+    tid_file.write_text(json.dumps(term_ids))
+    lines.clear()
+    Pipeline(config, log=lines.append).run(until="terms")
+    assert "[terms] running" in lines

@@ -52,14 +52,19 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _file_stamp(path: str | None) -> dict | None:
+def _file_digest(path: str | None) -> str | None:
+    """The SHA-256 of a file's bytes: what a stage read, wherever the file lies and whenever it
+    was copied (an mtime would change on every fresh copy of the data and rerun everything)."""
     if not path:
         return None
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    stat = p.stat()
-    return {"path": str(p.resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
+    digest = hashlib.sha256()
+    with p.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class Pipeline:
@@ -157,7 +162,7 @@ class Pipeline:
 
     def stage_terms(self) -> None:
         c = self.config.terms
-        fingerprint = _hash({"terms": dataclasses.asdict(c), "file": _file_stamp(c.path),
+        fingerprint = _hash({"terms": dataclasses.asdict(c), "file": _file_digest(c.path),
                              "data": self.config.dataset.source,
                              "model": self.config.model if c.source == "ctg" else None})
 
@@ -224,7 +229,7 @@ class Pipeline:
         fingerprint = _hash({"sft": dataclasses.asdict(c), "seed": self.config.seed,
                              "data": self.data_fingerprint(),
                              "terms": self._fingerprints["terms"],
-                             "similar": _file_stamp(c.similar_items)})
+                             "similar": _file_digest(c.similar_items)})
         folder = self.out / "sft"
 
         def body() -> None:
