@@ -191,7 +191,8 @@ def test_cuda_core_ground_one_returns_what_the_cpu_core_returns(monkeypatch):
     core = object.__new__(CudaGroundingCore)
     core._core = grounder._core
     monkeypatch.setattr(CudaGroundingCore, "ground_batch",
-                        lambda self, queries, k, num_threads=0: self._core.ground_batch(queries, k, 1))
+                        lambda self, queries, k, num_threads=0:
+                        self._core.ground_batch(queries, k, 1))
     for query in (["x", "y"], ["x", "z"], ["x", "q"], ["w"]):
         assert core.ground_one(query, 2) == grounder._core.ground_one(query, 2)
     with pytest.raises(TypeError):

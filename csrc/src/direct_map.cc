@@ -38,7 +38,8 @@ DirectMap::DirectMap(const Catalog& catalog) : length_(catalog.term_id_length())
     ++group_size[group];
   }
   const std::size_t size = first_item.size() * (std::size_t(length_) + 1) + catalog.size();
-  GRLM_CHECK(size < FlatHashIndex::kEmpty, InvalidArgument, "catalog too large for the direct index");
+  GRLM_CHECK(size < FlatHashIndex::kEmpty, InvalidArgument,
+             "catalog too large for the direct index");
   records_.reserve(size);
   std::vector<uint32_t> fill(first_item.size());  // where each group's next item goes
   for (uint32_t g = 0; g < first_item.size(); ++g) {
@@ -62,7 +63,8 @@ std::span<const uint32_t> DirectMap::Find(const TermId* query) const {
   return {count + 1, *count};
 }
 
-void DirectMap::FindBatch(std::span<const TermId* const> queries, std::span<const uint32_t>* out) const {
+void DirectMap::FindBatch(std::span<const TermId* const> queries,
+                          std::span<const uint32_t>* out) const {
   constexpr std::size_t kChunk = 32;  // enough lookups in flight to hide the misses
   uint64_t hashes[kChunk];
   for (std::size_t begin = 0; begin < queries.size(); begin += kChunk) {

@@ -93,7 +93,9 @@ std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<cons
           keys[i] = prepared[i].ids;
         }
         direct_->FindBatch({keys, size}, direct);
-        for (std::size_t i = 0; i < size; ++i) results[begin + i] = GroundPrepared(prepared[i], direct[i], k);
+        for (std::size_t i = 0; i < size; ++i) {
+          results[begin + i] = GroundPrepared(prepared[i], direct[i], k);
+        }
       }
     } catch (...) {
       errors[t] = std::current_exception();

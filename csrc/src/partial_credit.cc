@@ -50,7 +50,9 @@ PartialCreditIndex::PartialCreditIndex(const TermVocab& vocab) : vocab_(vocab) {
     ++vocab_credit_begin_[by + 1];
     vocab_credits_.emplace_back(term, credit);
   }
-  for (std::size_t t = 0; t < terms.size(); ++t) vocab_credit_begin_[t + 1] += vocab_credit_begin_[t];
+  for (std::size_t t = 0; t < terms.size(); ++t) {
+    vocab_credit_begin_[t + 1] += vocab_credit_begin_[t];
+  }
 }
 
 template <typename Found>
@@ -91,7 +93,8 @@ void PartialCreditIndex::Credits(std::string_view g, std::vector<TermCredit>* ou
 }
 
 std::span<const TermCredit> PartialCreditIndex::VocabCredits(TermId t) const {
-  return {vocab_credits_.data() + vocab_credit_begin_[t], vocab_credit_begin_[t + 1] - vocab_credit_begin_[t]};
+  const std::size_t begin = vocab_credit_begin_[t];
+  return {vocab_credits_.data() + begin, vocab_credit_begin_[t + 1] - begin};
 }
 
 std::size_t PartialCreditIndex::MemoryBytes() const {

@@ -40,8 +40,8 @@ Scratch<Score>& ThreadScratch(std::size_t size) {
 }
 
 // The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
-// rejected by one comparison of scores, and nothing of the size of the catalog is allocated. Scores stay in
-// the scorer's own type (integer units in bag mode) until Take.
+// rejected by one comparison of scores, and nothing of the size of the catalog is allocated.
+// Scores stay in the scorer's own type (integer units in bag mode) until Take.
 template <typename Score>
 class BestK {
  public:
@@ -79,7 +79,8 @@ class BestK {
   struct Before {
     const std::vector<uint32_t>& rank;
     bool operator()(const Entry& a, const Entry& b) const {
-      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);  // exact for int32 units too
+      // Exact for int32 units too: every int32 is a double.
+      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
     }
   };
   std::size_t k_;

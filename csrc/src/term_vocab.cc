@@ -86,7 +86,8 @@ TermId TermVocab::Intern(std::string_view raw) {
   const std::string_view term = NormalizeInto(raw, &buffer);
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
   const auto next = TermId(terms_.size());
-  const TermId id = ids_.Insert(MixHash(HashState(term)), next, [&](uint32_t t) { return terms_[t] == term; });
+  const TermId id = ids_.Insert(MixHash(HashState(term)), next,
+                                [&](uint32_t t) { return terms_[t] == term; });
   if (id == next) terms_.emplace_back(term);
   return id;
 }
@@ -97,7 +98,8 @@ TermId TermVocab::FindNormalized(std::string_view normalized) const {
 
 TermId TermVocab::FindNormalizedByState(std::string_view normalized, uint64_t hash_state) const {
   // FNV-1a's low bits are weak and choose the slot: mix them.
-  const uint32_t id = ids_.Find(MixHash(hash_state), [&](uint32_t t) { return terms_[t] == normalized; });
+  const uint32_t id = ids_.Find(MixHash(hash_state),
+                                [&](uint32_t t) { return terms_[t] == normalized; });
   return id == FlatHashIndex::kEmpty ? kUnknownTerm : id;
 }
 

@@ -32,7 +32,8 @@ TEST(FindsWhatAScanFindsAlsoInBatches) {
   std::mt19937 rng(3);
   grlm::Catalog c(3);
   for (int i = 0; i < 2000; ++i) {
-    c.AddItem("i" + std::to_string(i), {"a" + std::to_string(rng() % 6), "b" + std::to_string(rng() % 6),
+    c.AddItem("i" + std::to_string(i), {"a" + std::to_string(rng() % 6),
+                                        "b" + std::to_string(rng() % 6),
                                         "c" + std::to_string(rng() % 4)});
   }
   grlm::DirectMap map(c);

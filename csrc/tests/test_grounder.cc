@@ -25,11 +25,14 @@ TEST(BatchEqualsSingle) {
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     grlm::Catalog c(2);
     for (int i = 0; i < 500; ++i) {
-      c.AddItem("i" + std::to_string(i), {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
+      c.AddItem("i" + std::to_string(i),
+                {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
     }
     grlm::Grounder g(std::move(c), mode);
     std::vector<std::string> storage;
-    for (int i = 0; i < 301; ++i) storage.push_back((i % 5 == 0 ? "x" : "t") + std::to_string(i % 41));
+    for (int i = 0; i < 301; ++i) {
+      storage.push_back((i % 5 == 0 ? "x" : "t") + std::to_string(i % 41));
+    }
     std::vector<std::vector<std::string_view>> terms;
     for (int i = 0; i < 301; ++i) terms.push_back({storage[i], i % 3 ? "u3" : "v"});
     std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());

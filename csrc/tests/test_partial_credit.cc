@@ -25,7 +25,8 @@ TEST(CreditsEqualContainingAndContainedTerms) {
 }
 
 // The definition, literally: scan the whole vocabulary.
-static std::vector<grlm::TermCredit> BruteForceCredits(const grlm::TermVocab& vocab, const std::string& g) {
+static std::vector<grlm::TermCredit> BruteForceCredits(const grlm::TermVocab& vocab,
+                                                       const std::string& g) {
   std::vector<grlm::TermCredit> credits;
   for (grlm::TermId t = 0; t < vocab.size(); ++t) {
     const std::string& w = vocab.Term(t);

@@ -42,7 +42,9 @@ class FlatHashIndex {
 
   // The value in the slot where a lookup of hash h starts (kEmpty if none), without comparing
   // keys: a hint for batch lookups that prefetch what the real lookup will read.
-  uint32_t FirstCandidate(uint64_t h) const { return slots_.empty() ? kEmpty : slots_[h & mask_].value; }
+  uint32_t FirstCandidate(uint64_t h) const {
+    return slots_.empty() ? kEmpty : slots_[h & mask_].value;
+  }
   void PrefetchSlot(uint64_t h) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
   }

@@ -52,7 +52,8 @@ class Grounder {
 
  private:
   // Ground for a prepared query whose direct lookup returned direct.
-  GroundResult GroundPrepared(const PreparedQuery& query, std::span<const uint32_t> direct, int k) const;
+  GroundResult GroundPrepared(const PreparedQuery& query, std::span<const uint32_t> direct,
+                              int k) const;
   void FillDirect(const PreparedQuery& query, std::span<const uint32_t> direct, int k,
                   GroundResult* result) const;
 

@@ -35,7 +35,9 @@ class TermVocab {
   // The term hash in incremental form (FNV-1a over the bytes), so that all substrings of a string
   // starting at one offset are hashed in one sweep: state = HashStep(state, byte) from kHashSeed.
   static constexpr uint64_t kHashSeed = 1469598103934665603ull;
-  static uint64_t HashStep(uint64_t state, unsigned char byte) { return (state ^ byte) * 1099511628211ull; }
+  static uint64_t HashStep(uint64_t state, unsigned char byte) {
+    return (state ^ byte) * 1099511628211ull;
+  }
   // FindNormalized for a term whose bytes fold to hash_state.
   TermId FindNormalizedByState(std::string_view normalized, uint64_t hash_state) const;
 

@@ -170,7 +170,8 @@ class Grounder:
         if not isinstance(term_id, (list, tuple)):
             term_id = _as_term_list(term_id, "a Term ID")
         hit, items, scores = self._core.ground_one(term_id, self._checked_k(k))
-        return GroundResult(tuple([self._item_ids[i] for i in items]), tuple(scores), HIT_TYPES[hit])
+        return GroundResult(tuple([self._item_ids[i] for i in items]), tuple(scores),
+                            HIT_TYPES[hit])
 
     def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
                      num_threads: int = 0) -> BatchResult:
