@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import machine, measure, print_table  # noqa: E402
-
-from grlm.ground import Grounder  # noqa: E402
-from grlm.ground.reference import DictDirectMap, ReferenceGrounder  # noqa: E402
-from grlm.term_ids import load_term_ids  # noqa: E402
+from grlm.ground import Grounder
+from grlm.ground.reference import DictDirectMap, ReferenceGrounder
+from grlm.term_ids import load_term_ids
+from timing import machine, measure, print_table
 
 BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty" / "item_id2tid.json"
 
@@ -88,8 +87,9 @@ def bench_catalog(name, term_ids, vocab, *, reference_queries: int, quick: bool)
     t_dict = measure(lambda: [table.lookup(q) for q in queries], repeat=3) / len(queries)
     t_ours = {}
     for threads in (1, 0):
-        t_ours[threads] = measure(lambda: g.ground_batch(queries, k=10, num_threads=threads),
-                                  repeat=3) / len(queries)
+        t_ours[threads] = measure(
+            lambda threads=threads: g.ground_batch(queries, k=10, num_threads=threads),
+            repeat=3) / len(queries)
     rows.append([name, "direct, batch of str queries", fmt_time(t_dict), fmt_time(t_ours[1]),
                  f"{t_dict / t_ours[1]:.1f}×", f"all cores: {fmt_time(t_ours[0])} ({t_dict / t_ours[0]:.1f}×)"])
 
@@ -104,8 +104,10 @@ def bench_catalog(name, term_ids, vocab, *, reference_queries: int, quick: bool)
             got = grounder.ground(query, k=10)
             if got.hit == "structural":  # a perturbed ID can still hit another item directly
                 assert list(got.scores) == [s for _, s in want], (query, got, want)
-        single = measure(lambda: [grounder.ground(q, k=10) for q in structural], repeat=3) / len(structural)
-        batched = measure(lambda: grounder.ground_batch(structural, k=10), repeat=3) / len(structural)
+        single = measure(lambda grounder=grounder: [grounder.ground(q, k=10) for q in structural],
+                         repeat=3) / len(structural)
+        batched = measure(lambda grounder=grounder: grounder.ground_batch(structural, k=10),
+                          repeat=3) / len(structural)
         rows.append([name, f"structural {mode}", fmt_time(t_ref), fmt_time(single),
                      f"{t_ref / single:.0f}×",
                      f"1 core, k=10; batch on all cores {fmt_time(batched)}/query"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from grlm.ground import Grounder
 from grlm.ground.reference import ReferenceGrounder
 from grlm.term_ids import load_term_ids

@@ -1,6 +1,5 @@
-import pytest
-
 import grlm.cli.run
+import pytest
 from grlm.cli import main
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from grlm.errors import IndexFileError, InvalidInputError
 from grlm.ground import Grounder
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from grlm.ground import Grounder
 from grlm.ground.reference import ReferenceGrounder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # Short words over a small alphabet: many equal terms, many substring relations, collisions.
 WORDS = ["a", "ab", "abc", "b", "bc", "hair", "hair-mask", "mask", "water bottle", "Water  Bottle",

