@@ -140,10 +140,17 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   std::copy(ids, ids + length, query->ids);
   query->bag_credits.clear();
   if (mode_ != ScoreMode::kBag) return;
-  std::vector<TermCredit> credits;
+  std::vector<TermCredit> unknown_term_credits;
   for (std::size_t j = 0; j < normalized.size(); ++j) {
-    credits.clear();
-    credit_index_[0].Credits(normalized[j], &credits);
+    // A known term's credits were computed at build time; only an unknown one needs its string.
+    std::span<const TermCredit> credits;
+    if (ids[j] < kPadTerm) {
+      credits = credit_index_[0].VocabCredits(ids[j]);
+    } else {
+      unknown_term_credits.clear();
+      credit_index_[0].Credits(normalized[j], &unknown_term_credits);
+      credits = unknown_term_credits;
+    }
     const int32_t weight = BagPositionWeightUnits(int(j));
     for (auto [term, credit] : credits) query->bag_credits.emplace_back(term, credit * weight);
   }
