@@ -8,6 +8,7 @@ result is checked against its baseline before timing.
 
     python bench/bench_grounding.py                      # Beauty + 1,000,000 synthetic items
     python bench/bench_grounding.py --synthetic-items 100000 --quick
+    python bench/bench_grounding.py --synthetic-items 0 --random-words-items 200000
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def synthetic_catalog(num_items: int, vocab_size: int = 50_000, length: int = 5,
     draws = np.searchsorted(np.cumsum(probs / probs.sum()), rng.random((num_items, length)))
     draws = np.minimum(draws, vocab_size - 1)
     return {f"s{i}": [vocab[t] for t in row] for i, row in enumerate(draws.tolist())}, vocab
+
+
+def random_words_catalog(num_items: int, length: int = 5, seed: int = 0):
+    """Items over 2.5 x num_items random words of 3 to 24 letters, each word in two items: many
+    short words lie inside longer ones, the bag index's worst case (largest credit table)."""
+    rng = random.Random(seed)
+    words: set[str] = set()
+    while len(words) < num_items * length // 2:
+        words.add("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 24))))
+    vocab = sorted(words)
+    return {f"r{i}": [vocab[(i * length + j) % len(vocab)] for j in range(length)]
+            for i in range(num_items)}, vocab
 
 
 def perturbed_queries(term_ids, vocab, count: int, seed: int = 1):
@@ -117,6 +130,8 @@ def bench_catalog(name, term_ids, vocab, *, reference_queries: int, quick: bool)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic-items", type=int, default=1_000_000)
+    parser.add_argument("--random-words-items", type=int, default=0,
+                        help="also a catalog of this many items over random words (bag worst case)")
     parser.add_argument("--quick", action="store_true", help="fewer queries (for the demo)")
     args = parser.parse_args()
 
@@ -135,6 +150,10 @@ def main() -> None:
         rows += bench_catalog(f"Zipf ({len(synthetic):,})", synthetic, vocab,
                               reference_queries=2 if args.synthetic_items >= 500_000 else 5,
                               quick=args.quick)
+    if args.random_words_items:
+        words, vocab = random_words_catalog(args.random_words_items)
+        rows += bench_catalog(f"random words ({len(words):,})", words, vocab,
+                              reference_queries=2, quick=args.quick)
     print_table(f"grounding — {datetime.date.today()} — {machine()}",
                 ["catalog", "operation", "Python baseline / query", "compiled / query", "speed-up",
                  "notes"], rows)
