@@ -49,13 +49,13 @@ DirectMap::DirectMap(const Catalog& catalog) : length_(catalog.term_id_length())
     records_.push_back(group_size[g]);
     fill[g] = uint32_t(records_.size());
     records_.resize(records_.size() + group_size[g]);
-    group_of_.Insert(KeyHash(key), offset, [](uint32_t) { return false; });  // keys are distinct
+    record_of_.Insert(KeyHash(key), offset, [](uint32_t) { return false; });  // keys are distinct
   }
   for (uint32_t item : order) records_[fill[group_of_item[item]]++] = item;
 }
 
 std::span<const uint32_t> DirectMap::Find(const TermId* query) const {
-  const uint32_t offset = group_of_.Find(KeyHash(query), [&](uint32_t record) {
+  const uint32_t offset = record_of_.Find(KeyHash(query), [&](uint32_t record) {
     return std::equal(query, query + length_, records_.data() + record);
   });
   if (offset == FlatHashIndex::kEmpty) return {};
@@ -71,10 +71,10 @@ void DirectMap::FindBatch(std::span<const TermId* const> queries,
     const std::size_t size = std::min(kChunk, queries.size() - begin);
     for (std::size_t i = 0; i < size; ++i) {
       hashes[i] = KeyHash(queries[begin + i]);
-      group_of_.PrefetchSlot(hashes[i]);
+      record_of_.PrefetchSlot(hashes[i]);
     }
     for (std::size_t i = 0; i < size; ++i) {
-      const uint32_t record = group_of_.FirstCandidate(hashes[i]);
+      const uint32_t record = record_of_.FirstCandidate(hashes[i]);
       if (record != FlatHashIndex::kEmpty) __builtin_prefetch(records_.data() + record);
     }
     for (std::size_t i = 0; i < size; ++i) out[begin + i] = Find(queries[begin + i]);
@@ -82,7 +82,7 @@ void DirectMap::FindBatch(std::span<const TermId* const> queries,
 }
 
 std::size_t DirectMap::MemoryBytes() const {
-  return records_.size() * sizeof(uint32_t) + group_of_.MemoryBytes();
+  return records_.size() * sizeof(uint32_t) + record_of_.MemoryBytes();
 }
 
 }  // namespace grlm

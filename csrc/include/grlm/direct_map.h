@@ -23,7 +23,7 @@ class DirectMap {
   // Find for each query of a batch, out[i] for queries[i]; the lookups' cache misses overlap
   // (slots, then records, are prefetched for the whole batch before any is compared).
   void FindBatch(std::span<const TermId* const> queries, std::span<const uint32_t>* out) const;
-  std::size_t num_groups() const { return group_of_.size(); }
+  std::size_t num_groups() const { return record_of_.size(); }
   std::size_t MemoryBytes() const;
 
  private:
@@ -33,7 +33,7 @@ class DirectMap {
   // One record per distinct Term ID: its L term ids, its item count, then its items. A lookup
   // reads the hash slot and the record, nothing else (two cache misses on a large catalog).
   std::vector<uint32_t> records_;
-  FlatHashIndex group_of_;  // key hash -> offset of the record in records_
+  FlatHashIndex record_of_;  // key hash -> offset of the record in records_
 };
 
 }  // namespace grlm
