@@ -170,7 +170,7 @@ class Grounder:
         if not isinstance(term_id, (list, tuple)):
             term_id = _as_term_list(term_id, "a Term ID")
         hit, items, scores = self._core.ground_one(term_id, self._checked_k(k))
-        return GroundResult(tuple([self._item_ids[i] for i in items]), tuple(scores),
+        return GroundResult(tuple(map(self._item_ids.__getitem__, items)), tuple(scores),
                             HIT_TYPES[hit])
 
     def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
@@ -185,6 +185,8 @@ class Grounder:
                                                                      num_threads))
 
     def _checked_k(self, k: int) -> int:
+        if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
+            return min(k, len(self._item_ids))
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
         if k < 1:
