@@ -23,11 +23,12 @@ void Grounder::Prepare(std::span<const std::string_view> terms, PreparedQuery* q
     scorer_->Prepare({}, ids, query);
     return;
   }
-  // Normalized terms for bag mode's substring credits; the buffers outlive the views.
+  // Bag mode reads the strings of unknown terms (their substring credits are computed per query;
+  // a known term's were computed at build time). The buffers outlive the views.
   std::string buffers[kMaxTermIdLength];
   std::string_view normalized[kMaxTermIdLength];
   for (std::size_t j = 0; j < terms.size(); ++j) {
-    normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
+    if (ids[j] == kUnknownTerm) normalized[j] = TermVocab::NormalizeInto(terms[j], &buffers[j]);
   }
   scorer_->Prepare({normalized, terms.size()}, ids, query);
 }

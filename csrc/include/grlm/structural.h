@@ -34,8 +34,8 @@ class StructuralScorer {
   // weights: the position weights of positional mode (L positive finite values).
   StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights);
 
-  // normalized: the query's normalized terms (used by bag mode only); ids: its encoding by
-  // Catalog::EncodeQuery.
+  // normalized: the query's normalized terms (read by bag mode only, for terms the vocabulary
+  // does not know); ids: its encoding by Catalog::EncodeQuery.
   void Prepare(std::span<const std::string_view> normalized, const TermId* ids,
                PreparedQuery* query) const;
   // Top-k items by (score desc, tie rank asc), scores > 0 only. Thread-safe.
