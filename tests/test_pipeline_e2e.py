@@ -203,26 +203,39 @@ def test_cli_run_until_a_stage(tmp_path, capsys):
 
 
 def test_stages_follow_file_contents_not_file_times(tmp_path):
+    import dataclasses
+
     from grlm.pipeline import Pipeline
 
     data_dir = tmp_path / "data"
     term_ids = _write_dataset(data_dir)
     config = _config(tmp_path, data_dir, "unused-model")
     lines = []
-    Pipeline(config, log=lines.append).run(until="terms")
-    assert "[terms] running" in lines
 
-    # A fresh copy of the same data (new mtime) is up to date ...
-    tid_file = data_dir / "item_id2tid.json"
-    stat = tid_file.stat()
-    os.utime(tid_file, (stat.st_atime + 3600, stat.st_mtime + 3600))
-    lines.clear()
-    Pipeline(config, log=lines.append).run(until="terms")
-    assert lines == ["[terms] up to date, skipped"]
+    def run(config=config):
+        lines.clear()
+        Pipeline(config, log=lines.append).run(until="sft")
+        return [line for line in lines if "running" in line or "skipped" in line]
 
-    # ... and changed data is not.
+    assert run() == ["[terms] running", "[sft] running"]
+
+    # A fresh copy of the same data (new mtimes) is up to date ...
+    for path in data_dir.iterdir():
+        stat = path.stat()
+        os.utime(path, (stat.st_atime + 3600, stat.st_mtime + 3600))
+    assert run() == ["[terms] up to date, skipped", "[sft] up to date, skipped"]
+
+    # ... and so is a change that only evaluation reads ...
+    fewer_eval_users = dataclasses.replace(
+        config, recommend=dataclasses.replace(config.recommend, max_eval_users=3))
+    assert run(fewer_eval_users) == ["[terms] up to date, skipped", "[sft] up to date, skipped"]
+
+    # ... while changed interactions rerun the training examples but not the Term IDs ...
+    sequences = data_dir / "sequential_data.txt"
+    sequences.write_text(sequences.read_text().replace("u0 p0 p1", "u0 p5 p0 p1"))
+    assert run() == ["[terms] up to date, skipped", "[sft] running"]
+
+    # ... and changed Term IDs rerun both.
     term_ids["p0"] = ["other", "terms", "for", "p0"]
-    tid_file.write_text(json.dumps(term_ids))
-    lines.clear()
-    Pipeline(config, log=lines.append).run(until="terms")
-    assert "[terms] running" in lines
+    (data_dir / "item_id2tid.json").write_text(json.dumps(term_ids))
+    assert run() == ["[terms] running", "[sft] running"]

@@ -10,6 +10,7 @@ checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -65,6 +66,19 @@ def _file_digest(path: str | None) -> str | None:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _items_digest(items) -> str:
+    """SHA-256 of a catalog's items (ids, texts, Term IDs) in id order."""
+    rows = [dataclasses.astuple(items[i]) for i in sorted(items)]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def _dataset_digest(dataset) -> str:
+    """SHA-256 of a dataset's content: its items, and every user's interactions and times."""
+    timestamps = dataset.timestamps or {}
+    users = [(u, dataset.sequences[u], timestamps.get(u)) for u in sorted(dataset.sequences)]
+    return _hash({"items": _items_digest(dataset.items), "users": users})
 
 
 class Pipeline:
@@ -123,10 +137,18 @@ class Pipeline:
         self.log(f"[{stage}] done in {seconds:.1f} s")
 
     # ----------------------------------------------------------------------------------- data
-    def data_fingerprint(self) -> str:
-        c = self.config
-        return _hash({"dataset": dataclasses.asdict(c.dataset), "seed": c.seed,
-                      "eval_users": c.recommend.max_eval_users})
+    @functools.cached_property
+    def split_fingerprint(self) -> str:
+        """The training split's inputs: the dataset section, the seed and the data's content."""
+        dataset, _, _ = self.data()
+        return _hash({"dataset": dataclasses.asdict(self.config.dataset), "seed": self.config.seed,
+                      "content": _dataset_digest(dataset)})
+
+    @property
+    def eval_fingerprint(self) -> str:
+        """The evaluation cases' inputs: the split's, and which users are evaluated."""
+        return _hash({"split": self.split_fingerprint,
+                      "eval_users": self.config.recommend.max_eval_users})
 
     def data(self):
         """(dataset, split, eval_split): the (sub-sampled) dataset, its leave-one-out split,
@@ -163,7 +185,7 @@ class Pipeline:
     def stage_terms(self) -> None:
         c = self.config.terms
         fingerprint = _hash({"terms": dataclasses.asdict(c), "file": _file_digest(c.path),
-                             "data": self.config.dataset.source,
+                             "items": _items_digest(self.data()[0].items),
                              "model": self.config.model if c.source == "ctg" else None})
 
         def body() -> None:
@@ -227,7 +249,7 @@ class Pipeline:
 
         c = self.config.sft
         fingerprint = _hash({"sft": dataclasses.asdict(c), "seed": self.config.seed,
-                             "data": self.data_fingerprint(),
+                             "data": self.split_fingerprint,
                              "terms": self._fingerprints["terms"],
                              "similar": _file_digest(c.similar_items)})
         folder = self.out / "sft"
@@ -335,7 +357,7 @@ class Pipeline:
         fingerprint = _hash({"recommend": dataclasses.asdict(c.recommend),
                              "train": self._fingerprints["train"],
                              "terms": self._fingerprints["terms"],
-                             "data": self.data_fingerprint()})
+                             "data": self.eval_fingerprint})
         folder = self.out / "recommend"
         outputs = [folder / f"{s}.jsonl" for s in c.recommend.splits]
         outputs += [folder / f"{s}_metrics.json" for s in c.recommend.splits]
@@ -392,7 +414,7 @@ class Pipeline:
     def stage_baselines(self) -> None:
         c = self.config
         fingerprint = _hash({"baselines": c.baselines, "sasrec": c.sasrec,
-                             "data": self.data_fingerprint()})
+                             "data": self.eval_fingerprint})
         folder = self.out / "baselines"
 
         def body() -> None:
