@@ -52,6 +52,7 @@ PYBIND11_MODULE(_core, m) {
   py::module_ errors = py::module_::import("grlm.errors");
   static py::object invalid_input = errors.attr("InvalidInputError");
   static py::object index_file_error = errors.attr("IndexFileError");
+  static py::object resource_error = errors.attr("ResourceError");
   static py::object grlm_error = errors.attr("GrlmError");
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -60,6 +61,8 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(invalid_input.ptr(), e.what());
     } catch (const grlm::IndexFileError& e) {
       PyErr_SetString(index_file_error.ptr(), e.what());
+    } catch (const grlm::ResourceError& e) {
+      PyErr_SetString(resource_error.ptr(), e.what());
     } catch (const grlm::Error& e) {
       PyErr_SetString(grlm_error.ptr(), e.what());
     }
@@ -81,7 +84,7 @@ PYBIND11_MODULE(_core, m) {
         grlm::SaveIndex(g, path);
       })
       .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads) {
-        const QueryViews views(queries);  // views into the str objects, which `queries` keeps alive
+        const QueryViews views(queries);  // a copy: other threads may change `queries` meanwhile
         std::vector<grlm::GroundResult> results;
         {
           py::gil_scoped_release release;

@@ -51,27 +51,40 @@ inline std::vector<std::string_view> TermViews(py::handle term_id) {
   return views;
 }
 
-// All terms of all queries in one array, and one span per query into it.
+// All terms of all queries copied into one buffer, and one span of views per query into it.
+// A copy, not views into the str objects: the batch is grounded with the GIL released, and
+// another thread may then empty the caller's lists and free their strings.
 struct QueryViews {
+  std::string bytes;
   std::vector<std::string_view> terms;
   std::vector<std::span<const std::string_view>> queries;
 
   explicit QueryViews(const py::sequence& batch) {
-    const std::size_t n = py::len(batch);
+    std::vector<std::string_view> borrowed;  // valid while the GIL is held, i.e. in here only
     std::vector<std::size_t> ends;
-    ends.reserve(n);
-    terms.reserve(n * 5);
+    ends.reserve(py::len(batch));
     for (py::handle q : batch) {
-      AppendTermViews(q, &terms);
-      ends.push_back(terms.size());
+      AppendTermViews(q, &borrowed);
+      ends.push_back(borrowed.size());
     }
-    queries.reserve(n);
+    std::size_t total = 0;
+    for (std::string_view term : borrowed) total += term.size();
+    bytes.reserve(total);  // no reallocation below, so the views into it stay valid
+    terms.reserve(borrowed.size());
+    for (std::string_view term : borrowed) {
+      terms.emplace_back(bytes.data() + bytes.size(), term.size());
+      bytes.append(term);
+    }
+    queries.reserve(ends.size());
     std::size_t begin = 0;
     for (std::size_t end : ends) {
       queries.emplace_back(terms.data() + begin, end - begin);
       begin = end;
     }
   }
+  // The views point into this object's own buffers.
+  QueryViews(const QueryViews&) = delete;
+  QueryViews& operator=(const QueryViews&) = delete;
 };
 
 inline grlm::ScoreMode ParseMode(const std::string& mode) {

@@ -1,5 +1,6 @@
 // Python bindings of grlm::TokenTrie (called from module.cc). Docstrings live in the Python
-// wrapper grlm.decoding.trie.TokenTrie.
+// wrapper grlm.decoding.trie.TokenTrie. The trie is safe to share between threads (readers use
+// snapshots), so changes and exports release the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -38,6 +39,7 @@ void BindTokenTrie(py::module_& m) {
           "add",
           [](grlm::TokenTrie& t, int64_t item, IntArray tokens) {
             CheckOneDim(tokens, "tokens");
+            py::gil_scoped_release release;  // a change copies the trie: let readers run
             t.Add(item, tokens.data(), std::size_t(tokens.size()));
           },
           py::arg("item"), py::arg("tokens"))
@@ -58,7 +60,8 @@ void BindTokenTrie(py::module_& m) {
             t.AddBatch(items.data(), tokens.data(), offsets.data(), std::size_t(n));
           },
           py::arg("items"), py::arg("tokens"), py::arg("offsets"))
-      .def("remove", &grlm::TokenTrie::Remove, py::arg("item"))
+      .def("remove", &grlm::TokenTrie::Remove, py::arg("item"),
+           py::call_guard<py::gil_scoped_release>())
       .def("contains", &grlm::TokenTrie::Contains, py::arg("item"))
       .def("child", &grlm::TokenTrie::Child, py::arg("node"), py::arg("token"))
       .def(
@@ -72,8 +75,7 @@ void BindTokenTrie(py::module_& m) {
       .def("items_at", &grlm::TokenTrie::ItemsAt, py::arg("node"))
       .def("sequence", &grlm::TokenTrie::Sequence, py::arg("item"))
       .def("path_nodes", &grlm::TokenTrie::PathNodes, py::arg("item"))
-      .def("compact", &grlm::TokenTrie::Compact, py::call_guard<py::gil_scoped_release>())
-      .def("export", [](grlm::TokenTrie& t) {
+      .def("export", [](const grlm::TokenTrie& t) {
         grlm::TokenTrieArrays a;
         {
           py::gil_scoped_release release;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "grlm/error.h"
@@ -102,13 +103,20 @@ std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<cons
       errors[t] = std::current_exception();
     }
   };
-  if (threads == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < threads; ++t) pool.emplace_back(work, t);
-    for (auto& thread : pool) thread.join();
+  // The calling thread does share 0; the others are started here. A thread that cannot be
+  // started (a process or memory limit) must not end the process: the started ones are joined
+  // (a joinable std::thread destroyed would call std::terminate) and the failure is reported.
+  std::vector<std::thread> pool;
+  std::string start_error;
+  try {
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  } catch (const std::system_error& e) {
+    start_error = "cannot start worker thread " + std::to_string(pool.size() + 1) + " of " +
+                  std::to_string(threads) + " (" + e.what() + "); use fewer num_threads";
   }
+  if (start_error.empty()) work(0);
+  for (auto& thread : pool) thread.join();
+  GRLM_CHECK(start_error.empty(), ResourceError, start_error);
   for (auto& error : errors) {
     if (error) std::rethrow_exception(error);
   }

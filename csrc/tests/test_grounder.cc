@@ -1,3 +1,11 @@
+#include <sys/resource.h>
+
+#include <fstream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "check.h"
 #include "grlm/error.h"
 #include "grlm/grounder.h"
@@ -53,3 +61,43 @@ TEST(BatchEqualsSingle) {
 }
 
 TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
+
+// A worker thread that cannot start is an exception, not std::terminate: under an address-space
+// limit too low for the threads' stacks, GroundBatch throws ResourceError and the process goes
+// on. Sanitizer runtimes need far more address space than any such limit, so they skip it.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GRLM_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define GRLM_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__linux__) && !defined(GRLM_TEST_UNDER_SANITIZER)
+TEST(ThreadStartFailureIsAnException) {
+  grlm::Catalog c(2);
+  for (int i = 0; i < 50; ++i) c.AddItem("i" + std::to_string(i), {"x", "t" + std::to_string(i)});
+  grlm::Grounder g(std::move(c));
+  const std::vector<std::string_view> query = {"x", "q"};
+  std::vector<std::span<const std::string_view>> queries(64 * 300, query);
+  rlimit old{};
+  getrlimit(RLIMIT_AS, &old);
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  std::size_t vm_kb = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmSize:", 0) == 0) vm_kb = std::stoul(line.substr(7));
+  }
+  rlimit low = old;
+  low.rlim_cur = vm_kb * 1024 + (32u << 20);  // room for a few 8 MB stacks, not for 200
+  CHECK(setrlimit(RLIMIT_AS, &low) == 0);
+  bool thrown = false;
+  try {
+    g.GroundBatch(queries, 3, 200);
+  } catch (const grlm::ResourceError& e) {
+    thrown = std::string(e.what()).find("thread") != std::string::npos;
+  }
+  setrlimit(RLIMIT_AS, &old);
+  CHECK(thrown);
+  CHECK_EQ(g.GroundBatch(queries, 3, 2).size(), queries.size());
+}
+#endif

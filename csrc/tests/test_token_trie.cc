@@ -1,9 +1,11 @@
 // TokenTrie against a brute-force reference (a list of live sequences) on random catalogs with
 // collisions, prefixes, removals and additions after a bulk build.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -151,3 +153,47 @@ TEST(ErrorsAndEmptyTrie) {
   CHECK(trie.Walk(good.data(), 1) == grlm::TokenTrie::kNone);
 }
 
+
+// Readers walk stable items while a writer adds, removes and exports others: every reader sees
+// a complete snapshot, so a stable item is always found (run under TSan by sanitize.sh).
+TEST(ReadersAlongsideAWriter) {
+  grlm::TokenTrie trie(kEnd);
+  constexpr int kStable = 500;
+  std::vector<int64_t> items;
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> offsets = {0};
+  for (int i = 0; i < kStable; ++i) {
+    items.push_back(i);
+    tokens.insert(tokens.end(), {3 + i % 4, 100 + i, kEnd});
+    offsets.push_back(int64_t(tokens.size()));
+  }
+  trie.AddBatch(items.data(), tokens.data(), offsets.data(), items.size());
+  std::atomic<bool> stop = false;
+  std::atomic<int> wrong = 0;
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&, r] {
+      for (int i = r; !stop; i = (i + 7) % kStable) {
+        const int32_t* seq = tokens.data() + 3 * i;
+        const int32_t node = trie.Walk(seq, 3);
+        if (node == grlm::TokenTrie::kNone) {
+          ++wrong;
+          continue;
+        }
+        const auto at = trie.ItemsAt(node);
+        if (std::find(at.begin(), at.end(), i) == at.end()) ++wrong;
+        if (trie.AllowedTokens(trie.Walk(seq, 1)).empty()) ++wrong;
+      }
+    });
+  }
+  for (int n = 0; n < 300; ++n) {
+    const int32_t seq[] = {7, 100000 + n, kEnd};
+    trie.Add(kStable + n, seq, 3);
+    if (n % 3 == 0) trie.Export();
+    if (n > 0) CHECK(trie.Remove(kStable + n - 1));
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK_EQ(wrong.load(), 0);
+  CHECK_EQ(trie.num_items(), std::size_t(kStable + 1));
+}

@@ -10,7 +10,12 @@ class InvalidInputError(GrlmError, ValueError):
 
 
 class IndexFileError(GrlmError, ValueError):
-    """A saved grounding index is truncated, corrupted or of an unknown version."""
+    """A saved grounding index cannot be read: missing, not a file, truncated, corrupted or of an
+    unknown version. The message names the file and the field that failed."""
+
+
+class ResourceError(GrlmError, RuntimeError):
+    """The system refused a resource grlm asked for, e.g. a worker thread (``ulimit -u``)."""
 
 
 class CudaError(GrlmError, RuntimeError):

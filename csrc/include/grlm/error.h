@@ -20,17 +20,33 @@ class InvalidArgument : public Error {
   using Error::Error;
 };
 
-// A saved index file is truncated, corrupted or of an unknown version.
+// A saved index file is unreadable, truncated, corrupted or of an unknown version.
 class IndexFileError : public Error {
  public:
   using Error::Error;
 };
 
+// The system refused a resource the core asked for (a worker thread).
+class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
+// The file name without its directories: messages say where in the core a check failed without
+// carrying the build machine's paths.
+constexpr const char* BaseName(const char* path) {
+  const char* base = path;
+  for (const char* p = path; *p != '\0'; ++p) {
+    if (*p == '/' || *p == '\\') base = p + 1;
+  }
+  return base;
+}
+
 template <typename E>
 [[noreturn]] inline void Throw(const char* file, int line, const std::string& message) {
   std::ostringstream out;
-  out << message << " [" << file << ":" << line << "]";
+  out << message << " [" << BaseName(file) << ":" << line << "]";
   throw E(out.str());
 }
 }  // namespace detail

@@ -5,19 +5,25 @@
 // Items can be added and removed without a rebuild:
 // - every node counts the live items below it; a child whose count is 0 is never allowed, so a
 //   removed item is never produced by the next search and dead branches are never walked;
-// - new edges go to a small side index (per node, sorted) that Compact() merges into the CSR
-//   arrays in O(nodes + edges); node ids never change, so beams holding a node id stay valid.
+// - node ids never change, so beams holding a node id stay valid across changes.
+//
+// Threads: any number of readers may run alongside one writer at a time (writers queue on a
+// mutex). Readers work on an immutable snapshot, swapped in atomically when a change is complete
+// (read-copy-update through std::atomic<std::shared_ptr<const Snapshot>>): a reader never blocks
+// on a writer, never sees half a change, and keeps its snapshot alive while it uses it. A change
+// copies the arrays once (O(nodes + edges)), so add many items with one AddBatch.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
-#include <utility>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace grlm {
 
-// The flat arrays of a TokenTrie (a snapshot taken by TokenTrie::Export).
+// The flat arrays of a TokenTrie (a copy taken by TokenTrie::Export).
 struct TokenTrieArrays {
   // Children of node n: edges row_ptr[n] .. row_ptr[n+1]-1, child_token ascending within a row.
   std::vector<int32_t> row_ptr;
@@ -42,9 +48,9 @@ class TokenTrie {
   // Adds item (a dense index, 0 <= item < 2^31-1) with the given token sequence. Throws
   // InvalidArgument on a bad or duplicate item or a malformed sequence.
   void Add(int64_t item, const int32_t* tokens, std::size_t length);
-  // Adds n items; sequence i is tokens[offsets[i] .. offsets[i+1]-1]. On an empty trie the CSR
-  // arrays are built in one pass over the sorted sequences; otherwise the items are added one by
-  // one. Validates everything before changing anything.
+  // Adds n items; sequence i is tokens[offsets[i] .. offsets[i+1]-1], as one change. On an empty
+  // trie the arrays are built in one pass over the sorted sequences. Validates everything before
+  // changing anything.
   void AddBatch(const int64_t* items, const int32_t* tokens, const int64_t* offsets,
                 std::size_t n);
   // Removes item; returns false when it is not present (or already removed).
@@ -64,59 +70,33 @@ class TokenTrie {
   // Nodes on the path of a live item, root first, leaf last (live counts change along it).
   std::vector<int32_t> PathNodes(int64_t item) const;
 
-  // Merges the side index into the CSR arrays (node ids unchanged).
-  void Compact();
-  // Compacts if needed and copies the flat arrays.
-  TokenTrieArrays Export();
+  // Copies the flat arrays of the current snapshot.
+  TokenTrieArrays Export() const;
 
   int32_t end_token() const { return end_token_; }
-  std::size_t num_items() const { return num_live_items_; }
-  std::size_t num_nodes() const { return live_.size(); }
-  std::size_t num_edges() const { return base_token_.size() + num_side_edges_; }
+  std::size_t num_items() const;
+  std::size_t num_nodes() const;
+  std::size_t num_edges() const;
   // Length of the longest sequence ever added (an upper bound on decoding steps).
-  int32_t max_length() const { return max_length_; }
-  // Increments whenever nodes or edges are added (the exported CSR then needs a new export).
-  uint64_t structure_version() const { return structure_version_; }
+  int32_t max_length() const;
+  // Increments whenever nodes or edges are added (the exported arrays then need a new export).
+  uint64_t structure_version() const;
   // Increments on every change (add or remove).
-  uint64_t version() const { return version_; }
-  // Bytes held by the arrays of the trie (capacity of its vectors, side index included).
+  uint64_t version() const;
+  // Bytes held by the arrays of the current snapshot (capacity of its vectors).
   std::size_t MemoryBytes() const;
 
  private:
-  struct Edge {
-    int32_t token;
-    int32_t child;
-  };
-  void CheckItem(int64_t item) const;
-  void CheckSequence(const int32_t* tokens, std::size_t length) const;
-  void CheckNode(int32_t node) const;
-  // Child of node for token, live or not, or kNone.
-  int32_t AnyChild(int32_t node, int32_t token) const;
-  int32_t NewNode(int32_t parent, int32_t token);
-  void AttachItem(int32_t leaf, int64_t item);
-  void BulkBuild(const int64_t* items, const int32_t* tokens, const int64_t* offsets,
-                 std::size_t n);
+  struct Snapshot;
+  class Change;
 
-  int32_t end_token_;
-  // CSR over nodes [0, base_nodes): children merged at the last Compact (or bulk build).
-  std::vector<int32_t> base_row_ptr_;
-  std::vector<int32_t> base_token_;
-  std::vector<int32_t> base_child_;
-  // Edges added since: node -> children sorted by token.
-  std::unordered_map<int32_t, std::vector<Edge>> side_;
-  std::size_t num_side_edges_ = 0;
-  // Per node.
-  std::vector<int32_t> parent_;
-  std::vector<int32_t> token_;  // token of the edge into the node (-1 for the root)
-  std::vector<int32_t> live_;
-  std::vector<int32_t> first_item_;  // head of the list of items ending here, or kNone
-  // Per item (dense index).
-  std::vector<int32_t> item_leaf_;  // kNone when absent
-  std::vector<int32_t> next_item_;
-  std::size_t num_live_items_ = 0;
-  int32_t max_length_ = 0;
-  uint64_t structure_version_ = 0;
-  uint64_t version_ = 0;
+  std::shared_ptr<const Snapshot> Load() const {
+    return snapshot_.load(std::memory_order_acquire);
+  }
+
+  const int32_t end_token_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::mutex write_mutex_;  // one change at a time; readers never take it
 };
 
 }  // namespace grlm

@@ -6,6 +6,8 @@ uses, so a Term ID is tokenized identically in training and in the trie.
 
 from __future__ import annotations
 
+import operator
+import threading
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,9 @@ class TokenTrie:
     Build one with :meth:`from_items` (Term IDs and a tokenizer) or :meth:`from_sequences`.
     Item keys may be any hashable values (ints, strings); several items may share a sequence
     (collisions), and are then all reported for it, in sorted key order.
+
+    A trie may be shared between threads: readers work on an immutable snapshot of the C++ trie
+    and never block on a writer; writers (``add*``, ``remove``) run one at a time.
     """
 
     def __init__(self, end_token: int):
@@ -57,6 +62,8 @@ class TokenTrie:
         self._index: dict[Hashable, int] = {}
         self._identity = 0  # keys 0 .. _identity-1 are their own index (from_token_matrix)
         self._device_arrays: dict[str, TrieArrays] = {}
+        # Serializes writers: the key table and the device arrays change with the native trie.
+        self._write_lock = threading.Lock()
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -108,8 +115,19 @@ class TokenTrie:
         self.add_sequences(sequences)
 
     def add_sequences(self, sequences: Mapping[Hashable, Sequence[int]]) -> None:
-        """Adds ``{item_key: token ids}`` in one batch (validated before anything changes)."""
+        """Adds ``{item_key: token ids}`` in one batch (validated before anything changes).
+
+        Token ids must be ints (or numpy integers) in ``[0, 2^31)``; anything else raises
+        InvalidInputError, never a silent conversion (``"1"`` or ``1.5`` are not token ids)."""
+        if not isinstance(sequences, Mapping):
+            raise TypeError(f"sequences must be a mapping item_key -> token ids, got "
+                            f"{type(sequences).__name__}")
         keys = list(sequences.keys())
+        token_lists = [_token_list(key, sequences[key]) for key in keys]
+        with self._write_lock:
+            self._add_locked(keys, token_lists)
+
+    def _add_locked(self, keys: list[Hashable], token_lists: list[list[int]]) -> None:
         known = [self._find(key) for key in keys]
         for key, index in zip(keys, known):
             if index is not None and self._native.contains(index):
@@ -120,26 +138,30 @@ class TokenTrie:
             self._identity = 0
         # Fresh keys get consecutive new indices; re-added keys keep their old index.
         indices = np.empty(len(keys), dtype=np.int64)
-        fresh = [key for key, index in zip(keys, known) if index is None]
-        next_index = len(self._keys)
-        for i, index in enumerate(known):
+        fresh = []
+        for i, (key, index) in enumerate(zip(keys, known)):
             if index is None:
-                indices[i] = next_index
-                next_index += 1
-            else:
-                indices[i] = index
-        lengths = [len(sequences[key]) for key in keys]
+                index = len(self._keys) + len(fresh)
+                fresh.append(key)
+            indices[i] = index
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens = np.fromiter((t for key in keys for t in sequences[key]), dtype=np.int64,
+        np.cumsum([len(tokens) for tokens in token_lists], out=offsets[1:])
+        tokens = np.fromiter((t for seq in token_lists for t in seq), dtype=np.int64,
                              count=int(offsets[-1]))
         if tokens.size and (tokens.min() < 0 or tokens.max() >= 2**31):
             raise InvalidInputError("token ids must be in [0, 2^31)")
-        before = self._native.structure_version
-        self._native.add_batch(indices, tokens.astype(np.int32), offsets)
+        # Keys first: a reader that finds a new index in the native trie must find its key.
         for key in fresh:
             self._index[key] = len(self._keys)
             self._keys.append(key)
+        before = self._native.structure_version
+        try:
+            self._native.add_batch(indices, tokens.astype(np.int32), offsets)
+        except BaseException:
+            for key in fresh:
+                del self._index[key]
+            del self._keys[len(self._keys) - len(fresh):]
+            raise
         if self._native.structure_version != before:
             self._device_arrays.clear()
         else:
@@ -154,12 +176,13 @@ class TokenTrie:
         """Removes an item; the next decoding step (even of a running search) never produces it.
 
         Returns False when the item is not in the trie."""
-        index = self._find(key)
-        if index is None or not self._native.contains(index):
-            return False
-        self._bump_live(index, -1)
-        self._native.remove(index)
-        return True
+        with self._write_lock:
+            index = self._find(key)
+            if index is None or not self._native.contains(index):
+                return False
+            self._bump_live(index, -1)
+            self._native.remove(index)
+            return True
 
     def _bump_live(self, index: int, delta: int) -> None:
         if not self._device_arrays:
@@ -207,14 +230,20 @@ class TokenTrie:
         return list(self._native.sequence(self._find(key)))
 
     def walk(self, tokens: Iterable[int]) -> int:
-        """Node reached from the root by ``tokens`` over live edges, or -1 (a dead prefix)."""
-        return int(self._native.walk(np.asarray(list(tokens), dtype=np.int32)))
+        """Node reached from the root by ``tokens`` over live edges, or -1 (a dead prefix).
+
+        A token outside ``[0, 2^31)`` is in no sequence, so it ends in a dead prefix."""
+        ids = [operator.index(t) for t in tokens]
+        if any(not 0 <= t < 2**31 for t in ids):
+            return -1
+        return int(self._native.walk(np.asarray(ids, dtype=np.int32)))
 
     def allowed_tokens(self, node: int) -> list[int]:
         """Tokens of the live children of ``node`` (ascending); empty at a leaf or dead node."""
+        node = operator.index(node)
         if node < 0:
             return []
-        return list(self._native.allowed_tokens(int(node)))
+        return list(self._native.allowed_tokens(node))
 
     def allowed_after(self, tokens: Iterable[int]) -> list[int]:
         """Tokens allowed after the prefix ``tokens`` (empty when the prefix is dead)."""
@@ -222,9 +251,10 @@ class TokenTrie:
 
     def items_at(self, node: int) -> list[Hashable]:
         """Keys of the live items whose sequence ends at ``node``, in sorted key order."""
+        node = operator.index(node)
         if node < 0:
             return []
-        keys = [self._keys[i] for i in self._native.items_at(int(node))]
+        keys = [self._keys[i] for i in self._native.items_at(node)]
         return sorted(keys, key=_sort_key)
 
     def items_of(self, tokens: Iterable[int]) -> list[Hashable]:
@@ -252,6 +282,12 @@ class TokenTrie:
 
         device = torch.device(device)
         key = str(device)
+        with self._write_lock:  # a consistent export, cached for the version it was taken at
+            return self._arrays_locked(device, key)
+
+    def _arrays_locked(self, device, key: str) -> TrieArrays:
+        import torch
+
         cached = self._device_arrays.get(key)
         if cached is not None and cached.structure_version == self._native.structure_version:
             return cached
@@ -266,3 +302,16 @@ class TokenTrie:
         )
         self._device_arrays[key] = arrays
         return arrays
+
+
+def _token_list(key: Hashable, sequence: Sequence[int]) -> list[int]:
+    """The token ids of one item as Python ints, refusing anything that is not an integer."""
+    if isinstance(sequence, (str, bytes)) or not isinstance(sequence, (Sequence, np.ndarray)):
+        raise InvalidInputError(f"item {key!r}: token ids must be a sequence of ints, got "
+                                f"{type(sequence).__name__}")
+    tokens = []
+    for token in sequence:
+        if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)):
+            raise InvalidInputError(f"item {key!r}: token id {token!r} is not an integer")
+        tokens.append(int(token))
+    return tokens
