@@ -144,10 +144,15 @@ def test_save_failure_keeps_existing_file(grounder, tmp_path):
     path = tmp_path / "index.grlm"
     grounder.save(path)
     before = path.read_bytes()
-    (tmp_path / "index.grlm.tmp").mkdir()  # the temporary file cannot be created
-    with pytest.raises(Exception, match="cannot write"):
-        grounder.save(path)
+    (tmp_path / "index.grlm.tmp").mkdir()  # blocked the old fixed temporary name; not the new
+    grounder.save(path)
     assert path.read_bytes() == before
+    (tmp_path / "dir.grlm").mkdir()  # the rename over a directory fails
+    with pytest.raises(Exception, match="cannot write"):
+        grounder.save(tmp_path / "dir.grlm")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.grlm", "index.grlm",
+                                                         "index.grlm.tmp"]
 
 
 def test_from_file_reads_json_map_and_jsonl(tmp_path):

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "grlm/error.h"
+#include "utf8.h"
 
 namespace grlm {
 
@@ -33,6 +34,7 @@ uint32_t Catalog::AddItem(std::string_view item_id, std::span<const std::string_
 
 uint32_t Catalog::AddEncodedItem(std::string_view item_id, const TermId* terms) {
   GRLM_CHECK(!item_id.empty(), InvalidArgument, "item id is empty");
+  GRLM_CHECK(IsValidUtf8(item_id), InvalidArgument, "item id is not valid UTF-8");
   GRLM_CHECK(item_ids_.size() < kPadTerm, InvalidArgument, "catalog is full");
   const auto index = uint32_t(item_ids_.size());
   GRLM_CHECK(index_of_.emplace(std::string(item_id), index).second, InvalidArgument,

@@ -1,5 +1,7 @@
 #include <cstdio>
 #include <fstream>
+#include <random>
+#include <string>
 
 #include "check.h"
 #include "grlm/error.h"
@@ -35,4 +37,41 @@ TEST(RoundTripsAndDetectsCorruption) {
   CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
   std::remove(path.c_str());
   CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+}
+
+// Damaged bytes of a valid file (flipped, truncated, counts overwritten): only IndexFileError.
+TEST(DamagedBytesOnlyRaiseIndexFileError) {
+  grlm::Catalog c(3);
+  c.AddItem("a", {"x", "y", "z"});
+  c.AddItem("b", {"x", "q"});
+  grlm::Grounder g(std::move(c), grlm::ScoreMode::kBag);
+  const std::string path = "test_index_file_damage.grlm";
+  grlm::SaveIndex(g, path);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::remove(path.c_str());
+  CHECK(grlm::ParseIndexBytes(bytes, "mem").catalog().size() == 2);
+  std::mt19937 rng(7);
+  int other_errors = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string damaged = bytes;
+    if (trial % 2) {
+      damaged[rng() % damaged.size()] = char(rng());
+    } else {
+      damaged.resize(rng() % damaged.size());
+    }
+    try {
+      grlm::ParseIndexBytes(damaged, "mem");
+    } catch (const grlm::IndexFileError&) {
+    } catch (...) {
+      ++other_errors;
+    }
+  }
+  CHECK_EQ(other_errors, 0);
+  CHECK_THROWS(grlm::LoadIndex("."), grlm::IndexFileError);  // a directory
+  CHECK_THROWS(grlm::LoadIndex(std::string("a\0b", 3)), grlm::IndexFileError);
+  CHECK_THROWS(grlm::SaveIndex(g, std::string("a\0b", 3)), grlm::InvalidArgument);
 }

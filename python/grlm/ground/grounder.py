@@ -140,8 +140,9 @@ class Grounder:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str = "cpu") -> Grounder:
-        """Loads an index written by ``save``; raises IndexFileError when it is truncated,
-        corrupted or of another format version."""
+        """Loads an index written by ``save``; raises IndexFileError, naming the file and the
+        field, for anything else (missing, a directory, truncated, corrupted, another format
+        version). Memory stays within the file's size plus the index it describes."""
         from grlm import _core
 
         self = cls.__new__(cls)
@@ -151,10 +152,14 @@ class Grounder:
         return self
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the index to one binary file (version header, checksum), through a temporary
-        file renamed into place."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._core.save(os.fspath(path))
+        """Writes the index to one binary file (version header, checksum), through a new
+        temporary file (unique name, never through a symlink) renamed into place; on failure
+        nothing is left behind. A path holding a NUL character raises InvalidInputError."""
+        path = os.fspath(path)
+        if "\0" in (path if isinstance(path, str) else path.decode(errors="replace")):
+            raise InvalidInputError(f"index path contains a NUL character: {path!r}")
+        Path(os.fsdecode(path)).parent.mkdir(parents=True, exist_ok=True)
+        self._core.save(path)
 
     def _init_device(self, device: str) -> None:
         from grlm.ground.backend import grounding_core
