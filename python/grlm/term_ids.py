@@ -183,18 +183,22 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     Raises
     ------
     InvalidInputError
-        When the file is in neither format, an item appears twice, or a Term ID is empty or
-        holds an empty term.
+        When the file is not UTF-8 or in neither format, an item appears twice (also as a
+        repeated key of the JSON map), a JSON object repeats a key, the JSON nests too deeply,
+        or a Term ID is empty or holds an empty term. The message starts with ``path`` (and
+        ``:line`` where there is one).
+    OSError
+        When the file cannot be read (missing, a directory, no permission).
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_utf8(path)
     stripped = text.strip()
     if not stripped:
         raise InvalidInputError(f"{path}: the Term ID file is empty")
     records: list[tuple[object, object, str]] = []
     whole = None
     try:
-        whole = json.loads(stripped)
+        whole = _json_loads(stripped, str(path))
     except json.JSONDecodeError:
         pass
     if isinstance(whole, dict) and not ("item_id" in whole and "terms" in whole):
@@ -210,7 +214,7 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
                 continue
             where = f"{path}:{number}"
             try:
-                record = json.loads(line)
+                record = _json_loads(line, where)
             except json.JSONDecodeError as error:
                 raise InvalidInputError(
                     f"{where}: neither a JSON map of Term IDs nor JSONL ({error.msg})") from None
@@ -226,6 +230,32 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
             raise InvalidInputError(f"{where}: item {key!r} appears twice")
         result[key] = _as_terms(terms, where)
     return result
+
+
+def _read_utf8(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InvalidInputError(f"{path}:{line}: not UTF-8 (byte {error.start}: "
+                                f"{error.reason})") from None
+
+
+def _json_loads(text: str, where: str):
+    """json.loads refusing repeated keys (the last would silently win) and deep nesting."""
+    def no_repeated_keys(pairs):
+        obj = {}
+        for key, value in pairs:
+            if key in obj:
+                raise InvalidInputError(f"{where}: key {key!r} appears twice in one JSON object")
+            obj[key] = value
+        return obj
+
+    try:
+        return json.loads(text, object_pairs_hook=no_repeated_keys)
+    except RecursionError:
+        raise InvalidInputError(f"{where}: JSON nested too deeply") from None
 
 
 def save_term_ids(path: str | os.PathLike[str],

@@ -3,8 +3,9 @@ miss. A thin typed wrapper over ``grlm._core``; every docstring of the grounding
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,16 @@ class BatchResult(Sequence[GroundResult]):
     def __getitem__(self, q):  # type: ignore[override]
         if isinstance(q, slice):
             return [self[i] for i in range(*q.indices(len(self)))]
+        try:
+            q = operator.index(q)
+        except TypeError:
+            raise TypeError(f"BatchResult indices must be integers or slices, not "
+                            f"{type(q).__name__}") from None
+        # Negative indexes count from the end, as for a list; offsets[q + 1] would be wrong.
+        if q < 0:
+            q += len(self)
+        if not 0 <= q < len(self):
+            raise IndexError(f"query index out of range for {len(self)} results")
         begin, end = self.offsets[q], self.offsets[q + 1]
         return GroundResult(
             item_ids=tuple(self._item_ids[i] for i in self.items[begin:end]),
@@ -124,11 +135,14 @@ class Grounder:
         terms = [_as_term_list(term_ids[i], f"Term ID of item {i!r}") for i in item_ids]
         if term_id_length is None:
             term_id_length = max(len(t) for t in terms) or 1  # an empty Term ID fails below
-        prior_list = None
-        if priors is not None:
-            prior_list = [float(priors.get(i, 0.0)) for i in item_ids]
+        prior_list = None if priors is None else _prior_list(priors, item_ids)
+        if weights is not None:
+            weights = list(weights)
+            if not weights:  # the core reads [] as "the defaults": say so instead of guessing
+                raise InvalidInputError("weights must hold one weight per position, got []; "
+                                        "pass weights=None for the defaults")
         self._core = _core.Grounder(item_ids, terms, term_id_length, mode,
-                                    list(weights) if weights is not None else [], prior_list)
+                                    weights if weights is not None else [], prior_list)
         self._item_ids = item_ids
         self._init_device(device)
 
@@ -183,9 +197,19 @@ class Grounder:
         """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
         ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
         GroundResult over flat arrays). Errors as for ``ground``."""
+        if isinstance(term_ids, (str, bytes, Set, Mapping)):
+            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
+                            f"{type(term_ids).__name__}")
         queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
-        if not isinstance(num_threads, int) or num_threads < 0:
-            raise InvalidInputError(f"num_threads must be an int >= 0, got {num_threads!r}")
+        if isinstance(num_threads, bool):
+            raise TypeError(f"num_threads must be an int, got bool: {num_threads!r}")
+        try:
+            num_threads = operator.index(num_threads)  # numpy integers too, as for k
+        except TypeError:
+            raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}: "
+                            f"{num_threads!r}") from None
+        if not 0 <= num_threads < 2**31:
+            raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
         return BatchResult(self._item_ids, *self._core.ground_batch(queries, self._checked_k(k),
                                                                      num_threads))
 
@@ -246,12 +270,33 @@ class Grounder:
                 f"device={self.device!r})")
 
 
+def _prior_list(priors: Mapping[str, float], item_ids: list[str]) -> list[float]:
+    if not isinstance(priors, Mapping):
+        raise TypeError(f"priors must be a mapping item_id -> float, got "
+                        f"{type(priors).__name__}")
+    values = []
+    for item_id in item_ids:
+        value = priors.get(item_id, 0.0)
+        if isinstance(value, (str, bytes)):  # float("1") would take it
+            raise InvalidInputError(f"prior of item {item_id!r} must be a number, got {value!r}")
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"prior of item {item_id!r} must be a number, got "
+                                    f"{value!r}") from None
+    return values
+
+
 def _as_term_list(term_id, what: str) -> list[str]:
     if isinstance(term_id, (str, bytes)):
         raise TypeError(f"{what} must be a sequence of terms, not a single {type(term_id).__name__}:"
                         f" {term_id!r}")
     if isinstance(term_id, list):
         return term_id
+    # A set or a dict has no order a Term ID could take its positions from.
+    if isinstance(term_id, (Set, Mapping)):
+        raise TypeError(f"{what} must be an ordered sequence of str (list or tuple), got "
+                        f"{type(term_id).__name__}: {term_id!r}")
     try:
         return list(term_id)
     except TypeError:
