@@ -246,7 +246,9 @@ void TokenTrie::AddBatch(const int64_t* items, const int32_t* tokens, const int6
         while (common < len && common < prev_len && seq[common] == prev[common]) ++common;
       }
       path.resize(common + 1);
-      for (std::size_t d = common; d < len; ++d) path.push_back(change.NewNode(path.back(), seq[d]));
+      for (std::size_t d = common; d < len; ++d) {
+        path.push_back(change.NewNode(path.back(), seq[d]));
+      }
       change.AttachItem(path.back(), items[i], len);
       prev = seq;
       prev_len = len;
