@@ -7,7 +7,9 @@ class Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("decoding, expected", [("constrained", "true"), ("free", "false")])
+@pytest.mark.parametrize("decoding, expected", [("constrained", "[constrained]"),
+                                                ("free", "[free]"),
+                                                ("both", "[free, constrained]")])
 def test_decoding_flag_sets_the_recommend_config(monkeypatch, decoding, expected):
     seen = {}
 
@@ -18,7 +20,7 @@ def test_decoding_flag_sets_the_recommend_config(monkeypatch, decoding, expected
     monkeypatch.setattr(grlm.cli.run, "pipeline_from_args", capture)
     with pytest.raises(Stop):
         main(["recommend", "--config", "c.yaml", "--set", "recommend.k=5", "--decoding", decoding])
-    assert seen["overrides"] == ["recommend.k=5", f"recommend.constrained={expected}"]
+    assert seen["overrides"] == ["recommend.k=5", f"recommend.decoding={expected}"]
 
 
 def test_decoding_flag_rejects_other_values(capsys):

@@ -112,41 +112,89 @@ def test_generation_config_is_explicit_beam_search(tiny):
         generation_config(tokenizer, num_beams=4, num_return_sequences=5, max_new_tokens=3)
 
 
-def test_batched_beam_search_equals_one_prompt_at_a_time(tiny):
+def _prompts(tokenizer, texts):
+    from grlm.lm import prompt_ids
+
+    return [prompt_ids(tokenizer, text, "S") for text in texts]
+
+
+@pytest.mark.parametrize("decoder", ["fast", "hf"])
+def test_batched_beam_search_equals_one_prompt_at_a_time(tiny, decoder):
     from grlm.recommend.generate import beam_search
 
     model, tokenizer = tiny
-    prompts = ["short", "a much longer prompt " * 6, "medium length prompt here"]
-    batched, _ = beam_search(model, tokenizer, prompts, system="S", num_beams=4,
+    prompts = _prompts(tokenizer, ["short", "a much longer prompt " * 6,
+                                   "medium length prompt here"])
+    batched, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
                              max_new_tokens=6, batch_size=3)
     for prompt, beams in zip(prompts, batched):
-        alone, _ = beam_search(model, tokenizer, [prompt], system="S", num_beams=4,
+        alone, _ = beam_search(model, tokenizer, [prompt], decoder=decoder, num_beams=4,
                                max_new_tokens=6, batch_size=1)
         assert len(beams) == 4
         assert [b.text for b in beams] == [b.text for b in alone[0]]
         assert [b.score for b in beams] == pytest.approx([b.score for b in alone[0]], abs=1e-4)
         assert beams[0].score >= beams[-1].score
-    again, _ = beam_search(model, tokenizer, prompts, system="S", num_beams=4,
+    again, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
                            max_new_tokens=6, batch_size=2)
     assert [[b.text for b in u] for u in again] == [[b.text for b in u] for u in batched]
 
 
-def test_constrained_beam_search_spells_catalog_term_ids_only(tiny):
-    from grlm.decoding import TokenTrie
+CATALOG = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"),
+           "c": ("red", "lip", "balm"), "d": ("nail", "polish", "red"),
+           "e": ("hair", "mask", "clay")}
+
+
+@pytest.mark.parametrize("objective", ["prefix", "packed"])
+@pytest.mark.parametrize("decoder", ["fast", "hf"])
+def test_constrained_beam_search_spells_catalog_term_ids_only(tiny, decoder, objective):
+    from grlm.recommend.generate import beam_search
+    from grlm.train.objective import Objective
+
+    model, tokenizer = tiny
+    trie = Objective(objective).trie(tokenizer, CATALOG)
+    prompts = _prompts(tokenizer, ["one prompt", "another, longer prompt " * 3])
+    beams, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
+                           max_new_tokens=16, batch_size=2, trie=trie)
+    allowed = set(CATALOG.values())
+    for user_beams in beams:
+        parsed = [parse_beam(b.text) for b in user_beams]
+        assert len(parsed) == 4 and all(p in allowed for p in parsed), parsed
+        assert len(set(parsed)) == len(parsed)
+    free, _ = beam_search(model, tokenizer, prompts[:1], decoder=decoder, num_beams=4,
+                          max_new_tokens=16, batch_size=1)
+    assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model
+
+
+@pytest.mark.parametrize("objective", ["prefix", "packed"])
+@pytest.mark.parametrize("constrained", [False, True])
+def test_fast_and_hf_decoders_return_the_same_beams(tiny, objective, constrained):
+    """The recommendation path's two decoders agree beam for beam (texts, scores), free and
+    constrained, on prompts of different lengths decoded in one batch."""
+    from grlm.recommend.generate import beam_search
+    from grlm.train.objective import Objective
+
+    model, tokenizer = tiny
+    goal = Objective(objective)
+    trie = goal.trie(tokenizer, CATALOG) if constrained else None
+    prompts = [goal.history_prompt_ids(tokenizer, history, CATALOG)
+               for history in (["a"], ["b", "c", "d"], ["e", "a"], ["d"] * 5)]
+    kwargs = dict(num_beams=5, max_new_tokens=12, batch_size=3, trie=trie,
+                  eos_token_id=goal.end_token(tokenizer))
+    fast, _ = beam_search(model, tokenizer, prompts, decoder="fast", **kwargs)
+    hf, _ = beam_search(model, tokenizer, prompts, decoder="hf", **kwargs)
+    for mine, theirs in zip(fast, hf):
+        assert [b.text for b in mine] == [b.text for b in theirs]
+        assert [b.score for b in mine] == pytest.approx([b.score for b in theirs], abs=1e-4)
+
+
+def test_beam_search_refuses_bad_arguments(tiny):
+    from grlm.errors import InvalidInputError
     from grlm.recommend.generate import beam_search
 
     model, tokenizer = tiny
-    catalog = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"),
-               "c": ("red", "lip", "balm"), "d": ("nail", "polish", "red"),
-               "e": ("hair", "mask", "clay")}
-    trie = TokenTrie.from_items(catalog, tokenizer)
-    beams, _ = beam_search(model, tokenizer, ["one prompt", "another, longer prompt " * 3],
-                           system="S", num_beams=4, max_new_tokens=16, batch_size=2, trie=trie)
-    allowed = set(catalog.values())
-    for user_beams in beams:
-        parsed = [parse_beam(b.text) for b in user_beams]
-        assert all(p in allowed for p in parsed), parsed
-        assert len(set(parsed)) == len(parsed)
-    free, _ = beam_search(model, tokenizer, ["one prompt"], system="S", num_beams=4,
-                          max_new_tokens=16, batch_size=1)
-    assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model
+    with pytest.raises(InvalidInputError, match="decoder"):
+        beam_search(model, tokenizer, [[1, 2]], decoder="sampled")
+    with pytest.raises(InvalidInputError, match="at least one token"):
+        beam_search(model, tokenizer, [[]], decoder="hf")
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        beam_search(model, tokenizer, [[1, 2]], decoder="fast", batch_size=0)

@@ -9,7 +9,8 @@ __all__ = ["ItemIndex", "PopularityRecommender", "evaluate_examples", "run_basel
 
 
 def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_history=False,
-                 config=None, progress=True, log=None, also_other_setting=False) -> dict:
+                 config=None, progress=True, log=None, also_other_setting=False,
+                 with_ranks=False) -> dict:
     """Trains (if needed) and evaluates a baseline; returns a JSON-serialisable report.
 
     Parameters
@@ -26,6 +27,8 @@ def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_histo
     also_other_setting : bool, default False
         Also evaluate the test examples with the other ``exclude_history`` setting, reported as
         ``test_exclude_history`` or ``test_keep_history``.
+    with_ranks : bool, default False
+        Keep each evaluated user's target rank in ``valid["ranks"]`` / ``test["ranks"]``.
     """
     import time
 
@@ -57,7 +60,7 @@ def run_baseline(model: str, dataset, split, *, ks=(1, 5, 10, 20), exclude_histo
     for part in ("valid", "test"):
         report[part] = evaluate_examples(score, getattr(split, part), index, ks=ks,
                                          exclude_history=exclude_history, progress=progress,
-                                         desc=part)
+                                         desc=part, with_ranks=with_ranks)
     report["eval_seconds"] = time.perf_counter() - start
     if also_other_setting:
         key = "test_keep_history" if exclude_history else "test_exclude_history"

@@ -51,8 +51,8 @@ ScoreFn = Callable[[Sequence[Sequence[int]]], "np.ndarray"]
 
 def evaluate_examples(score_fn: ScoreFn, examples: Sequence[Example], index: ItemIndex, *,
                       ks: Iterable[int] = DEFAULT_KS, exclude_history: bool = False,
-                      batch_size: int = 1024, progress: bool = False, desc: str = "eval"
-                      ) -> dict:
+                      batch_size: int = 1024, progress: bool = False, desc: str = "eval",
+                      with_ranks: bool = False) -> dict:
     """Full-ranking metrics of a scoring model on evaluation examples.
 
     Parameters
@@ -67,11 +67,14 @@ def evaluate_examples(score_fn: ScoreFn, examples: Sequence[Example], index: Ite
     batch_size : int, default 1024
     progress : bool, default False
         Show a tqdm bar.
+    with_ranks : bool, default False
+        Also return ``ranks``: ``{user_id: 1-based rank of the target or None}`` (the per-user
+        values that bootstrap intervals and paired comparisons need).
 
     Returns
     -------
     dict
-        The metrics of :func:`grlm.eval.metrics_from_ranks`.
+        The metrics of :func:`grlm.eval.metrics_from_ranks` (and ``ranks``).
     """
     if not examples:
         raise InvalidInputError("no examples to evaluate")
@@ -87,4 +90,8 @@ def evaluate_examples(score_fn: ScoreFn, examples: Sequence[Example], index: Ite
         targets = index.indices(e.target for e in batch)
         scores = score_fn(histories)
         acc.add_scores(scores, targets, histories if exclude_history else None)
-    return acc.result(ks)
+    result = acc.result(ks)
+    if with_ranks:
+        result["ranks"] = {e.user_id: (float(r) if np.isfinite(r) else None)
+                           for e, r in zip(examples, acc.ranks)}
+    return result

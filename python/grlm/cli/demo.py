@@ -28,11 +28,11 @@ def _describe(config) -> str:
         (f"model {config.model}; dataset {d.source}: {d.max_users} random users, histories "
          f"of {d.max_history} items, leave-one-out split"),
         f"Term IDs: {config.terms.source} ({config.terms.num_terms} terms)",
-        (f"fine-tuning: tasks {s.tasks}, last {s.max_targets_per_user} training targets per "
-         f"user, titles {'on' if s.include_titles else 'off'}; {t.epochs} epoch(s), batch "
+        (f"fine-tuning: {s.objective} objective, tasks {s.tasks}; {t.epochs} epoch(s), batch "
          f"{t.batch_size}, lr {t.learning_rate}, {'LoRA' if t.lora else 'full fine-tuning'}"),
-        (f"recommendation: {r.max_eval_users} {'/'.join(r.splits)} users, {r.num_beams} "
-         f"beams, top {r.k}; baselines {', '.join(config.baselines)}"),
+        (f"recommendation: {r.max_eval_users or 'all'} {'/'.join(r.splits)} users, "
+         f"{r.num_beams} beams ({r.decoder} decoder, {'/'.join(r.decoding)} decoding), top "
+         f"{r.k}; baselines {', '.join(config.baselines)}"),
     ])
 
 
@@ -44,7 +44,7 @@ def main(args) -> int:
 
     from grlm.pipeline import Pipeline, config_from_dict
     from grlm.pipeline.presets import DEMO
-    from grlm.pipeline.report import metrics_table
+    from grlm.pipeline.report import interval_table, paired_table
 
     started = time.perf_counter()
     data = copy.deepcopy(DEMO)
@@ -64,19 +64,21 @@ def main(args) -> int:
     d = report["dataset"]
     print(f"\n{d['users']} users, {d['items']} items, {d['interactions']} interactions; "
           f"{report['sft']['mixed']} SFT examples")
-    for split in config.recommend.splits:
-        rows = {"GRLM (SmolLM2)" if config.model == "smollm2" else "GRLM":
-                report["model"][split]}
-        rows.update({n: r[split] for n, r in report["baselines"].items()})
-        print(f"\n{split} ({d['eval_users']} users):\n" + metrics_table(
-            rows, ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
-                   "ndcg@20")))
-        m = report["model"][split]
-        vr = max((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
-        print(f"{vr} {m[vr]:.3f}  {vr.replace('vr', 'dhr')} {m[vr.replace('vr', 'dhr')]:.3f}"
-              f"  grounding {m['grounding_ms_per_term_id']:.3f} ms per Term ID "
-              f"({1000 * m['grounding_s_per_user']:.2f} ms per user)"
-              f"  generation {m['generation_s_per_user']:.2f} s per user")
+    metrics = ("recall@5", "recall@10", "recall@20", "ndcg@10")
+    for split, rows in report["table"].items():
+        stats = report["statistics"].get(split, {})
+        print(f"\n{split} ({d['eval_users']} users), 95% bootstrap intervals:\n"
+              + interval_table(rows, stats.get("intervals", {}), metrics))
+        if stats.get("paired"):
+            print("\npaired differences on the same users (*: excludes 0):\n"
+                  + paired_table(stats["paired"], metrics))
+        for decoding, m in report["model"][split].items():
+            vr = max((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
+            print(f"{decoding}: {vr} {m[vr]:.3f}  {vr.replace('vr', 'dhr')} "
+                  f"{m[vr.replace('vr', 'dhr')]:.3f}  grounding "
+                  f"{m['grounding_ms_per_term_id']:.3f} ms per Term ID "
+                  f"({1000 * m['grounding_s_per_user']:.2f} ms per user)"
+                  f"  generation {m['generation_s_per_user']:.2f} s per user")
     print("\nTerm IDs of a few items:")
     dataset, _, _ = Pipeline(config).data()
     for item_id, terms in report["terms"]["examples"].items():

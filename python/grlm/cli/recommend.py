@@ -2,8 +2,8 @@
 and metrics with the run's fine-tuned model (earlier stages run first when not up to date).
 
 ``--decoding free`` (the paper's method) generates freely and grounds every beam; ``constrained``
-forces every beam to spell a catalog Term ID through the token trie (``grlm.decoding``). Without
-the flag the configuration's ``recommend.constrained`` decides."""
+forces every beam to spell a catalog Term ID through the token trie (``grlm.decoding``); ``both``
+runs the two. Without the flag the configuration's ``recommend.decoding`` decides."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("recommend", help="recommend and evaluate with a run's model",
                                    description=__doc__)
     add_config_arguments(parser)
-    parser.add_argument("--decoding", choices=["free", "constrained"],
-                        help="free generation + grounding, or trie-constrained beam search")
+    parser.add_argument("--decoding", choices=["free", "constrained", "both"],
+                        help="free generation + grounding, trie-constrained beam search, or both")
     parser.set_defaults(func=main)
 
 
@@ -25,8 +25,8 @@ def main(args) -> int:
     from grlm.cli.run import pipeline_from_args
 
     if args.decoding:
-        args.overrides = [*args.overrides,
-                          f"recommend.constrained={str(args.decoding == 'constrained').lower()}"]
+        decoding = "[free, constrained]" if args.decoding == "both" else f"[{args.decoding}]"
+        args.overrides = [*args.overrides, f"recommend.decoding={decoding}"]
     pipeline = pipeline_from_args(args)
     pipeline.run(until="recommend")
     report = pipeline.stage_report()

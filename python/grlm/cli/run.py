@@ -35,16 +35,16 @@ def register(subparsers) -> None:
 
 
 def main(args) -> int:
-    from grlm.pipeline.report import metrics_table
+    from grlm.pipeline.report import interval_table, paired_table
 
     report = pipeline_from_args(args).run(until=args.until)
     if report:
-        for split in ("valid", "test"):
-            rows = {}
-            if split in report["model"]:
-                rows["GRLM"] = report["model"][split]
-            rows.update({n: r[split] for n, r in report["baselines"].items() if split in r})
-            if rows:
-                print(f"\n{split}:\n" + metrics_table(rows))
+        for split, rows in report["table"].items():
+            stats = report["statistics"].get(split, {})
+            print(f"\n{split}, 95% bootstrap intervals:\n"
+                  + interval_table(rows, stats.get("intervals", {})))
+            if stats.get("paired"):
+                print("\npaired differences on the same users (*: excludes 0):\n"
+                      + paired_table(stats["paired"]))
         print(f"\nreport: {args.output_dir or report.get('name')} -> report.md, report.json")
     return 0

@@ -69,12 +69,16 @@ class BeamSearchDecoder:
     cuda_graph
         ``"auto"``: capture the step in a CUDA graph on CUDA with a graph-safe runner and
         backend; ``True`` requires it; ``False`` never.
+    eos_token_id
+        The token that ends an answer: the trie's end token when a trie is given (a different
+        value is refused), else this value or the model's EOS.
     """
 
     def __init__(self, model, trie=None, *, num_beams: int = 20, length_penalty: float = 1.0,
                  early_stopping: bool | str = False, normalization: str = "full",
                  backend: str = "auto", cuda_graph: bool | str = "auto",
-                 shared_prompt: bool | str = "auto", pad_token_id: int | None = None):
+                 shared_prompt: bool | str = "auto", pad_token_id: int | None = None,
+                 eos_token_id: int | None = None):
         from grlm.decoding.runners import (
             ExpandedCacheRunner,
             SharedPromptRunner,
@@ -111,10 +115,18 @@ class BeamSearchDecoder:
         eos = getattr(model.generation_config, "eos_token_id", None) or model.config.eos_token_id
         if isinstance(eos, (list, tuple)):
             eos = eos[0]
-        self.eos_token_id = int(trie.end_token) if trie is not None else eos
+        if trie is not None:
+            if eos_token_id is not None and int(eos_token_id) != trie.end_token:
+                raise InvalidInputError(f"eos_token_id {eos_token_id} != the trie's end token "
+                                        f"{trie.end_token}")
+            eos = trie.end_token
+        elif eos_token_id is not None:
+            eos = eos_token_id
+        self.eos_token_id = eos
         if self.eos_token_id is None:
             raise InvalidInputError("the model has no eos_token_id and no trie was given")
         pad = pad_token_id if pad_token_id is not None else model.config.pad_token_id
+        self.eos_token_id = int(self.eos_token_id)
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         self._graphs: dict = {}
         self._state: _State | None = None
@@ -123,12 +135,14 @@ class BeamSearchDecoder:
     # -- public ---------------------------------------------------------------------------------
     def search(self, prompts: Sequence[Sequence[int]], *, constrained: bool = True,
                max_new_tokens: int | None = None, num_return_sequences: int | None = None,
-               on_step: Callable[[int], None] | None = None) -> list[list[Hypothesis]]:
+               on_step: Callable[[int], None] | None = None,
+               pad_multiple: int = 1) -> list[list[Hypothesis]]:
         """Beam search for each prompt (token ids); returns per prompt the finished hypotheses,
         best first, at most ``num_return_sequences`` (default ``num_beams``).
 
         ``on_step(step)`` runs after every step (eagerly, no CUDA graph), for example to remove
-        items from the trie mid-search."""
+        items from the trie mid-search. ``pad_multiple`` rounds the padded prompt width up, so
+        that batches of different prompt lengths share a shape (and a captured CUDA graph)."""
         import torch
 
         if not prompts:
@@ -150,7 +164,9 @@ class BeamSearchDecoder:
         arrays = self.trie.arrays(self.device) if constrained else None
         from grlm.decoding.runners import left_pad
 
-        ids, mask, positions = left_pad(prompts, self.pad_token_id, self.device)
+        if pad_multiple < 1:
+            raise InvalidInputError(f"pad_multiple must be >= 1, got {pad_multiple}")
+        ids, mask, positions = left_pad(prompts, self.pad_token_id, self.device, pad_multiple)
         batch, prompt_len = ids.shape
         nb, steps = self.num_beams, int(max_new_tokens)
         with torch.no_grad():

@@ -22,11 +22,12 @@ def _rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def left_pad(prompts, pad_token_id: int, device):
-    """(input_ids, attention_mask, position_ids) of left-padded prompts, positions as in HF."""
+def left_pad(prompts, pad_token_id: int, device, multiple: int = 1):
+    """(input_ids, attention_mask, position_ids) of left-padded prompts, positions as in HF; the
+    width is rounded up to a ``multiple`` (fewer distinct shapes: CUDA graphs get reused)."""
     import torch
 
-    width = max(len(p) for p in prompts)
+    width = -(-max(len(p) for p in prompts) // multiple) * multiple
     ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
     for i, prompt in enumerate(prompts):

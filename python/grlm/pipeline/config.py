@@ -30,14 +30,17 @@ class TermsSection:
 
 @dataclass
 class SFTSection:
+    objective: str = "packed"  # packed: one sequence per user window | prefix: one per target
     tasks: dict[str, float] = field(default_factory=lambda: {"seq": 1.0, "gti": 1.0})
     similar_items: str | None = None  # collab: similar_items_sasrec.txt
     collab_top_n: int = 1
     include_titles: bool = True
-    max_targets_per_user: int | None = None  # keep each user's most recent training targets
+    max_targets_per_user: int | None = None  # prefix: each user's most recent training targets
+    max_windows_per_user: int | None = None  # packed: each user's most recent windows
     max_train_users: int | None = None  # users whose training prefixes become examples
     max_length: int = 1024
     valid_users: int = 200  # validation-loss examples (users of split.valid)
+    curve_users: int = 0  # validation users whose R@10 is measured at every validation step
 
 
 @dataclass
@@ -49,7 +52,10 @@ class RecommendSection:
     max_eval_users: int | None = None  # random subset of evaluation users (same for baselines)
     max_new_tokens: int | None = None  # None: longest catalog answer + 8
     grounding_mode: str = "positional"  # positional | bag
-    constrained: bool = False  # beams spell catalog Term IDs only (grlm.decoding trie)
+    grounding_device: str = "auto"  # cpu | cuda | auto (cuda when the model runs there)
+    decoder: str = "fast"  # fast: grlm.decoding.BeamSearchDecoder | hf: model.generate
+    # free: generate, then ground every beam | constrained: beams spell catalog Term IDs only
+    decoding: list[str] = field(default_factory=lambda: ["free"])
 
 
 @dataclass
@@ -80,6 +86,26 @@ class RunConfig:
                 raise InvalidInputError(f"baselines: unknown baseline {name!r}")
         if self.recommend.grounding_mode not in ("positional", "bag"):
             raise InvalidInputError("recommend.grounding_mode must be positional or bag")
+        if self.recommend.grounding_device not in ("cpu", "cuda", "auto"):
+            raise InvalidInputError("recommend.grounding_device must be cpu, cuda or auto")
+        if self.recommend.decoder not in ("fast", "hf"):
+            raise InvalidInputError("recommend.decoder must be fast or hf")
+        decoding = self.recommend.decoding
+        if (not isinstance(decoding, list) or not decoding or len(set(decoding)) != len(decoding)
+                or any(d not in ("free", "constrained") for d in decoding)):
+            raise InvalidInputError(f"recommend.decoding must be a non-empty list of distinct "
+                                    f"'free' / 'constrained', got {decoding!r}")
+        if self.sft.objective not in ("packed", "prefix"):
+            raise InvalidInputError(f"sft.objective must be packed or prefix, got "
+                                    f"{self.sft.objective!r}")
+        if self.sft.objective == "packed" and self.sft.max_targets_per_user:
+            raise InvalidInputError("sft.max_targets_per_user applies to the prefix objective "
+                                    "only (a packed window teaches all of its targets)")
+        if self.sft.objective == "prefix" and self.sft.max_windows_per_user:
+            raise InvalidInputError("sft.max_windows_per_user applies to the packed objective "
+                                    "only")
+        if self.sft.curve_users < 0:
+            raise InvalidInputError("sft.curve_users must be >= 0")
         self.train.validate()
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from grlm.pipeline.stages import read_jsonl, write_json
+from grlm.pipeline.stages import read_jsonl, write_json, write_text
 
 KS = (1, 5, 10, 20)
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
                  "ndcg@20", "mrr")
+PAIRED_METRICS = ("recall@5", "recall@10", "recall@20", "ndcg@10")
 
 
 def _load(path: Path):
@@ -52,8 +55,8 @@ def metrics_table(results: dict[str, dict], metrics=TABLE_METRICS) -> str:
     return "\n".join(lines)
 
 
-def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dict | None
-           ) -> list[str]:
+def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
+           train: dict | None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,10 +70,9 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
         plt.close(fig)
         written.append(name)
 
-    for split, results in model.items():
+    for split, models in rows.items():
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        series = {"GRLM": results, **{k: v.get(split, {}) for k, v in baselines.items()}}
-        for name, values in series.items():
+        for name, values in models.items():
             ks = [k for k in KS if f"recall@{k}" in values]
             ax.plot(ks, [values[f"recall@{k}"] for k in ks], marker="o", label=name)
         ax.set_xlabel("K")
@@ -95,15 +97,54 @@ def _plots(out: Path, model: dict, baselines: dict, hit_counts: dict, train: dic
     if train and train.get("train_loss"):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         steps, losses = zip(*train["train_loss"])
-        ax.plot(steps, losses, label="train")
+        ax.plot(steps, losses, label="train loss")
         if train.get("valid_loss"):
             vs, vl = zip(*train["valid_loss"])
-            ax.plot(vs, vl, marker="o", label="validation")
+            ax.plot(vs, vl, marker="o", label="validation loss")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("answer-token loss")
-        ax.legend()
+        curve = [(step, values["recall@10"]) for step, values in train.get("valid_metrics", [])
+                 if "recall@10" in values]
+        if curve:
+            right = ax.twinx()
+            right.plot(*zip(*curve), marker="s", color="tab:green", label="validation R@10")
+            right.set_ylabel("validation Recall@10")
+            right.legend(loc="upper center")
+        ax.legend(loc="upper right")
         save(fig, "train_loss.png")
     return written
+
+
+def _grlm_label(config, decoding: str) -> str:
+    return f"GRLM ({decoding})" if len(config.recommend.decoding) > 1 else "GRLM"
+
+
+def _ranks_of_rows(rows: list[dict]) -> dict[str, float]:
+    from grlm.eval import rank_in_list
+
+    return {row["user_id"]: rank_in_list(row["items"], row["target"]) for row in rows}
+
+
+def _baseline_ranks(part: dict) -> dict[str, float]:
+    return {user: (math.inf if rank is None else rank) for user, rank in part["ranks"].items()}
+
+
+def _statistics(ranks: dict[str, dict[str, float]], baselines: Sequence[str]) -> tuple:
+    """Bootstrap intervals of every model's metrics and paired differences of every GRLM row
+    against every baseline, on the same users."""
+    from grlm.eval.bootstrap import intervals_from_ranks, paired_from_ranks
+
+    intervals = {name: intervals_from_ranks(list(r.values()), TABLE_METRICS)
+                 for name, r in ranks.items()}
+    paired = {}
+    for name, r in ranks.items():
+        if name in baselines:
+            continue
+        for baseline in baselines:
+            if baseline in ranks:
+                paired[f"{name} - {baseline}"] = paired_from_ranks(r, ranks[baseline],
+                                                                   PAIRED_METRICS)
+    return intervals, paired
 
 
 def build_report(pipeline) -> dict:
@@ -115,27 +156,46 @@ def build_report(pipeline) -> dict:
     term_ids = pipeline.term_ids()
     distinct = len(set(term_ids.values()))
     model: dict[str, dict] = {}
+    table: dict[str, dict[str, dict]] = {}  # split -> row label -> metrics
+    ranks: dict[str, dict[str, dict[str, float]]] = {}  # split -> row label -> user -> rank
     hit_counts: dict[str, dict] = {}
     example_user = None
     for name in config.recommend.splits:
-        metrics = _load(out / "recommend" / f"{name}_metrics.json")
-        if metrics is None:
-            continue
-        model[name] = metrics
-        rows = read_jsonl(out / "recommend" / f"{name}.jsonl")
-        counts: dict[str, int] = {}
-        for row in rows:
-            for hit in row["beam_hits"]:
-                counts[hit] = counts.get(hit, 0) + 1
-        hit_counts[name] = counts
-        if rows and (example_user is None or name == "test"):
-            hit = next((r for r in rows if r["target"] in r["items"][:10]), rows[0])
-            example_user = {"split": name, **hit}
+        for decoding in config.recommend.decoding:
+            metrics = _load(out / "recommend" / f"{name}-{decoding}_metrics.json")
+            if metrics is None:
+                continue
+            model.setdefault(name, {})[decoding] = metrics
+            label = _grlm_label(config, decoding)
+            table.setdefault(name, {})[label] = metrics
+            rows = read_jsonl(out / "recommend" / f"{name}-{decoding}.jsonl")
+            ranks.setdefault(name, {})[label] = _ranks_of_rows(rows)
+            counts: dict[str, int] = {}
+            for row in rows:
+                for hit in row["beam_hits"]:
+                    counts[hit] = counts.get(hit, 0) + 1
+            hit_counts[f"{name} {decoding}"] = counts
+            if rows and (example_user is None or name == "test") and decoding == (
+                    config.recommend.decoding[0]):
+                hit = next((r for r in rows if r["target"] in r["items"][:10]), rows[0])
+                example_user = {"split": name, **hit}
     baselines = {}
     for name in config.baselines:
         result = _load(out / "baselines" / f"{name}.json")
-        if result is not None:
-            baselines[name] = {s: result[s] for s in ("valid", "test") if s in result}
+        if result is None:
+            continue
+        baselines[name] = {}
+        for part in ("valid", "test"):
+            if part not in result:
+                continue
+            baselines[name][part] = {k: v for k, v in result[part].items() if k != "ranks"}
+            if part in table:
+                table[part][name] = baselines[name][part]
+                if "ranks" in result[part]:
+                    ranks[part][name] = _baseline_ranks(result[part])
+    statistics = {part: dict(zip(("intervals", "paired"),
+                                 _statistics(r, list(baselines))))
+                  for part, r in ranks.items()}
     train = _load(out / "train" / "train_result.json")
     sft = _load(out / "sft" / "summary.json")
     if example_user is not None:
@@ -164,15 +224,45 @@ def build_report(pipeline) -> dict:
         "train": train,
         "model": model,
         "baselines": baselines,
+        "table": table,
+        "statistics": statistics,
         "beam_hit_counts": hit_counts,
         "example_user": example_user,
         "stage_seconds": pipeline.timings,
         "skipped_stages": pipeline.skipped,
     }
-    report["plots"] = _plots(out, model, baselines, hit_counts, train)
+    report["plots"] = _plots(out, table, hit_counts, train)
     write_json(out / "report.json", report)
-    (out / "report.md").write_text(markdown(report), encoding="utf-8")
+    write_text(out / "report.md", markdown(report))
     return report
+
+
+def interval_table(rows: dict[str, dict], intervals: dict[str, dict],
+                   metrics=TABLE_METRICS) -> str:
+    """A markdown table, one row per model: every metric with its 95% interval."""
+    lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for name, values in rows.items():
+        cells = []
+        for m in metrics:
+            ci = intervals.get(name, {}).get(m)
+            cell = _fmt(values.get(m))
+            cells.append(f"{cell} [{ci['low']:.4f}, {ci['high']:.4f}]" if ci else cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(paired: dict[str, dict], metrics=PAIRED_METRICS) -> str:
+    """A markdown table of paired differences (mean [95% interval]); * marks an interval that
+    excludes 0."""
+    lines = ["| difference | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for name, values in paired.items():
+        cells = []
+        for m in metrics:
+            d = values[m]
+            star = "*" if d["low"] > 0 or d["high"] < 0 else ""
+            cells.append(f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]{star}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown(report: dict) -> str:
@@ -184,26 +274,27 @@ def markdown(report: dict) -> str:
     t = report["terms"]
     lines += [(f"Term IDs ({t['source']}): {t['items']} items, {t['distinct_term_ids']} "
                f"distinct, {t['items_sharing_a_term_id']} items share a Term ID."), ""]
-    for split in ("valid", "test"):
-        rows = {}
-        if split in report["model"]:
-            rows["GRLM"] = report["model"][split]
-        for name, result in report["baselines"].items():
-            if split in result:
-                rows[name] = result[split]
-        if rows:
-            lines += [f"## {split}", "", metrics_table(rows), ""]
-            m = report["model"].get(split)
-            if m:
-                vr = sorted((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
-                lines += ["Grounding: " + ", ".join(
-                    f"{k} {m[k]:.3f}, {k.replace('vr', 'dhr')} {m[k.replace('vr', 'dhr')]:.3f}"
-                    for k in vr) + f"; {m['grounding_ms_per_term_id']:.3f} ms per Term ID, "
-                    f"generation {m['generation_s_per_user']:.2f} s per user.", ""]
+    for split, rows in report["table"].items():
+        stats = report["statistics"].get(split, {})
+        lines += [f"## {split}", "", "Metrics with 95% bootstrap intervals (users resampled):",
+                  "", interval_table(rows, stats.get("intervals", {})), ""]
+        if stats.get("paired"):
+            lines += ["Paired bootstrap differences on the same users (* : the interval "
+                      "excludes 0):", "", paired_table(stats["paired"]), ""]
+        for decoding, m in report["model"].get(split, {}).items():
+            vr = sorted((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
+            lines += [f"Grounding ({decoding}): " + ", ".join(
+                f"{k} {m[k]:.3f}, {k.replace('vr', 'dhr')} {m[k.replace('vr', 'dhr')]:.3f}"
+                for k in vr) + f"; {m['grounding_ms_per_term_id']:.3f} ms per Term ID, "
+                f"generation {m['generation_s_per_user']:.3f} s per user.", ""]
     if report.get("train"):
         tr = report["train"]
         lines += [(f"Fine-tuning: {tr['steps']} steps, {tr['examples_seen']} examples, "
-                   f"{tr['tokens_per_second']:.0f} tokens/s, {tr['seconds']:.0f} s."), ""]
+                   f"{tr['tokens_seen']} tokens, {tr['tokens_per_second']:.0f} tokens/s, "
+                   f"{tr['seconds']:.0f} s."), ""]
+        curve = learning_curve(tr)
+        if curve:
+            lines += ["Learning curve (validation):", "", curve, ""]
     lines += ["## Term IDs of a few items", ""]
     lines += [f"- {i}: {json.dumps(v)}" for i, v in t["examples"].items()] + [""]
     user = report.get("example_user")
@@ -219,3 +310,21 @@ def markdown(report: dict) -> str:
                                             for k, v in report["stage_seconds"].items()), ""]
     lines += [f"![{p}]({p})" for p in report["plots"]]
     return "\n".join(lines) + "\n"
+
+
+def learning_curve(train: dict) -> str:
+    """A markdown table: validation loss and validation metrics against the optimizer step."""
+    losses = dict(train.get("valid_loss") or [])
+    metrics = dict(train.get("valid_metrics") or [])
+    steps = sorted(set(losses) | set(metrics))
+    if not steps:
+        return ""
+    names = sorted({k for values in metrics.values() for k in values})
+    lines = ["| step | validation loss | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for step in steps:
+        loss = f"{losses[step]:.4f}" if step in losses else ""
+        values = metrics.get(step, {})
+        lines.append(f"| {step} | {loss} | "
+                     + " | ".join(_fmt(values.get(n)) for n in names) + " |")
+    return "\n".join(lines)

@@ -40,6 +40,10 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(path, text)
+
+
 def write_json(path: Path, data) -> None:
     _atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
@@ -238,15 +242,6 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------ sft
     def stage_sft(self) -> None:
-        from grlm.train.examples import (
-            collab_examples,
-            gti_examples,
-            mix,
-            read_similar_items,
-            seq_examples,
-            task_counts,
-        )
-
         c = self.config.sft
         fingerprint = _hash({"sft": dataclasses.asdict(c), "seed": self.config.seed,
                              "data": self.split_fingerprint,
@@ -255,54 +250,106 @@ class Pipeline:
         folder = self.out / "sft"
 
         def body() -> None:
-            dataset, split, _ = self.data()
-            term_ids = self.term_ids()
-            titles = ({i: item.title for i, item in dataset.items.items()}
-                      if c.include_titles else None)
-            train_split = split
-            if c.max_train_users and c.max_train_users < len(split.train):
-                users = sorted(random.Random(self.config.seed + 2).sample(
-                    sorted(split.train), c.max_train_users))
-                train_split = dataclasses.replace(split, train={u: split.train[u]
-                                                                for u in users})
-            seq = seq_examples(train_split, term_ids, stage="train", titles=titles,
-                               max_history=self.config.dataset.max_history)
-            if c.max_targets_per_user:
-                per_user: dict[str, list] = {}
-                for example in seq:
-                    per_user.setdefault(example.user_id, []).append(example)
-                seq = [e for user in sorted(per_user)
-                       for e in per_user[user][-c.max_targets_per_user:]]
-            tasks = {"seq": seq}
-            if c.tasks.get("gti", 0) > 0:
-                tasks["gti"] = gti_examples(dataset.items, term_ids)
-            if c.tasks.get("collab", 0) > 0:
-                if not c.similar_items:
-                    raise InvalidInputError("sft.tasks.collab needs sft.similar_items")
-                tasks["collab"] = collab_examples(read_similar_items(c.similar_items), term_ids,
-                                                  top_n=c.collab_top_n)
+            from grlm.train.examples import mix, task_counts
+
+            tasks = self._sft_tasks()
             built = {task: len(v) for task, v in tasks.items()}
             mixed = mix(tasks, c.tasks, seed=self.config.seed)
-            valid = seq_examples(split, term_ids, stage="valid", titles=titles,
-                                 max_history=self.config.dataset.max_history)
+            valid = self._valid_examples()
             if c.valid_users and len(valid) > c.valid_users:
                 valid = random.Random(self.config.seed + 3).sample(valid, c.valid_users)
             write_jsonl(folder / "train.jsonl", (dataclasses.asdict(e) for e in mixed))
             write_jsonl(folder / "valid.jsonl", (dataclasses.asdict(e) for e in valid))
-            write_json(folder / "summary.json", {"built": built, "mixed": task_counts(mixed),
+            write_json(folder / "summary.json", {"objective": c.objective, "built": built,
+                                                 "mixed": task_counts(mixed),
                                                  "ratios": c.tasks, "valid": len(valid)})
-            self.log(f"[sft] built {built}, mixed {task_counts(mixed)}, valid {len(valid)}")
+            self.log(f"[sft] {c.objective}: built {built}, mixed {task_counts(mixed)}, "
+                     f"valid {len(valid)}")
 
         self._run_stage("sft", fingerprint,
                         [folder / "train.jsonl", folder / "valid.jsonl", folder / "summary.json"],
                         body)
 
+    def _titles(self):
+        dataset, _, _ = self.data()
+        if not self.config.sft.include_titles:
+            return None
+        return {i: item.title for i, item in dataset.items.items()}
+
+    def _sft_tasks(self) -> dict[str, list]:
+        """Every task's examples as built from the training split (no validation or test
+        target: ``split.train`` holds neither)."""
+        from grlm.train.examples import (
+            collab_examples,
+            gti_examples,
+            read_similar_items,
+            seq_examples,
+        )
+        from grlm.train.packed import packed_train_examples
+
+        c = self.config.sft
+        dataset, split, _ = self.data()
+        term_ids = self.term_ids()
+        max_history = self.config.dataset.max_history
+        train_split = split
+        if c.max_train_users and c.max_train_users < len(split.train):
+            users = sorted(random.Random(self.config.seed + 2).sample(
+                sorted(split.train), c.max_train_users))
+            train_split = dataclasses.replace(split, train={u: split.train[u] for u in users})
+        if c.objective == "packed":
+            seq = packed_train_examples(train_split, term_ids, max_history=max_history)
+        else:
+            seq = seq_examples(train_split, term_ids, stage="train", titles=self._titles(),
+                               max_history=max_history)
+        keep = c.max_targets_per_user or c.max_windows_per_user  # one applies per objective
+        if keep:  # a user's examples are in time order: keep the most recent ones
+            per_user: dict[str, list] = {}
+            for example in seq:
+                per_user.setdefault(example.user_id, []).append(example)
+            seq = [e for user in sorted(per_user) for e in per_user[user][-keep:]]
+        tasks = {"seq": seq}
+        if c.tasks.get("gti", 0) > 0:
+            tasks["gti"] = gti_examples(dataset.items, term_ids)
+        if c.tasks.get("collab", 0) > 0:
+            if not c.similar_items:
+                raise InvalidInputError("sft.tasks.collab needs sft.similar_items")
+            tasks["collab"] = collab_examples(read_similar_items(c.similar_items), term_ids,
+                                              top_n=c.collab_top_n)
+        return tasks
+
+    def _valid_examples(self) -> list:
+        """One example per validation case (the full split's), in the objective's format."""
+        from grlm.train.examples import seq_examples
+        from grlm.train.packed import packed_eval_examples
+
+        _, split, _ = self.data()
+        max_history = self.config.dataset.max_history
+        if self.config.sft.objective == "packed":
+            return packed_eval_examples(split, self.term_ids(), stage="valid",
+                                        max_history=max_history)
+        return seq_examples(split, self.term_ids(), stage="valid", titles=self._titles(),
+                            max_history=max_history)
+
     def sft_examples(self, name: str):
         from grlm.train.examples import SFTExample
+        from grlm.train.packed import PackedExample
 
-        return [SFTExample(row["task"], row["prompt"], tuple(row["target"]),
-                           row["target_item"], row["user_id"])
-                for row in read_jsonl(self.out / "sft" / f"{name}.jsonl")]
+        examples = []
+        for row in read_jsonl(self.out / "sft" / f"{name}.jsonl"):
+            if "items" in row:
+                examples.append(PackedExample(row["task"], row["user_id"], tuple(row["items"]),
+                                              tuple(tuple(t) for t in row["terms"]),
+                                              row["first_target"]))
+            else:
+                examples.append(SFTExample(row["task"], row["prompt"], tuple(row["target"]),
+                                           row["target_item"], row["user_id"]))
+        return examples
+
+    @property
+    def objective(self):
+        from grlm.train.objective import Objective
+
+        return Objective(self.config.sft.objective)
 
     # ---------------------------------------------------------------------------------- train
     @property
@@ -328,29 +375,77 @@ class Pipeline:
                 stamp.write_text(fingerprint)
             tokenizer = load_tokenizer(c.model)
             model = load_model(c.model)
+            objective = self.objective
             train_set, dropped = encode_examples(tokenizer, self.sft_examples("train"),
-                                                 max_length=c.sft.max_length)
+                                                 max_length=c.sft.max_length,
+                                                 objective=objective)
             valid_set, _ = encode_examples(tokenizer, self.sft_examples("valid"),
-                                           max_length=c.sft.max_length)
+                                           max_length=c.sft.max_length, objective=objective)
             tokens = sum(len(e.input_ids) for e in train_set)
-            self.log(f"[train] {len(train_set)} examples ({dropped} over "
+            self.log(f"[train] {len(train_set)} {objective.name} examples ({dropped} over "
                      f"{c.sft.max_length} tokens dropped), {tokens} tokens per epoch, "
                      f"{len(valid_set)} validation examples")
             result = train(model, tokenizer, train_set, folder, c.train,
-                           valid_examples=valid_set, log=lambda s: self.log("[train] " + s))
+                           valid_examples=valid_set, log=lambda s: self.log("[train] " + s),
+                           evaluate=self._curve_evaluator(tokenizer))
             self.log(f"[train] {result.steps} steps, {result.tokens_per_second:.0f} tokens/s")
 
         self._run_stage("train", fingerprint, [self.model_dir, folder / "train_result.json"],
                         body)
 
     # ------------------------------------------------------------------------------ recommend
-    def grounder(self):
+    def grounder(self, device: str = "cpu"):
+        """The catalog's Grounder; ties between items broken by training popularity."""
         from grlm.ground import Grounder
 
         _, split, _ = self.data()
         counts = Counter(i for seq in split.train.values() for i in seq)
         return Grounder(self.term_ids(), mode=self.config.recommend.grounding_mode,
-                        priors={i: float(n) for i, n in counts.items()})
+                        priors={i: float(n) for i, n in counts.items()}, device=device)
+
+    def cases(self, examples, tokenizer) -> list:
+        """Recommendation cases (prompt ids of the objective) of evaluation examples."""
+        from grlm.recommend import Case
+
+        term_ids, max_history = self.term_ids(), self.config.dataset.max_history
+        titles = self._titles()
+        return [Case(e.user_id, tuple(self.objective.history_prompt_ids(
+            tokenizer, tuple(e.history)[-max_history:], term_ids, titles)), e.target)
+            for e in examples]
+
+    def _max_new_tokens(self, tokenizer) -> int:
+        term_ids = self.term_ids()
+        return self.config.recommend.max_new_tokens or 8 + max(
+            len(self.objective.answer_ids(tokenizer, t)) for t in set(term_ids.values()))
+
+    def _curve_evaluator(self, tokenizer):
+        """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed
+        validation users (the first configured decoding), or None when the curve is off."""
+        c = self.config
+        if not c.sft.curve_users:
+            return None
+        from grlm.recommend import metrics, recommend
+
+        _, split, _ = self.data()
+        examples = split.valid
+        if len(examples) > c.sft.curve_users:
+            examples = random.Random(c.seed + 4).sample(examples, c.sft.curve_users)
+        cases = self.cases(examples, tokenizer)
+        grounder = self.grounder()
+        constrained = c.recommend.decoding[0] == "constrained"
+        trie = self.objective.trie(tokenizer, self.term_ids()) if constrained else None
+        max_new = self._max_new_tokens(tokenizer)
+
+        def evaluate(model) -> dict:
+            run = recommend(model, tokenizer, grounder, cases, k=10,
+                            num_beams=c.recommend.num_beams, batch_size=c.recommend.batch_size,
+                            max_new_tokens=max_new, term_id_length=grounder.term_id_length,
+                            trie=trie, decoder=c.recommend.decoder,
+                            eos_token_id=self.objective.end_token(tokenizer))
+            result = metrics(run, ks=(10,))
+            return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
+
+        return evaluate
 
     def stage_recommend(self) -> None:
         c = self.config
@@ -359,54 +454,55 @@ class Pipeline:
                              "terms": self._fingerprints["terms"],
                              "data": self.eval_fingerprint})
         folder = self.out / "recommend"
-        outputs = [folder / f"{s}.jsonl" for s in c.recommend.splits]
-        outputs += [folder / f"{s}_metrics.json" for s in c.recommend.splits]
+        names = [f"{s}-{d}" for d in c.recommend.decoding for s in c.recommend.splits]
+        outputs = [folder / f"{name}.jsonl" for name in names]
+        outputs += [folder / f"{name}_metrics.json" for name in names]
 
         def body() -> None:
-            from grlm.answer_format import encode_answer
             from grlm.lm import default_device, load_model, load_tokenizer
-            from grlm.recommend import Case, metrics, recommend
-            from grlm.train.examples import SYSTEM_PROMPT, history_prompt
+            from grlm.recommend import metrics, recommend
 
-            dataset, _, eval_split = self.data()
-            term_ids = self.term_ids()
-            titles = ({i: item.title for i, item in dataset.items.items()}
-                      if c.sft.include_titles else None)
+            _, _, eval_split = self.data()
             tokenizer = load_tokenizer(str(self.model_dir))
-            model = load_model(str(self.model_dir), device=default_device())
-            grounder = self.grounder()
-            trie = None
-            if c.recommend.constrained:
-                from grlm.decoding import TokenTrie
+            device = default_device()
+            model = load_model(str(self.model_dir), device=device)
+            r = c.recommend
+            grounding = r.grounding_device if r.grounding_device != "auto" else device
+            grounder = self.grounder(grounding)
+            objective = self.objective
+            max_new = self._max_new_tokens(tokenizer)
+            for decoding in r.decoding:
+                trie = objective.trie(tokenizer, self.term_ids()) if (
+                    decoding == "constrained") else None
+                for split_name in r.splits:
+                    cases = self.cases(getattr(eval_split, split_name), tokenizer)
+                    name = f"{split_name}-{decoding}"
+                    self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, "
+                             f"{r.decoder} decoder on {device}, grounding on "
+                             f"{grounder.device}, max {max_new} new tokens")
+                    last = [time.perf_counter()]
 
-                trie = TokenTrie.from_items(term_ids, tokenizer)
-            max_new = c.recommend.max_new_tokens or 8 + max(
-                len(encode_answer(tokenizer, t)) for t in set(term_ids.values()))
-            for split_name in c.recommend.splits:
-                cases = [Case(e.user_id, history_prompt(
-                    tuple(e.history)[-c.dataset.max_history:], term_ids, titles), e.target)
-                    for e in getattr(eval_split, split_name)]
-                self.log(f"[recommend] {split_name}: {len(cases)} users, "
-                         f"{c.recommend.num_beams} beams, max {max_new} new tokens")
-                last = [time.perf_counter()]
+                    def progress(done: int, total: int, last=last, name=name) -> None:
+                        if time.perf_counter() - last[0] > 30 or done == total:
+                            last[0] = time.perf_counter()
+                            self.log(f"[recommend] {name}: {done}/{total} users")
 
-                def progress(done: int, total: int, last=last, split_name=split_name) -> None:
-                    if time.perf_counter() - last[0] > 30 or done == total:
-                        last[0] = time.perf_counter()
-                        self.log(f"[recommend] {split_name}: {done}/{total} users")
-
-                run = recommend(model, tokenizer, grounder, cases, system=SYSTEM_PROMPT,
-                                k=c.recommend.k, num_beams=c.recommend.num_beams,
-                                batch_size=c.recommend.batch_size, max_new_tokens=max_new,
-                                term_id_length=grounder.term_id_length, trie=trie,
-                                progress=progress)
-                write_jsonl(folder / f"{split_name}.jsonl",
-                            (dataclasses.asdict(u) for u in run.users))
-                result = metrics(run)
-                result["max_new_tokens"] = max_new
-                write_json(folder / f"{split_name}_metrics.json", result)
-                self.log(f"[recommend] {split_name}: recall@10 {result['recall@10']:.4f} "
-                         f"ndcg@10 {result['ndcg@10']:.4f}")
+                    run = recommend(model, tokenizer, grounder, cases, k=r.k,
+                                    num_beams=r.num_beams, batch_size=r.batch_size,
+                                    max_new_tokens=max_new,
+                                    term_id_length=grounder.term_id_length, trie=trie,
+                                    decoder=r.decoder,
+                                    eos_token_id=objective.end_token(tokenizer),
+                                    progress=progress)
+                    write_jsonl(folder / f"{name}.jsonl",
+                                (dataclasses.asdict(u) for u in run.users))
+                    result = metrics(run)
+                    result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
+                                  device=device, grounding_device=grounder.device)
+                    write_json(folder / f"{name}_metrics.json", result)
+                    self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
+                             f"ndcg@10 {result['ndcg@10']:.4f}, "
+                             f"{result['generation_s_per_user']:.3f} s per user")
 
         self._run_stage("recommend", fingerprint, outputs, body)
 
@@ -427,7 +523,8 @@ class Pipeline:
                     from grlm.baselines.sasrec import SASRecConfig
 
                     config = SASRecConfig(**c.sasrec)
-                report = run_baseline(name, dataset, eval_split, config=config, progress=False)
+                report = run_baseline(name, dataset, eval_split, config=config, progress=False,
+                                      with_ranks=True)
                 write_json(folder / f"{name}.json", report)
                 self.log(f"[baselines] {name}: test recall@10 "
                          f"{report['test']['recall@10']:.4f}")

@@ -16,10 +16,11 @@ NDCG_KS = (5, 10, 20)
 
 @dataclass(frozen=True)
 class Case:
-    """One user to recommend for: the prompt and, when evaluating, the held-out target."""
+    """One user to recommend for: the prompt's token ids (``Objective.history_prompt_ids``)
+    and, when evaluating, the held-out target."""
 
     user_id: str
-    prompt: str
+    prompt_ids: tuple[int, ...]
     target: str | None = None
 
 
@@ -72,22 +73,30 @@ def _ground_all(grounder, queries: list[tuple[str, ...]], k: int) -> list:
         return out
 
 
-def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, system: str, k: int = 20,
+def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, k: int = 20,
               num_beams: int = 20, batch_size: int = 4, max_new_tokens: int = 48,
-              term_id_length: int | None = None, trie=None,
+              term_id_length: int | None = None, trie=None, decoder: str = "fast",
+              eos_token_id: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> RecommendRun:
     """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
-    time (constrained to the catalog's Term IDs when ``trie`` is given), each beam parsed and
-    grounded (``grounder.ground_batch``), beams → items by
-    :func:`grlm.recommend.rank.rank_items`."""
+    time with the ``"fast"`` or ``"hf"`` decoder (:mod:`grlm.recommend.generate`; constrained
+    to the catalog when ``trie`` is given, answers ended by ``eos_token_id`` otherwise), each
+    beam parsed and grounded (``grounder.ground_batch``), beams → items by
+    :func:`grlm.recommend.rank.rank_items`. Users are returned in the order of ``cases``."""
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
     run = RecommendRun()
-    for start in range(0, len(cases), batch_size):
-        chunk = cases[start:start + batch_size]
-        beams, seconds = beam_search(model, tokenizer, [c.prompt for c in chunk], system=system,
-                                     num_beams=num_beams, max_new_tokens=max_new_tokens,
-                                     batch_size=batch_size, trie=trie)
+    users: list[UserRecommendation | None] = [None] * len(cases)
+    # Users of similar prompt length decode together: little left padding in every batch.
+    order = sorted(range(len(cases)), key=lambda i: len(cases[i].prompt_ids))
+    chunk_size = batch_size * 8  # several decoder batches per grounding batch
+    for start in range(0, len(order), chunk_size):
+        rows = order[start:start + chunk_size]
+        chunk = [cases[i] for i in rows]
+        beams, seconds = beam_search(model, tokenizer, [c.prompt_ids for c in chunk],
+                                     decoder=decoder, num_beams=num_beams,
+                                     max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                     trie=trie, eos_token_id=eos_token_id)
         run.generation_seconds += seconds
         parsed = [[parse_beam(b.text, term_id_length) for b in user_beams]
                   for user_beams in beams]
@@ -96,17 +105,18 @@ def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, system: str,
         grounded = iter(_ground_all(grounder, queries, k))
         run.grounding_seconds += time.perf_counter() - started
         run.ground_queries += len(queries)
-        for case, user_beams, user_parsed in zip(chunk, beams, parsed):
+        for row, case, user_beams, user_parsed in zip(rows, chunk, beams, parsed):
             results = [next(grounded) if terms is not None else None for terms in user_parsed]
             run.unparsed_beams += sum(terms is None for terms in user_parsed)
             ranked = rank_items(results, k)
-            run.users.append(UserRecommendation(
+            users[row] = UserRecommendation(
                 user_id=case.user_id, target=case.target,
                 items=[r.item_id for r in ranked], item_hits=[r.hit for r in ranked],
                 beams=[b.text for b in user_beams], beam_scores=[b.score for b in user_beams],
-                beam_hits=[HIT_NONE if r is None else str(r.hit) for r in results]))
+                beam_hits=[HIT_NONE if r is None else str(r.hit) for r in results])
         if progress is not None:
-            progress(len(run.users), len(cases))
+            progress(min(start + chunk_size, len(cases)), len(cases))
+    run.users = list(users)
     return run
 
 

@@ -1,5 +1,8 @@
-"""Tokenizing SFT examples: prompt through the chat template, answer by
-:func:`grlm.answer_format.encode_answer`, concatenated; the loss sees only the answer."""
+"""Tokenizing SFT examples under an objective (:mod:`grlm.train.objective`).
+
+A prompt example is its prompt through the chat template followed by the answer ids; a packed
+example is the packed instruction followed by one line per item. The loss sees only the answers
+(the target lines of a packed example)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grlm.answer_format import encode_answer
 from grlm.errors import InvalidInputError
 from grlm.lm import prompt_ids
 from grlm.train.examples import SYSTEM_PROMPT, SFTExample
+from grlm.train.objective import Objective
+from grlm.train.packed import PackedExample
+
+PREFIX = Objective("prefix")
 
 IGNORE_INDEX = -100
 
@@ -22,25 +28,51 @@ class EncodedExample:
     task: str
 
 
-def encode_example(tokenizer, example: SFTExample, *,
-                   system: str = SYSTEM_PROMPT) -> EncodedExample:
-    """Prompt ids (chat template, generation prompt added) followed by the answer ids; labels
-    copy the answer ids and ignore the prompt."""
+def encode_example(tokenizer, example: SFTExample | PackedExample, *,
+                   system: str = SYSTEM_PROMPT, objective: Objective = PREFIX,
+                   answer_ids=None) -> EncodedExample:
+    """Token ids and labels of one example (``IGNORE_INDEX`` wherever there is no loss).
+
+    A packed example's ids up to its first target line are exactly the inference prompt of its
+    history (:meth:`Objective.history_prompt_ids`). ``answer_ids(terms)`` may be a cached
+    ``objective.answer_ids``."""
+    answer_ids = answer_ids or (lambda terms: objective.answer_ids(tokenizer, terms))
+    if isinstance(example, PackedExample):
+        if objective.name != "packed":
+            raise InvalidInputError("a packed example needs the packed objective")
+        cut = example.first_target
+        ids = objective.history_prompt_ids(tokenizer, example.items[:cut],
+                                           dict(zip(example.items, example.terms)))
+        labels = [IGNORE_INDEX] * len(ids)
+        for terms in example.terms[cut:]:
+            line = answer_ids(terms)
+            ids += line
+            labels += line
+        return EncodedExample(tuple(ids), tuple(labels), example.task)
     prompt = prompt_ids(tokenizer, example.prompt, system)
-    answer = encode_answer(tokenizer, example.target)
+    answer = answer_ids(example.target)
     return EncodedExample(tuple(prompt + answer),
                           tuple([IGNORE_INDEX] * len(prompt) + answer), example.task)
 
 
-def encode_examples(tokenizer, examples: Sequence[SFTExample], *, max_length: int,
-                    system: str = SYSTEM_PROMPT) -> tuple[list[EncodedExample], int]:
+def encode_examples(tokenizer, examples, *, max_length: int, system: str = SYSTEM_PROMPT,
+                    objective: Objective = PREFIX) -> tuple[list[EncodedExample], int]:
     """Encodes every example; those longer than ``max_length`` tokens are dropped (never cut,
     which would lose the answer). Returns (encoded, number dropped)."""
     if max_length < 2:
         raise InvalidInputError(f"max_length must be at least 2, got {max_length}")
+    cache: dict[tuple[str, ...], list[int]] = {}
+
+    def answer_ids(terms) -> list[int]:
+        key = tuple(terms)
+        if key not in cache:
+            cache[key] = objective.answer_ids(tokenizer, key)
+        return list(cache[key])
+
     encoded, dropped = [], 0
     for example in examples:
-        item = encode_example(tokenizer, example, system=system)
+        item = encode_example(tokenizer, example, system=system, objective=objective,
+                              answer_ids=answer_ids)
         if len(item.input_ids) > max_length:
             dropped += 1
             continue

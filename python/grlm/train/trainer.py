@@ -72,6 +72,7 @@ class TrainResult:
     tokens_per_second: float
     train_loss: list[tuple[int, float]] = field(default_factory=list)
     valid_loss: list[tuple[int, float]] = field(default_factory=list)
+    valid_metrics: list[tuple[int, dict]] = field(default_factory=list)
     resumed_from: str | None = None
 
 
@@ -132,11 +133,14 @@ def evaluate_loss(model, examples: Sequence[EncodedExample], *, pad_id: int, bat
 
 def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir: str | Path,
           config: TrainConfig, *, valid_examples: Sequence[EncodedExample] = (),
-          resume: bool = True, log: Callable[[str], None] = print) -> TrainResult:
+          resume: bool = True, log: Callable[[str], None] = print,
+          evaluate: Callable[[object], dict] | None = None) -> TrainResult:
     """Fine-tunes ``model`` on ``train_examples`` and saves it to ``output_dir/model``.
 
     Checkpoints go to ``output_dir/checkpoint-<step>``; with ``resume`` the latest one is
-    loaded and training continues where it stopped (same batch order).
+    loaded and training continues where it stopped (same batch order). At every validation
+    step ``evaluate(model)`` (the unwrapped model, in eval mode) may add metrics of its own,
+    such as Recall@10 on a fixed user sample: the learning curve in ``valid_metrics``.
     """
     import torch
     from accelerate import Accelerator
@@ -180,12 +184,13 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
     pad_id = tokenizer.pad_token_id
 
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "examples_seen": 0, "tokens_seen": 0,
-             "train_loss": [], "valid_loss": [], "seconds": 0.0}
+             "train_loss": [], "valid_loss": [], "valid_metrics": [], "seconds": 0.0}
     resumed_from = None
     checkpoint = _latest_checkpoint(output_dir) if resume else None
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        state = {"valid_metrics": [],
+                 **json.loads((checkpoint / "trainer_state.json").read_text())}
         resumed_from = str(checkpoint)
         log(f"resumed from {checkpoint} at step {state['step']}")
 
@@ -205,12 +210,18 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
                 shutil.rmtree(old, ignore_errors=True)
 
     def validation() -> None:
-        if not valid_examples:
-            return
-        loss = evaluate_loss(accelerator.unwrap_model(model), valid_examples, pad_id=pad_id,
-                             batch_size=config.batch_size, device=accelerator.device)
-        state["valid_loss"].append((state["step"], loss))
-        log(f"step {state['step']}: validation loss {loss:.4f}")
+        if valid_examples:
+            loss = evaluate_loss(accelerator.unwrap_model(model), valid_examples, pad_id=pad_id,
+                                 batch_size=config.batch_size, device=accelerator.device)
+            state["valid_loss"].append((state["step"], loss))
+            log(f"step {state['step']}: validation loss {loss:.4f}")
+        if evaluate is not None and accelerator.is_main_process:
+            unwrapped = accelerator.unwrap_model(model)
+            unwrapped.eval()
+            values = evaluate(unwrapped)
+            unwrapped.train()
+            state["valid_metrics"].append((state["step"], values))
+            log(f"step {state['step']}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
 
     model.train()
     started = time.perf_counter() - state["seconds"]
@@ -262,7 +273,8 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
             continue
         break
     state["seconds"] = time.perf_counter() - started
-    if not state["valid_loss"] or state["valid_loss"][-1][0] != state["step"]:
+    last = max((step for step, _ in state["valid_loss"] + state["valid_metrics"]), default=None)
+    if (valid_examples or evaluate is not None) and last != state["step"]:
         validation()
 
     model_dir = output_dir / "model"
@@ -283,7 +295,8 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
         tokens_seen=state["tokens_seen"], seconds=state["seconds"],
         tokens_per_second=state["tokens_seen"] / max(state["seconds"], 1e-9),
         train_loss=[tuple(x) for x in state["train_loss"]],
-        valid_loss=[tuple(x) for x in state["valid_loss"]], resumed_from=resumed_from)
+        valid_loss=[tuple(x) for x in state["valid_loss"]],
+        valid_metrics=[tuple(x) for x in state["valid_metrics"]], resumed_from=resumed_from)
     if accelerator.is_main_process:
         _write_json(output_dir / "train_result.json",
                     {**asdict(result), "config": asdict(config), "precision": precision,

@@ -1,0 +1,84 @@
+"""The two fine-tuning objectives and the token layout each one fixes for training and decoding.
+
+``prefix`` (one example per training prefix): the chat prompt holds the history, one line per
+item, and the answer is the next item's Term ID ended by the tokenizer's EOS.
+
+``packed`` (one sequence per user window): the chat prompt holds only the instruction; the
+assistant turn then lists the window's items, one Term ID per line, oldest first. The loss falls
+on every line after the first, so one forward pass teaches every next item of the window. At
+inference the prompt is the same token sequence up to the history's last line, and the model
+writes the next line.
+
+Every line (and every answer) is tokenized on its own by :meth:`Objective.answer_ids` and the ids
+concatenated, so a Term ID has the same tokens in training, in inference prompts and in the
+decoder's trie whatever merges the tokenizer would make across a line break. GRLM adds no tokens:
+the line end is the tokenizer's own newline token (its EOS when a newline is not one token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from grlm.answer_format import encode_answer, end_of_answer_id, format_term_id
+from grlm.errors import InvalidInputError
+
+OBJECTIVES = ("prefix", "packed")
+PACKED_INSTRUCTION = ("A user interacted with these items, oldest first. Write the Term ID of "
+                      "each item, one per line.")
+
+
+def line_end_id(tokenizer) -> int:
+    """The token ending a packed line: the newline token when ``"\\n"`` is one token, else EOS."""
+    ids = tokenizer("\n", add_special_tokens=False)["input_ids"]
+    return int(ids[0]) if len(ids) == 1 else end_of_answer_id(tokenizer)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How Term IDs and prompts become tokens under one objective (see the module docstring)."""
+
+    name: str
+
+    def __post_init__(self):
+        if self.name not in OBJECTIVES:
+            raise InvalidInputError(f"sft.objective must be one of {OBJECTIVES}, got "
+                                    f"{self.name!r}")
+
+    def end_token(self, tokenizer) -> int:
+        """The token that ends an answer: generation stops there and the trie ends with it."""
+        return line_end_id(tokenizer) if self.name == "packed" else end_of_answer_id(tokenizer)
+
+    def answer_ids(self, tokenizer, terms: Sequence[str]) -> list[int]:
+        """The answer tokens of one Term ID, ended by :meth:`end_token`."""
+        if self.name == "prefix":
+            return encode_answer(tokenizer, terms)
+        ids = tokenizer(format_term_id(terms), add_special_tokens=False)["input_ids"]
+        return list(ids) + [self.end_token(tokenizer)]
+
+    def history_prompt_ids(self, tokenizer, history: Sequence[str],
+                           term_ids: Mapping[str, Sequence[str]],
+                           titles: Mapping[str, str] | None = None) -> list[int]:
+        """The inference prompt for a history (oldest first): the model's answer is the next
+        item. ``titles`` only apply to ``prefix`` (a packed line is a Term ID and nothing else)."""
+        from grlm.lm import prompt_ids
+        from grlm.train.examples import SYSTEM_PROMPT, history_prompt
+
+        if self.name == "prefix":
+            return prompt_ids(tokenizer, history_prompt(history, term_ids, titles), SYSTEM_PROMPT)
+        if not history:
+            raise InvalidInputError("a sequence prompt needs at least one history item")
+        ids = prompt_ids(tokenizer, PACKED_INSTRUCTION, SYSTEM_PROMPT)
+        for item_id in history:
+            if item_id not in term_ids:
+                raise InvalidInputError(f"item {item_id!r} has no Term ID")
+            ids += self.answer_ids(tokenizer, term_ids[item_id])
+        return ids
+
+    def trie(self, tokenizer, term_ids: Mapping[str, Sequence[str]]):
+        """The catalog's :class:`grlm.decoding.TokenTrie` over exactly these answer tokens."""
+        from grlm.decoding import TokenTrie
+
+        return TokenTrie.from_sequences(
+            {item: self.answer_ids(tokenizer, terms) for item, terms in term_ids.items()},
+            self.end_token(tokenizer))
