@@ -78,7 +78,8 @@ class Reader {
     GRLM_CHECK(count <= remaining() / sizeof(T), IndexFileError,
                path_ << ": field '" << field << "' (" << count << " values) is truncated");
     std::vector<T> v(count);
-    std::memcpy(v.data(), Take(count * sizeof(T), field), count * sizeof(T));
+    const char* bytes = Take(count * sizeof(T), field);
+    if (count > 0) std::memcpy(v.data(), bytes, count * sizeof(T));  // data() may be null at 0
     return v;
   }
   std::size_t remaining() const { return bytes_.size() - pos_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <numeric>
 
 #include "grlm/error.h"
@@ -120,7 +121,7 @@ class TokenTrie::Change {
       ++s.structure_version;
     }
     ++s.version;
-    trie_.snapshot_.store(std::move(next_), std::memory_order_release);
+    trie_.Publish(std::move(next_));
   }
 
  private:
@@ -174,9 +175,17 @@ class TokenTrie::Change {
   std::map<int32_t, std::vector<Edge>> pending_;  // new edges by parent node, sorted by token
 };
 
-TokenTrie::TokenTrie(int32_t end_token) : end_token_(end_token) {
+TokenTrie::TokenTrie(int32_t end_token)
+    : end_token_(end_token), snapshot_(std::make_shared<const Snapshot>()) {
   GRLM_CHECK(end_token >= 0, InvalidArgument, "end token must be >= 0, got " << end_token);
-  snapshot_.store(std::make_shared<const Snapshot>());
+}
+
+void TokenTrie::Publish(std::shared_ptr<const Snapshot> next) {
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshot_.swap(next);
+  }
+  // next now holds the previous snapshot: freed here, outside the lock, when no reader holds it.
 }
 
 namespace {
