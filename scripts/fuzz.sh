@@ -5,7 +5,7 @@
 #   bash scripts/fuzz.sh                      # every target for 60 s
 #   bash scripts/fuzz.sh --seconds 600 load   # one target (fuzz_load.py) for 10 min
 #   bash scripts/fuzz.sh --runs 1000000       # every target for a million inputs
-#   bash scripts/fuzz.sh --smoke              # CI: every target for 15 s
+#   bash scripts/fuzz.sh --smoke              # CI: every target for 10 s
 #
 # Corpora are kept in build/fuzz/corpus/<target> between runs; a crashing input is written to
 # build/fuzz/artifacts/ and fails the run (replay it: python tests/fuzz/fuzz_X.py --replay FILE).
@@ -18,7 +18,7 @@ limit=(-max_total_time=60)
 targets=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --smoke) limit=(-max_total_time=15) ;;
+    --smoke) limit=(-max_total_time=10) ;;
     --seconds) limit=("-max_total_time=$2"); shift ;;
     --runs) limit=("-runs=$2"); shift ;;
     *) targets+=("$1") ;;

@@ -26,6 +26,17 @@ address_tests=(tests/test_grounder_api.py tests/test_grounder_vs_reference.py
 thread_tests=(tests/test_thread_safety.py)
 
 cxx=$(command -v "${CXX:-c++}")
+# A compiler without the sanitizer runtimes cannot run this script: say so and skip, not fail.
+for sanitizer in address,undefined thread; do
+  if ! echo 'int main() { return 0; }' |
+      "$cxx" -x c++ -fsanitize=$sanitizer - -o /tmp/grlm_sanitizer_probe_$$ 2>/dev/null; then
+    echo "sanitize.sh: SKIPPED: $cxx cannot build with -fsanitize=$sanitizer" \
+      "(install the compiler's sanitizer runtimes, e.g. libasan8 libubsan1 libtsan2)" >&2
+    exit 0
+  fi
+done
+rm -f /tmp/grlm_sanitizer_probe_$$
+
 runtime() {  # path of a sanitizer runtime library of the compiler, e.g. runtime asan
   local lib
   lib=$("$cxx" -print-file-name="lib$1.so")
