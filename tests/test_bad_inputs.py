@@ -132,3 +132,16 @@ def test_trie_takes_numpy_integer_tokens_and_walks_out_of_range_tokens():
     assert trie.walk([2**40]) == -1
     assert trie.walk([-3]) == -1
     assert trie.allowed_after([5]) == [6, 7]
+
+
+def test_long_terms_cannot_stall_a_bag_build():
+    # Before: one 100 kB catalog term took minutes to index (the substring index is quadratic
+    # in a term's length). Catalog terms now have at most 256 bytes; queries may be longer.
+    import time
+
+    with pytest.raises(InvalidInputError, match="at most 256 bytes"):
+        Grounder({"a": ["y" * 257]}, mode="bag")
+    start = time.perf_counter()
+    grounder = Grounder({f"i{n}": ["a" * (1 + n % 256)] for n in range(512)}, mode="bag")
+    assert grounder.ground(["a" * 100_000], k=3).hit == "structural"
+    assert time.perf_counter() - start < 30

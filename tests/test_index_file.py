@@ -50,6 +50,8 @@ def test_the_helper_writes_what_save_writes(tmp_path):
     ("bad has-priors flag", wrap(payload()[:-1] + b"\7"), "has priors"),
     ("non-UTF-8 term", wrap(payload(terms=(b"x", b"\xc3"))), "terms"),
     ("unnormalized term", wrap(payload(terms=(b"x", b"Y"))), "terms"),
+    # A long term would make the bag index quadratic to build: refused at the bound.
+    ("100 kB term", wrap(payload(mode=1, terms=(b"x", b"y" * 100_000))), "at most 256 bytes"),
     ("term id out of range", wrap(payload(item_terms=[[0, 0], [0, 9]])), "item terms"),
     ("length 0", wrap(payload(length=0, weights=[], item_terms=[[], []])), "term_id_length"),
     ("mode 7", wrap(payload(mode=7)), "mode"),

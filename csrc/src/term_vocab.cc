@@ -52,6 +52,9 @@ uint64_t TermVocab::HashState(std::string_view s) {
 TermId TermVocab::Intern(std::string_view raw) {
   std::string buffer;
   const std::string_view term = NormalizeInto(raw, &buffer);
+  GRLM_CHECK(term.size() <= kMaxTermBytes, InvalidArgument,
+             "a catalog term has at most " << kMaxTermBytes << " bytes, got " << term.size()
+                                           << ": '" << term.substr(0, 40) << "...'");
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
   const auto next = TermId(terms_.size());
   const TermId id = ids_.Insert(MixHash(HashState(term)), next,

@@ -25,7 +25,8 @@ class TermVocab {
   // itself when raw is already normalized. Throws like Normalize.
   static std::string_view NormalizeInto(std::string_view raw, std::string* out);
 
-  // Id of raw's normalized form, adding it when new.
+  // Id of raw's normalized form, adding it when new. Throws InvalidArgument when the normalized
+  // form is longer than kMaxTermBytes.
   TermId Intern(std::string_view raw);
   // Id of raw's normalized form, or kUnknownTerm.
   TermId Find(std::string_view raw) const;

@@ -1,6 +1,7 @@
 // Basic types shared by every part of the core, host and device.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -20,6 +21,11 @@ inline constexpr TermId kUnknownTerm = 0xFFFFFFFFu;
 inline constexpr TermId kPadTerm = 0xFFFFFFFEu;
 // Largest number of terms in one Term ID.
 inline constexpr int kMaxTermIdLength = 16;
+// Longest catalog term, in bytes after normalization (a keyword, not a text). Bag mode's
+// substring index costs up to the square of a term's length to build, so without a bound one
+// long term (or a small damaged index file) could stall a build for hours. Generated terms may
+// be longer: they cost time linear in their length.
+inline constexpr std::size_t kMaxTermBytes = 256;
 
 // Scoring of structural mapping.
 enum class ScoreMode : uint8_t {
