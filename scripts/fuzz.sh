@@ -55,7 +55,10 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRLM_CUDA=OFF -DGRLM_
   -DGRLM_BUILD_PYTHON=ON "${compiler[@]}" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_MODULE_LINKER_FLAGS="$flags" -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)" \
   -DPython_EXECUTABLE="$py" >/dev/null
-cmake --build "$build" -j "$jobs" >"$build/build.log" 2>&1 || { tail -n 30 "$build/build.log"; exit 1; }
+if ! cmake --build "$build" -j "$jobs" >"$build/build.log" 2>&1; then
+  tail -n 30 "$build/build.log"
+  exit 1
+fi
 rm -rf "$build/pkg" && mkdir -p "$build/pkg" "$build/artifacts"
 cp -r python/grlm "$build/pkg/"
 rm -f "$build"/pkg/grlm/_core*.so
