@@ -198,3 +198,25 @@ def test_beam_search_refuses_bad_arguments(tiny):
         beam_search(model, tokenizer, [[]], decoder="hf")
     with pytest.raises(InvalidInputError, match="batch_size"):
         beam_search(model, tokenizer, [[1, 2]], decoder="fast", batch_size=0)
+
+
+@pytest.mark.parametrize("decoder", ["fast", "hf"])
+def test_recommend_keeps_the_order_of_cases(tiny, decoder):
+    """Users are decoded in batches of similar prompt length, yet come back in case order, and
+    a constrained run grounds every beam directly."""
+    from grlm.ground import Grounder
+    from grlm.recommend import Case, recommend
+    from grlm.train.objective import Objective
+
+    model, tokenizer = tiny
+    goal = Objective("packed")
+    histories = [["a", "b", "c", "d"], ["e"], ["b", "c"], ["a"] * 6, ["d", "e", "a"]]
+    cases = [Case(f"u{i}", tuple(goal.history_prompt_ids(tokenizer, h, CATALOG)), "a")
+             for i, h in enumerate(histories)]
+    grounder = Grounder(CATALOG)
+    run = recommend(model, tokenizer, grounder, cases, k=3, num_beams=3, batch_size=2,
+                    trie=goal.trie(tokenizer, CATALOG), decoder=decoder,
+                    eos_token_id=goal.end_token(tokenizer))
+    assert [u.user_id for u in run.users] == [c.user_id for c in cases]
+    assert all(hit == "direct" for u in run.users for hit in u.beam_hits)
+    assert all(1 <= len(u.items) <= 3 for u in run.users)

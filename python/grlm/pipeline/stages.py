@@ -463,11 +463,17 @@ class Pipeline:
             from grlm.recommend import metrics, recommend
 
             _, _, eval_split = self.data()
+            import torch
+
             tokenizer = load_tokenizer(str(self.model_dir))
             device = default_device()
-            model = load_model(str(self.model_dir), device=device)
+            # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
+            dtype = torch.bfloat16 if device == "cuda" else torch.float32
+            model = load_model(str(self.model_dir), device=device, dtype=dtype)
             r = c.recommend
-            grounding = r.grounding_device if r.grounding_device != "auto" else device
+            grounding = r.grounding_device
+            if grounding == "auto":  # the CUDA scorer beside a GPU model, when it was built
+                grounding = "auto" if device == "cuda" else "cpu"
             grounder = self.grounder(grounding)
             objective = self.objective
             max_new = self._max_new_tokens(tokenizer)
