@@ -47,7 +47,6 @@ def load_cases(users: int, max_history: int, seed: int):
 
 def main() -> int:
     import torch
-
     from grlm.lm import load_model, load_tokenizer
     from grlm.recommend.generate import beam_search
     from grlm.train.objective import Objective

@@ -137,8 +137,8 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
     _, split, _ = pipeline.data()
     term_ids = pipeline.term_ids()
     goal = Objective(objective)
-    settings = dict(k=5, num_beams=4, batch_size=8, max_new_tokens=24,
-                    eos_token_id=goal.end_token(tokenizer))
+    settings = {"k": 5, "num_beams": 4, "batch_size": 8, "max_new_tokens": 24,
+                "eos_token_id": goal.end_token(tokenizer)}
     seen = metrics(recommend(model, tokenizer, grounder,
                              pipeline.cases(_training_cases(split, 1), tokenizer), **settings))
     assert seen["recall@1"] >= 0.3  # chance: about 0.1

@@ -178,8 +178,8 @@ def test_fast_and_hf_decoders_return_the_same_beams(tiny, objective, constrained
     trie = goal.trie(tokenizer, CATALOG) if constrained else None
     prompts = [goal.history_prompt_ids(tokenizer, history, CATALOG)
                for history in (["a"], ["b", "c", "d"], ["e", "a"], ["d"] * 5)]
-    kwargs = dict(num_beams=5, max_new_tokens=12, batch_size=3, trie=trie,
-                  eos_token_id=goal.end_token(tokenizer))
+    kwargs = {"num_beams": 5, "max_new_tokens": 12, "batch_size": 3, "trie": trie,
+              "eos_token_id": goal.end_token(tokenizer)}
     fast, _ = beam_search(model, tokenizer, prompts, decoder="fast", **kwargs)
     hf, _ = beam_search(model, tokenizer, prompts, decoder="hf", **kwargs)
     for mine, theirs in zip(fast, hf):

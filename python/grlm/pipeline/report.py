@@ -279,8 +279,8 @@ def markdown(report: dict) -> str:
         lines += [f"## {split}", "", "Metrics with 95% bootstrap intervals (users resampled):",
                   "", interval_table(rows, stats.get("intervals", {})), ""]
         if stats.get("paired"):
-            lines += ["Paired bootstrap differences on the same users (* : the interval "
-                      "excludes 0):", "", paired_table(stats["paired"]), ""]
+            note = "Paired bootstrap differences on the same users (*: the interval excludes 0):"
+            lines += [note, "", paired_table(stats["paired"]), ""]
         for decoding, m in report["model"].get(split, {}).items():
             vr = sorted((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
             lines += [f"Grounding ({decoding}): " + ", ".join(

@@ -459,12 +459,12 @@ class Pipeline:
         outputs += [folder / f"{name}_metrics.json" for name in names]
 
         def body() -> None:
+            import torch
+
             from grlm.lm import default_device, load_model, load_tokenizer
             from grlm.recommend import metrics, recommend
 
             _, _, eval_split = self.data()
-            import torch
-
             tokenizer = load_tokenizer(str(self.model_dir))
             device = default_device()
             # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
