@@ -6,13 +6,23 @@
 #   bash scripts/sanitize.sh            # both
 #   bash scripts/sanitize.sh address    # ASan + UBSan only
 #   bash scripts/sanitize.sh thread     # TSan only
+#   bash scripts/sanitize.sh --quick    # CI: without the CUDA-emulation ctest, and TSan on the
+#                                       # trie tests only (ASan covers the batch-copy test)
 #
 # Uses the C++ compiler CMake finds (GCC or Clang; their sanitizer runtimes ship with them).
 # Builds go to build/sanitize-<name>; the Python run imports a staged copy of the package with
 # the sanitized module, so the installed package and the dev build are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which=${1:-all}
+which=all
+quick=0
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    address|thread|all) which=$arg ;;
+    *) echo "usage: sanitize.sh [address|thread|all] [--quick]" >&2; exit 2 ;;
+  esac
+done
 jobs=${GRLM_SANITIZE_JOBS:-2}
 py=${GRLM_PYTHON:-.venv/bin/python}
 [ -x "$py" ] || py=$(bash scripts/setup_venv.sh | tail -n 1)
@@ -24,6 +34,14 @@ address_tests=(tests/test_grounder_api.py tests/test_grounder_vs_reference.py
   tests/test_token_trie.py tests/test_index_file.py tests/test_bad_inputs.py
   tests/test_cli_ground.py tests/test_term_ids.py tests/test_thread_safety.py)
 thread_tests=(tests/test_thread_safety.py)
+# The ctest binaries; --quick leaves out the CUDA kernels' CPU emulation (slow, not threaded).
+ctests=(term_vocab catalog direct_map partial_credit structural grounder index_file token_trie
+  cuda_structural cuda_kernels_emulated)
+thread_filter=()
+if [ $quick = 1 ]; then
+  ctests=("${ctests[@]:0:9}")
+  thread_filter=(-k trie)
+fi
 
 cxx=$(command -v "${CXX:-c++}")
 # A compiler without the sanitizer runtimes cannot run this script: say so and skip, not fail.
@@ -45,19 +63,24 @@ runtime() {  # path of a sanitizer runtime library of the compiler, e.g. runtime
   echo "$lib"
 }
 
-build() {  # build <name> <sanitizer flags>
-  local dir=build/sanitize-$1 flags=$2
+build() {  # build <name> <sanitizer flags> <ctest names...>: the module and those tests
+  local dir=build/sanitize-$1 flags=$2 tests=("${@:3}")
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRLM_CUDA=OFF \
     -DGRLM_BUILD_TESTS=ON -DGRLM_BUILD_PYTHON=ON -DCMAKE_CXX_COMPILER="$cxx" \
     -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$py" \
     -DCMAKE_CXX_FLAGS="$flags -fno-omit-frame-pointer -g" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="$flags" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  cmake --build "$dir" -j "$jobs" --target _core "${tests[@]/#/test_}"
   # A copy of the package around the sanitized module.
   rm -rf "$dir/pkg" && mkdir -p "$dir/pkg"
   cp -r python/grlm "$dir/pkg/"
   rm -f "$dir"/pkg/grlm/_core*.so
   cp "$dir"/_core*.so "$dir/pkg/grlm/"
+}
+
+only() {  # a ctest -R regex matching exactly the given test names
+  local IFS='|'
+  echo "^($*)\$"
 }
 
 run_pytest() {  # run_pytest <build name> <runtime to preload> <test files...>
@@ -73,18 +96,18 @@ run_pytest() {  # run_pytest <build name> <runtime to preload> <test files...>
 
 if [ "$which" = all ] || [ "$which" = address ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
-  build address "-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+  build address "-fsanitize=address,undefined -fno-sanitize-recover=undefined" "${ctests[@]}"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  ctest --test-dir build/sanitize-address --output-on-failure
+  ctest --test-dir build/sanitize-address --output-on-failure -R "$(only "${ctests[@]}")"
   ASAN_OPTIONS=detect_leaks=0 run_pytest address "$(runtime asan)" "${address_tests[@]}"
 fi
 
 if [ "$which" = all ] || [ "$which" = thread ]; then
   echo "== ThreadSanitizer"
-  build thread "-fsanitize=thread"
+  build thread "-fsanitize=thread" grounder token_trie
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
-  ctest --test-dir build/sanitize-thread --output-on-failure -R "grounder|token_trie"
-  run_pytest thread "$(runtime tsan)" "${thread_tests[@]}"
+  ctest --test-dir build/sanitize-thread --output-on-failure -R "$(only grounder token_trie)"
+  run_pytest thread "$(runtime tsan)" "${thread_tests[@]}" "${thread_filter[@]}"
 fi
 echo "sanitize.sh: no sanitizer reports"
