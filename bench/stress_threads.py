@@ -68,6 +68,17 @@ def workload(args: argparse.Namespace) -> dict:
             for name, n in local.items():
                 counts[name] = counts.get(name, 0) + n
 
+    def guarded(body):
+        """Runs a thread's body until the deadline; an exception counts as a wrong answer and
+        the body starts again, so the threads keep racing."""
+        def run(*a):
+            while time.monotonic() < deadline:
+                try:
+                    body(*a)
+                except Exception as error:  # noqa: BLE001 - every failure is counted
+                    wrong.append(f"{body.__name__} raised {type(error).__name__}: {error}")
+        return run
+
     def reader(seed: int) -> None:
         r = random.Random(seed)
         local = {"ground_batch(64)": 0, "ground": 0, "trie_walk": 0, "trie_items_of": 0}
@@ -97,31 +108,37 @@ def workload(args: argparse.Namespace) -> dict:
             for k in trie.items_of(vseq):
                 if volatile_seq.get(k) != vseq:
                     wrong.append(f"trie items_of({vseq}) reported {k}")
-        tally(local)
+            tally(local)
+            local = dict.fromkeys(local, 0)
 
     def writer() -> None:
-        local = {"trie_add": 0, "trie_remove": 0, "trie_export": 0}
+        # Batches of 32 items: each change runs long enough with the GIL released for readers
+        # to run inside it.
+        local = {"trie_add(32)": 0, "trie_remove": 0, "trie_export": 0}
         r = random.Random(args.seed + 1)
         n = 0
         while time.monotonic() < deadline:
-            key = f"v{n}"
-            # Volatile items share a prefix with one another: adds are sometimes structural.
-            seq = [2, 99, 50_000 + r.randrange(200), EOS]
-            volatile_seq[key] = seq
-            trie.add(key, seq)
-            local["trie_add"] += 1
+            batch = {}
+            for i in range(32):
+                # Volatile items share a prefix with one another: some adds are structural.
+                batch[f"v{n}_{i}"] = [2, 99, 50_000 + r.randrange(200), EOS]
+            volatile_seq.update(batch)
+            trie.add_sequences(batch)
+            local["trie_add(32)"] += 1
             if n % 4 == 0:
                 trie.export()
                 local["trie_export"] += 1
-            if n >= 5:
-                trie.remove(f"v{n - 5}")
-                local["trie_remove"] += 1
+            if n >= 2:
+                for i in range(32):
+                    trie.remove(f"v{n - 2}_{i}")
+                local["trie_remove"] += 32
             n += 1
-        tally(local)
+            tally(local)
+            local = dict.fromkeys(local, 0)
 
-    threads = [threading.Thread(target=reader, args=(args.seed + 10 + i,))
+    threads = [threading.Thread(target=guarded(reader), args=(args.seed + 10 + i,))
                for i in range(args.readers)]
-    threads.append(threading.Thread(target=writer))
+    threads.append(threading.Thread(target=guarded(writer)))
     began = time.monotonic()
     for t in threads:
         t.start()
