@@ -1,7 +1,12 @@
 """Recommendation with a fine-tuned model: beam search, Term ID parsing, grounding, ranking.
 
 >>> from grlm.recommend import Case, recommend, metrics                # doctest: +SKIP
->>> run = recommend(model, tokenizer, grounder, cases, system=SYSTEM_PROMPT, k=20)
+>>> from grlm.train.objective import Objective
+>>> packed = Objective("packed")
+>>> cases = [Case(user, tuple(packed.history_prompt_ids(tokenizer, history, term_ids)), target)
+...          for user, history, target in examples]
+>>> run = recommend(model, tokenizer, grounder, cases, k=20, decoder="fast",
+...                 eos_token_id=packed.end_token(tokenizer))
 >>> metrics(run)["recall@10"]
 """
 
