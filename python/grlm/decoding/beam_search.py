@@ -122,11 +122,10 @@ class BeamSearchDecoder:
             eos = trie.end_token
         elif eos_token_id is not None:
             eos = eos_token_id
-        self.eos_token_id = eos
-        if self.eos_token_id is None:
+        if eos is None:
             raise InvalidInputError("the model has no eos_token_id and no trie was given")
+        self.eos_token_id = int(eos)
         pad = pad_token_id if pad_token_id is not None else model.config.pad_token_id
-        self.eos_token_id = int(self.eos_token_id)
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         self._graphs: dict = {}
         self._state: _State | None = None
