@@ -201,6 +201,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import torch
+    from grlm import _core
     from grlm.ground.cuda import CudaStructuralScorer
 
     if not torch.cuda.is_available():
@@ -211,7 +212,7 @@ def main(argv=None) -> None:
           f"L={LENGTH}, positional mode")
     copy_bw = copy_bandwidth(torch)
     print(f"# device-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + write)")
-    weights = [1.0 / (j + 1) for j in range(LENGTH)]
+    weights = _core.default_position_weights(LENGTH)
     w_half = torch.tensor(weights, dtype=torch.half, device="cuda")
     rows = []
     for n in args.sizes:

@@ -34,7 +34,7 @@ done
 # An install from this tree earlier in the same session (e.g. by another GPU check) is reused
 # when it has the CUDA scorer; GRLM_REBUILD=1 forces the build.
 if [ "${GRLM_REBUILD:-0}" != 1 ] && (cd /tmp && "$python" -c \
-    "import grlm._core as c; assert c.cuda_compiled and c.ground_batch_cuda" 2>/dev/null); then
+    "import grlm._core as c; assert c.cuda_compiled and c.Grounder.structural_top_k" 2>/dev/null); then
   echo "== grlm already installed with the CUDA scorer (GRLM_REBUILD=1 to rebuild)"
 else
   echo "== build (pip install --no-build-isolation --no-deps .)"

@@ -1,8 +1,8 @@
 """The CUDA structural scorer against the CPU core, and host-side tests of the shared scoring
 functions of item_score.h (the arithmetic the kernel runs) against plain Python.
 
-Tests marked ``gpu`` skip without a visible GPU; the others run everywhere the kernel is compiled
-in (every CI build here: nvcc is always installed)."""
+Tests marked ``gpu`` skip without a visible GPU; the host-side ones run in every build (the
+shared functions are bound in every build), the others where the kernel is compiled in."""
 
 from __future__ import annotations
 
@@ -35,13 +35,13 @@ def python_positional(item, query, weights) -> float:
 
 
 def python_bag_units(item, table) -> int:
-    return sum(int(table[t]) for t in {int(t) for t in item} if t < PAD)
+    # Once per occurrence, as the official code's term -> Term IDs lists.
+    return sum(int(table[t]) for t in item if t < PAD)
 
 
 # ---------------------------------------------------------------- shared functions, host side
 
 
-@needs_kernel
 def test_positional_item_score_matches_python():
     rng = np.random.default_rng(1)
     for _ in range(2000):
@@ -56,27 +56,24 @@ def test_positional_item_score_matches_python():
         assert got == python_positional(item.tolist(), query.tolist(), weights)
 
 
-@needs_kernel
 def test_padding_matches_nothing_even_against_padding():
     item = np.array([1, PAD, PAD], dtype=np.uint32)
     query = np.array([1, PAD, UNKNOWN], dtype=np.uint32)
     assert _core.item_score_positional(item, query, [1.0, 2.0, 4.0]) == 1.0
 
 
-@needs_kernel
 def test_bag_item_units_matches_python():
     rng = np.random.default_rng(2)
     for _ in range(2000):
         length = int(rng.integers(1, 17))
         vocab = int(rng.integers(1, 8))
-        item = rng.integers(0, vocab, length).astype(np.uint32)  # repeats: credited once
+        item = rng.integers(0, vocab, length).astype(np.uint32)  # repeats: credited each time
         item[rng.random(length) < 0.2] = PAD
         table = rng.integers(0, 5 * 720720, vocab).astype(np.int32)
         table[rng.random(vocab) < 0.5] = 0
         assert _core.item_score_bag_units(item, table) == python_bag_units(item, table)
 
 
-@needs_kernel
 def test_ranks_before_is_score_desc_then_tie_rank_asc():
     assert _core.ranks_before(2.0, 9, 1.0, 0)
     assert not _core.ranks_before(1.0, 0, 2.0, 9)
@@ -140,7 +137,6 @@ def expected_arrays(result_tuple, k: int):
     return out_items, out_scores, counts
 
 
-@needs_kernel
 @pytest.mark.parametrize("mode", ["positional", "bag"])
 def test_shared_functions_reproduce_the_cpu_core(mode):
     """Brute force with the shared functions + RanksBefore order == the CPU core's inverted-index
@@ -149,12 +145,12 @@ def test_shared_functions_reproduce_the_cpu_core(mode):
     grounder = Grounder(term_ids, mode=mode, term_id_length=4, priors=priors)
     core = grounder._core
     queries = random_queries(5, term_ids, vocab, 40, 4)
-    ids, offsets, credit_terms, credit_units = _core.prepare_queries(core, queries)
+    ids, (offsets, credit_terms, credit_units) = grounder.prepare(queries)
     matrix = grounder.term_matrix()
     tie_rank = grounder.tie_rank()
     weights = grounder.weights
     k = 25
-    expected = expected_arrays(_core.structural_top_k_cpu(core, queries, k), k)
+    expected = expected_arrays(core.structural_top_k(queries, k), k)
     for q in range(len(queries)):
         if mode == "bag":
             table = np.zeros(len(grounder.vocab), dtype=np.int32)
@@ -182,21 +178,25 @@ def test_auto_device_falls_back_to_cpu_without_error():
     assert grounder.ground(["x", "q"], k=2).item_ids == ("a", "b")
 
 
-def test_cuda_core_ground_one_returns_what_the_cpu_core_returns(monkeypatch):
-    # The GPU core answers one query through its batch path; without a GPU, its batch path is
-    # stood in for by the CPU core's (same packed arrays), so the unpacking is checked here too.
-    from grlm.ground.backend import CudaGroundingCore
-
+def test_cpu_grounder_holds_no_gpu_scorer_and_the_core_takes_none_as_the_cpu_scorer():
     grounder = Grounder({"a": ["x", "y"], "b": ["x", "z"], "c": ["x", "z"]})
-    core = object.__new__(CudaGroundingCore)
-    core._core = grounder._core
-    monkeypatch.setattr(CudaGroundingCore, "ground_batch",
-                        lambda self, queries, k, num_threads=0:
-                        self._core.ground_batch(queries, k, 1))
-    for query in (["x", "y"], ["x", "z"], ["x", "q"], ["w"]):
-        assert core.ground_one(query, 2) == grounder._core.ground_one(query, 2)
+    assert grounder._gpu_scorer is None
+    core = grounder._core
+    queries = [["x", "y"], ["x", "z"], ["x", "q"], ["w"]]
+    for query in queries:
+        assert core.ground_one(query, 2, None) == core.ground_one(query, 2)
+    for got, want in zip(core.ground_batch(queries, 2, 1, None), core.ground_batch(queries, 2, 1)):
+        assert np.array_equal(got, want)
     with pytest.raises(TypeError):
-        core.ground_one("x y", 2)
+        core.ground_one(["x"], 2, "gpu")  # a backend is a scorer object, not a name
+
+
+def test_max_top_k_and_default_weights_come_from_the_core():
+    assert _core.MAX_TOP_K == 1024
+    assert _core.default_position_weights(3) == [1.0, 0.5, 1.0 / 3]
+    assert Grounder({"a": ["x", "y", "z"]}).weights == _core.default_position_weights(3)
+    with pytest.raises(InvalidInputError, match="term_id_length"):
+        _core.default_position_weights(0)
 
 
 def test_unknown_device_is_an_input_error():
@@ -251,7 +251,7 @@ CATALOGS = [(1, 1), (257, 3), (5003, 5), (20011, 5), (70001, 8)]
 def test_gpu_matches_cpu_core(mode, n, length, num_queries, k):
     grounder, scorer, term_ids, vocab = gpu_case(n, length, mode)
     queries = random_queries(n + num_queries + k, term_ids, vocab, num_queries, length)
-    expected = expected_arrays(_core.structural_top_k_cpu(grounder._core, queries, k), k)
+    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
     got = scorer.top_k(queries, k=k)
     assert np.array_equal(got.counts, expected[2])
     assert np.array_equal(got.items, expected[0])
@@ -268,7 +268,7 @@ def test_gpu_device_path_writes_every_output_element(mode, k):
 
     grounder, scorer, term_ids, vocab = gpu_case(5003, 5, mode)
     queries = random_queries(11, term_ids, vocab, 300, 5)
-    expected = expected_arrays(_core.structural_top_k_cpu(grounder._core, queries, k), k)
+    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
     ids, (offsets, terms, units) = scorer.prepare(queries)
     dev = torch.device("cuda", scorer.device)
     ids_t = torch.from_numpy(ids.view(np.int32)).to(dev)
@@ -295,7 +295,7 @@ def test_gpu_torch_and_numpy_inputs(mode):
     grounder, scorer, term_ids, vocab = gpu_case(20011, 5, mode)
     queries = random_queries(12, term_ids, vocab, 64, 5)
     k = 50
-    expected = expected_arrays(_core.structural_top_k_cpu(grounder._core, queries, k), k)
+    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
     ids, credits = scorer.prepare(queries)
     got_np = scorer.top_k(ids, k=k, credits=credits if mode == "bag" else None)
     assert np.array_equal(got_np.items, expected[0]) and np.array_equal(got_np.scores, expected[1])
@@ -365,10 +365,42 @@ def test_gpu_bad_input_errors():
     with pytest.raises(InvalidInputError, match="k must be"):
         scorer.top_k([["w1"]], k=0)
     with pytest.raises(InvalidInputError, match="k must be"):
-        scorer.top_k([["w1"]], k=1025)
+        scorer.top_k([["w1"]], k=_core.MAX_TOP_K + 1)
     with pytest.raises(InvalidInputError, match="shape"):
         scorer.top_k(np.zeros((2, 4), dtype=np.uint32), k=3)
     with pytest.raises(InvalidInputError):
         scorer.top_k([[]], k=3)  # empty Term ID
     top = scorer.top_k(np.zeros((0, 3), dtype=np.uint32), k=3)
     assert top.items.shape == (0, 3) and top.counts.shape == (0,)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["positional", "bag"])
+def test_gpu_grounder_serves_k_above_max_top_k_on_the_cpu_scorer(mode):
+    """The documented rule: k above MAX_TOP_K runs on the CPU scorer, with the same results."""
+    _, _, term_ids, vocab = gpu_case(5003, 5, mode)
+    grounder_gpu = Grounder(term_ids, mode=mode, term_id_length=5, device="cuda")
+    grounder_cpu = Grounder(term_ids, mode=mode, term_id_length=5)
+    queries = random_queries(14, term_ids, vocab, 20, 5)
+    for k in (_core.MAX_TOP_K, _core.MAX_TOP_K + 1, 3000):
+        got = grounder_gpu.ground_batch(queries, k=k)
+        want = grounder_cpu.ground_batch(queries, k=k)
+        assert np.array_equal(got.offsets, want.offsets)
+        assert np.array_equal(got.items, want.items)
+        assert np.array_equal(got.scores, want.scores)
+        assert grounder_gpu.ground(queries[0], k=k) == grounder_cpu.ground(queries[0], k=k)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["positional", "bag"])
+def test_gpu_scorer_is_a_backend_of_the_core_grounder(mode):
+    _, _, term_ids, vocab = gpu_case(20011, 5, mode)
+    gpu = Grounder(term_ids, mode=mode, term_id_length=5, device="cuda")
+    queries = random_queries(15, term_ids, vocab, 300, 5)
+    want = gpu._core.structural_top_k(queries, 50)
+    got = gpu._core.structural_top_k(queries, 50, 0, gpu._gpu_scorer)
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b)
+    other = Grounder(dict(list(term_ids.items())[:100]), mode=mode, term_id_length=5)
+    with pytest.raises(InvalidInputError, match="not over this catalog"):
+        other._core.ground_batch([["w1"]], 5, 1, gpu._gpu_scorer)

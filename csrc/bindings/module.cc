@@ -1,6 +1,6 @@
 // The module grlm._core: the grounding core's classes here, the token trie and the CUDA scorer in
-// their own glue files. Docstrings for users live in the Python wrappers (python/grlm/); this
-// file converts types and releases the GIL.
+// their own glue files. Docstrings for users live in the Python wrappers (python/grlm/) and the
+// signatures in python/grlm/_core.pyi; this file converts types and releases the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -38,6 +38,72 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
   return grlm::Grounder(std::move(catalog), ParseMode(mode), std::move(weights));
 }
 
+using Backend = const grlm::StructuralBackend*;
+
+// Every query prepared as Grounder::Ground prepares it.
+std::vector<grlm::PreparedQuery> PrepareAll(const grlm::Grounder& grounder,
+                                            const QueryViews& views) {
+  std::vector<grlm::PreparedQuery> prepared(views.queries.size());
+  for (std::size_t q = 0; q < prepared.size(); ++q) grounder.Prepare(views.queries[q], &prepared[q]);
+  return prepared;
+}
+
+// (ids uint32 [Q, L], credit_offsets int64 [Q + 1], credit_terms uint32, credit_units int32).
+py::tuple PackPrepared(const std::vector<grlm::PreparedQuery>& prepared, int length) {
+  std::size_t credits = 0;
+  for (const auto& p : prepared) credits += p.bag_credits.size();
+  py::array_t<uint32_t> ids({prepared.size(), static_cast<std::size_t>(length)});
+  py::array_t<int64_t> offsets(prepared.size() + 1);
+  py::array_t<uint32_t> terms(credits);
+  py::array_t<int32_t> units(credits);
+  uint32_t* id_out = ids.mutable_data();
+  int64_t* off = offsets.mutable_data();
+  uint32_t* term_out = terms.mutable_data();
+  int32_t* unit_out = units.mutable_data();
+  std::size_t c = 0;
+  off[0] = 0;
+  for (std::size_t q = 0; q < prepared.size(); ++q) {
+    std::copy(prepared[q].ids, prepared[q].ids + length, id_out + q * length);
+    for (const auto& [term, unit] : prepared[q].bag_credits) {
+      term_out[c] = term;
+      unit_out[c] = unit;
+      ++c;
+    }
+    off[q + 1] = static_cast<int64_t>(c);
+  }
+  return py::make_tuple(ids, offsets, terms, units);
+}
+
+using Ids = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
+using Units = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+// The shared __host__ __device__ scoring functions of item_score.h, for the host-side tests.
+void BindItemScore(py::module_& m) {
+  m.def("item_score_positional", [](const Ids& item, const Ids& query,
+                                    const std::vector<double>& weights) {
+    if (item.ndim() != 1 || query.ndim() != 1 || item.shape(0) != query.shape(0) ||
+        static_cast<std::size_t>(item.shape(0)) != weights.size()) {
+      throw grlm::InvalidArgument("item, query and weights must have the same length");
+    }
+    return grlm::PositionalItemScore(item.data(), query.data(), weights.data(),
+                                     static_cast<int>(item.shape(0)));
+  });
+  m.def("item_score_bag_units", [](const Ids& item, const Units& credit_table) {
+    if (item.ndim() != 1 || credit_table.ndim() != 1) {
+      throw grlm::InvalidArgument("item and credit_table must be 1-D");
+    }
+    for (py::ssize_t j = 0; j < item.shape(0); ++j) {
+      const grlm::TermId t = item.data()[j];
+      if (t < grlm::kPadTerm && t >= credit_table.shape(0)) {
+        throw grlm::InvalidArgument("item term " + std::to_string(t) + " outside the credit table");
+      }
+    }
+    return grlm::BagItemUnits(item.data(), static_cast<int>(item.shape(0)), credit_table.data());
+  });
+  m.def("ranks_before", &grlm::RanksBefore);
+  m.attr("bag_units_per_point") = grlm::kBagUnitsPerPoint;
+}
+
 }  // namespace
 
 void BindTokenTrie(py::module_& m);
@@ -70,6 +136,12 @@ PYBIND11_MODULE(_core, m) {
 
   m.attr("cuda_compiled") = bool(GRLM_WITH_CUDA);
   m.attr("max_term_id_length") = grlm::kMaxTermIdLength;
+  m.attr("MAX_TOP_K") = grlm::kMaxTopK;
+  m.def("default_position_weights", &grlm::DefaultPositionWeights, py::arg("length"));
+  BindItemScore(m);
+
+  // Opaque: a backend is only passed back to Grounder's grounding calls.
+  py::class_<grlm::StructuralBackend>(m, "StructuralBackend");
   m.def("normalize_term", [](py::handle term) { return grlm::TermVocab::Normalize(Utf8View(term.ptr(), "a term")); });
 
   py::class_<grlm::Grounder>(m, "Grounder")
@@ -83,20 +155,61 @@ PYBIND11_MODULE(_core, m) {
         py::gil_scoped_release release;
         grlm::SaveIndex(g, path);
       })
-      .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads) {
+      .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k,
+                              int num_threads, Backend backend) {
         const QueryViews views(queries);  // a copy: other threads may change `queries` meanwhile
         std::vector<grlm::GroundResult> results;
         {
           py::gil_scoped_release release;
-          results = g.GroundBatch(views.queries, k, num_threads);
+          results = g.GroundBatch(views.queries, k, num_threads, backend);
         }
         return PackResults(results);
-      }, py::arg("queries"), py::arg("k"), py::arg("num_threads"))
+      }, py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
       // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
-      .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k) {
-        const grlm::GroundResult r = g.Ground(TermViews(query), k);
+      .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k, Backend backend) {
+        grlm::GroundResult r;
+        if (backend == nullptr) {
+          r = g.Ground(TermViews(query), k);
+        } else {  // a GPU call may take a while: the term views must outlive the released GIL
+          const std::vector<std::string_view> borrowed = TermViews(query);
+          const std::vector<std::string> terms(borrowed.begin(), borrowed.end());
+          const std::vector<std::string_view> views(terms.begin(), terms.end());
+          py::gil_scoped_release release;
+          r = g.Ground(views, k, backend);
+        }
         return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
-      })
+      }, py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
+      // The structural top-k alone, packed like ground_batch: the oracle of the backend tests.
+      .def("structural_top_k", [](const grlm::Grounder& g, const py::sequence& queries, int k,
+                                  int num_threads, Backend backend) {
+        const QueryViews views(queries);
+        std::vector<grlm::GroundResult> results(views.queries.size());
+        {
+          py::gil_scoped_release release;
+          const std::vector<grlm::PreparedQuery> prepared = PrepareAll(g, views);
+          std::vector<const grlm::PreparedQuery*> pointers;
+          for (const auto& p : prepared) pointers.push_back(&p);
+          auto top = g.StructuralTopK(pointers, k, num_threads, backend);
+          for (std::size_t q = 0; q < top.size(); ++q) {
+            for (const grlm::ScoredItem& s : top[q]) {
+              results[q].items.push_back(s.item);
+              results[q].scores.push_back(s.score);
+            }
+            results[q].hit = top[q].empty() ? grlm::HitType::kNone : grlm::HitType::kStructural;
+          }
+        }
+        return PackResults(results);
+      }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+         py::arg("backend") = py::none())
+      .def("prepare_queries", [](const grlm::Grounder& g, const py::sequence& queries) {
+        const QueryViews views(queries);
+        std::vector<grlm::PreparedQuery> prepared;
+        {
+          py::gil_scoped_release release;
+          prepared = PrepareAll(g, views);
+        }
+        return PackPrepared(prepared, g.catalog().term_id_length());
+      }, py::arg("queries"))
       .def_property_readonly("num_items", [](const grlm::Grounder& g) { return g.catalog().size(); })
       .def_property_readonly("term_id_length", [](const grlm::Grounder& g) { return g.catalog().term_id_length(); })
       .def_property_readonly("mode", [](const grlm::Grounder& g) { return ModeName(g.mode()); })

@@ -1,12 +1,9 @@
 #include "grlm/grounder.h"
 
 #include <algorithm>
-#include <exception>
-#include <string>
-#include <system_error>
-#include <thread>
 
 #include "grlm/error.h"
+#include "parallel_for.h"
 
 namespace grlm {
 
@@ -50,77 +47,97 @@ bool Grounder::GroundDirect(const PreparedQuery& query, int k, GroundResult* res
   return true;
 }
 
-GroundResult Grounder::GroundPrepared(const PreparedQuery& query, std::span<const uint32_t> direct,
-                                      int k) const {
+namespace {
+
+void FillStructural(std::vector<ScoredItem> top, GroundResult* result) {
+  result->items.reserve(top.size());
+  result->scores.reserve(top.size());
+  for (const ScoredItem& scored : top) {
+    result->items.push_back(scored.item);
+    result->scores.push_back(scored.score);
+  }
+  result->hit = result->items.empty() ? HitType::kNone : HitType::kStructural;
+}
+
+}  // namespace
+
+const StructuralBackend& Grounder::BackendFor(const StructuralBackend* backend, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  if (backend == nullptr || backend == scorer_.get()) return *scorer_;
+  GRLM_CHECK(backend->mode() == mode() && backend->num_items() == catalog_->size(), InvalidArgument,
+             "the structural backend (" << backend->num_items() << " items, mode "
+                                        << int(backend->mode()) << ") is not over this catalog ("
+                                        << catalog_->size() << " items, mode " << int(mode())
+                                        << ")");
+  return k <= backend->max_top_k() ? *backend : *scorer_;
+}
+
+GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k,
+                              const StructuralBackend* backend) const {
+  const StructuralBackend& structural = BackendFor(backend, k);
+  PreparedQuery query;
+  Prepare(terms, &query);
   GroundResult result;
-  if (!direct.empty()) {
-    FillDirect(query, direct, k, &result);
-    return result;
-  }
-  for (const ScoredItem& scored : scorer_->TopK(query, k)) {
-    result.items.push_back(scored.item);
-    result.scores.push_back(scored.score);
-  }
-  result.hit = result.items.empty() ? HitType::kNone : HitType::kStructural;
+  if (GroundDirect(query, k, &result)) return result;
+  const PreparedQuery* queries[] = {&query};
+  std::vector<ScoredItem> top;
+  structural.TopKBatch(queries, k, 1, {&top, 1});
+  FillStructural(std::move(top), &result);
   return result;
 }
 
-GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  PreparedQuery query;
-  Prepare(terms, &query);
-  return GroundPrepared(query, direct_->Find(query.ids), k);
-}
-
 std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                                int k, int num_threads) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  GRLM_CHECK(num_threads >= 0, InvalidArgument, "num_threads must be >= 0, got " << num_threads);
+                                                int k, int num_threads,
+                                                const StructuralBackend* backend) const {
+  const StructuralBackend& structural = BackendFor(backend, k);
+  const std::size_t threads = detail::WorkerCount(num_threads, queries.size());
   std::vector<GroundResult> results(queries.size());
-  std::size_t threads = num_threads > 0 ? std::size_t(num_threads)
-                                        : std::max(1u, std::thread::hardware_concurrency());
-  threads = std::max<std::size_t>(1, std::min(threads, queries.size() / 64 + 1));
-  std::vector<std::exception_ptr> errors(threads);
+  std::vector<PreparedQuery> prepared(queries.size());
+  std::vector<uint8_t> missed(queries.size(), 0);
   // Each thread takes blocks of queries in turn; a block's direct lookups run as one batch.
   constexpr std::size_t kBlock = 16;
-  auto work = [&](std::size_t t) {
-    try {
-      PreparedQuery prepared[kBlock];
-      const TermId* keys[kBlock];
-      std::span<const uint32_t> direct[kBlock];
-      for (std::size_t begin = t * kBlock; begin < queries.size(); begin += threads * kBlock) {
-        const std::size_t size = std::min(kBlock, queries.size() - begin);
-        for (std::size_t i = 0; i < size; ++i) {
-          Prepare(queries[begin + i], &prepared[i]);
-          keys[i] = prepared[i].ids;
-        }
-        direct_->FindBatch({keys, size}, direct);
-        for (std::size_t i = 0; i < size; ++i) {
-          results[begin + i] = GroundPrepared(prepared[i], direct[i], k);
+  detail::ParallelFor(threads, [&](std::size_t t) {
+    const TermId* keys[kBlock];
+    std::span<const uint32_t> direct[kBlock];
+    for (std::size_t begin = t * kBlock; begin < queries.size(); begin += threads * kBlock) {
+      const std::size_t size = std::min(kBlock, queries.size() - begin);
+      for (std::size_t i = 0; i < size; ++i) {
+        Prepare(queries[begin + i], &prepared[begin + i]);
+        keys[i] = prepared[begin + i].ids;
+      }
+      direct_->FindBatch({keys, size}, direct);
+      for (std::size_t i = 0; i < size; ++i) {
+        if (direct[i].empty()) {
+          missed[begin + i] = 1;
+        } else {
+          FillDirect(prepared[begin + i], direct[i], k, &results[begin + i]);
         }
       }
-    } catch (...) {
-      errors[t] = std::current_exception();
     }
-  };
-  // The calling thread does share 0; the others are started here. A thread that cannot be
-  // started (a process or memory limit) must not end the process: the started ones are joined
-  // (a joinable std::thread destroyed would call std::terminate) and the failure is reported.
-  std::vector<std::thread> pool;
-  std::string start_error;
-  try {
-    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work, t);
-  } catch (const std::system_error& e) {
-    start_error = "cannot start worker thread " + std::to_string(pool.size() + 1) + " of " +
-                  std::to_string(threads) + " (" + e.what() + "); use fewer num_threads";
+  });
+  std::vector<const PreparedQuery*> misses;
+  std::vector<std::size_t> miss_index;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    if (missed[q]) {
+      misses.push_back(&prepared[q]);
+      miss_index.push_back(q);
+    }
   }
-  if (start_error.empty()) work(0);
-  for (auto& thread : pool) thread.join();
-  GRLM_CHECK(start_error.empty(), ResourceError, start_error);
-  for (auto& error : errors) {
-    if (error) std::rethrow_exception(error);
+  std::vector<std::vector<ScoredItem>> top(misses.size());
+  if (!misses.empty()) structural.TopKBatch(misses, k, int(threads), top);
+  for (std::size_t m = 0; m < misses.size(); ++m) {
+    FillStructural(std::move(top[m]), &results[miss_index[m]]);
   }
   return results;
+}
+
+std::vector<std::vector<ScoredItem>> Grounder::StructuralTopK(
+    std::span<const PreparedQuery* const> queries, int k, int num_threads,
+    const StructuralBackend* backend) const {
+  const StructuralBackend& structural = BackendFor(backend, k);
+  std::vector<std::vector<ScoredItem>> top(queries.size());
+  if (!queries.empty()) structural.TopKBatch(queries, k, num_threads, top);
+  return top;
 }
 
 std::size_t Grounder::MemoryBytes() const {

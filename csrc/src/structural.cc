@@ -1,10 +1,10 @@
 #include "grlm/structural.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "grlm/error.h"
 #include "grlm/item_score.h"
+#include "parallel_for.h"
 
 namespace grlm {
 namespace {
@@ -90,21 +90,11 @@ class BestK {
 
 }  // namespace
 
-std::vector<double> DefaultPositionWeights(int length) {
-  std::vector<double> weights(length);
-  for (int j = 0; j < length; ++j) weights[j] = 1.0 / (j + 1);
-  return weights;
-}
-
 StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights)
-    : catalog_(catalog), mode_(mode), weights_(std::move(weights)) {
+    : catalog_(catalog),
+      mode_(mode),
+      weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())) {
   const int length = catalog.term_id_length();
-  if (weights_.empty()) weights_ = DefaultPositionWeights(length);
-  GRLM_CHECK(int(weights_.size()) == length, InvalidArgument,
-             "got " << weights_.size() << " position weights for Term IDs of length " << length);
-  for (double w : weights_) {
-    GRLM_CHECK(std::isfinite(w) && w > 0, InvalidArgument, "position weights must be positive and finite, got " << w);
-  }
   const std::size_t num_terms = catalog.vocab().size();
   const std::size_t n = catalog.size();
   if (mode == ScoreMode::kPositional) {
@@ -123,11 +113,7 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::
     posting_items_.resize(1);
     BuildPostings(num_terms, [&](auto&& emit) {
       for (uint32_t i = 0; i < n; ++i) {
-        const TermId* terms = catalog.ItemTerms(i);
-        for (int j = 0; j < length; ++j) {
-          if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
-          emit(terms[j], i);
-        }
+        ForEachBagCreditedTerm(catalog.ItemTerms(i), length, [&](TermId t) { emit(t, i); });
       }
     }, &posting_begin_[0], &posting_items_[0]);
     credit_index_.emplace_back(catalog.vocab());
@@ -216,6 +202,20 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
   return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
 }
 
+void StructuralScorer::TopKBatch(std::span<const PreparedQuery* const> queries, int k,
+                                 int num_threads, std::span<std::vector<ScoredItem>> results) const {
+  GRLM_CHECK(results.size() == queries.size(), InvalidArgument,
+             "got " << results.size() << " result slots for " << queries.size() << " queries");
+  const std::size_t threads = detail::WorkerCount(num_threads, queries.size());
+  if (threads == 1) {  // a single Ground call: no thread pool
+    for (std::size_t q = 0; q < queries.size(); ++q) results[q] = TopK(*queries[q], k);
+    return;
+  }
+  detail::ParallelFor(threads, [&](std::size_t t) {
+    for (std::size_t q = t; q < queries.size(); q += threads) results[q] = TopK(*queries[q], k);
+  });
+}
+
 double StructuralScorer::Score(const PreparedQuery& query, uint32_t item) const {
   return ScoreTerms(query, catalog_.ItemTerms(item));
 }
@@ -225,13 +225,11 @@ double StructuralScorer::ScoreTerms(const PreparedQuery& query, const TermId* te
   if (mode_ == ScoreMode::kPositional) {
     return PositionalItemScore(terms, query.ids, weights_.data(), length);
   }
-  int32_t units = 0;
-  for (int j = 0; j < length; ++j) {
-    if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
-    auto it = std::lower_bound(query.bag_credits.begin(), query.bag_credits.end(),
-                               TermCredit(terms[j], INT32_MIN));
-    if (it != query.bag_credits.end() && it->first == terms[j]) units += it->second;
-  }
+  const auto& credits = query.bag_credits;
+  const int32_t units = BagItemUnits(terms, length, [&](TermId term) {
+    auto it = std::lower_bound(credits.begin(), credits.end(), TermCredit(term, INT32_MIN));
+    return it != credits.end() && it->first == term ? it->second : 0;
+  });
   return units / kBagUnitsPerPoint;
 }
 

@@ -387,3 +387,27 @@ TEST(NoItems) {
   CHECK_EQ(Compare(c, ScoreMode::kPositional, 4, 2), 0u);
   CHECK_EQ(Compare(c, ScoreMode::kBag, 4, 2), 0u);
 }
+
+TEST(BagItemsHoldingATermSeveralTimes) {
+  // Credited once per occurrence (the official rule): an item of one term repeated L times
+  // scores L times that term's credit, above the sum of the query's credits, so the kernel's key
+  // range must reach past that sum. Items 0..3 hold "mask" 4, 3, 2 and 1 times.
+  Case c{grlm::Catalog(5), {{"mask"}, {"mask", "hair-mask"}, {"hair", "mask", "mask", "x"}}};
+  c.catalog.AddItem("m4", {"mask", "mask", "mask", "mask"});
+  c.catalog.AddItem("m3", {"mask", "serum", "mask", "mask"});
+  c.catalog.AddItem("m2", {"hair-mask", "mask", "mask"});
+  c.catalog.AddItem("m1", {"hair", "mask", "gel", "oil"});
+  for (int i = 0; i < 300; ++i) c.catalog.AddItem("f" + std::to_string(i), {"oil", "gel"});
+  c.catalog.SetPriors(std::vector<double>(c.catalog.size(), 0.0));
+  CHECK(Compare(c, ScoreMode::kBag, 4, 2) > 0);
+  grlm::StructuralScorer scorer(c.catalog, ScoreMode::kBag, {});
+  std::vector<std::string_view> query = {"mask"};
+  grlm::TermId ids[grlm::kMaxTermIdLength];
+  c.catalog.EncodeQuery(query, ids);
+  grlm::PreparedQuery prepared;
+  scorer.Prepare(query, ids, &prepared);
+  const auto top = scorer.TopK(prepared, 4);
+  CHECK_EQ(top.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i) CHECK_EQ(top[i].item, i);
+  CHECK_EQ(top[0].score, 4.0);
+}

@@ -1,5 +1,7 @@
 #include <sys/resource.h>
 
+#include <atomic>
+#include <cmath>
 #include <fstream>
 #include <span>
 #include <string>
@@ -9,6 +11,43 @@
 #include "check.h"
 #include "grlm/error.h"
 #include "grlm/grounder.h"
+#include "grlm/position_weights.h"
+
+namespace {
+
+// A structural backend standing in for the GPU: a second CPU scorer over the same catalog that
+// counts the queries it serves and serves k up to max_k only.
+class CountingBackend final : public grlm::StructuralBackend {
+ public:
+  CountingBackend(const grlm::Grounder& g, int max_k)
+      : scorer_(g.catalog(), g.mode(), g.scorer().weights()), max_k_(max_k) {}
+  grlm::ScoreMode mode() const override { return scorer_.mode(); }
+  std::size_t num_items() const override { return scorer_.num_items(); }
+  int max_top_k() const override { return max_k_; }
+  void TopKBatch(std::span<const grlm::PreparedQuery* const> queries, int k, int num_threads,
+                 std::span<std::vector<grlm::ScoredItem>> results) const override {
+    CHECK(k <= max_k_);
+    ++calls;
+    served += queries.size();
+    scorer_.TopKBatch(queries, k, num_threads, results);
+  }
+  mutable std::atomic<int> calls{0};
+  mutable std::atomic<std::size_t> served{0};
+
+ private:
+  grlm::StructuralScorer scorer_;
+  int max_k_;
+};
+
+grlm::Catalog SmallCatalog(int n) {
+  grlm::Catalog c(2);
+  for (int i = 0; i < n; ++i) {
+    c.AddItem("i" + std::to_string(i), {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
+  }
+  return c;
+}
+
+}  // namespace
 
 TEST(DirectThenStructural) {
   grlm::Catalog c(2);
@@ -58,6 +97,66 @@ TEST(BatchEqualsSingle) {
     queries[250] = empty_term;
     CHECK_THROWS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
   }
+}
+
+// GroundBatch sends all direct misses of a batch to the backend in one call, and only those;
+// results equal the CPU scorer's. A k above the backend's max_top_k runs on the CPU scorer.
+TEST(BackendServesTheMissesOfABatchInOneCall) {
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    grlm::Grounder g(SmallCatalog(300), mode);
+    std::vector<std::vector<std::string_view>> terms = {
+        {"t1", "u1"}, {"t1", "zz"}, {"x", "u3"}, {"q", "w"}, {"t5", "u5"}, {"t40", "u4"}};
+    std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());
+    CountingBackend backend(g, 5);
+    for (int threads : {1, 2}) {
+      backend.calls = 0;
+      backend.served = 0;
+      const auto want = g.GroundBatch(queries, 5, threads);
+      const auto got = g.GroundBatch(queries, 5, threads, &backend);
+      CHECK_EQ(backend.calls.load(), 1);
+      CHECK_EQ(backend.served.load(), 4u);  // t1/u1 and t5/u5 are direct hits
+      for (std::size_t i = 0; i < queries.size(); ++i) {
+        CHECK(got[i].hit == want[i].hit);
+        CHECK(got[i].items == want[i].items);
+        CHECK(got[i].scores == want[i].scores);
+        const auto single = g.Ground(queries[i], 5, &backend);
+        CHECK(single.items == want[i].items);
+      }
+    }
+    backend.calls = 0;
+    const auto wide = g.GroundBatch(queries, 6, 1, &backend);  // above max_top_k: CPU scorer
+    CHECK_EQ(backend.calls.load(), 0);
+    CHECK(wide[2].items == g.GroundBatch(queries, 6, 1)[2].items);
+    CHECK(g.Ground(queries[2], 6, &backend).items == wide[2].items);
+    CHECK_EQ(backend.calls.load(), 0);
+  }
+}
+
+TEST(RejectsABackendOverAnotherCatalog) {
+  grlm::Grounder g(SmallCatalog(300));
+  grlm::Grounder other(SmallCatalog(301));
+  grlm::Grounder bag(SmallCatalog(300), grlm::ScoreMode::kBag);
+  CountingBackend wrong_size(other, 10);
+  CountingBackend wrong_mode(bag, 10);
+  std::vector<std::string_view> query = {"x", "u3"};
+  std::vector<std::span<const std::string_view>> queries = {query};
+  CHECK_THROWS(g.Ground(query, 3, &wrong_size), grlm::InvalidArgument);
+  CHECK_THROWS(g.GroundBatch(queries, 3, 1, &wrong_mode), grlm::InvalidArgument);
+  CHECK_THROWS(g.GroundBatch(queries, 0, 1), grlm::InvalidArgument);
+  CHECK_THROWS(g.GroundBatch(queries, 3, -1), grlm::InvalidArgument);
+}
+
+TEST(PositionWeightsAreDefinedAndCheckedOnce) {
+  CHECK(grlm::DefaultPositionWeights(3) == (std::vector<double>{1.0, 0.5, 1.0 / 3}));
+  CHECK_THROWS(grlm::DefaultPositionWeights(0), grlm::InvalidArgument);
+  CHECK_THROWS(grlm::DefaultPositionWeights(grlm::kMaxTermIdLength + 1), grlm::InvalidArgument);
+  CHECK(grlm::ResolvePositionWeights({}, 2) == grlm::DefaultPositionWeights(2));
+  CHECK(grlm::ResolvePositionWeights({2.0, 1.0}, 2) == (std::vector<double>{2.0, 1.0}));
+  CHECK_THROWS(grlm::ResolvePositionWeights({1.0}, 2), grlm::InvalidArgument);
+  CHECK_THROWS(grlm::ResolvePositionWeights({1.0, 0.0}, 2), grlm::InvalidArgument);
+  CHECK_THROWS(grlm::ResolvePositionWeights({1.0, std::nan("")}, 2), grlm::InvalidArgument);
+  CHECK_THROWS(grlm::Grounder(SmallCatalog(3), grlm::ScoreMode::kPositional, {1.0, -1.0}),
+               grlm::InvalidArgument);
 }
 
 TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }

@@ -35,16 +35,27 @@ TEST(PositionalScoresWeightedMatches) {
   CHECK(s.TopK(Prepare(s, c, {"nothing"}), 5).empty());
 }
 
-TEST(BagCreditsSubstringsOncePerItemTerm) {
+// The official GRLM code indexes a Term ID under each term once per occurrence, so an item
+// holding a term twice is credited twice (before issue 15: once).
+TEST(BagCreditsEveryOccurrenceOfAnItemTerm) {
   grlm::Catalog c(2);
   c.AddItem("a", {"hair-mask", "hair-mask"});
   c.AddItem("b", {"mask", "serum"});
   grlm::StructuralScorer s(c, grlm::ScoreMode::kBag, {});
-  auto top = s.TopK(Prepare(s, c, {"hair-mask", "serum"}), 5);
+  const auto q = Prepare(s, c, {"hair-mask", "serum"});
+  auto top = s.TopK(q, 5);
   CHECK_EQ(top.size(), 2u);
-  CHECK_EQ(top[0].item, 1u);  // 0.8 * 1 + 1.0 * 0.5 = 1.3 beats 1.0 (duplicate counted once)
-  CHECK_EQ(top[0].score, (4 * 720720 + 5 * 360360) / grlm::kBagUnitsPerPoint);
-  CHECK_EQ(top[1].score, 1.0);
+  CHECK_EQ(top[0].item, 0u);  // 1.0 * 1, twice = 2.0 beats 0.8 * 1 + 1.0 * 0.5 = 1.3
+  CHECK_EQ(top[0].score, 2.0);
+  CHECK_EQ(top[1].item, 1u);
+  CHECK_EQ(top[1].score, (4 * 720720 + 5 * 360360) / grlm::kBagUnitsPerPoint);
+  CHECK_EQ(s.Score(q, 0), 2.0);
+  // A substring credit is taken once per occurrence too: "mask" is in "hair-mask" (0.8 each).
+  auto partial = s.TopK(Prepare(s, c, {"mask"}), 5);
+  CHECK_EQ(partial.size(), 2u);
+  CHECK_EQ(partial[0].item, 0u);
+  CHECK_EQ(partial[0].score, 2 * 4 * 720720 / grlm::kBagUnitsPerPoint);
+  CHECK_EQ(partial[1].score, 1.0);
 }
 
 TEST(ScoreMatchesTheSharedItemFunction) {

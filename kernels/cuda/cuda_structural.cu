@@ -4,7 +4,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cmath>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -79,18 +78,10 @@ class DeviceScope {
   int previous_ = 0;
 };
 
+// Bag mode ignores the weights (its position weights are BagPositionWeightUnits).
 std::vector<double> CheckedWeights(ScoreMode mode, std::vector<double> weights, int length) {
   if (mode != ScoreMode::kPositional) return std::vector<double>(length, 0.0);
-  if (weights.empty()) {
-    for (int j = 0; j < length; ++j) weights.push_back(1.0 / (j + 1));
-  }
-  GRLM_CHECK(static_cast<int>(weights.size()) == length, InvalidArgument,
-             "positional weights: expected " << length << " values, got " << weights.size());
-  for (double w : weights) {
-    GRLM_CHECK(std::isfinite(w) && w > 0.0, InvalidArgument,
-               "positional weights must be positive and finite, got " << w);
-  }
-  return weights;
+  return ResolvePositionWeights(std::move(weights), length);
 }
 
 }  // namespace
@@ -376,7 +367,7 @@ void CudaStructuralScorer::TopKDevice(const CudaQueryBatch& batch, int k,
 }
 
 void CudaStructuralScorer::TopKHost(const CudaQueryBatch& batch, int k,
-                                    const CudaTopKOutput& out) {
+                                    const CudaTopKOutput& out) const {
   GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument, "k must be in 1.." << kMaxTopK
                                                                            << ", got " << k);
   GRLM_CHECK(batch.num_queries >= 0, InvalidArgument,
@@ -446,8 +437,11 @@ void CudaStructuralScorer::TopKHost(const CudaQueryBatch& batch, int k,
   GRLM_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
-    const std::vector<PreparedQuery>& queries, int k) {
+void CudaStructuralScorer::TopKBatch(std::span<const PreparedQuery* const> queries, int k,
+                                     int /*num_threads*/,
+                                     std::span<std::vector<ScoredItem>> results) const {
+  GRLM_CHECK(results.size() == queries.size(), InvalidArgument,
+             "got " << results.size() << " result slots for " << queries.size() << " queries");
   const int length = impl_->length;
   const std::size_t nq = queries.size();
   std::vector<TermId> ids(nq * length);
@@ -455,8 +449,8 @@ std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
   std::vector<TermId> credit_terms;
   std::vector<int32_t> credit_units;
   for (std::size_t q = 0; q < nq; ++q) {
-    std::copy(queries[q].ids, queries[q].ids + length, ids.begin() + q * length);
-    for (const auto& [term, units] : queries[q].bag_credits) {
+    std::copy(queries[q]->ids, queries[q]->ids + length, ids.begin() + q * length);
+    for (const auto& [term, units] : queries[q]->bag_credits) {
       credit_terms.push_back(term);
       credit_units.push_back(units);
     }
@@ -473,13 +467,22 @@ std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
   std::vector<double> scores(slots);
   std::vector<int32_t> counts(nq);
   TopKHost(batch, k, CudaTopKOutput{items.data(), scores.data(), counts.data()});
-  std::vector<std::vector<ScoredItem>> results(nq);
   for (std::size_t q = 0; q < nq; ++q) {
+    results[q].clear();
     results[q].reserve(counts[q]);
     for (int i = 0; i < counts[q]; ++i) {
       results[q].push_back(ScoredItem{static_cast<uint32_t>(items[q * k + i]), scores[q * k + i]});
     }
   }
+}
+
+std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
+    const std::vector<PreparedQuery>& queries, int k) const {
+  std::vector<const PreparedQuery*> pointers;
+  pointers.reserve(queries.size());
+  for (const PreparedQuery& query : queries) pointers.push_back(&query);
+  std::vector<std::vector<ScoredItem>> results(queries.size());
+  TopKBatch(pointers, k, 0, results);
   return results;
 }
 

@@ -87,13 +87,13 @@ __global__ void InitKernel(const BatchArgs args) {
   if (i >= static_cast<std::size_t>(args.num_queries)) return;
   uint64_t max_rank = args.num_levels;
   if (args.mode == ScoreMode::kBag) {
-    int64_t units = 0;  // an item's units are a sum of some of these credits
+    int64_t units = 0;
     for (int64_t c = args.credit_offsets[i]; c < args.credit_offsets[i + 1]; ++c) {
       if (args.credit_terms[c] < args.vocab_size && args.credit_units[c] > 0) {
         units += args.credit_units[c];
       }
     }
-    max_rank = units < INT32_MAX ? static_cast<uint64_t>(units) : uint64_t{INT32_MAX};
+    max_rank = static_cast<uint64_t>(BagUnitsUpperBound(units, args.length));
   }
   QueryState state;
   state.lo = uint64_t{1} << args.rank_bits;
@@ -243,7 +243,9 @@ GRLM_PRAGMA_UNROLL
         score_rank = __ldg(args.level_of_mask + mask);
       } else {
         const int32_t units = BagItemUnits(
-            terms, kLength, args.dense_credit + static_cast<std::size_t>(q_begin + qi) * args.vocab_size);
+            terms, kLength,
+            DenseCredits{args.dense_credit +
+                         static_cast<std::size_t>(q_begin + qi) * args.vocab_size});
         if (units <= 0) continue;
         score_rank = static_cast<uint32_t>(units);
       }

@@ -43,7 +43,6 @@ inline constexpr int kRadixBits = 8;
 inline constexpr int kBuckets = 1 << kRadixBits;  // also Resolve's block size
 inline constexpr int kTieCapacity = 1024;
 static_assert(kTieCapacity >= kBuckets);  // SelectionRounds' shifts stay >= 0
-inline constexpr int kMaxTopK = 1024;
 inline constexpr int kSelectThreads = 256;
 // Per-block hash of the group's query terms -> bitmask of the queries holding them: (position,
 // term) in positional mode, credited terms in bag mode. At least twice the most entries a

@@ -10,12 +10,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "grlm/catalog.h"
 #include "grlm/error.h"
 #include "grlm/structural.h"
+#include "grlm/structural_backend.h"
 #include "grlm/types.h"
 
 #ifndef GRLM_WITH_CUDA
@@ -66,7 +68,8 @@ struct CudaTopKOutput {
   int32_t* counts = nullptr;  // num_queries
 };
 
-class CudaStructuralScorer {
+// A StructuralBackend: Grounder::Ground/GroundBatch(..., &scorer) run their structural top-k here.
+class CudaStructuralScorer final : public StructuralBackend {
  public:
   // Uploads catalog's term matrix and tie ranks to `device` (-1: the current device). The catalog
   // must outlive the scorer; a change of its size or vocabulary size is uploaded again on the next
@@ -88,8 +91,9 @@ class CudaStructuralScorer {
   void Refresh();
 
   // Host arrays in, host arrays out; blocks until done. Thread-safe (calls are serialized).
-  // Throws InvalidArgument on k outside 1..1024 or malformed credits, CudaError on a CUDA failure.
-  void TopKHost(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out);
+  // Throws InvalidArgument on k outside 1..kMaxTopK or malformed credits, CudaError on a CUDA
+  // failure.
+  void TopKHost(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out) const;
   // Device arrays in and out, enqueued on stream (nullptr: the legacy default stream) and
   // asynchronous (the host returns once the work is enqueued). The scorer's workspace is reused
   // across calls, so calls on one scorer must not overlap on different streams. Bag-mode credit
@@ -97,16 +101,18 @@ class CudaStructuralScorer {
   // the dense table: terms >= the vocabulary size are ignored).
   void TopKDevice(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out, CudaStream stream);
   // Convenience mirroring StructuralScorer::TopK for a batch of prepared queries.
-  std::vector<std::vector<ScoredItem>> TopK(const std::vector<PreparedQuery>& queries, int k);
+  std::vector<std::vector<ScoredItem>> TopK(const std::vector<PreparedQuery>& queries, int k) const;
+  // StructuralBackend: one TopKHost call for all queries (num_threads is not used).
+  void TopKBatch(std::span<const PreparedQuery* const> queries, int k, int num_threads,
+                 std::span<std::vector<ScoredItem>> results) const override;
+  int max_top_k() const override { return kMaxTopK; }
 
-  ScoreMode mode() const;
+  ScoreMode mode() const override;
   int term_id_length() const;
-  std::size_t num_items() const;
+  std::size_t num_items() const override;
   int device() const;
   // Device memory held now (catalog, credit table, workspace), in bytes.
   std::size_t DeviceMemoryBytes() const;
-
-  static constexpr int kMaxTopK = 1024;
 
  private:
   struct Impl;
@@ -136,7 +142,8 @@ inline CudaStructuralScorer::CudaStructuralScorer(const TermId*, std::size_t, in
 }
 inline CudaStructuralScorer::~CudaStructuralScorer() = default;
 inline void CudaStructuralScorer::Refresh() { detail::ThrowCudaNotCompiled(); }
-inline void CudaStructuralScorer::TopKHost(const CudaQueryBatch&, int, const CudaTopKOutput&) {
+inline void CudaStructuralScorer::TopKHost(const CudaQueryBatch&, int,
+                                           const CudaTopKOutput&) const {
   detail::ThrowCudaNotCompiled();
 }
 inline void CudaStructuralScorer::TopKDevice(const CudaQueryBatch&, int, const CudaTopKOutput&,
@@ -144,7 +151,11 @@ inline void CudaStructuralScorer::TopKDevice(const CudaQueryBatch&, int, const C
   detail::ThrowCudaNotCompiled();
 }
 inline std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
-    const std::vector<PreparedQuery>&, int) {
+    const std::vector<PreparedQuery>&, int) const {
+  detail::ThrowCudaNotCompiled();
+}
+inline void CudaStructuralScorer::TopKBatch(std::span<const PreparedQuery* const>, int, int,
+                                            std::span<std::vector<ScoredItem>>) const {
   detail::ThrowCudaNotCompiled();
 }
 inline ScoreMode CudaStructuralScorer::mode() const { detail::ThrowCudaNotCompiled(); }

@@ -32,20 +32,43 @@ GRLM_HOST_DEVICE inline double PositionalItemScore(const TermId* item, const Ter
   return score;
 }
 
-// Bag mode: sum over the item's distinct terms t of credit_units[t], where credit_units[t] is the
-// query's total credit for t over all its positions (see PartialCreditIndex). An item holding a
-// term twice is credited once, as in the official code's term -> items sets.
+// Bag mode's credit rule, as in the official GRLM code, which indexes a Term ID under each of its
+// terms once per occurrence (`for word in tid: word_to_keys[word].append(key)`): every
+// non-padding position of an item takes the query's credit for its term, so an item holding a
+// term twice is credited twice. f(term) is called once per credited position; the CPU index posts
+// an item under these terms and BagItemUnits sums over them, so both follow this one loop.
+template <typename F>
+GRLM_HOST_DEVICE inline void ForEachBagCreditedTerm(const TermId* item, int length, F&& f) {
+  for (int j = 0; j < length; ++j) {
+    if (item[j] < kPadTerm) f(item[j]);
+  }
+}
+
+// Bag mode: an item's units, credit_of(t) being the query's total credit for term t over all its
+// positions (see PartialCreditIndex), summed over the item's credited positions.
+template <typename CreditOf>
+GRLM_HOST_DEVICE inline int32_t BagItemUnits(const TermId* item, int length, CreditOf credit_of) {
+  int32_t units = 0;
+  ForEachBagCreditedTerm(item, length, [&](TermId term) { units += credit_of(term); });
+  return units;
+}
+
+// The credits of one query as a dense table over term ids (the CUDA kernel's layout).
+struct DenseCredits {
+  const int32_t* units;
+  GRLM_HOST_DEVICE int32_t operator()(TermId term) const { return units[term]; }
+};
+
 GRLM_HOST_DEVICE inline int32_t BagItemUnits(const TermId* item, int length,
                                              const int32_t* credit_units) {
-  int32_t units = 0;
-  for (int j = 0; j < length; ++j) {
-    const TermId term = item[j];
-    if (term >= kPadTerm) continue;
-    bool repeated = false;
-    for (int i = 0; i < j; ++i) repeated = repeated || item[i] == term;
-    if (!repeated) units += credit_units[term];
-  }
-  return units;
+  return BagItemUnits(item, length, DenseCredits{credit_units});
+}
+
+// An upper bound of BagItemUnits over every item, given the sum of a query's positive credits:
+// each of an item's positions takes at most that sum (saturated to int32).
+GRLM_HOST_DEVICE inline int64_t BagUnitsUpperBound(int64_t positive_credit_sum, int length) {
+  const int64_t bound = positive_credit_sum * length;
+  return bound < INT32_MAX ? bound : int64_t{INT32_MAX};
 }
 
 // Deterministic order of results: higher score first, then lower tie rank (higher prior, then

@@ -10,6 +10,8 @@
 
 #include "grlm/catalog.h"
 #include "grlm/partial_credit.h"
+#include "grlm/position_weights.h"
+#include "grlm/structural_backend.h"
 #include "grlm/types.h"
 
 namespace grlm {
@@ -28,10 +30,11 @@ struct PreparedQuery {
 
 // Inverted indexes from terms to items, so a query touches only the items that share a credited
 // term with it. Items with score 0 are never returned, so fewer than k results mean fewer than k
-// items share anything with the query.
-class StructuralScorer {
+// items share anything with the query. The CPU StructuralBackend of a Grounder.
+class StructuralScorer final : public StructuralBackend {
  public:
-  // weights: the position weights of positional mode (L positive finite values).
+  // weights: the position weights of positional mode (L positive finite values; empty means
+  // DefaultPositionWeights).
   StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights);
 
   // normalized: the query's normalized terms (read by bag mode only, for terms the vocabulary
@@ -40,12 +43,17 @@ class StructuralScorer {
                PreparedQuery* query) const;
   // Top-k items by (score desc, tie rank asc), scores > 0 only. Thread-safe.
   std::vector<ScoredItem> TopK(const PreparedQuery& query, int k) const;
+  // TopK of every query, on up to num_threads threads (0: hardware concurrency).
+  void TopKBatch(std::span<const PreparedQuery* const> queries, int k, int num_threads,
+                 std::span<std::vector<ScoredItem>> results) const override;
   // The score of one item (used for direct hits and by tests).
   double Score(const PreparedQuery& query, uint32_t item) const;
   // The score of an item whose (encoded, padded) Term ID is terms.
   double ScoreTerms(const PreparedQuery& query, const TermId* terms) const;
 
-  ScoreMode mode() const { return mode_; }
+  ScoreMode mode() const override { return mode_; }
+  std::size_t num_items() const override { return catalog_.size(); }
+  int max_top_k() const override { return INT32_MAX; }
   const std::vector<double>& weights() const { return weights_; }
   std::size_t MemoryBytes() const;
 
@@ -58,13 +66,10 @@ class StructuralScorer {
   ScoreMode mode_;
   std::vector<double> weights_;
   // Positional: one CSR per position j over term ids; bag: one CSR over term ids, each item
-  // posted once per distinct term.
+  // posted once per credited position (ForEachBagCreditedTerm).
   std::vector<std::vector<uint32_t>> posting_begin_;
   std::vector<std::vector<uint32_t>> posting_items_;
   std::vector<PartialCreditIndex> credit_index_;  // one element in bag mode, none otherwise
 };
-
-// Default positional weights w_j = 1 / (j + 1).
-std::vector<double> DefaultPositionWeights(int length);
 
 }  // namespace grlm

@@ -26,6 +26,9 @@ inline constexpr int kMaxTermIdLength = 16;
 // long term (or a small damaged index file) could stall a build for hours. Generated terms may
 // be longer: they cost time linear in their length.
 inline constexpr std::size_t kMaxTermBytes = 256;
+// Largest k of the CUDA structural scorer: its on-device selection keeps k + 1024 candidate keys
+// per query in shared memory. Grounder serves a larger k with its CPU scorer.
+inline constexpr int kMaxTopK = 1024;
 
 // Scoring of structural mapping.
 enum class ScoreMode : uint8_t {

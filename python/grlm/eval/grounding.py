@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from grlm.errors import InvalidInputError
-
-HIT_TYPES = ("direct", "structural", "none")
+from grlm.ground.grounder import HIT_TYPES
 
 
 def grounding_metrics(hit_types: Sequence[Sequence[str]], ks: Iterable[int] = (1, 5, 10)

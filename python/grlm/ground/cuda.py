@@ -7,24 +7,27 @@ and lists are bit-identical to the CPU core's (``Grounder(device="cpu")``): the 
 ``__host__ __device__`` scoring functions and breaks ties the same way (score, then item prior,
 then item index). Only items with a score above 0 are returned.
 
-Inputs: lists of Term IDs (lists of str), numpy arrays of encoded ids, or torch tensors. A torch
-CUDA tensor (or any object exporting ``__dlpack__`` that torch can import) is used in place, without
-a copy, and the results come back as torch tensors on the same device, computed on the current
-torch stream.
+Inputs are of two kinds: Term IDs as lists of str, or an integer array of encoded ids (numpy, a
+torch tensor or any DLPack producer). An array on a CUDA device is used in place, without a copy,
+and the results come back as torch tensors on the same device, computed on the current torch
+stream. k is at most ``grlm._core.MAX_TOP_K`` (1024); ``Grounder(device="cuda")`` serves a larger
+k on its CPU scorer instead.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from grlm.errors import CudaError, InvalidInputError
-from grlm.ground.backend import CUDA_MAX_K, cuda_compiled, cuda_device_count
+from grlm.ground.backend import cuda_compiled, cuda_device_count
 
 PAD_TERM = 0xFFFFFFFE
 UNKNOWN_TERM = 0xFFFFFFFF
+_DLPACK_CUDA = 2  # kDLCUDA of DLPack's device types
 
 __all__ = ["CudaStructuralScorer", "TopK", "cuda_compiled", "cuda_device_count"]
 
@@ -61,7 +64,8 @@ class CudaStructuralScorer:
     Parameters
     ----------
     grounder : grlm.ground.Grounder
-        Its catalog, scoring mode and weights are used (and the grounder is kept alive).
+        Its catalog (term matrix and tie ranks, copied to the device), scoring mode and weights
+        are used; the grounder encodes Term IDs given as str (``Grounder.prepare``).
     device : int, optional
         CUDA device index; default the current device.
 
@@ -79,15 +83,18 @@ class CudaStructuralScorer:
 
     def __init__(self, grounder, *, device: int | None = None):
         _check_available()
-        from grlm import _core
+        from grlm.ground.grounder import Grounder
 
-        core = getattr(grounder, "_core", grounder)
-        core = getattr(core, "cpu_core", core)  # a Grounder already on the GPU
-        if not isinstance(core, _core.Grounder):
+        if not isinstance(grounder, Grounder):
             raise TypeError(f"grounder must be a grlm.ground.Grounder, got {type(grounder).__name__}")
-        self._grounder_core = core
+        native = _native_scorer(grounder.term_matrix(), grounder.tie_rank(), len(grounder.vocab),
+                                grounder.mode, grounder.weights, device)
+        self._init(native, grounder)
+
+    def _init(self, native, grounder) -> None:
+        self._native = native
+        self._grounder = grounder  # None for a scorer over raw arrays
         self._vocab: list[str] | None = None
-        self._native = _core.CudaStructuralScorer(core, _device_index(device))
 
     @classmethod
     def from_arrays(cls, term_matrix, *, tie_rank=None, vocab_size: int | None = None,
@@ -106,11 +113,10 @@ class CudaStructuralScorer:
         mode : {"positional", "bag"}
             Bag mode needs explicit ``credits`` in :meth:`top_k` (there are no term strings).
         weights : sequence of float, optional
-            Positional weights (L positive values), default ``1/(j+1)``.
+            Positional weights (L positive values), default
+            ``grlm._core.default_position_weights(L)`` (1/(j+1)).
         """
         _check_available()
-        from grlm import _core
-
         terms = np.ascontiguousarray(term_matrix, dtype=np.uint32)
         if terms.ndim != 2:
             raise InvalidInputError(f"term_matrix must be 2-D (items, L), got shape {terms.shape}")
@@ -120,11 +126,7 @@ class CudaStructuralScorer:
             real = terms[terms < PAD_TERM]
             vocab_size = int(real.max()) + 1 if real.size else 0
         self = cls.__new__(cls)
-        self._grounder_core = None
-        self._vocab = None
-        self._native = _core.CudaStructuralScorer(
-            terms, np.ascontiguousarray(tie_rank, dtype=np.uint32), int(vocab_size), mode,
-            [float(w) for w in weights] if weights is not None else [], _device_index(device))
+        self._init(_native_scorer(terms, tie_rank, vocab_size, mode, weights, device), None)
         return self
 
     @property
@@ -157,27 +159,23 @@ class CudaStructuralScorer:
         credits : tuple (offsets int64 (Q+1,), terms uint32, units int32)
             Bag-mode credits (empty arrays in positional mode).
         """
-        from grlm import _core
-
-        if self._grounder_core is None:
+        if self._grounder is None:
             raise InvalidInputError("term strings need a scorer built from a Grounder; "
                                     "pass encoded ids instead")
-        queries = [q if isinstance(q, (list, tuple)) else _term_list(q) for q in queries]
-        ids, offsets, terms, units = _core.prepare_queries(self._grounder_core, queries)
-        return ids, (offsets, terms, units)
+        return self._grounder.prepare(queries)
 
     def top_k(self, queries, *, k: int = 10, credits=None) -> TopK:
         """Top-k items of every query, best first.
 
         Parameters
         ----------
-        queries : list of Term IDs, or array/tensor of uint32 ids, shape (Q, L)
-            Term IDs as lists of str (scorers built from a Grounder), or ids encoded as by the
-            catalog (``0xFFFFFFFF`` unknown term, ``0xFFFFFFFE`` padding). A torch CUDA tensor
-            (uint32, or int32 holding the same bits; other integer types are converted) is read
-            in place on its device.
+        queries : sequence of Term IDs, or an integer array of encoded ids, shape (Q, L)
+            Term IDs as lists of str (scorers built from a Grounder), or an array (numpy, torch,
+            any DLPack producer) of ids encoded as by the catalog (``0xFFFFFFFF`` unknown term,
+            ``0xFFFFFFFE`` padding; uint32, or int32 holding the same bits, or any integer type
+            holding the values). An array on a CUDA device is read in place on its device.
         k : int
-            1..1024.
+            1..``grlm._core.MAX_TOP_K`` (1024).
         credits : tuple (offsets, terms, units), optional
             Bag mode with encoded ids: the queries' credits (see :meth:`prepare`). Without it, a
             scorer built from a Grounder derives them from the ids' terms, which needs every id
@@ -187,26 +185,18 @@ class CudaStructuralScorer:
         Returns
         -------
         TopK
-            numpy arrays, or torch tensors on the input's device.
+            numpy arrays, or torch tensors on the input's device for an input on a CUDA device.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
-        if not 1 <= k <= CUDA_MAX_K:
-            raise InvalidInputError(f"k must be in 1..{CUDA_MAX_K}, got {k}")
-        k = int(k)
-        tensor = _as_torch_cuda(queries)
-        if tensor is not None:
-            return self._top_k_torch(tensor, k, credits)
-        if isinstance(queries, np.ndarray) or _is_torch_tensor(queries):
-            ids = _ids_array(_to_numpy(queries), self.term_id_length)
-        else:
-            queries = list(queries)
-            if queries and not isinstance(queries[0], (list, tuple)) and np.ndim(queries[0]) > 0 \
-                    and not isinstance(queries[0][0], str):
-                ids = _ids_array(np.asarray(queries), self.term_id_length)
-            else:
-                ids, prepared = self.prepare(queries)
-                credits = prepared if credits is None else credits
+        k = _checked_k(k)
+        if not hasattr(queries, "__dlpack__"):  # Term IDs as str
+            ids, prepared = self.prepare(queries)
+            return self._top_k_host(ids, k, prepared if credits is None else credits)
+        device_type, _ = queries.__dlpack_device__()
+        if device_type == _DLPACK_CUDA:
+            return self._top_k_torch(_torch_tensor(queries), k, credits)
+        return self._top_k_host(_ids_array(_host_array(queries), self.term_id_length), k, credits)
+
+    def _top_k_host(self, ids: np.ndarray, k: int, credits) -> TopK:
         if self.mode == "bag" and credits is None:
             credits = self._credits_from_ids(ids)
         args = _numpy_credits(credits) if self.mode == "bag" else (None, None, None)
@@ -214,10 +204,10 @@ class CudaStructuralScorer:
         return TopK(items, scores, counts)
 
     def _credits_from_ids(self, ids: np.ndarray):
-        if self._grounder_core is None:
+        if self._grounder is None:
             raise InvalidInputError("bag mode with encoded ids needs credits=(offsets, terms, units)")
         if self._vocab is None:
-            self._vocab = self._grounder_core.vocab
+            self._vocab = self._grounder.vocab
         queries = []
         for q, row in enumerate(ids.tolist()):
             terms = []
@@ -250,7 +240,7 @@ class CudaStructuralScorer:
         credit_tensors: list[Any] = []
         if self.mode == "bag":
             if credits is None:
-                credits = self._credits_from_ids(_ids_array(_to_numpy(ids), self.term_id_length))
+                credits = self._credits_from_ids(_ids_array(_host_array(ids), self.term_id_length))
             if not all(_is_torch_tensor(c) for c in credits):
                 offsets, terms, units = _numpy_credits(credits)
                 credits = (offsets, terms.view(np.int32), units)
@@ -293,37 +283,37 @@ def _device_index(device: int | None) -> int:
     return int(device)
 
 
-def _term_list(q) -> list[str]:
-    if isinstance(q, (str, bytes)):
-        raise TypeError(f"a Term ID must be a sequence of terms, not a single str: {q!r}")
-    return list(q)
+def _native_scorer(terms, tie_rank, vocab_size: int, mode: str, weights, device: int | None):
+    from grlm import _core
+
+    return _core.CudaStructuralScorer(
+        np.ascontiguousarray(terms, dtype=np.uint32),
+        np.ascontiguousarray(tie_rank, dtype=np.uint32), int(vocab_size), mode,
+        [float(w) for w in weights] if weights is not None else [], _device_index(device))
+
+
+def _checked_k(k) -> int:
+    from grlm import _core
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
+    if not 1 <= k <= _core.MAX_TOP_K:
+        raise InvalidInputError(f"k must be in 1..{_core.MAX_TOP_K}, got {k}")
+    return int(k)
 
 
 def _is_torch_tensor(x) -> bool:
-    torch = _torch_if_imported()
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _torch_if_imported():
-    import sys
+def _torch_tensor(x):
+    """A DLPack producer on a CUDA device as a torch tensor (no copy)."""
+    if _is_torch_tensor(x):
+        return x
+    import torch
 
-    return sys.modules.get("torch")
-
-
-def _as_torch_cuda(x):
-    """The input as a torch CUDA tensor when it lives on a GPU (torch tensor or DLPack), else None."""
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return None
-    torch = _torch_if_imported()
-    if torch is not None and isinstance(x, torch.Tensor):
-        return x if x.is_cuda else None
-    if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
-        device_type, _ = x.__dlpack_device__()
-        if device_type == 2:  # kDLCUDA
-            import torch
-
-            return torch.from_dlpack(x)
-    return None
+    return torch.from_dlpack(x)
 
 
 def _as_uint32_bits(t):
@@ -340,12 +330,17 @@ def _as_uint32_bits(t):
     raise InvalidInputError(f"query ids must be an integer tensor, got {t.dtype}")
 
 
-def _to_numpy(x) -> np.ndarray:
+def _host_array(x) -> np.ndarray:
+    """A host array (numpy, torch CPU tensor, DLPack producer) as numpy."""
     if isinstance(x, np.ndarray):
         return x
     if _is_torch_tensor(x):
         return x.detach().cpu().numpy()
-    return np.asarray(x)
+    return np.from_dlpack(x)
+
+
+def _to_numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if _is_torch_tensor(x) else np.asarray(x)
 
 
 def _ids_array(ids: np.ndarray, length: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The compiled grounder: direct mapping through an exact Term ID index, structural mapping on a
-miss. A thin typed wrapper over ``grlm._core``; every docstring of the grounding API lives here."""
+miss. A thin typed wrapper over ``grlm._core`` (whose ``Grounder`` holds the policy, written once
+for every device); every docstring of the grounding API lives here."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from grlm.errors import InvalidInputError
 from grlm.term_ids import load_term_ids
 
 HitType = Literal["none", "direct", "structural"]
-HIT_TYPES: tuple[HitType, ...] = ("none", "direct", "structural")  # index = the core's code
+# The one definition of the hit type names; index = the core's code (grlm::HitType).
+HIT_TYPES: tuple[HitType, ...] = ("none", "direct", "structural")
 Mode = Literal["positional", "bag"]
+# Bag-mode credits of encoded queries: (offsets int64 (Q+1,), terms uint32, units int32).
+Credits = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ class Grounder:
         Structural scoring. ``positional`` (the paper): sum of ``weights[j]`` over positions whose
         terms are equal. ``bag`` (the official GRLM code): each generated term at position j
         credits, with weight 1/(j+1), every item holding an equal term (1.0) or a term that
-        contains it or is contained in it (0.8); an item holding a term twice is credited once.
+        contains it or is contained in it (0.8), once per occurrence: an item holding a term
+        twice is credited twice, as the official code indexes a Term ID under each occurrence.
     weights : sequence of float, optional
         Positional weights, one per position, positive; default ``1/(j+1)``.
     term_id_length : int, optional
@@ -112,7 +117,10 @@ class Grounder:
         Per-item prior (e.g. training popularity) breaking ties: higher first, then catalog
         order. Items missing from the mapping get 0.
     device : {"cpu", "cuda", "auto"}
-        Where structural scoring runs; see ``grlm.ground.backend``.
+        Where structural scoring runs (``grlm.ground.backend.resolve_device``): ``"cuda"`` keeps
+        a GPU scorer of the catalog, and the structural top-k of all direct misses of a batch
+        runs there in one GPU batch; results are identical to ``"cpu"``. A k above
+        ``grlm._core.MAX_TOP_K`` (1024) is served by the CPU scorer (same results, slower).
     """
 
     def __init__(
@@ -176,9 +184,13 @@ class Grounder:
         self._core.save(path)
 
     def _init_device(self, device: str) -> None:
-        from grlm.ground.backend import grounding_core
+        from grlm import _core
+        from grlm.ground.backend import resolve_device
 
-        self.device, self._core = grounding_core(self._core, device)
+        self.device = resolve_device(device)
+        # The GPU scorer is a backend the core's grounding calls take (None: the CPU scorer).
+        self._gpu_scorer = (_core.CudaStructuralScorer(self._core, -1) if self.device == "cuda"
+                            else None)
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.
@@ -188,7 +200,7 @@ class Grounder:
         """
         if not isinstance(term_id, (list, tuple)):
             term_id = _as_term_list(term_id, "a Term ID")
-        hit, items, scores = self._core.ground_one(term_id, self._checked_k(k))
+        hit, items, scores = self._core.ground_one(term_id, self._checked_k(k), self._gpu_scorer)
         return GroundResult(tuple(map(self._item_ids.__getitem__, items)), tuple(scores),
                             HIT_TYPES[hit])
 
@@ -210,8 +222,28 @@ class Grounder:
                             f"{num_threads!r}") from None
         if not 0 <= num_threads < 2**31:
             raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
-        return BatchResult(self._item_ids, *self._core.ground_batch(queries, self._checked_k(k),
-                                                                     num_threads))
+        return BatchResult(self._item_ids, *self._core.ground_batch(
+            queries, self._checked_k(k), num_threads, self._gpu_scorer))
+
+    def prepare(self, term_ids: Sequence[Sequence[str]]) -> tuple[np.ndarray, Credits]:
+        """Encodes Term IDs exactly as grounding does, for scorers that take encoded queries
+        (``grlm.ground.cuda.CudaStructuralScorer.top_k``).
+
+        Returns
+        -------
+        ids : ndarray of uint32, shape (Q, L)
+            Term ids; ``0xFFFFFFFF`` an unknown term, ``0xFFFFFFFE`` padding.
+        credits : tuple (offsets int64 (Q+1,), terms uint32, units int32)
+            Bag mode: the credit units each query gives each vocabulary term, query q's at
+            ``offsets[q]:offsets[q + 1]`` (empty arrays in positional mode).
+        """
+        if isinstance(term_ids, (str, bytes, Set, Mapping)):
+            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
+                            f"{type(term_ids).__name__}")
+        queries = [q if isinstance(q, (list, tuple)) else _as_term_list(q, "a Term ID")
+                   for q in term_ids]
+        ids, offsets, terms, units = self._core.prepare_queries(queries)
+        return ids, (offsets, terms, units)
 
     def _checked_k(self, k: int) -> int:
         if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error

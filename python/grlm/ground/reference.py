@@ -1,8 +1,10 @@
 """Plain-Python grounding: the oracle of the tests and the baseline of the benchmarks.
 
 Small and literal on purpose. Bag mode follows the official GRLM code: for each generated term,
-loop over the whole term vocabulary. Scores use the same arithmetic as the compiled core
-(positional: float sums in increasing position; bag: integer units, see ``item_score.h``).
+loop over the whole term vocabulary, and credit every item once per occurrence of the credited
+term in its Term ID (the official index appends a Term ID to a term's list once per occurrence).
+Scores use the same arithmetic as the compiled core (positional: float sums in increasing
+position; bag: integer units, see ``item_score.h``).
 """
 
 from __future__ import annotations
@@ -30,17 +32,19 @@ class ReferenceGrounder:
         self.terms = [[normalize_term(t) for t in term_ids[i]] for i in self.item_ids]
         self.length = term_id_length or max(len(t) for t in self.terms)
         self.mode = mode
+        # The defaults of the compiled core (1 / (j + 1)), written out: this is the oracle.
         self.weights = list(weights) if weights else [1.0 / (j + 1) for j in range(self.length)]
         prior = [float((priors or {}).get(i, 0.0)) for i in self.item_ids]
         self.tie_key = [(-prior[i], i) for i in range(len(self.item_ids))]
         self.vocab: list[str] = []
-        self.items_with_term: dict[str, set[int]] = {}
+        # term -> its items, an item once per occurrence of the term (as the official index).
+        self.items_with_term: dict[str, list[int]] = {}
         for index, terms in enumerate(self.terms):
             for term in terms:
                 if term not in self.items_with_term:
                     self.vocab.append(term)
-                    self.items_with_term[term] = set()
-                self.items_with_term[term].add(index)
+                    self.items_with_term[term] = []
+                self.items_with_term[term].append(index)
 
     def direct(self, query: Sequence[str]) -> list[int]:
         query = [normalize_term(t) for t in query]
