@@ -38,7 +38,18 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
   return grlm::Grounder(std::move(catalog), ParseMode(mode), std::move(weights));
 }
 
-using Backend = const grlm::StructuralBackend*;
+// A backend argument: None (the Grounder's CPU scorer) or a StructuralBackend. Taken as an object
+// and cast here: pybind11 accepts None for a pointer only in its second, converting overload
+// pass, which would load every argument twice on each call.
+const grlm::StructuralBackend* AsBackend(const py::object& backend) {
+  if (backend.is_none()) return nullptr;
+  if (!py::isinstance<grlm::StructuralBackend>(backend)) {
+    throw py::type_error(std::string("backend must be None or a StructuralBackend (e.g. "
+                                     "_core.CudaStructuralScorer), got ") +
+                         Py_TYPE(backend.ptr())->tp_name);
+  }
+  return backend.cast<const grlm::StructuralBackend*>();
+}
 
 // Every query prepared as Grounder::Ground prepares it.
 std::vector<grlm::PreparedQuery> PrepareAll(const grlm::Grounder& grounder,
@@ -156,17 +167,19 @@ PYBIND11_MODULE(_core, m) {
         grlm::SaveIndex(g, path);
       })
       .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k,
-                              int num_threads, Backend backend) {
+                              int num_threads, const py::object& backend) {
         const QueryViews views(queries);  // a copy: other threads may change `queries` meanwhile
         std::vector<grlm::GroundResult> results;
         {
           py::gil_scoped_release release;
-          results = g.GroundBatch(views.queries, k, num_threads, backend);
+          results = g.GroundBatch(views.queries, k, num_threads, AsBackend(backend));
         }
         return PackResults(results);
       }, py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
       // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
-      .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k, Backend backend) {
+      .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k,
+                            const py::object& backend_object) {
+        const grlm::StructuralBackend* backend = AsBackend(backend_object);
         grlm::GroundResult r;
         if (backend == nullptr) {
           r = g.Ground(TermViews(query), k);
@@ -181,7 +194,7 @@ PYBIND11_MODULE(_core, m) {
       }, py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
       // The structural top-k alone, packed like ground_batch: the oracle of the backend tests.
       .def("structural_top_k", [](const grlm::Grounder& g, const py::sequence& queries, int k,
-                                  int num_threads, Backend backend) {
+                                  int num_threads, const py::object& backend) {
         const QueryViews views(queries);
         std::vector<grlm::GroundResult> results(views.queries.size());
         {
@@ -189,7 +202,7 @@ PYBIND11_MODULE(_core, m) {
           const std::vector<grlm::PreparedQuery> prepared = PrepareAll(g, views);
           std::vector<const grlm::PreparedQuery*> pointers;
           for (const auto& p : prepared) pointers.push_back(&p);
-          auto top = g.StructuralTopK(pointers, k, num_threads, backend);
+          auto top = g.StructuralTopK(pointers, k, num_threads, AsBackend(backend));
           for (std::size_t q = 0; q < top.size(); ++q) {
             for (const grlm::ScoredItem& s : top[q]) {
               results[q].items.push_back(s.item);

@@ -1,6 +1,7 @@
 #include "grlm/grounder.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "grlm/error.h"
 #include "parallel_for.h"
@@ -92,35 +93,37 @@ std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<cons
   const StructuralBackend& structural = BackendFor(backend, k);
   const std::size_t threads = detail::WorkerCount(num_threads, queries.size());
   std::vector<GroundResult> results(queries.size());
-  std::vector<PreparedQuery> prepared(queries.size());
-  std::vector<uint8_t> missed(queries.size(), 0);
-  // Each thread takes blocks of queries in turn; a block's direct lookups run as one batch.
+  // Per thread, the direct misses (query index, prepared form) kept for the structural phase.
+  std::vector<std::vector<std::pair<std::size_t, PreparedQuery>>> thread_misses(threads);
+  // Each thread takes blocks of queries in turn; a block's direct lookups run as one batch. A
+  // thread's block buffers are reused (so are their bag credit vectors, for the direct hits).
   constexpr std::size_t kBlock = 16;
   detail::ParallelFor(threads, [&](std::size_t t) {
+    PreparedQuery prepared[kBlock];
     const TermId* keys[kBlock];
     std::span<const uint32_t> direct[kBlock];
     for (std::size_t begin = t * kBlock; begin < queries.size(); begin += threads * kBlock) {
       const std::size_t size = std::min(kBlock, queries.size() - begin);
       for (std::size_t i = 0; i < size; ++i) {
-        Prepare(queries[begin + i], &prepared[begin + i]);
-        keys[i] = prepared[begin + i].ids;
+        Prepare(queries[begin + i], &prepared[i]);
+        keys[i] = prepared[i].ids;
       }
       direct_->FindBatch({keys, size}, direct);
       for (std::size_t i = 0; i < size; ++i) {
         if (direct[i].empty()) {
-          missed[begin + i] = 1;
+          thread_misses[t].emplace_back(begin + i, std::move(prepared[i]));
         } else {
-          FillDirect(prepared[begin + i], direct[i], k, &results[begin + i]);
+          FillDirect(prepared[i], direct[i], k, &results[begin + i]);
         }
       }
     }
   });
   std::vector<const PreparedQuery*> misses;
   std::vector<std::size_t> miss_index;
-  for (std::size_t q = 0; q < queries.size(); ++q) {
-    if (missed[q]) {
-      misses.push_back(&prepared[q]);
-      miss_index.push_back(q);
+  for (const auto& list : thread_misses) {
+    for (const auto& [index, query] : list) {
+      misses.push_back(&query);
+      miss_index.push_back(index);
     }
   }
   std::vector<std::vector<ScoredItem>> top(misses.size());
