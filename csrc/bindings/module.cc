@@ -1,5 +1,5 @@
-// The module grlm._core: the grounding core's classes here, the token trie and the CUDA scorer in
-// their own glue files. Docstrings for users live in the Python wrappers (python/grlm/) and the
+// The module grlm._core: the grounding core's classes here; the token trie, the CUDA scorer and the
+// shared item-score functions in their own glue files. Docstrings for users live in the Python wrappers (python/grlm/) and the
 // signatures in python/grlm/_core.pyi; this file converts types and releases the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -85,39 +85,10 @@ py::tuple PackPrepared(const std::vector<grlm::PreparedQuery>& prepared, int len
   return py::make_tuple(ids, offsets, terms, units);
 }
 
-using Ids = py::array_t<uint32_t, py::array::c_style | py::array::forcecast>;
-using Units = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
-
-// The shared __host__ __device__ scoring functions of item_score.h, for the host-side tests.
-void BindItemScore(py::module_& m) {
-  m.def("item_score_positional", [](const Ids& item, const Ids& query,
-                                    const std::vector<double>& weights) {
-    if (item.ndim() != 1 || query.ndim() != 1 || item.shape(0) != query.shape(0) ||
-        static_cast<std::size_t>(item.shape(0)) != weights.size()) {
-      throw grlm::InvalidArgument("item, query and weights must have the same length");
-    }
-    return grlm::PositionalItemScore(item.data(), query.data(), weights.data(),
-                                     static_cast<int>(item.shape(0)));
-  });
-  m.def("item_score_bag_units", [](const Ids& item, const Units& credit_table) {
-    if (item.ndim() != 1 || credit_table.ndim() != 1) {
-      throw grlm::InvalidArgument("item and credit_table must be 1-D");
-    }
-    for (py::ssize_t j = 0; j < item.shape(0); ++j) {
-      const grlm::TermId t = item.data()[j];
-      if (t < grlm::kPadTerm && t >= credit_table.shape(0)) {
-        throw grlm::InvalidArgument("item term " + std::to_string(t) + " outside the credit table");
-      }
-    }
-    return grlm::BagItemUnits(item.data(), static_cast<int>(item.shape(0)), credit_table.data());
-  });
-  m.def("ranks_before", &grlm::RanksBefore);
-  m.attr("bag_units_per_point") = grlm::kBagUnitsPerPoint;
-}
-
 }  // namespace
 
 void BindTokenTrie(py::module_& m);
+void BindItemScore(py::module_& m);
 
 #if GRLM_WITH_CUDA
 void BindCuda(py::module_& m);
