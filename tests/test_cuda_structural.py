@@ -199,6 +199,49 @@ def test_max_top_k_and_default_weights_come_from_the_core():
         _core.default_position_weights(0)
 
 
+class _RecordingNative:
+    """Stands in for _core.CudaStructuralScorer without a GPU: records what top_k receives."""
+
+    def __init__(self, mode: str, length: int):
+        self.mode, self.term_id_length, self.calls = mode, length, []
+
+    def top_k(self, ids, k, *credits):
+        self.calls.append((ids, k, credits))
+        q = ids.shape[0]
+        return (np.full((q, k), -1, np.int32), np.zeros((q, k)), np.zeros(q, np.int32))
+
+
+@pytest.mark.parametrize("mode", ["positional", "bag"])
+def test_scorer_input_kinds_without_a_gpu(mode):
+    """top_k takes Term IDs as str (encoded by Grounder.prepare) or an integer array of ids
+    (numpy, a torch CPU tensor, any DLPack producer); the host path passes them on unchanged."""
+    torch = pytest.importorskip("torch")
+    from grlm.ground.cuda import CudaStructuralScorer
+
+    grounder = Grounder({"a": ["x", "y"], "b": ["x", "z"], "c": ["hair-mask", "z"]}, mode=mode)
+    scorer = object.__new__(CudaStructuralScorer)
+    native = _RecordingNative(mode, grounder.term_id_length)
+    scorer._init(native, grounder)
+    queries = [["x", "q"], ["mask", "z"]]
+    ids, credits = grounder.prepare(queries)
+    assert ids.dtype == np.uint32 and ids.shape == (2, 2) and ids[0, 1] == UNKNOWN
+    scorer.top_k(queries, k=3)
+    for encoded in (ids, ids.astype(np.int64), torch.from_numpy(ids.astype(np.int64))):
+        scorer.top_k(encoded, k=3, credits=credits if mode == "bag" else None)
+    for got_ids, k, got_credits in native.calls:
+        assert np.array_equal(got_ids, ids) and got_ids.dtype == np.uint32 and k == 3
+        if mode == "bag":
+            assert all(np.array_equal(a, b) for a, b in zip(got_credits, credits))
+        else:
+            assert got_credits == (None, None, None)
+    with pytest.raises(InvalidInputError, match="k must be in 1..1024"):
+        scorer.top_k(queries, k=_core.MAX_TOP_K + 1)
+    with pytest.raises(InvalidInputError, match="shape"):
+        scorer.top_k(np.zeros((2, 3), dtype=np.uint32), k=3)
+    with pytest.raises(TypeError):
+        scorer.top_k([np.zeros(2, dtype=np.uint32)], k=3)  # id rows go in one array
+
+
 def test_unknown_device_is_an_input_error():
     with pytest.raises(InvalidInputError, match="tpu"):
         resolve_device("tpu")
