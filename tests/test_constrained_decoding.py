@@ -19,8 +19,8 @@ from grlm.decoding.hf import (
     beam_hypotheses,
     prefix_allowed_tokens_fn,
 )
-from grlm.decoding.runners import left_pad
 from grlm.errors import InvalidInputError
+from grlm.lm import left_pad
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -69,7 +69,7 @@ def hf_beam_search(model, prompts, trie, *, num_beams, length_penalty, early_sto
                    max_new_tokens, constraint, eos, pad=0):
     from transformers import GenerationConfig, LogitsProcessorList
 
-    ids, mask, _ = left_pad(prompts, pad, "cpu")
+    ids, mask = left_pad(prompts, pad, device="cpu")
     width = ids.shape[1]
     config = GenerationConfig(num_beams=num_beams, do_sample=False, length_penalty=length_penalty,
                               early_stopping=early_stopping, max_new_tokens=max_new_tokens,

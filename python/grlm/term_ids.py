@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from grlm._io import atomic_write_jsonl
 from grlm.errors import InvalidInputError
 
 __all__ = [
@@ -264,15 +264,5 @@ def save_term_ids(path: str | os.PathLike[str],
 
     Terms are written as given; normalize them first (every grlm writer does).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for item_id, terms in term_ids.items():
-                out.write(json.dumps({"item_id": str(item_id), "terms": list(terms)},
-                                     ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_jsonl(path, ({"item_id": str(item_id), "terms": list(terms)}
+                              for item_id, terms in term_ids.items()))

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from grlm.pipeline.stages import read_jsonl, write_json, write_text
+from grlm._io import atomic_write_json, atomic_write_text, read_jsonl
 
 KS = (1, 5, 10, 20)
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
@@ -168,7 +168,7 @@ def build_report(pipeline) -> dict:
             model.setdefault(name, {})[decoding] = metrics
             label = _grlm_label(config, decoding)
             table.setdefault(name, {})[label] = metrics
-            rows = read_jsonl(out / "recommend" / f"{name}-{decoding}.jsonl")
+            rows = [row for _, row in read_jsonl(out / "recommend" / f"{name}-{decoding}.jsonl")]
             ranks.setdefault(name, {})[label] = _ranks_of_rows(rows)
             counts: dict[str, int] = {}
             for row in rows:
@@ -232,8 +232,8 @@ def build_report(pipeline) -> dict:
         "skipped_stages": pipeline.skipped,
     }
     report["plots"] = _plots(out, table, hit_counts, train)
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", markdown(report))
+    atomic_write_json(out / "report.json", report, default=str)
+    atomic_write_text(out / "report.md", markdown(report))
     return report
 
 
