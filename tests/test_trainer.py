@@ -15,18 +15,18 @@ class Interrupt(Exception):
 
 @pytest.fixture(scope="module")
 def setup():
-    from _tiny_lm import tiny_model, tiny_tokenizer
+    from _tiny_lm import chat_tokenizer, model_for
     from grlm.train.encode import encode_examples
     from grlm.train.examples import SFTExample
 
-    tokenizer = tiny_tokenizer()
+    tokenizer = chat_tokenizer()
     examples = [SFTExample("seq", f"history {i} " * (1 + i % 4), ("a", f"t{i}", "c"), str(i))
                 for i in range(24)]
     encoded, dropped = encode_examples(tokenizer, examples, max_length=128)
     assert dropped == 0
 
     def fresh():
-        return tiny_model(tokenizer, hidden=32, layers=1)
+        return model_for(tokenizer, hidden=32, layers=1)
 
     return tokenizer, encoded, fresh
 

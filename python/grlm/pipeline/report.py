@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grlm._io import atomic_write_json, atomic_write_text, read_jsonl
+from grlm.eval.ranking import DEFAULT_KS
 
-KS = (1, 5, 10, 20)
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
                  "ndcg@20", "mrr")
 PAIRED_METRICS = ("recall@5", "recall@10", "recall@20", "ndcg@10")
@@ -73,7 +73,7 @@ def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
     for split, models in rows.items():
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for name, values in models.items():
-            ks = [k for k in KS if f"recall@{k}" in values]
+            ks = [k for k in DEFAULT_KS if f"recall@{k}" in values]
             ax.plot(ks, [values[f"recall@{k}"] for k in ks], marker="o", label=name)
         ax.set_xlabel("K")
         ax.set_ylabel("Recall@K")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from grlm.term_ids import normalize_term
 from grlm.terms.parse import validate_terms
+from grlm.terms.stopwords import PRODUCT_STOPWORDS
 
 __all__ = ["CollisionReport", "distinguishing_words", "find_collisions", "resolve_collisions"]
 
@@ -21,8 +22,6 @@ TermId = tuple[str, ...]
 # (item_id, Term IDs to differ from) -> proposed Term IDs (None where the model gave nothing legal)
 Regenerate = Callable[[Sequence[tuple[str, Sequence[TermId]]], int], Mapping[str, TermId | None]]
 
-STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "inch", "inches", "is", "it", "its", "of", "on", "or", "pack", "set", "the", "to", "with", "x"])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 # The field labels of grlm.terms.text.item_text are not words of the item.
 _LABEL = re.compile(r"^(?:Title|Brand|Categories|Description):", re.MULTILINE)
@@ -48,7 +47,7 @@ def distinguishing_words(text: str, document_frequency: Mapping[str, int] | None
     seen: dict[str, int] = {}
     for match in _WORD.finditer(_LABEL.sub(" ", text)):
         word = normalize_term(match.group())
-        if len(word) >= 3 and word not in STOPWORDS and word not in seen:
+        if len(word) >= 3 and word not in PRODUCT_STOPWORDS and word not in seen:
             seen[word] = len(seen)
     words = list(seen)
     if document_frequency is not None:

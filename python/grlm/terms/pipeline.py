@@ -14,13 +14,14 @@ from typing import Any
 
 from grlm.data.schema import Item
 from grlm.errors import InvalidInputError
-from grlm.terms.collisions import STOPWORDS, distinguishing_words, resolve_collisions
+from grlm.terms.collisions import distinguishing_words, resolve_collisions
 from grlm.terms.generate import TextGenerator
 from grlm.terms.io import GenerationLog
 from grlm.terms.parse import parse_output, validate_terms
 from grlm.terms.prompts import DEFAULT_TEMPLATE, PromptTemplate
 from grlm.terms.shard import Shard
 from grlm.terms.stats import term_id_stats
+from grlm.terms.stopwords import PRODUCT_STOPWORDS
 from grlm.terms.text import item_text
 
 __all__ = [
@@ -113,7 +114,7 @@ def _usable_terms(pool: Iterable[str], chosen: list[str], *, num_terms: int,
     for term in pool:
         if len(chosen) == num_terms:
             break
-        if (term not in chosen and len(term) > 1 and term not in STOPWORDS
+        if (term not in chosen and len(term) > 1 and term not in PRODUCT_STOPWORDS
                 and not validate_terms([term], num_terms=1, max_words=max_words)):
             chosen.append(term)
     return chosen
