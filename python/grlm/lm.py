@@ -112,15 +112,17 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1,
     """
     import torch
 
-    width = max((len(row) for row in rows), default=0)
     if max_len is not None:
-        width = min(width, max_len)
-    width = -(-max(width, 1) // multiple) * multiple
+        if max_len < 1:
+            raise InvalidInputError(f"max_len must be >= 1, got {max_len}")
+        rows = [list(row)[-max_len:] for row in rows]
+    width = max(max((len(row) for row in rows), default=0), 1)
+    width = -(-width // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        row = list(row)[-width:] if len(row) else []
-        if row:
+        if len(row):
+            row = list(row)
             ids[i, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
             mask[i, width - len(row):] = 1
     return ids.to(device), mask.to(device)
