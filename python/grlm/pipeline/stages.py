@@ -58,6 +58,27 @@ def _dataset_digest(dataset) -> str:
     return _hash({"items": _items_digest(dataset.items), "users": users})
 
 
+def grounding_device(setting: str, model_device: str) -> str:
+    """Where the recommend stage grounds: ``recommend.grounding_device`` as set, except that
+    "auto" means the CUDA scorer (when built) only beside a model on a GPU, else the CPU."""
+    if setting == "auto":
+        return "auto" if model_device == "cuda" else "cpu"
+    return setting
+
+
+def throttled_progress(log: Callable[[str], None], prefix: str, every_s: float = 30.0):
+    """A ``progress(done, total)`` callback logging at most every ``every_s`` seconds, and at
+    the end."""
+    last = [time.perf_counter()]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > every_s or done == total:
+            last[0] = time.perf_counter()
+            log(f"{prefix}: {done}/{total} users")
+
+    return progress
+
+
 class Pipeline:
     """Runs the stages of one :class:`RunConfig` in ``config.output_dir``."""
 
@@ -368,7 +389,6 @@ class Pipeline:
             import torch
 
             from grlm.lm import default_device, load_model, load_tokenizer
-            from grlm.recommend import metrics, recommend
 
             _, _, eval_split = self.data()
             tokenizer = load_tokenizer(str(self.model_dir))
@@ -376,47 +396,41 @@ class Pipeline:
             # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
             dtype = torch.bfloat16 if device == "cuda" else torch.float32
             model = load_model(str(self.model_dir), device=device, dtype=dtype)
-            r = c.recommend
-            grounding = r.grounding_device
-            if grounding == "auto":  # the CUDA scorer beside a GPU model, when it was built
-                grounding = "auto" if device == "cuda" else "cpu"
-            grounder = self.grounder(grounding)
-            objective = self.objective
-            max_new = self._max_new_tokens(tokenizer)
-            for decoding in r.decoding:
-                trie = objective.trie(tokenizer, self.term_ids()) if (
+            grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
+            for decoding in c.recommend.decoding:
+                trie = self.objective.trie(tokenizer, self.term_ids()) if (
                     decoding == "constrained") else None
-                for split_name in r.splits:
+                for split_name in c.recommend.splits:
                     cases = self.cases(getattr(eval_split, split_name), tokenizer)
-                    name = f"{split_name}-{decoding}"
-                    self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, "
-                             f"{r.decoder} decoder on {device}, grounding on "
-                             f"{grounder.device}, max {max_new} new tokens")
-                    last = [time.perf_counter()]
-
-                    def progress(done: int, total: int, last=last, name=name) -> None:
-                        if time.perf_counter() - last[0] > 30 or done == total:
-                            last[0] = time.perf_counter()
-                            self.log(f"[recommend] {name}: {done}/{total} users")
-
-                    run = recommend(model, tokenizer, grounder, cases, k=r.k,
-                                    num_beams=r.num_beams, batch_size=r.batch_size,
-                                    max_new_tokens=max_new,
-                                    term_id_length=grounder.term_id_length, trie=trie,
-                                    decoder=r.decoder,
-                                    eos_token_id=objective.end_token(tokenizer),
-                                    progress=progress)
-                    atomic_write_jsonl(folder / f"{name}.jsonl",
-                                       (dataclasses.asdict(u) for u in run.users), default=str)
-                    result = metrics(run)
-                    result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
-                                  device=device, grounding_device=grounder.device)
-                    atomic_write_json(folder / f"{name}_metrics.json", result, default=str)
-                    self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
-                             f"ndcg@10 {result['ndcg@10']:.4f}, "
-                             f"{result['generation_s_per_user']:.3f} s per user")
+                    self._recommend_cases(model, tokenizer, grounder, cases, trie=trie,
+                                          name=f"{split_name}-{decoding}", decoding=decoding,
+                                          device=device, folder=folder)
 
         self._run_stage("recommend", fingerprint, outputs, body)
+
+    def _recommend_cases(self, model, tokenizer, grounder, cases, *, trie, name: str,
+                         decoding: str, device: str, folder: Path) -> None:
+        """Recommends for ``cases`` and writes ``<name>.jsonl`` and ``<name>_metrics.json``."""
+        from grlm.recommend import metrics, recommend
+
+        r = self.config.recommend
+        max_new = self._max_new_tokens(tokenizer)
+        self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
+                 f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens")
+        run = recommend(model, tokenizer, grounder, cases, k=r.k, num_beams=r.num_beams,
+                        batch_size=r.batch_size, max_new_tokens=max_new,
+                        term_id_length=grounder.term_id_length, trie=trie, decoder=r.decoder,
+                        eos_token_id=self.objective.end_token(tokenizer),
+                        progress=throttled_progress(self.log, f"[recommend] {name}"))
+        atomic_write_jsonl(folder / f"{name}.jsonl", (dataclasses.asdict(u) for u in run.users),
+                           default=str)
+        result = metrics(run)
+        result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
+                      device=device, grounding_device=grounder.device)
+        atomic_write_json(folder / f"{name}_metrics.json", result, default=str)
+        self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
+                 f"ndcg@10 {result['ndcg@10']:.4f}, "
+                 f"{result['generation_s_per_user']:.3f} s per user")
 
     # ------------------------------------------------------------------------------ baselines
     def stage_baselines(self) -> None:

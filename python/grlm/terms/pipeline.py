@@ -154,6 +154,53 @@ def run_settings(config: CTGConfig, template: PromptTemplate, **extra: Any) -> d
     return settings
 
 
+def _ask(batch: Sequence[str], *, generator: TextGenerator, texts: Mapping[str, str],
+         neighbour_texts: Mapping[str, Sequence[str]], config: CTGConfig,
+         template: PromptTemplate) -> tuple[dict[str, list[dict[str, Any]]], dict[str, TermId]]:
+    """Asks for the Term IDs of a batch: greedy, then the stricter prompt, then sampling with
+    each of ``config.sample_seeds``, each round only for items still without a legal answer.
+    Returns every item's attempts and the legal Term IDs found."""
+    prefix = template.answer_prefix
+    attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in batch}
+    legal: dict[str, TermId] = {}
+    modes: list[tuple[str, bool, int | None]] = [("greedy", False, None), ("strict", True, None)]
+    modes += [(f"sample:{s}", True, s) for s in config.sample_seeds]
+    for mode, strict, seed in modes:
+        todo = [i for i in batch if i not in legal]
+        if not todo:
+            break
+        conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
+                                           num_terms=config.num_terms, strict=strict)
+                         for i in todo]
+        outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
+        if len(outputs) != len(todo):
+            raise InvalidInputError(
+                f"the generator returned {len(outputs)} answers for {len(todo)} prompts")
+        for item_id, output in zip(todo, outputs):
+            parsed = parse_output(output, answer_prefix=prefix, num_terms=config.num_terms,
+                                  max_words=config.max_words)
+            attempts[item_id].append({"mode": mode, "output": output,
+                                      "terms": list(parsed.terms),
+                                      "problems": list(parsed.problems)})
+            if parsed.legal:
+                legal[item_id] = parsed.terms
+    return attempts, legal
+
+
+def _record(item_id: str, tried: list[dict[str, Any]], terms: TermId | None, text: str,
+            config: CTGConfig) -> dict[str, Any]:
+    """An item's log record: its legal Term ID (status ok at the first try, else retried) or
+    one repaired from its answers and text (repaired), else none (failed)."""
+    if terms is not None:
+        status = "ok" if len(tried) == 1 else "retried"
+    else:
+        terms = (repair_terms([a["terms"] for a in tried], text, num_terms=config.num_terms,
+                              max_words=config.max_words) if config.repair else None)
+        status = "repaired" if terms is not None else "failed"
+    return {"item_id": item_id, "terms": list(terms) if terms else None, "status": status,
+            "attempts": tried}
+
+
 def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: GenerationLog,
                      texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
                      config: CTGConfig = CTGConfig(), template: PromptTemplate = DEFAULT_TEMPLATE,
@@ -172,46 +219,13 @@ def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: Ge
 
         bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="item",
                    desc="CTG", smoothing=0.1, dynamic_ncols=True)
-    prefix = template.answer_prefix
     started = time.perf_counter()
     for start in range(0, len(pending), config.batch_size):
         batch = pending[start:start + config.batch_size]
-        attempts: dict[str, list[dict[str, Any]]] = {i: [] for i in batch}
-        legal: dict[str, TermId] = {}
-        modes: list[tuple[str, bool, int | None]] = [("greedy", False, None), ("strict", True, None)]
-        modes += [(f"sample:{s}", True, s) for s in config.sample_seeds]
-        for mode, strict, seed in modes:
-            todo = [i for i in batch if i not in legal]
-            if not todo:
-                break
-            conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
-                                               num_terms=config.num_terms, strict=strict)
-                             for i in todo]
-            outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
-            if len(outputs) != len(todo):
-                raise InvalidInputError(
-                    f"the generator returned {len(outputs)} answers for {len(todo)} prompts")
-            for item_id, output in zip(todo, outputs):
-                parsed = parse_output(output, answer_prefix=prefix, num_terms=config.num_terms,
-                                      max_words=config.max_words)
-                attempts[item_id].append({"mode": mode, "output": output,
-                                          "terms": list(parsed.terms),
-                                          "problems": list(parsed.problems)})
-                if parsed.legal:
-                    legal[item_id] = parsed.terms
-        records = []
-        for item_id in batch:
-            tried = attempts[item_id]
-            if item_id in legal:
-                terms: TermId | None = legal[item_id]
-                status = "ok" if len(tried) == 1 else "retried"
-            else:
-                terms = (repair_terms([a["terms"] for a in tried], texts[item_id],
-                                      num_terms=config.num_terms, max_words=config.max_words)
-                         if config.repair else None)
-                status = "repaired" if terms is not None else "failed"
-            records.append({"item_id": item_id, "terms": list(terms) if terms else None,
-                            "status": status, "attempts": tried})
+        attempts, legal = _ask(batch, generator=generator, texts=texts,
+                               neighbour_texts=neighbour_texts, config=config, template=template)
+        records = [_record(item_id, attempts[item_id], legal.get(item_id), texts[item_id], config)
+                   for item_id in batch]
         log.append(records)
         if bar is not None:
             bar.update(len(batch))
