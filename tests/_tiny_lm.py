@@ -22,7 +22,6 @@ def chat_tokenizer(corpus=(), vocab_size: int = 500):
     """Byte-level BPE trained on a few prompt sentences plus ``corpus``, ChatML template (a
     49k-token vocabulary would dominate the tests' time)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -31,24 +30,26 @@ def chat_tokenizer(corpus=(), vocab_size: int = 500):
                                   special_tokens=["<|im_end|>", "<|im_start|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     backend.train_from_iterator(list(BASE_CORPUS) + list(corpus), trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>",
-                                        pad_token="<|im_end|>",
-                                        additional_special_tokens=["<|im_start|>"])
-    tokenizer.chat_template = CHATML
-    return tokenizer
+    return _chatml_tokenizer(backend, pad_token="<|im_end|>")
 
 
 def char_tokenizer():
     """One token per printable character, ChatML template; pad 0, ``<|im_start|>`` 1, EOS 2."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<|im_start|>", "<|im_end|>"]
     vocab = {t: i for i, t in enumerate(specials + [chr(c) for c in range(32, 127)] + ["\n"])}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>",
+    return _chatml_tokenizer(core, pad_token="<pad>")
+
+
+def _chatml_tokenizer(core, *, pad_token: str):
+    """A fast tokenizer over ``core`` with ChatML's special tokens and template."""
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token=pad_token,
                                         eos_token="<|im_end|>",
                                         additional_special_tokens=["<|im_start|>"])
     tokenizer.chat_template = CHATML
