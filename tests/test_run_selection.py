@@ -103,3 +103,27 @@ def test_build_sft_matches_its_parts(objective):
     assert len(data.valid) == 3 and all(e in every_valid for e in data.valid)
     assert data.summary["built"] == {t: len(v) for t, v in tasks.items()}
     assert data.summary["valid"] == 3 and data.summary["objective"] == objective
+
+
+def test_grounding_device_follows_the_model_only_for_auto():
+    from grlm.pipeline.stages import grounding_device
+
+    assert grounding_device("auto", "cuda") == "auto"
+    assert grounding_device("auto", "cpu") == "cpu"
+    assert grounding_device("cpu", "cuda") == "cpu"
+    assert grounding_device("cuda", "cpu") == "cuda"
+
+
+def test_throttled_progress_logs_at_most_every_interval_and_at_the_end():
+    from grlm.pipeline.stages import throttled_progress
+
+    lines = []
+    progress = throttled_progress(lines.append, "[x]", every_s=3600)
+    for done in range(1, 6):
+        progress(done, 5)
+    assert lines == ["[x]: 5/5 users"]
+    lines.clear()
+    progress = throttled_progress(lines.append, "[x]", every_s=0.0)
+    progress(1, 5)
+    progress(2, 5)
+    assert lines == ["[x]: 1/5 users", "[x]: 2/5 users"]
