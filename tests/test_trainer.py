@@ -100,3 +100,19 @@ def test_gguf_model_saves_and_reloads(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, again(ids).logits, atol=1e-4)
     assert load_tokenizer(str(tmp_path)).chat_template
+
+
+@pytest.mark.slow
+def test_gguf_model_fine_tunes(tmp_path):
+    """The embedded GGUF model (dequantized on load) is no quantized model to the Trainer."""
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.train.encode import encode_examples
+    from grlm.train.examples import SFTExample
+    from grlm.train.trainer import TrainConfig, train
+
+    model, tokenizer = load_model("smollm2"), load_tokenizer("smollm2")
+    encoded, _ = encode_examples(tokenizer, [SFTExample("seq", "history", ("a", "b"), "1")],
+                                 max_length=128)
+    result = train(model, tokenizer, encoded, tmp_path, TrainConfig(max_steps=1, batch_size=1),
+                   log=lambda s: None)
+    assert result.steps == 1 and (tmp_path / "model" / "config.json").exists()

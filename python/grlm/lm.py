@@ -58,9 +58,11 @@ def load_model(spec: str, *, dtype=None, device=None):
     name, kwargs = resolve_model(spec)
     model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype or torch.float32, **kwargs)
     if "gguf_file" in kwargs:
-        # GGUF weights are dequantized into plain tensors on load; without the quantizer marker
-        # the fine-tuned model saves with save_pretrained like any other.
+        # GGUF weights are dequantized into plain tensors on load; without the quantizer markers
+        # the model trains (transformers.Trainer refuses quantized models) and saves with
+        # save_pretrained like any other.
         model.hf_quantizer = None
+        model.is_quantized = False
         if getattr(model.config, "quantization_config", None) is not None:
             del model.config.quantization_config
     if device is not None:
