@@ -116,3 +116,19 @@ def test_gguf_model_fine_tunes(tmp_path):
     result = train(model, tokenizer, encoded, tmp_path, TrainConfig(max_steps=1, batch_size=1),
                    log=lambda s: None)
     assert result.steps == 1 and (tmp_path / "model" / "config.json").exists()
+
+
+def test_saved_model_keeps_its_generation_settings(tmp_path, setup):
+    """The Trainer turns the KV cache off for training; the saved model must keep the model's
+    own setting, or recommendation would generate without a cache."""
+    import json
+
+    from grlm.train.trainer import TrainConfig, train
+
+    tokenizer, encoded, fresh = setup
+    model = fresh()
+    assert model.config.use_cache
+    result = train(model, tokenizer, encoded, tmp_path, TrainConfig(max_steps=1, batch_size=4),
+                   log=lambda s: None)
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["use_cache"] is True and result.steps == 1

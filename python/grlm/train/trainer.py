@@ -202,7 +202,10 @@ def _trainer_class():
     return GrlmTrainer
 
 
-def _training_arguments(output_dir: Path, config: TrainConfig, total_steps: int, bf16: bool):
+def _training_arguments(output_dir: Path, config: TrainConfig, total_steps: int, bf16: bool,
+                        use_cache: bool):
+    """The Trainer's arguments; ``use_cache`` is the model's own setting, which the Trainer
+    would otherwise overwrite (False) in the saved model: generation would lose its KV cache."""
     import torch
     from transformers import TrainingArguments
 
@@ -215,7 +218,7 @@ def _training_arguments(output_dir: Path, config: TrainConfig, total_steps: int,
         save_steps=config.save_every or 1, save_total_limit=max(1, config.keep_checkpoints),
         eval_strategy="no", report_to="none", disable_tqdm=True, seed=config.seed, bf16=bf16,
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        remove_unused_columns=False)
+        remove_unused_columns=False, use_cache=use_cache)
 
 
 def _progress_class():
@@ -373,8 +376,10 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
     optimizer, scheduler, learning_rate = _optimizer(model, config, total_steps)
     checkpoint = _latest_checkpoint(output_dir) if resume else None
     state = _initial_state(checkpoint)
+    arguments = _training_arguments(output_dir, config, total_steps, precision == "bf16",
+                                    use_cache=getattr(model.config, "use_cache", True))
     trainer = _trainer_class()(
-        model=model, args=_training_arguments(output_dir, config, total_steps, precision == "bf16"),
+        model=model, args=arguments,
         train_dataset=_Examples(train_examples), data_collator=_collator(tokenizer.pad_token_id),
         optimizers=(optimizer, scheduler), counts=state,
         batches=LengthGroupedBatches([len(e.input_ids) for e in train_examples], config))
