@@ -12,8 +12,8 @@ grlm keeps three things of its own on top of the Trainer: the batch order
 with decay on every trainable parameter, linear warmup) and the loss scaling (each micro-batch's
 mean loss over the accumulation steps): the hand-written accelerate loop this replaced did the
 same, and ``bench/bench_trainer.py`` checks both reach the same weights (difference 0.0 after 20
-steps on a tiny Llama) at the same speed within this machine's noise (0.80x to 0.99x tokens/s
-over four runs on 2 shared cores at load 30+).
+steps on a tiny Llama) at the same speed within this machine's noise (1.07x tokens/s at load 1;
+0.80x to 0.99x in runs on 2 cores shared at load 30+).
 """
 
 from __future__ import annotations
