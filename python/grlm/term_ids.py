@@ -93,7 +93,7 @@ def parse_term_id(text: str) -> list[str]:
 
     Accepts ``[w1, w2, ...]``, ``w1, w2, ...``, quoted terms (``['a', "b"]``), numbered or
     bulleted lists (one per line or ``1. a 2. b`` on one line), semicolon, pipe or newline
-    separators, and — when no separator is present at all — single spaces between one-word terms.
+    separators, and (when no separator is present at all) single spaces between one-word terms.
     Only the first bracketed list is read when the text holds one. Empty pieces are dropped; the
     result is not checked for length or duplicates (see :func:`grlm.terms.parse.validate_terms`).
 
@@ -224,7 +224,8 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     result: dict[str, tuple[str, ...]] = {}
     for item_id, terms, where in records:
         if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
-            raise InvalidInputError(f"{where}: item_id must be a string or integer, got {item_id!r}")
+            raise InvalidInputError(f"{where}: item_id must be a string or integer, got "
+                                    f"{item_id!r}")
         key = str(item_id)
         if key in result:
             raise InvalidInputError(f"{where}: item {key!r} appears twice")

@@ -19,7 +19,8 @@ def _check(logits, node, score, k, normalization):
         raise InvalidInputError(f"normalization must be one of {NORMALIZATIONS}, got "
                                 f"{normalization!r}")
     if logits.dim() != 2:
-        raise InvalidInputError(f"logits must be 2-D (rows, vocab), got shape {tuple(logits.shape)}")
+        raise InvalidInputError(f"logits must be 2-D (rows, vocab), got shape "
+                                f"{tuple(logits.shape)}")
     rows = logits.shape[0]
     if node.shape != (rows,) or score.shape != (rows,):
         raise InvalidInputError(f"node {tuple(node.shape)} and score {tuple(score.shape)} must "

@@ -41,8 +41,9 @@ def distinguishing_words(text: str, document_frequency: Mapping[str, int] | None
     """Candidate terms from an item's own text, most distinguishing first.
 
     Words (starting with a letter, hyphenated parts kept) of three or more characters that are not
-    stop words, normalized, field labels of :func:`~grlm.terms.text.item_text` skipped; ranked by how few items' texts hold them (``document_frequency``),
-    then by first position. Without frequencies the text order is kept.
+    stop words, normalized, field labels of :func:`~grlm.terms.text.item_text` skipped; ranked by
+    how few items' texts hold them (``document_frequency``), then by first position. Without
+    frequencies the text order is kept.
     """
     seen: dict[str, int] = {}
     for match in _WORD.finditer(_LABEL.sub(" ", text)):
@@ -151,8 +152,8 @@ def resolve_collisions(term_ids: Mapping[str, TermId], *, texts: Mapping[str, st
         pending = still
     frequencies = document_frequencies(texts)
     for item_id in pending:
-        proposal = _replace_from_text(result[item_id], distinguishing_words(texts[item_id], frequencies),
-                                      taken)
+        words = distinguishing_words(texts[item_id], frequencies)
+        proposal = _replace_from_text(result[item_id], words, taken)
         if proposal is None:
             report.unresolved.append(item_id)
             continue
