@@ -24,9 +24,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from grlm._io import atomic_write_text
 from grlm.baselines import run_baseline
 from grlm.data import load_dataset, make_split
-from grlm.data._io import atomic_write_text
 
 
 def machine() -> str:

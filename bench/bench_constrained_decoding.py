@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     from grlm.decoding import TokenTrie
     from grlm.decoding.beam_search import BeamSearchDecoder
     from grlm.decoding.hf import TrieLogitsProcessor, prefix_allowed_tokens_fn
-    from grlm.decoding.runners import left_pad
+    from grlm.lm import left_pad
 
     device = args.device
     if device == "auto":
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
         del matrix
         for batch in batches:
             prompts = rng.integers(low, token_range, size=(batch, prompt_len)).tolist()
-            ids, mask, _ = left_pad(prompts, pad, device)
+            ids, mask = left_pad(prompts, pad, device=device)
             decoder = BeamSearchDecoder(model, trie, num_beams=nb, **decoder_options)
             free_decoder = BeamSearchDecoder(model, trie, num_beams=nb,  # its own graph
                                              **decoder_options)

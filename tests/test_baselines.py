@@ -67,7 +67,8 @@ def test_sasrec_learns_a_deterministic_transition():
 
 def test_sasrec_padding_does_not_change_scores():
     torch = pytest.importorskip("torch")
-    from grlm.baselines.sasrec import SASRec, SASRecConfig, left_pad
+    from grlm.baselines.sasrec import SASRec, SASRecConfig
+    from grlm.lm import left_pad
 
     torch.manual_seed(0)
     model = SASRec(30, SASRecConfig(hidden=16, max_len=12, device="cpu")).eval()
@@ -76,8 +77,8 @@ def test_sasrec_padding_does_not_change_scores():
     with_longer = model.score_histories(short + [list(range(12))])[:1]
     torch.testing.assert_close(alone, with_longer, rtol=1e-5, atol=1e-5)
     # Causality: the state at position t does not depend on later items.
-    a = model(left_pad([[1, 2, 3, 4]], 12))
-    b = model(left_pad([[1, 2, 3, 9]], 12))
+    a = model(left_pad([[1, 2, 3, 4]], 0, max_len=12)[0])
+    b = model(left_pad([[1, 2, 3, 9]], 0, max_len=12)[0])
     torch.testing.assert_close(a[:, :3], b[:, :3])
     assert not torch.allclose(a[:, 3], b[:, 3])
 

@@ -9,7 +9,8 @@ import os
 
 import pytest
 import torch
-from _decoding_models import one_thread, random_catalog, tiny_model, word_tokenizer
+from _decoding_models import one_thread, random_catalog
+from _tiny_lm import tiny_model, word_tokenizer
 from grlm.answer_format import encode_answer, format_term_id
 from grlm.decoding import TokenTrie, reference_constrained_beam_search
 from grlm.decoding.beam_search import BeamSearchDecoder, constrained_beam_search
@@ -19,8 +20,8 @@ from grlm.decoding.hf import (
     beam_hypotheses,
     prefix_allowed_tokens_fn,
 )
-from grlm.decoding.runners import left_pad
 from grlm.errors import InvalidInputError
+from grlm.lm import left_pad
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -38,7 +39,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def model(tokenizer):
-    return tiny_model(len(tokenizer))
+    return tiny_model(len(tokenizer), init_range=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def hf_beam_search(model, prompts, trie, *, num_beams, length_penalty, early_sto
                    max_new_tokens, constraint, eos, pad=0):
     from transformers import GenerationConfig, LogitsProcessorList
 
-    ids, mask, _ = left_pad(prompts, pad, "cpu")
+    ids, mask = left_pad(prompts, pad, device="cpu")
     width = ids.shape[1]
     config = GenerationConfig(num_beams=num_beams, do_sample=False, length_penalty=length_penalty,
                               early_stopping=early_stopping, max_new_tokens=max_new_tokens,
@@ -137,7 +138,7 @@ def test_every_result_is_a_catalog_item(model, tokenizer, catalog, trie):
 
 
 def test_qwen3_and_expanded_cache_runner_agree_with_hf(tokenizer, catalog, trie):
-    model = tiny_model(len(tokenizer), kind="qwen3", seed=3)
+    model = tiny_model(len(tokenizer), kind="qwen3", seed=3, init_range=0.5)
     prompts = prompts_of(tokenizer)
     shared = BeamSearchDecoder(model, trie, num_beams=5, backend="torch")
     expanded = BeamSearchDecoder(model, trie, num_beams=5, backend="torch", shared_prompt=False)
@@ -278,7 +279,7 @@ def test_logits_processor_masks_everything_on_a_dead_prefix(trie):
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_gpu_graph_and_triton_match_eager_torch(tokenizer, catalog, trie, dtype):
-    model = tiny_model(len(tokenizer), kind="qwen3", seed=5).to("cuda", dtype)
+    model = tiny_model(len(tokenizer), kind="qwen3", seed=5, init_range=0.5).to("cuda", dtype)
     prompts = prompts_of(tokenizer)
     eager = BeamSearchDecoder(model, trie, num_beams=5, backend="torch", cuda_graph=False)
     graph = BeamSearchDecoder(model, trie, num_beams=5, backend="triton", cuda_graph=True)
@@ -289,7 +290,7 @@ def test_gpu_graph_and_triton_match_eager_torch(tokenizer, catalog, trie, dtype)
         for a, b in zip(got, expected):
             assert [t for t, _ in a] == [t for t, _ in b]
     if dtype == torch.float32:
-        cpu = BeamSearchDecoder(tiny_model(len(tokenizer), kind="qwen3", seed=5), trie,
+        cpu = BeamSearchDecoder(tiny_model(len(tokenizer), kind="qwen3", seed=5, init_range=0.5), trie,
                                 num_beams=5, backend="torch")
         for a, b in zip(expected, [as_pairs(h) for h in cpu.search(prompts)]):
             assert_same(a, b)
@@ -304,7 +305,7 @@ def test_smollm2_tokenizer_answers_are_catalog_items_and_match_hf():
 
     folder, name = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = tiny_model(len(tokenizer), eos_token_id=tokenizer.eos_token_id,
+    model = tiny_model(len(tokenizer), init_range=0.5, eos_token_id=tokenizer.eos_token_id,
                        pad_token_id=tokenizer.pad_token_id)
     catalog = {
         "p1": ["perfume", "feminine", "oriental", "woody", "calvin-klein"],

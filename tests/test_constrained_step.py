@@ -113,10 +113,11 @@ print("kernel ok")
 import sys
 sys.path.insert(0, TESTS)
 torch.set_num_threads(1)
-from _decoding_models import random_catalog, tiny_model, word_tokenizer
+from _decoding_models import random_catalog
+from _tiny_lm import tiny_model, word_tokenizer
 from grlm.decoding.beam_search import BeamSearchDecoder
 tok = word_tokenizer()
-model = tiny_model(len(tok), kind="qwen3")
+model = tiny_model(len(tok), kind="qwen3", init_range=0.5)
 trie = TokenTrie.from_items(random_catalog(30), tok)
 prompts = [tok("user bought a red shoe . next :")["input_ids"], tok("the hat")["input_ids"]]
 for normalization in ("full", "allowed"):

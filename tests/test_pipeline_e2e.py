@@ -34,13 +34,13 @@ def _write_dataset(folder):
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    from _tiny_lm import tiny_model, tiny_tokenizer
+    from _tiny_lm import chat_tokenizer, model_for
 
     folder = tmp_path_factory.mktemp("tiny")
     term_ids = _write_dataset(folder / "data")
-    tokenizer = tiny_tokenizer([" ".join(terms) for terms in term_ids.values()] * 3)
+    tokenizer = chat_tokenizer([" ".join(terms) for terms in term_ids.values()] * 3)
     folder = folder / "model"
-    tiny_model(tokenizer).save_pretrained(folder)
+    model_for(tokenizer, hidden=64).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -88,10 +88,10 @@ def test_parse_beam():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from _tiny_lm import tiny_model, tiny_tokenizer
+    from _tiny_lm import chat_tokenizer, model_for
 
-    tokenizer = tiny_tokenizer()
-    model = tiny_model(tokenizer).eval()
+    tokenizer = chat_tokenizer()
+    model = model_for(tokenizer, hidden=64)
     # a checkpoint whose own defaults ask for sampling must still be searched greedily
     model.generation_config.do_sample = True
     model.generation_config.temperature = 5.0

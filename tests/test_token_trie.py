@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _decoding_models import random_catalog, word_tokenizer
+from _decoding_models import random_catalog
+from _tiny_lm import word_tokenizer
 from grlm.answer_format import encode_answer
 from grlm.decoding import TokenTrie
 from grlm.errors import InvalidInputError

@@ -15,18 +15,18 @@ class Interrupt(Exception):
 
 @pytest.fixture(scope="module")
 def setup():
-    from _tiny_lm import tiny_model, tiny_tokenizer
+    from _tiny_lm import chat_tokenizer, model_for
     from grlm.train.encode import encode_examples
     from grlm.train.examples import SFTExample
 
-    tokenizer = tiny_tokenizer()
+    tokenizer = chat_tokenizer()
     examples = [SFTExample("seq", f"history {i} " * (1 + i % 4), ("a", f"t{i}", "c"), str(i))
                 for i in range(24)]
     encoded, dropped = encode_examples(tokenizer, examples, max_length=128)
     assert dropped == 0
 
     def fresh():
-        return tiny_model(tokenizer, hidden=32, layers=1)
+        return model_for(tokenizer, hidden=32, layers=1)
 
     return tokenizer, encoded, fresh
 
@@ -100,3 +100,35 @@ def test_gguf_model_saves_and_reloads(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, again(ids).logits, atol=1e-4)
     assert load_tokenizer(str(tmp_path)).chat_template
+
+
+@pytest.mark.slow
+def test_gguf_model_fine_tunes(tmp_path):
+    """The embedded GGUF model (dequantized on load) is no quantized model to the Trainer."""
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.train.encode import encode_examples
+    from grlm.train.examples import SFTExample
+    from grlm.train.trainer import TrainConfig, train
+
+    model, tokenizer = load_model("smollm2"), load_tokenizer("smollm2")
+    encoded, _ = encode_examples(tokenizer, [SFTExample("seq", "history", ("a", "b"), "1")],
+                                 max_length=128)
+    result = train(model, tokenizer, encoded, tmp_path, TrainConfig(max_steps=1, batch_size=1),
+                   log=lambda s: None)
+    assert result.steps == 1 and (tmp_path / "model" / "config.json").exists()
+
+
+def test_saved_model_keeps_its_generation_settings(tmp_path, setup):
+    """The Trainer turns the KV cache off for training; the saved model must keep the model's
+    own setting, or recommendation would generate without a cache."""
+    import json
+
+    from grlm.train.trainer import TrainConfig, train
+
+    tokenizer, encoded, fresh = setup
+    model = fresh()
+    assert model.config.use_cache
+    result = train(model, tokenizer, encoded, tmp_path, TrainConfig(max_steps=1, batch_size=4),
+                   log=lambda s: None)
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["use_cache"] is True and result.steps == 1

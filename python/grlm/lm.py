@@ -58,9 +58,11 @@ def load_model(spec: str, *, dtype=None, device=None):
     name, kwargs = resolve_model(spec)
     model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype or torch.float32, **kwargs)
     if "gguf_file" in kwargs:
-        # GGUF weights are dequantized into plain tensors on load; without the quantizer marker
-        # the fine-tuned model saves with save_pretrained like any other.
+        # GGUF weights are dequantized into plain tensors on load; without the quantizer markers
+        # the model trains (transformers.Trainer refuses quantized models) and saves with
+        # save_pretrained like any other.
         model.hf_quantizer = None
+        model.is_quantized = False
         if getattr(model.config, "quantization_config", None) is not None:
             del model.config.quantization_config
     if device is not None:
@@ -101,19 +103,28 @@ def prompt_ids(tokenizer, prompt: str, system: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int):
-    """(input_ids, attention_mask) int64 tensors of rows padded on the left, as decoder-only
-    batched generation needs."""
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1,
+             max_len: int | None = None, device=None):
+    """(input_ids, attention_mask) int64 tensors of token rows padded on the left with
+    ``pad_id``, as decoder-only batched generation needs.
+
+    Rows longer than ``max_len`` keep their last ``max_len`` tokens; the width is the longest
+    row's (at least 1) rounded up to a ``multiple`` (fewer distinct shapes: CUDA graphs get
+    reused). An empty row is all padding (mask 0).
+    """
     import torch
 
-    if not rows:
-        raise InvalidInputError("no rows to pad")
-    width = max(len(row) for row in rows)
+    if max_len is not None:
+        if max_len < 1:
+            raise InvalidInputError(f"max_len must be >= 1, got {max_len}")
+        rows = [list(row)[-max_len:] for row in rows]
+    width = max(max((len(row) for row in rows), default=0), 1)
+    width = -(-width // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        if not row:
-            raise InvalidInputError(f"row {i} is empty")
-        ids[i, width - len(row):] = torch.tensor(list(row), dtype=torch.long)
-        mask[i, width - len(row):] = 1
-    return ids, mask
+        if len(row):
+            row = list(row)
+            ids[i, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
+            mask[i, width - len(row):] = 1
+    return ids.to(device), mask.to(device)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from grlm._io import atomic_write_jsonl
 from grlm.errors import InvalidInputError
 
 __all__ = [
@@ -93,7 +93,7 @@ def parse_term_id(text: str) -> list[str]:
 
     Accepts ``[w1, w2, ...]``, ``w1, w2, ...``, quoted terms (``['a', "b"]``), numbered or
     bulleted lists (one per line or ``1. a 2. b`` on one line), semicolon, pipe or newline
-    separators, and — when no separator is present at all — single spaces between one-word terms.
+    separators, and (when no separator is present at all) single spaces between one-word terms.
     Only the first bracketed list is read when the text holds one. Empty pieces are dropped; the
     result is not checked for length or duplicates (see :func:`grlm.terms.parse.validate_terms`).
 
@@ -224,7 +224,8 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     result: dict[str, tuple[str, ...]] = {}
     for item_id, terms, where in records:
         if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
-            raise InvalidInputError(f"{where}: item_id must be a string or integer, got {item_id!r}")
+            raise InvalidInputError(f"{where}: item_id must be a string or integer, got "
+                                    f"{item_id!r}")
         key = str(item_id)
         if key in result:
             raise InvalidInputError(f"{where}: item {key!r} appears twice")
@@ -264,15 +265,5 @@ def save_term_ids(path: str | os.PathLike[str],
 
     Terms are written as given; normalize them first (every grlm writer does).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for item_id, terms in term_ids.items():
-                out.write(json.dumps({"item_id": str(item_id), "terms": list(terms)},
-                                     ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_jsonl(path, ({"item_id": str(item_id), "terms": list(terms)}
+                              for item_id, terms in term_ids.items()))

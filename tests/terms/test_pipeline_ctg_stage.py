@@ -4,8 +4,8 @@ dataset's items with the configured model and keeps a Term ID for every item."""
 from __future__ import annotations
 
 import pytest
+from _tiny_lm import tiny_lm
 from grlm.term_ids import load_term_ids
-from tiny_lm import tiny_lm
 
 
 @pytest.mark.slow

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
+from _tiny_lm import tiny_lm
 from grlm.cli import terms as terms_cli
 from grlm.errors import InvalidInputError
 from grlm.term_ids import load_term_ids
-from tiny_lm import tiny_lm
 
 
 def run(argv):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from _tiny_lm import tiny_lm
 from grlm.errors import InvalidInputError
 from grlm.terms.generate import HFGenerator, load_causal_lm
-from tiny_lm import tiny_lm
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -27,6 +27,10 @@ from torch.nn import functional as F
 from grlm.baselines.common import ItemIndex, evaluate_examples
 from grlm.data.splits import Split
 from grlm.errors import InvalidInputError
+from grlm.lm import left_pad
+
+#: Item index 0 is padding; item j is index j + 1.
+PAD = 0
 
 
 @dataclass
@@ -91,7 +95,7 @@ class SASRec(nn.Module):
         self.num_items = num_items
         self.config = config
         d = config.hidden
-        self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=0)
+        self.item_emb = nn.Embedding(num_items + 1, d, padding_idx=PAD)
         self.pos_emb = nn.Embedding(config.max_len, d)
         self.emb_dropout = nn.Dropout(config.dropout)
         self.attn_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(config.num_blocks))
@@ -149,22 +153,10 @@ class SASRec(nn.Module):
     def score_histories(self, histories: Sequence[Sequence[int]]) -> torch.Tensor:
         """Scores over the catalog (columns = item index 0..num_items-1) after each history of
         item indices (0-based, oldest first); only the last ``max_len`` items are used."""
-        seqs = left_pad([[i + 1 for i in h] for h in histories], self.config.max_len,
-                        device=self.item_emb.weight.device)
+        seqs, _ = left_pad([[i + 1 for i in h] for h in histories], PAD,
+                           max_len=self.config.max_len, device=self.item_emb.weight.device)
         hidden = self.forward(seqs)[:, -1]
         return self.item_logits(hidden)
-
-
-def left_pad(sequences: Sequence[Sequence[int]], max_len: int, *,
-             device: torch.device | str = "cpu") -> torch.Tensor:
-    """Left-pads (with 0) and left-truncates to at most ``max_len``, to the longest length."""
-    width = max(1, min(max_len, max((len(s) for s in sequences), default=1)))
-    out = torch.zeros(len(sequences), width, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        seq = list(seq)[-width:]
-        if seq:
-            out[row, width - len(seq):] = torch.as_tensor(seq, dtype=torch.long)
-    return out.to(device)
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
@@ -261,7 +253,7 @@ def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = N
         total, count = 0.0, 0
         for batch_ids in length_batches(lengths, config.batch_size, rng):
             batch = [sequences[i] for i in batch_ids]
-            seqs = left_pad(batch, config.max_len + 1, device=device)
+            seqs, _ = left_pad(batch, PAD, max_len=config.max_len + 1, device=device)
             inputs, targets = seqs[:, :-1], seqs[:, 1:]
             keep = targets > 0
             hidden = model(inputs)[keep]

@@ -68,9 +68,9 @@ def _machine() -> str:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
+    from grlm._io import atomic_write_text
     from grlm.baselines import run_baseline
     from grlm.data import load_dataset, make_split
-    from grlm.data._io import atomic_write_text
 
     dataset = load_dataset(args.dataset)
     split = make_split(dataset, args.split, max_history=args.max_history)

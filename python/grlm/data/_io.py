@@ -1,69 +1,15 @@
-"""Small file helpers shared by the loaders: atomic writes and line-numbered JSONL reading."""
+"""Helpers of the loaders: JSON objects, time-ordered sequences (file I/O: :mod:`grlm._io`)."""
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from grlm._io import require_file
 from grlm.errors import InvalidInputError
 
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path`` and renames it into place, so readers
-    never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_jsonl(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
-    """Writes one JSON object per line, atomically."""
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-
-
-def open_text(path: Path):
-    """Opens a text file, transparently decompressing ``.gz``."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def require_file(path: Path) -> Path:
-    """Returns ``path`` when it is a non-empty file; raises a clear error otherwise."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path} is empty")
-    return path
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yields (line number, object) for each non-blank line; malformed lines raise an error that
-    names the file and line."""
-    with open_text(require_file(path)) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidInputError(f"{path}:{lineno}: malformed JSON: {error}") from None
-            if not isinstance(obj, dict):
-                raise InvalidInputError(f"{path}:{lineno}: expected a JSON object, got "
-                                        f"{type(obj).__name__}")
-            yield lineno, obj
+__all__ = ["chronological_sequences", "read_json_object"]
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:

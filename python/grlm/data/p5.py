@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grlm.data._io import open_text, read_json_object, require_file
+from grlm._io import open_text, require_file
+from grlm.data._io import read_json_object
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grlm.data._io import chronological_sequences, open_text, require_file
+from grlm._io import open_text, require_file
+from grlm.data._io import chronological_sequences
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 

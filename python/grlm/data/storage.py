@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from grlm.data._io import atomic_write_jsonl, atomic_write_text, read_jsonl, require_file
+from grlm._io import atomic_write_jsonl, atomic_write_text, read_jsonl, require_file
 from grlm.data.schema import Dataset, Item
 from grlm.errors import InvalidInputError
 
@@ -101,7 +101,7 @@ def load_saved_dataset(path: str | os.PathLike) -> Dataset:
                                 f"(format={meta.get('format')!r}, version={meta.get('version')!r})")
     items: dict[str, Item] = {}
     items_path = path / ITEMS_FILE
-    for lineno, obj in read_jsonl(items_path):
+    for lineno, obj in read_jsonl(require_file(items_path)):
         where = f"{items_path}:{lineno}"
         item_id = obj.get("item_id")
         if not isinstance(item_id, str) or not item_id:
@@ -123,7 +123,7 @@ def load_saved_dataset(path: str | os.PathLike) -> Dataset:
     sequences: dict[str, list[str]] = {}
     timestamps: dict[str, list[float]] | None = {} if has_times else None
     seq_path = path / SEQUENCES_FILE
-    for lineno, obj in read_jsonl(seq_path):
+    for lineno, obj in read_jsonl(require_file(seq_path)):
         where = f"{seq_path}:{lineno}"
         user = obj.get("user_id")
         if not isinstance(user, str) or not user:

@@ -161,11 +161,13 @@ class BeamSearchDecoder:
         if max_new_tokens < 1:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         arrays = self.trie.arrays(self.device) if constrained else None
-        from grlm.decoding.runners import left_pad
+        from grlm.decoding.runners import position_ids
+        from grlm.lm import left_pad
 
         if pad_multiple < 1:
             raise InvalidInputError(f"pad_multiple must be >= 1, got {pad_multiple}")
-        ids, mask, positions = left_pad(prompts, self.pad_token_id, self.device, pad_multiple)
+        ids, mask = left_pad(prompts, self.pad_token_id, multiple=pad_multiple, device=self.device)
+        positions = position_ids(mask)
         batch, prompt_len = ids.shape
         nb, steps = self.num_beams, int(max_new_tokens)
         with torch.no_grad():

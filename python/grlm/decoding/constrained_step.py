@@ -19,7 +19,8 @@ def _check(logits, node, score, k, normalization):
         raise InvalidInputError(f"normalization must be one of {NORMALIZATIONS}, got "
                                 f"{normalization!r}")
     if logits.dim() != 2:
-        raise InvalidInputError(f"logits must be 2-D (rows, vocab), got shape {tuple(logits.shape)}")
+        raise InvalidInputError(f"logits must be 2-D (rows, vocab), got shape "
+                                f"{tuple(logits.shape)}")
     rows = logits.shape[0]
     if node.shape != (rows,) or score.shape != (rows,):
         raise InvalidInputError(f"node {tuple(node.shape)} and score {tuple(score.shape)} must "
@@ -85,6 +86,30 @@ def constrained_topk(logits, node, score, arrays, k: int, *, normalization: str 
     return constrained_topk_torch(logits, node, score, arrays, k, normalization=normalization)
 
 
+def child_edges(arrays, node, active):
+    """The children of trie node ``node[r]`` for each ``active`` row ``r``, gathered from the
+    CSR arrays: ``(rows, edge, token, live)`` where ``rows`` are the active rows with any child
+    and, per such row, ``edge``/``token`` (int64, ``(len(rows), max degree)``) are its edges
+    and their tokens, ``live`` marks the real edges whose child still leads to an item (the
+    rest is padding). ``node`` is int64 and a valid node index on every row."""
+    import torch
+
+    # Index the int32 arrays first and widen the few values read: widening whole arrays would
+    # copy every node and edge at every step.
+    start = arrays.row_ptr[node].long()
+    degree = torch.where(active, arrays.row_ptr[node + 1].long() - start, 0)
+    rows = torch.nonzero(degree > 0).flatten()
+    if rows.numel() == 0:
+        return rows, None, None, None
+    degree = degree[rows]
+    position = torch.arange(int(degree.max()), device=node.device)
+    in_row = position[None, :] < degree[:, None]
+    edge = torch.where(in_row, start[rows, None] + position[None, :], 0)
+    token = arrays.child_token[edge].long()
+    live = in_row & (arrays.live[arrays.child_node[edge]] > 0)
+    return rows, edge, token, live
+
+
 def constrained_topk_torch(logits, node, score, arrays, k: int, *, normalization: str = "full"):
     """Plain-torch implementation of :func:`constrained_topk` (gathers each live row's edges)."""
     import torch
@@ -93,21 +118,9 @@ def constrained_topk_torch(logits, node, score, arrays, k: int, *, normalization
     device = logits.device
     values = torch.full((rows, k), float("-inf"), dtype=torch.float32, device=device)
     edges = torch.full((rows, k), -1, dtype=torch.int64, device=device)
-    # Index the int32 arrays first and widen the few values read: widening whole arrays would
-    # copy every node and edge at every step.
-    node = node.long()
-    start = arrays.row_ptr[node].long()
-    degree = torch.where(torch.isfinite(score), arrays.row_ptr[node + 1].long() - start, 0)
-    live_rows = torch.nonzero(degree > 0).flatten()
+    live_rows, edge, token, ok = child_edges(arrays, node.long(), torch.isfinite(score))
     if live_rows.numel() == 0:
         return values, edges
-    degree = degree[live_rows]
-    width = int(degree.max())
-    position = torch.arange(width, device=device)
-    in_row = position[None, :] < degree[:, None]
-    edge = torch.where(in_row, start[live_rows, None] + position[None, :], 0)
-    token = arrays.child_token[edge].long()
-    ok = in_row & (arrays.live[arrays.child_node[edge]] > 0)
     row_logits = logits[live_rows].float()
     chosen = row_logits.gather(1, token)
     if normalization == "full":

@@ -40,21 +40,14 @@ def allowed_mask(arrays, node, vocab_size: int):
     """(rows, vocab) bool: the live children of each row's node (nothing for node -1)."""
     import torch
 
-    rows = node.shape[0]
-    mask = torch.zeros((rows, vocab_size), dtype=torch.bool, device=node.device)
-    valid = node >= 0
-    safe = node.clamp(min=0).long()
-    start = arrays.row_ptr[safe].long()
-    degree = torch.where(valid, arrays.row_ptr[safe + 1].long() - start, 0)
-    width = int(degree.max()) if rows else 0
-    if width == 0:
+    from grlm.decoding.constrained_step import child_edges
+
+    mask = torch.zeros((node.shape[0], vocab_size), dtype=torch.bool, device=node.device)
+    rows, _, token, live = child_edges(arrays, node.clamp(min=0).long(), node >= 0)
+    if rows.numel() == 0:
         return mask
-    position = torch.arange(width, device=node.device)
-    in_row = position[None, :] < degree[:, None]
-    edge = torch.where(in_row, start[:, None] + position[None, :], 0)
-    token = arrays.child_token[edge].long()
-    ok = in_row & (arrays.live[arrays.child_node[edge]] > 0) & (token < vocab_size)
-    rows_index = torch.arange(rows, device=node.device)[:, None].expand_as(token)
+    ok = live & (token < vocab_size)
+    rows_index = rows[:, None].expand_as(token)
     mask[rows_index[ok], token[ok]] = True
     return mask
 

@@ -22,20 +22,10 @@ def _rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def left_pad(prompts, pad_token_id: int, device, multiple: int = 1):
-    """(input_ids, attention_mask, position_ids) of left-padded prompts, positions as in HF; the
-    width is rounded up to a ``multiple`` (fewer distinct shapes: CUDA graphs get reused)."""
-    import torch
-
-    width = -(-max(len(p) for p in prompts) // multiple) * multiple
-    ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, prompt in enumerate(prompts):
-        if len(prompt):
-            ids[i, width - len(prompt):] = torch.as_tensor(list(prompt), dtype=torch.long)
-            mask[i, width - len(prompt):] = 1
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-    return ids.to(device), mask.to(device), positions.to(device)
+def position_ids(mask):
+    """Position ids of left-padded rows as Hugging Face numbers them: 0 from each row's first
+    real token, 0 on the padding."""
+    return (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
 
 
 def _cache_kwarg(model) -> str:

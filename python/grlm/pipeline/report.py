@@ -9,9 +9,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from grlm.pipeline.stages import read_jsonl, write_json, write_text
+from grlm._io import atomic_write_json, atomic_write_text, read_jsonl
+from grlm.eval.ranking import DEFAULT_KS
 
-KS = (1, 5, 10, 20)
 TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
                  "ndcg@20", "mrr")
 PAIRED_METRICS = ("recall@5", "recall@10", "recall@20", "ndcg@10")
@@ -73,7 +73,7 @@ def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
     for split, models in rows.items():
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for name, values in models.items():
-            ks = [k for k in KS if f"recall@{k}" in values]
+            ks = [k for k in DEFAULT_KS if f"recall@{k}" in values]
             ax.plot(ks, [values[f"recall@{k}"] for k in ks], marker="o", label=name)
         ax.set_xlabel("K")
         ax.set_ylabel("Recall@K")
@@ -147,38 +147,35 @@ def _statistics(ranks: dict[str, dict[str, float]], baselines: Sequence[str]) ->
     return intervals, paired
 
 
-def build_report(pipeline) -> dict:
-    """Collects every stage's outputs into ``report.json`` and ``report.md`` and draws the
-    plots; returns the report."""
-    config = pipeline.config
-    out = pipeline.out
-    dataset, split, eval_split = pipeline.data()
-    term_ids = pipeline.term_ids()
-    distinct = len(set(term_ids.values()))
-    model: dict[str, dict] = {}
-    table: dict[str, dict[str, dict]] = {}  # split -> row label -> metrics
-    ranks: dict[str, dict[str, dict[str, float]]] = {}  # split -> row label -> user -> rank
-    hit_counts: dict[str, dict] = {}
-    example_user = None
+def _grlm_rows(config, out: Path) -> dict:
+    """GRLM's recommend outputs: metrics per split and decoding, table rows, per-user ranks,
+    beam hit counts and one example user (a test user with a hit in the top 10 if any)."""
+    rows_of: dict = {"model": {}, "table": {}, "ranks": {}, "hit_counts": {}, "example": None}
     for name in config.recommend.splits:
         for decoding in config.recommend.decoding:
             metrics = _load(out / "recommend" / f"{name}-{decoding}_metrics.json")
             if metrics is None:
                 continue
-            model.setdefault(name, {})[decoding] = metrics
+            rows_of["model"].setdefault(name, {})[decoding] = metrics
             label = _grlm_label(config, decoding)
-            table.setdefault(name, {})[label] = metrics
-            rows = read_jsonl(out / "recommend" / f"{name}-{decoding}.jsonl")
-            ranks.setdefault(name, {})[label] = _ranks_of_rows(rows)
+            rows_of["table"].setdefault(name, {})[label] = metrics
+            path = out / "recommend" / f"{name}-{decoding}.jsonl"
+            rows = [row for _, row in read_jsonl(path)]
+            rows_of["ranks"].setdefault(name, {})[label] = _ranks_of_rows(rows)
             counts: dict[str, int] = {}
             for row in rows:
                 for hit in row["beam_hits"]:
                     counts[hit] = counts.get(hit, 0) + 1
-            hit_counts[f"{name} {decoding}"] = counts
-            if rows and (example_user is None or name == "test") and decoding == (
+            rows_of["hit_counts"][f"{name} {decoding}"] = counts
+            if rows and (rows_of["example"] is None or name == "test") and decoding == (
                     config.recommend.decoding[0]):
                 hit = next((r for r in rows if r["target"] in r["items"][:10]), rows[0])
-                example_user = {"split": name, **hit}
+                rows_of["example"] = {"split": name, **hit}
+    return rows_of
+
+
+def _baseline_rows(config, out: Path, table: dict, ranks: dict) -> dict:
+    """The baselines' metrics per split (added to ``table`` and, with ranks, to ``ranks``)."""
     baselines = {}
     for name in config.baselines:
         result = _load(out / "baselines" / f"{name}.json")
@@ -193,21 +190,38 @@ def build_report(pipeline) -> dict:
                 table[part][name] = baselines[name][part]
                 if "ranks" in result[part]:
                     ranks[part][name] = _baseline_ranks(result[part])
+    return baselines
+
+
+def _describe_example_user(user: dict, dataset, term_ids, eval_split) -> None:
+    """Adds the example user's history and top 10 with titles and Term IDs."""
+    history = next((e.history for e in getattr(eval_split, user["split"])
+                    if e.user_id == user["user_id"]), ())
+    user["history"] = [{"item_id": i, "title": dataset.items[i].title,
+                        "terms": list(term_ids[i])} for i in history]
+    user["recommended"] = [
+        {"item_id": i, "title": dataset.items[i].title, "terms": list(term_ids[i]), "hit": h}
+        for i, h in zip(user["items"][:10], user["item_hits"][:10])]
+
+
+def build_report(pipeline) -> dict:
+    """Collects every stage's outputs into ``report.json`` and ``report.md`` and draws the
+    plots; returns the report."""
+    config = pipeline.config
+    out = pipeline.out
+    dataset, split, eval_split = pipeline.data()
+    term_ids = pipeline.term_ids()
+    distinct = len(set(term_ids.values()))
+    grlm = _grlm_rows(config, out)
+    table, ranks, example_user = grlm["table"], grlm["ranks"], grlm["example"]
+    baselines = _baseline_rows(config, out, table, ranks)
     statistics = {part: dict(zip(("intervals", "paired"),
                                  _statistics(r, list(baselines))))
                   for part, r in ranks.items()}
     train = _load(out / "train" / "train_result.json")
     sft = _load(out / "sft" / "summary.json")
     if example_user is not None:
-        history = next((e.history for e in getattr(eval_split, example_user["split"])
-                        if e.user_id == example_user["user_id"]), ())
-        example_user["history"] = [
-            {"item_id": i, "title": dataset.items[i].title, "terms": list(term_ids[i])}
-            for i in history]
-        example_user["recommended"] = [
-            {"item_id": i, "title": dataset.items[i].title, "terms": list(term_ids[i]),
-             "hit": h} for i, h in zip(example_user["items"][:10],
-                                       example_user["item_hits"][:10])]
+        _describe_example_user(example_user, dataset, term_ids, eval_split)
     sample_items = sorted(dataset.items)[:5]
     report = {
         "name": config.name,
@@ -222,18 +236,18 @@ def build_report(pipeline) -> dict:
                   "examples": {i: list(term_ids[i]) for i in sample_items}},
         "sft": sft,
         "train": train,
-        "model": model,
+        "model": grlm["model"],
         "baselines": baselines,
         "table": table,
         "statistics": statistics,
-        "beam_hit_counts": hit_counts,
+        "beam_hit_counts": grlm["hit_counts"],
         "example_user": example_user,
         "stage_seconds": pipeline.timings,
         "skipped_stages": pipeline.skipped,
     }
-    report["plots"] = _plots(out, table, hit_counts, train)
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", markdown(report))
+    report["plots"] = _plots(out, table, grlm["hit_counts"], train)
+    atomic_write_json(out / "report.json", report, default=str)
+    atomic_write_text(out / "report.md", markdown(report))
     return report
 
 

@@ -14,15 +14,12 @@ import functools
 import hashlib
 import json
 import os
-import random
 import shutil
-import subprocess
-import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grlm._io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from grlm.errors import GrlmError, InvalidInputError
 from grlm.pipeline.config import RunConfig, config_to_dict
 
@@ -31,30 +28,6 @@ STAGES = ("terms", "sft", "train", "recommend", "baselines", "report")
 
 def _hash(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, text)
-
-
-def write_json(path: Path, data) -> None:
-    _atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def write_jsonl(path: Path, rows) -> None:
-    _atomic_write(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _file_digest(path: str | None) -> str | None:
@@ -83,6 +56,27 @@ def _dataset_digest(dataset) -> str:
     timestamps = dataset.timestamps or {}
     users = [(u, dataset.sequences[u], timestamps.get(u)) for u in sorted(dataset.sequences)]
     return _hash({"items": _items_digest(dataset.items), "users": users})
+
+
+def grounding_device(setting: str, model_device: str) -> str:
+    """Where the recommend stage grounds: ``recommend.grounding_device`` as set, except that
+    "auto" means the CUDA scorer (when built) only beside a model on a GPU, else the CPU."""
+    if setting == "auto":
+        return "auto" if model_device == "cuda" else "cpu"
+    return setting
+
+
+def throttled_progress(log: Callable[[str], None], prefix: str, every_s: float = 30.0):
+    """A ``progress(done, total)`` callback logging at most every ``every_s`` seconds, and at
+    the end."""
+    last = [time.perf_counter()]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > every_s or done == total:
+            last[0] = time.perf_counter()
+            log(f"{prefix}: {done}/{total} users")
+
+    return progress
 
 
 class Pipeline:
@@ -135,9 +129,9 @@ class Pipeline:
         missing = [str(p) for p in outputs if not p.exists()]
         if missing:
             raise GrlmError(f"stage {stage} did not write {missing}")
-        write_json(self._marker(stage), {"fingerprint": fingerprint, "seconds": seconds,
-                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                   time.gmtime())})
+        finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        atomic_write_json(self._marker(stage), {"fingerprint": fingerprint, "seconds": seconds,
+                                                "finished": finished})
         self.log(f"[{stage}] done in {seconds:.1f} s")
 
     # ----------------------------------------------------------------------------------- data
@@ -159,25 +153,14 @@ class Pipeline:
         and the same split with validation/test cases cut to the evaluation users."""
         if self._data is not None:
             return self._data
-        from grlm.data import Dataset, Split, leave_one_out, load_dataset
+        from grlm.data import leave_one_out, load_dataset
+        from grlm.data.sampling import sample_dataset_users, sample_split_users
 
         c = self.config
-        dataset = load_dataset(c.dataset.source)
-        users = sorted(dataset.sequences)
-        if c.dataset.max_users and c.dataset.max_users < len(users):
-            users = sorted(random.Random(c.seed).sample(users, c.dataset.max_users))
-            dataset = Dataset(dataset.name, dataset.items,
-                              {u: dataset.sequences[u] for u in users}, source=dataset.source)
+        dataset = sample_dataset_users(load_dataset(c.dataset.source), c.dataset.max_users,
+                                       c.seed)
         split = leave_one_out(dataset, max_history=c.dataset.max_history)
-        eval_users = sorted(case.user_id for case in split.test)
-        if c.recommend.max_eval_users and c.recommend.max_eval_users < len(eval_users):
-            eval_users = sorted(random.Random(c.seed + 1).sample(eval_users,
-                                                                 c.recommend.max_eval_users))
-        keep = set(eval_users)
-        eval_split = Split(split.protocol, split.train,
-                           [e for e in split.valid if e.user_id in keep],
-                           [e for e in split.test if e.user_id in keep], split.max_history,
-                           split.skipped_users)
+        eval_split = sample_split_users(split, c.recommend.max_eval_users, c.seed + 1)
         self._data = (dataset, split, eval_split)
         return self._data
 
@@ -208,36 +191,39 @@ class Pipeline:
             if missing:
                 raise InvalidInputError(f"{len(missing)} items have no Term ID "
                                         f"(first: {missing[:3]})")
-            write_jsonl(self.terms_path, ({"item_id": i, "terms": list(term_ids[i])}
-                                          for i in dataset.items))
+            atomic_write_jsonl(self.terms_path, ({"item_id": i, "terms": list(term_ids[i])}
+                                                 for i in dataset.items))
 
         self._run_stage("terms", fingerprint, [self.terms_path], body)
 
     def _run_ctg(self) -> dict:
-        """Context-aware Term Generation through ``grlm terms build`` (grlm.terms) on the
-        dataset's items, saved in the canonical format first."""
+        """Context-aware Term Generation (:func:`grlm.terms.build.build_term_id_file`, in this
+        process) on the dataset's items, saved in the canonical format first; ``ctg_args`` are
+        ``grlm terms build`` arguments."""
+        from grlm.cli.terms import build_parser, ctg_request
         from grlm.data import save_dataset
         from grlm.term_ids import load_term_ids
+        from grlm.terms.build import build_term_id_file
 
         dataset, _, _ = self.data()
         folder = self.out / "terms"
         save_dataset(dataset, folder / "dataset")
         target = folder / "ctg.jsonl"
-        command = [sys.executable, "-m", "grlm.cli", "terms", "build",
-                   "--dataset", str(folder / "dataset"), "--out", str(target)]
+        argv = ["--dataset", str(folder / "dataset"), "--out", str(target)]
         if self.config.model != "smollm2":
-            command += ["--model", self.config.model]
-        command += list(self.config.terms.ctg_args)
-        self.log("[terms] " + " ".join(command))
-        result = subprocess.run(command, check=False)
-        if result.returncode != 0:
-            raise GrlmError(f"grlm terms build failed with exit status {result.returncode}")
+            argv += ["--model", self.config.model]
+        argv += list(self.config.terms.ctg_args)
+        self.log("[terms] grlm terms build " + " ".join(argv))
+        items, request = ctg_request(build_parser().parse_args(argv))
+        if build_term_id_file(items, **request) is None:
+            raise GrlmError("the pipeline's CTG runs in one process; launch `grlm terms build` "
+                            "under torchrun for several and give the pipeline its file")
         return load_term_ids(target)
 
     def term_ids(self) -> dict[str, tuple[str, ...]]:
         if self._term_ids is None:
             self._term_ids = {row["item_id"]: tuple(row["terms"])
-                              for row in read_jsonl(self.terms_path)}
+                              for _, row in read_jsonl(self.terms_path)}
         return self._term_ids
 
     # ------------------------------------------------------------------------------------ sft
@@ -250,92 +236,34 @@ class Pipeline:
         folder = self.out / "sft"
 
         def body() -> None:
-            from grlm.train.examples import mix, task_counts
+            from grlm.train.sft import build_sft
 
-            tasks = self._sft_tasks()
-            built = {task: len(v) for task, v in tasks.items()}
-            mixed = mix(tasks, c.tasks, seed=self.config.seed)
-            valid = self._valid_examples()
-            if c.valid_users and len(valid) > c.valid_users:
-                valid = random.Random(self.config.seed + 3).sample(valid, c.valid_users)
-            write_jsonl(folder / "train.jsonl", (dataclasses.asdict(e) for e in mixed))
-            write_jsonl(folder / "valid.jsonl", (dataclasses.asdict(e) for e in valid))
-            write_json(folder / "summary.json", {"objective": c.objective, "built": built,
-                                                 "mixed": task_counts(mixed),
-                                                 "ratios": c.tasks, "valid": len(valid)})
-            self.log(f"[sft] {c.objective}: built {built}, mixed {task_counts(mixed)}, "
-                     f"valid {len(valid)}")
+            dataset, split, _ = self.data()
+            data = build_sft(dataset.items, split, self.term_ids(), c, seed=self.config.seed,
+                             max_history=self.config.dataset.max_history)
+            atomic_write_jsonl(folder / "train.jsonl", (dataclasses.asdict(e) for e in data.train),
+                               default=str)
+            atomic_write_jsonl(folder / "valid.jsonl", (dataclasses.asdict(e) for e in data.valid),
+                               default=str)
+            atomic_write_json(folder / "summary.json", data.summary, default=str)
+            self.log(f"[sft] {c.objective}: built {data.summary['built']}, mixed "
+                     f"{data.summary['mixed']}, valid {len(data.valid)}")
 
         self._run_stage("sft", fingerprint,
                         [folder / "train.jsonl", folder / "valid.jsonl", folder / "summary.json"],
                         body)
 
     def _titles(self):
-        dataset, _, _ = self.data()
-        if not self.config.sft.include_titles:
-            return None
-        return {i: item.title for i, item in dataset.items.items()}
+        from grlm.train.sft import titles_of
 
-    def _sft_tasks(self) -> dict[str, list]:
-        """Every task's examples as built from the training split (no validation or test
-        target: ``split.train`` holds neither)."""
-        from grlm.train.examples import (
-            collab_examples,
-            gti_examples,
-            read_similar_items,
-            seq_examples,
-        )
-        from grlm.train.packed import packed_train_examples
-
-        c = self.config.sft
-        dataset, split, _ = self.data()
-        term_ids = self.term_ids()
-        max_history = self.config.dataset.max_history
-        train_split = split
-        if c.max_train_users and c.max_train_users < len(split.train):
-            users = sorted(random.Random(self.config.seed + 2).sample(
-                sorted(split.train), c.max_train_users))
-            train_split = dataclasses.replace(split, train={u: split.train[u] for u in users})
-        if c.objective == "packed":
-            seq = packed_train_examples(train_split, term_ids, max_history=max_history)
-        else:
-            seq = seq_examples(train_split, term_ids, stage="train", titles=self._titles(),
-                               max_history=max_history)
-        keep = c.max_targets_per_user or c.max_windows_per_user  # one applies per objective
-        if keep:  # a user's examples are in time order: keep the most recent ones
-            per_user: dict[str, list] = {}
-            for example in seq:
-                per_user.setdefault(example.user_id, []).append(example)
-            seq = [e for user in sorted(per_user) for e in per_user[user][-keep:]]
-        tasks = {"seq": seq}
-        if c.tasks.get("gti", 0) > 0:
-            tasks["gti"] = gti_examples(dataset.items, term_ids)
-        if c.tasks.get("collab", 0) > 0:
-            if not c.similar_items:
-                raise InvalidInputError("sft.tasks.collab needs sft.similar_items")
-            tasks["collab"] = collab_examples(read_similar_items(c.similar_items), term_ids,
-                                              top_n=c.collab_top_n)
-        return tasks
-
-    def _valid_examples(self) -> list:
-        """One example per validation case (the full split's), in the objective's format."""
-        from grlm.train.examples import seq_examples
-        from grlm.train.packed import packed_eval_examples
-
-        _, split, _ = self.data()
-        max_history = self.config.dataset.max_history
-        if self.config.sft.objective == "packed":
-            return packed_eval_examples(split, self.term_ids(), stage="valid",
-                                        max_history=max_history)
-        return seq_examples(split, self.term_ids(), stage="valid", titles=self._titles(),
-                            max_history=max_history)
+        return titles_of(self.data()[0].items, self.config.sft)
 
     def sft_examples(self, name: str):
         from grlm.train.examples import SFTExample
         from grlm.train.packed import PackedExample
 
         examples = []
-        for row in read_jsonl(self.out / "sft" / f"{name}.jsonl"):
+        for _, row in read_jsonl(self.out / "sft" / f"{name}.jsonl"):
             if "items" in row:
                 examples.append(PackedExample(row["task"], row["user_id"], tuple(row["items"]),
                                               tuple(tuple(t) for t in row["terms"]),
@@ -397,11 +325,11 @@ class Pipeline:
     def grounder(self, device: str = "cpu"):
         """The catalog's Grounder; ties between items broken by training popularity."""
         from grlm.ground import Grounder
+        from grlm.recommend.priors import popularity_priors
 
         _, split, _ = self.data()
-        counts = Counter(i for seq in split.train.values() for i in seq)
         return Grounder(self.term_ids(), mode=self.config.recommend.grounding_mode,
-                        priors={i: float(n) for i, n in counts.items()}, device=device)
+                        priors=popularity_priors(split.train), device=device)
 
     def cases(self, examples, tokenizer) -> list:
         """Recommendation cases (prompt ids of the objective) of evaluation examples."""
@@ -425,11 +353,10 @@ class Pipeline:
         if not c.sft.curve_users:
             return None
         from grlm.recommend import metrics, recommend
+        from grlm.train.sft import sample_examples
 
         _, split, _ = self.data()
-        examples = split.valid
-        if len(examples) > c.sft.curve_users:
-            examples = random.Random(c.seed + 4).sample(examples, c.sft.curve_users)
+        examples = sample_examples(split.valid, c.sft.curve_users, c.seed + 4)
         cases = self.cases(examples, tokenizer)
         grounder = self.grounder()
         constrained = c.recommend.decoding[0] == "constrained"
@@ -462,7 +389,6 @@ class Pipeline:
             import torch
 
             from grlm.lm import default_device, load_model, load_tokenizer
-            from grlm.recommend import metrics, recommend
 
             _, _, eval_split = self.data()
             tokenizer = load_tokenizer(str(self.model_dir))
@@ -470,47 +396,41 @@ class Pipeline:
             # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
             dtype = torch.bfloat16 if device == "cuda" else torch.float32
             model = load_model(str(self.model_dir), device=device, dtype=dtype)
-            r = c.recommend
-            grounding = r.grounding_device
-            if grounding == "auto":  # the CUDA scorer beside a GPU model, when it was built
-                grounding = "auto" if device == "cuda" else "cpu"
-            grounder = self.grounder(grounding)
-            objective = self.objective
-            max_new = self._max_new_tokens(tokenizer)
-            for decoding in r.decoding:
-                trie = objective.trie(tokenizer, self.term_ids()) if (
+            grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
+            for decoding in c.recommend.decoding:
+                trie = self.objective.trie(tokenizer, self.term_ids()) if (
                     decoding == "constrained") else None
-                for split_name in r.splits:
+                for split_name in c.recommend.splits:
                     cases = self.cases(getattr(eval_split, split_name), tokenizer)
-                    name = f"{split_name}-{decoding}"
-                    self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, "
-                             f"{r.decoder} decoder on {device}, grounding on "
-                             f"{grounder.device}, max {max_new} new tokens")
-                    last = [time.perf_counter()]
-
-                    def progress(done: int, total: int, last=last, name=name) -> None:
-                        if time.perf_counter() - last[0] > 30 or done == total:
-                            last[0] = time.perf_counter()
-                            self.log(f"[recommend] {name}: {done}/{total} users")
-
-                    run = recommend(model, tokenizer, grounder, cases, k=r.k,
-                                    num_beams=r.num_beams, batch_size=r.batch_size,
-                                    max_new_tokens=max_new,
-                                    term_id_length=grounder.term_id_length, trie=trie,
-                                    decoder=r.decoder,
-                                    eos_token_id=objective.end_token(tokenizer),
-                                    progress=progress)
-                    write_jsonl(folder / f"{name}.jsonl",
-                                (dataclasses.asdict(u) for u in run.users))
-                    result = metrics(run)
-                    result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
-                                  device=device, grounding_device=grounder.device)
-                    write_json(folder / f"{name}_metrics.json", result)
-                    self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
-                             f"ndcg@10 {result['ndcg@10']:.4f}, "
-                             f"{result['generation_s_per_user']:.3f} s per user")
+                    self._recommend_cases(model, tokenizer, grounder, cases, trie=trie,
+                                          name=f"{split_name}-{decoding}", decoding=decoding,
+                                          device=device, folder=folder)
 
         self._run_stage("recommend", fingerprint, outputs, body)
+
+    def _recommend_cases(self, model, tokenizer, grounder, cases, *, trie, name: str,
+                         decoding: str, device: str, folder: Path) -> None:
+        """Recommends for ``cases`` and writes ``<name>.jsonl`` and ``<name>_metrics.json``."""
+        from grlm.recommend import metrics, recommend
+
+        r = self.config.recommend
+        max_new = self._max_new_tokens(tokenizer)
+        self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
+                 f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens")
+        run = recommend(model, tokenizer, grounder, cases, k=r.k, num_beams=r.num_beams,
+                        batch_size=r.batch_size, max_new_tokens=max_new,
+                        term_id_length=grounder.term_id_length, trie=trie, decoder=r.decoder,
+                        eos_token_id=self.objective.end_token(tokenizer),
+                        progress=throttled_progress(self.log, f"[recommend] {name}"))
+        atomic_write_jsonl(folder / f"{name}.jsonl", (dataclasses.asdict(u) for u in run.users),
+                           default=str)
+        result = metrics(run)
+        result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
+                      device=device, grounding_device=grounder.device)
+        atomic_write_json(folder / f"{name}_metrics.json", result, default=str)
+        self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
+                 f"ndcg@10 {result['ndcg@10']:.4f}, "
+                 f"{result['generation_s_per_user']:.3f} s per user")
 
     # ------------------------------------------------------------------------------ baselines
     def stage_baselines(self) -> None:
@@ -531,7 +451,7 @@ class Pipeline:
                     config = SASRecConfig(**c.sasrec)
                 report = run_baseline(name, dataset, eval_split, config=config, progress=False,
                                       with_ranks=True)
-                write_json(folder / f"{name}.json", report)
+                atomic_write_json(folder / f"{name}.json", report, default=str)
                 self.log(f"[baselines] {name}: test recall@10 "
                          f"{report['test']['recall@10']:.4f}")
 
@@ -552,7 +472,7 @@ class Pipeline:
         if until not in STAGES:
             raise InvalidInputError(f"unknown stage {until!r} (one of {STAGES})")
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "config.json", config_to_dict(self.config))
+        atomic_write_json(self.out / "config.json", config_to_dict(self.config), default=str)
         steps = {"terms": self.stage_terms, "sft": self.stage_sft, "train": self.stage_train,
                  "recommend": self.stage_recommend, "baselines": self.stage_baselines}
         for stage in STAGES[:STAGES.index(until) + 1]:

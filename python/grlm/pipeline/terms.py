@@ -14,11 +14,10 @@ from collections.abc import Mapping
 
 from grlm.errors import InvalidInputError
 from grlm.term_ids import normalize_term
+from grlm.terms.stopwords import TITLE_STOPWORDS
 
 _YEAR = re.compile(r"\((\d{4})\)")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
-STOPWORDS = frozenset(
-    ["a", "an", "and", "the", "of", "in", "on", "at", "to", "for", "with", "from", "by", "or", "is", "it", "its", "as", "be", "this", "that", "de", "la", "le", "el", "les", "des", "du", "der", "die", "das", "und", "ii", "iii"])
 
 
 def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
@@ -38,7 +37,7 @@ def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
     year = _YEAR.search(title)
     if year:
         add(f"{year.group(1)[:3]}0s")
-    words = [w for w in _WORD.findall(_YEAR.sub(" ", title).lower()) if w not in STOPWORDS]
+    words = [w for w in _WORD.findall(_YEAR.sub(" ", title).lower()) if w not in TITLE_STOPWORDS]
     for word in words:
         add(word)
     for category in categories[2:]:

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from grlm.errors import InvalidInputError
+from grlm.eval.ranking import DEFAULT_KS
 from grlm.recommend.generate import beam_search
 from grlm.recommend.rank import HIT_NONE, parse_beam, rank_items
 
-DEFAULT_KS = (1, 5, 10, 20)
 NDCG_KS = (5, 10, 20)
 
 

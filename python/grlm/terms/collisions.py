@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from grlm.term_ids import normalize_term
 from grlm.terms.parse import validate_terms
+from grlm.terms.stopwords import PRODUCT_STOPWORDS
 
 __all__ = ["CollisionReport", "distinguishing_words", "find_collisions", "resolve_collisions"]
 
@@ -21,8 +22,6 @@ TermId = tuple[str, ...]
 # (item_id, Term IDs to differ from) -> proposed Term IDs (None where the model gave nothing legal)
 Regenerate = Callable[[Sequence[tuple[str, Sequence[TermId]]], int], Mapping[str, TermId | None]]
 
-STOPWORDS = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "inch", "inches", "is", "it", "its", "of", "on", "or", "pack", "set", "the", "to", "with", "x"])
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 # The field labels of grlm.terms.text.item_text are not words of the item.
 _LABEL = re.compile(r"^(?:Title|Brand|Categories|Description):", re.MULTILINE)
@@ -42,13 +41,14 @@ def distinguishing_words(text: str, document_frequency: Mapping[str, int] | None
     """Candidate terms from an item's own text, most distinguishing first.
 
     Words (starting with a letter, hyphenated parts kept) of three or more characters that are not
-    stop words, normalized, field labels of :func:`~grlm.terms.text.item_text` skipped; ranked by how few items' texts hold them (``document_frequency``),
-    then by first position. Without frequencies the text order is kept.
+    stop words, normalized, field labels of :func:`~grlm.terms.text.item_text` skipped; ranked by
+    how few items' texts hold them (``document_frequency``), then by first position. Without
+    frequencies the text order is kept.
     """
     seen: dict[str, int] = {}
     for match in _WORD.finditer(_LABEL.sub(" ", text)):
         word = normalize_term(match.group())
-        if len(word) >= 3 and word not in STOPWORDS and word not in seen:
+        if len(word) >= 3 and word not in PRODUCT_STOPWORDS and word not in seen:
             seen[word] = len(seen)
     words = list(seen)
     if document_frequency is not None:
@@ -152,8 +152,8 @@ def resolve_collisions(term_ids: Mapping[str, TermId], *, texts: Mapping[str, st
         pending = still
     frequencies = document_frequencies(texts)
     for item_id in pending:
-        proposal = _replace_from_text(result[item_id], distinguishing_words(texts[item_id], frequencies),
-                                      taken)
+        words = distinguishing_words(texts[item_id], frequencies)
+        proposal = _replace_from_text(result[item_id], words, taken)
         if proposal is None:
             report.unresolved.append(item_id)
             continue

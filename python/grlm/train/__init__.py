@@ -22,10 +22,12 @@ from grlm.train.examples import (
                                seq_examples,
                                task_counts,
 )
+from grlm.train.sft import SFTData, build_sft
 from grlm.train.trainer import TrainConfig, TrainResult, train
 
 __all__ = [
-    "SYSTEM_PROMPT", "TASKS", "EncodedExample", "SFTExample", "TrainConfig", "TrainResult",
-    "collab_examples", "encode_example", "encode_examples", "gti_examples", "history_prompt",
-    "length_grouped_batches", "mix", "read_similar_items", "seq_examples", "task_counts", "train",
+    "SYSTEM_PROMPT", "TASKS", "EncodedExample", "SFTData", "SFTExample", "TrainConfig",
+    "TrainResult", "build_sft", "collab_examples", "encode_example", "encode_examples",
+    "gti_examples", "history_prompt", "length_grouped_batches", "mix", "read_similar_items",
+    "seq_examples", "task_counts", "train",
 ]
