@@ -233,3 +233,25 @@ TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
   CHECK_EQ(bad.load(), 0);
   CHECK(reads.load() > 0);
 }
+
+TEST(ManyTombstonesAskTheBaseAgain) {
+  // More tombstones than BaseK's margin, most of them on the best answers: the first base answer
+  // runs out of live items and the base is asked for k plus every tombstone.
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    std::mt19937 rng(7);
+    Model m;
+    for (int i = 0; i < 300; ++i) m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    grlm::UpdatableGrounder live(Base(m, 3, mode), /*compact_threshold=*/100000);
+    for (int round = 0; round < 6; ++round) {
+      std::vector<std::string> ids;
+      for (int r = 0; r < 30; ++r) {
+        const int i = int(rng() % m.items.size());
+        ids.push_back(m.items[i].first);
+        m.items.erase(m.items.begin() + i);
+      }
+      live.RemoveItems(ids);
+      CHECK(live.snapshot()->num_tombstones() > 16u + 7u);
+      CHECK(SameAnswers(live, m, 3, mode, rng));
+    }
+  }
+}
