@@ -206,18 +206,23 @@ def test_readers_see_whole_changes_while_a_writer_runs(monkeypatch):
     live = Grounder(catalog)
     stop = threading.Event()
     errors: list[str] = []
+    reads = [0, 0]
 
-    def read():
+    def read(reader: int):
         while not stop.is_set():
             p, q = live.ground_batch([["p"], ["q"]], k=5)
             if len(p.item_ids) != 1 or len(q.item_ids) != 1 or p.item_ids == q.item_ids:
                 errors.append(f"{p} {q}")
+            reads[reader] += 1
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
+    readers = [threading.Thread(target=read, args=(r,)) for r in range(2)]
     for thread in readers:
         thread.start()
     try:
-        for _ in range(200):
+        # At least 200 changes, and on until both readers have read alongside them (bounded).
+        step = 0
+        while step < 200 or (min(reads) < 20 and step < 20_000):
+            step += 1
             holder_p = live.ground(["p"]).item_ids[0]
             holder_q = live.ground(["q"]).item_ids[0]
             live.update_items({holder_p: ["q"], holder_q: ["p"]})
@@ -226,6 +231,7 @@ def test_readers_see_whole_changes_while_a_writer_runs(monkeypatch):
         for thread in readers:
             thread.join()
     assert errors == []
+    assert min(reads) > 0
 
 
 class WordTokens:

@@ -220,7 +220,9 @@ TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
       }
     });
   }
-  for (int step = 0; step < 300; ++step) {
+  // At least 300 changes, and on until the readers have read alongside them (a busy machine may
+  // start the readers late); bounded either way.
+  for (int step = 0; step < 300 || (reads.load() < 200 && step < 100000); ++step) {
     const auto snap = live.snapshot();
     const std::string holder_p = snap->ItemIdAt(snap->Ground({"p"}, 1).items[0]);
     const std::string holder_q = snap->ItemIdAt(snap->Ground({"q"}, 1).items[0]);
