@@ -119,6 +119,8 @@ void BindUpdatableGrounder(py::module_& m) {
       })
       .def_property_readonly("delta_size", &Snapshot::delta_size)
       .def_property_readonly("num_tombstones", &Snapshot::num_tombstones)
+      .def_property_readonly("num_delta_segments", &Snapshot::num_delta_segments)
+      .def_property_readonly("pending", &Snapshot::pending)
       .def_property_readonly("pristine", &Snapshot::pristine)
       .def_property_readonly("version", &Snapshot::version);
 

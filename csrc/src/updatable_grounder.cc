@@ -41,99 +41,151 @@ void CheckPrior(const CatalogItem& item) {
 
 // --- CatalogSnapshot: reading ---------------------------------------------------------------
 
-double CatalogSnapshot::BasePrior(uint32_t index) const {
+const Grounder& CatalogSnapshot::SegmentGrounder(std::size_t s) const {
+  return s == 0 ? *base_ : *segments_[s - 1].segment->grounder;
+}
+
+const std::vector<uint32_t>& CatalogSnapshot::Dead(std::size_t s) const {
+  return s == 0 ? tombstones_ : segments_[s - 1].dead;
+}
+
+uint64_t CatalogSnapshot::Key(std::size_t s, uint32_t index) const {
+  return s == 0 ? index : segments_[s - 1].segment->items[index].key;
+}
+
+double CatalogSnapshot::Prior(std::size_t s, uint32_t index) const {
+  if (s > 0) return segments_[s - 1].segment->items[index].prior;
   const Catalog& c = base_->catalog();
   return c.has_priors() ? c.priors()[index] : 0.0;
 }
 
-bool CatalogSnapshot::IsTombstoned(uint32_t base_index) const {
-  return std::binary_search(tombstones_.begin(), tombstones_.end(), base_index);
+bool CatalogSnapshot::IsDead(std::size_t s, uint32_t index) const {
+  const auto& dead = Dead(s);
+  return std::binary_search(dead.begin(), dead.end(), index);
+}
+
+int CatalogSnapshot::FullK(std::size_t s, int k) const {
+  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
+  const int64_t wanted = int64_t(k) + int64_t(Dead(s).size());
+  return int(std::min<int64_t>({wanted, int64_t(SegmentGrounder(s).catalog().size()), INT_MAX}));
+}
+
+int CatalogSnapshot::FirstK(std::size_t s, int k) const {
+  // Few tombstones land in one answer: a margin of k + 16 makes a second query rare, and keeps
+  // the segment's top-k heap small when there are many tombstones.
+  const int64_t margin = std::min<int64_t>(int64_t(Dead(s).size()), int64_t(k) + 16);
+  return std::min(FullK(s, k), int(std::min<int64_t>(int64_t(k) + margin, INT_MAX)));
+}
+
+int CatalogSnapshot::BaseK(int k) const { return FirstK(0, k); }
+
+std::size_t CatalogSnapshot::delta_size() const {
+  std::size_t n = 0;
+  for (const auto& seg : segments_) n += seg.live();
+  return n;
+}
+
+std::size_t CatalogSnapshot::num_tombstones() const {
+  std::size_t n = tombstones_.size();
+  for (const auto& seg : segments_) n += seg.dead.size();
+  return n;
+}
+
+std::size_t CatalogSnapshot::pending() const {
+  std::size_t n = tombstones_.size();
+  for (const auto& seg : segments_) n += seg.segment->items.size();
+  return n;
+}
+
+std::optional<CatalogSnapshot::Location> CatalogSnapshot::Locate(std::string_view item_id) const {
+  const int64_t index = base_->catalog().FindItem(item_id);
+  if (index >= 0 && !IsDead(0, uint32_t(index))) return Location{0, uint32_t(index)};
+  const std::string id(item_id);
+  for (std::size_t s = segments_.size(); s >= 1; --s) {
+    const auto& index_of = segments_[s - 1].segment->index_of;
+    const auto it = index_of.find(id);
+    if (it != index_of.end() && !IsDead(s, it->second)) return Location{s, it->second};
+  }
+  return std::nullopt;
 }
 
 uint64_t CatalogSnapshot::Position(uint64_t key) const {
+  // Live items with a smaller key: in the base, then in each delta segment.
   const uint64_t base_size = base_->catalog().size();
-  const auto removed_before =
-      std::lower_bound(tombstones_.begin(), tombstones_.end(), key) - tombstones_.begin();
-  uint64_t delta_before = 0;
-  if (delta_) {
-    const auto& items = delta_->items;
-    delta_before = std::partition_point(items.begin(), items.end(),
-                                        [&](const DeltaItem& d) { return d.key < key; }) -
-                   items.begin();
+  uint64_t before = std::min(key, base_size) -
+                    uint64_t(std::lower_bound(tombstones_.begin(), tombstones_.end(), key) -
+                             tombstones_.begin());
+  for (const auto& seg : segments_) {
+    const auto& items = seg.segment->items;
+    const auto below = uint32_t(std::partition_point(items.begin(), items.end(),
+                                                     [&](const DeltaItem& d) { return d.key < key; }) -
+                                items.begin());
+    before += below - uint64_t(std::lower_bound(seg.dead.begin(), seg.dead.end(), below) -
+                               seg.dead.begin());
   }
-  return std::min(key, base_size) - uint64_t(removed_before) + delta_before;
-}
-
-int CatalogSnapshot::FullBaseK(int k) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  const int64_t wanted = int64_t(k) + int64_t(tombstones_.size());
-  return int(std::min<int64_t>({wanted, int64_t(base_->catalog().size()), INT_MAX}));
-}
-
-int CatalogSnapshot::BaseK(int k) const {
-  // Few tombstones land in one answer: a margin of k + 16 makes a second query rare, and keeps
-  // the base's top-k heap small when there are many tombstones.
-  const int64_t margin = std::min<int64_t>(int64_t(tombstones_.size()), int64_t(k) + 16);
-  return std::min(FullBaseK(k), int(std::min<int64_t>(int64_t(k) + margin, INT_MAX)));
+  return before;
 }
 
 const std::string& CatalogSnapshot::ItemIdAt(std::size_t position) const {
   GRLM_CHECK(position < size(), InvalidArgument,
              "item position " << position << " out of range for " << size() << " items");
-  // Delta items before the position (their positions grow with their index).
-  std::size_t before = 0;
-  if (delta_) {
-    const auto& items = delta_->items;
-    before = std::partition_point(items.begin(), items.end(),
-                                  [&](const DeltaItem& d) { return Position(d.key) < position; }) -
-             items.begin();
-    if (before < items.size() && Position(items[before].key) == position) return items[before].id;
-  }
-  // Otherwise the rank-th live base item: rank plus the tombstones below it; tombstone q has
-  // tombstones_[q] - q live base items below it.
-  const std::size_t rank = position - before;
-  std::size_t q = 0;
-  for (std::size_t step = tombstones_.size(); step > 0; step /= 2) {
-    while (q + step <= tombstones_.size() && tombstones_[q + step - 1] - (q + step - 1) <= rank) {
-      q += step;
+  // The live key with `position` live keys below it: the smallest key whose successor has more.
+  uint64_t low = 0;
+  uint64_t high = next_key_;  // Position(high) == size() > position
+  while (low < high) {
+    const uint64_t mid = low + (high - low) / 2;
+    if (Position(mid + 1) > position) {
+      high = mid;
+    } else {
+      low = mid + 1;
     }
   }
-  return base_->catalog().ItemId(uint32_t(rank + q));
+  const uint64_t key = low;
+  if (key < base_->catalog().size() && !IsDead(0, uint32_t(key))) {
+    return base_->catalog().ItemId(uint32_t(key));
+  }
+  for (std::size_t s = 1; s < num_segments(); ++s) {
+    const auto& items = segments_[s - 1].segment->items;
+    const auto it = std::partition_point(items.begin(), items.end(),
+                                         [&](const DeltaItem& d) { return d.key < key; });
+    if (it != items.end() && it->key == key && !IsDead(s, uint32_t(it - items.begin()))) {
+      return it->id;
+    }
+  }
+  GRLM_CHECK(false, Error, "no live item has key " << key);  // unreachable: an invariant
 }
 
 int64_t CatalogSnapshot::FindItem(std::string_view item_id) const {
-  const int64_t index = base_->catalog().FindItem(item_id);
-  if (index >= 0 && !IsTombstoned(uint32_t(index))) return int64_t(Position(uint64_t(index)));
-  if (delta_) {
-    const auto it = delta_->index_of.find(std::string(item_id));
-    if (it != delta_->index_of.end()) return int64_t(Position(delta_->items[it->second].key));
-  }
-  return -1;
+  const auto where = Locate(item_id);
+  return where ? int64_t(Position(Key(where->segment, where->index))) : -1;
 }
 
 std::vector<std::string> CatalogSnapshot::ItemTerms(std::size_t position) const {
-  const std::string& id = ItemIdAt(position);
-  if (delta_) {
-    const auto it = delta_->index_of.find(id);
-    if (it != delta_->index_of.end()) return TermsOf(delta_->grounder->catalog(), it->second);
-  }
-  return TermsOf(base_->catalog(), uint32_t(base_->catalog().FindItem(id)));
+  const auto where = Locate(ItemIdAt(position));
+  return TermsOf(SegmentGrounder(where->segment).catalog(), where->index);
 }
 
 Catalog CatalogSnapshot::BuildCatalog() const {
   const Catalog& base = base_->catalog();
   Catalog catalog(base.term_id_length());
   std::vector<double> priors;
-  const std::vector<DeltaItem> no_items;
-  const auto& delta = delta_ ? delta_->items : no_items;
+  // Live delta items in key order.
+  std::vector<const DeltaItem*> delta;
+  for (std::size_t s = 1; s < num_segments(); ++s) {
+    const auto& items = segments_[s - 1].segment->items;
+    for (uint32_t d = 0; d < items.size(); ++d) {
+      if (!IsDead(s, d)) delta.push_back(&items[d]);
+    }
+  }
+  std::sort(delta.begin(), delta.end(), [](auto* a, auto* b) { return a->key < b->key; });
   std::vector<TermId> new_id(base.vocab().size(), kUnknownTerm);
   std::size_t d = 0;
   std::size_t t = 0;
   // Base items and delta items merged by key (a base item's key is its index).
   for (uint32_t i = 0; i <= base.size(); ++i) {
-    for (; d < delta.size() && (i == base.size() || delta[d].key < i); ++d) {
-      AddToCatalog(&catalog, delta[d].id, delta[d].terms);
-      priors.push_back(delta[d].prior);
+    for (; d < delta.size() && (i == base.size() || delta[d]->key < i); ++d) {
+      AddToCatalog(&catalog, delta[d]->id, delta[d]->terms);
+      priors.push_back(delta[d]->prior);
     }
     if (i == base.size()) break;
     if (t < tombstones_.size() && tombstones_[t] == i) {
@@ -144,16 +196,18 @@ Catalog CatalogSnapshot::BuildCatalog() const {
     // catalog built item by item from strings would).
     TermId ids[kMaxTermIdLength];
     for (int j = 0; j < base.term_id_length(); ++j) {
-      const TermId t = base.ItemTerms(i)[j];
-      if (t >= kPadTerm) {
-        ids[j] = t;
+      const TermId term = base.ItemTerms(i)[j];
+      if (term >= kPadTerm) {
+        ids[j] = term;
         continue;
       }
-      if (new_id[t] == kUnknownTerm) new_id[t] = catalog.mutable_vocab().Intern(base.vocab().Term(t));
-      ids[j] = new_id[t];
+      if (new_id[term] == kUnknownTerm) {
+        new_id[term] = catalog.mutable_vocab().Intern(base.vocab().Term(term));
+      }
+      ids[j] = new_id[term];
     }
     catalog.AddEncodedItem(base.ItemId(i), ids);
-    priors.push_back(BasePrior(i));
+    priors.push_back(Prior(0, i));
   }
   if (has_priors_) catalog.SetPriors(std::move(priors));
   return catalog;
@@ -162,50 +216,50 @@ Catalog CatalogSnapshot::BuildCatalog() const {
 // --- CatalogSnapshot: grounding --------------------------------------------------------------
 
 GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int k,
-                                    const GroundResult& first_base, const GroundResult& delta) const {
-  // The base's answer at BaseK(k) holds its k best live items unless tombstones took more than
-  // the margin and the answer was full; then ask again for k plus every tombstone.
-  const GroundResult* answer = &first_base;
-  GroundResult full_answer;
-  const int base_k = BaseK(k);
-  if (base_k < FullBaseK(k) && first_base.items.size() == std::size_t(base_k)) {
-    const auto live = std::count_if(first_base.items.begin(), first_base.items.end(),
-                                    [&](uint32_t item) { return !IsTombstoned(item); });
+                                    std::span<const GroundResult> answers) const {
+  // A segment's answer at FirstK holds its k best live items unless tombstones took more than
+  // the margin and the answer was full; then the segment is asked again at FullK.
+  std::vector<GroundResult> again(num_segments());
+  std::vector<const GroundResult*> answer(num_segments());
+  for (std::size_t s = 0; s < num_segments(); ++s) {
+    answer[s] = &answers[s];
+    const int first = FirstK(s, k);
+    if (first == FullK(s, k) || answers[s].items.size() != std::size_t(first)) continue;
+    const auto live = std::count_if(answers[s].items.begin(), answers[s].items.end(),
+                                    [&](uint32_t item) { return !IsDead(s, item); });
     if (live < k) {
-      full_answer = base_->Ground(terms, FullBaseK(k));
-      answer = &full_answer;
+      again[s] = SegmentGrounder(s).Ground(terms, FullK(s, k));
+      answer[s] = &again[s];
     }
   }
-  const GroundResult& base = *answer;
   std::vector<Candidate> candidates;
-  auto add_base = [&](uint32_t item, double score) {
-    if (!IsTombstoned(item)) candidates.push_back({score, BasePrior(item), item});
+  auto add = [&](std::size_t s, uint32_t item, double score) {
+    if (!IsDead(s, item)) candidates.push_back({score, Prior(s, item), Key(s, item)});
   };
-  auto add_delta = [&](const GroundResult& r) {
-    for (std::size_t i = 0; i < r.items.size(); ++i) {
-      const DeltaItem& d = delta_->items[r.items[i]];
-      candidates.push_back({r.scores[i], d.prior, d.key});
+  // A direct hit: every live item with the Term ID, whichever segment holds it.
+  for (std::size_t s = 0; s < num_segments(); ++s) {
+    if (answer[s]->hit != HitType::kDirect) continue;
+    for (std::size_t i = 0; i < answer[s]->items.size(); ++i) {
+      add(s, answer[s]->items[i], answer[s]->scores[i]);
     }
-  };
-  if (base.hit == HitType::kDirect) {
-    for (std::size_t i = 0; i < base.items.size(); ++i) add_base(base.items[i], base.scores[i]);
   }
-  const bool direct = !candidates.empty() || delta.hit == HitType::kDirect;
-  if (direct) {
-    if (delta.hit == HitType::kDirect) add_delta(delta);
-  } else {
-    if (base.hit == HitType::kDirect) {
-      // Every base item of the Term ID is gone: the current catalog misses it, so the base
-      // answers structurally after all.
-      PreparedQuery query;
-      base_->Prepare(terms, &query);
-      for (const ScoredItem& s : base_->scorer().TopK(query, FullBaseK(k))) {
-        add_base(s.item, s.score);
+  const bool direct = !candidates.empty();
+  if (!direct) {
+    for (std::size_t s = 0; s < num_segments(); ++s) {
+      if (answer[s]->hit == HitType::kDirect) {
+        // Every item of the Term ID in this segment is gone: the current catalog misses it, so
+        // the segment answers structurally after all.
+        PreparedQuery query;
+        SegmentGrounder(s).Prepare(terms, &query);
+        for (const ScoredItem& scored : SegmentGrounder(s).scorer().TopK(query, FullK(s, k))) {
+          add(s, scored.item, scored.score);
+        }
+      } else {
+        for (std::size_t i = 0; i < answer[s]->items.size(); ++i) {
+          add(s, answer[s]->items[i], answer[s]->scores[i]);
+        }
       }
-    } else {
-      for (std::size_t i = 0; i < base.items.size(); ++i) add_base(base.items[i], base.scores[i]);
     }
-    add_delta(delta);
   }
   // Score desc, then the catalog's tie order: prior desc, position (= key) asc.
   auto before = [](const Candidate& a, const Candidate& b) {
@@ -227,9 +281,11 @@ GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int
 GroundResult CatalogSnapshot::Ground(std::span<const std::string_view> terms, int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   if (pristine()) return base_->Ground(terms, k);
-  const GroundResult base = base_->Ground(terms, BaseK(k));
-  const GroundResult delta = delta_ ? delta_->grounder->Ground(terms, k) : GroundResult{};
-  return Merge(terms, k, base, delta);
+  std::vector<GroundResult> answers(num_segments());
+  for (std::size_t s = 0; s < num_segments(); ++s) {
+    answers[s] = SegmentGrounder(s).Ground(terms, FirstK(s, k));
+  }
+  return Merge(terms, k, answers);
 }
 
 std::vector<GroundResult> CatalogSnapshot::GroundBatch(
@@ -247,11 +303,15 @@ std::vector<GroundResult> CatalogSnapshot::MergeBatch(
              "got " << base_results.size() << " base results for " << queries.size()
                     << " queries");
   if (pristine()) return base_results;
-  std::vector<GroundResult> delta_results;
-  if (delta_) delta_results = delta_->grounder->GroundBatch(queries, k, num_threads);
-  const GroundResult none;
+  std::vector<std::vector<GroundResult>> delta(segments_.size());
+  for (std::size_t s = 1; s < num_segments(); ++s) {
+    delta[s - 1] = SegmentGrounder(s).GroundBatch(queries, FirstK(s, k), num_threads);
+  }
+  std::vector<GroundResult> answers(num_segments());
   for (std::size_t q = 0; q < queries.size(); ++q) {
-    base_results[q] = Merge(queries[q], k, base_results[q], delta_ ? delta_results[q] : none);
+    answers[0] = std::move(base_results[q]);
+    for (std::size_t s = 1; s < num_segments(); ++s) answers[s] = std::move(delta[s - 1][q]);
+    base_results[q] = Merge(queries[q], k, answers);
   }
   return base_results;
 }
@@ -265,50 +325,90 @@ UpdatableGrounder::UpdatableGrounder(std::shared_ptr<const Grounder> base,
   GRLM_CHECK(compact_threshold >= 1, InvalidArgument, "compact_threshold must be at least 1");
   auto state = std::make_shared<CatalogSnapshot>();
   state->next_key_ = base->catalog().size();
+  state->size_ = base->catalog().size();
   state->has_priors_ = base->catalog().has_priors();
   state->base_ = std::move(base);
   snapshot_.Publish(std::move(state));
 }
 
-std::shared_ptr<const CatalogSnapshot::Delta> UpdatableGrounder::BuildDelta(
-    std::vector<CatalogSnapshot::DeltaItem> items, const CatalogSnapshot& state) {
-  if (items.empty()) return nullptr;
-  std::sort(items.begin(), items.end(),
-            [](const auto& a, const auto& b) { return a.key < b.key; });
-  const Grounder& base = *state.base_;
+std::shared_ptr<const CatalogSnapshot::Segment> UpdatableGrounder::BuildSegment(
+    std::vector<CatalogSnapshot::DeltaItem> items, const Grounder& base, bool has_priors) {
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   Catalog catalog(base.catalog().term_id_length());
   std::vector<double> priors;
   for (const auto& item : items) {
     AddToCatalog(&catalog, item.id, item.terms);
     priors.push_back(item.prior);
   }
-  if (state.has_priors_) catalog.SetPriors(std::move(priors));
-  auto delta = std::make_shared<CatalogSnapshot::Delta>();
-  delta->index_of.reserve(items.size());
-  for (uint32_t d = 0; d < items.size(); ++d) delta->index_of.emplace(items[d].id, d);
-  delta->grounder =
+  if (has_priors) catalog.SetPriors(std::move(priors));
+  auto segment = std::make_shared<CatalogSnapshot::Segment>();
+  segment->index_of.reserve(items.size());
+  for (uint32_t d = 0; d < items.size(); ++d) segment->index_of.emplace(items[d].id, d);
+  segment->grounder =
       std::make_unique<const Grounder>(std::move(catalog), base.mode(), base.scorer().weights());
-  delta->items = std::move(items);
-  return delta;
+  segment->items = std::move(items);
+  return segment;
+}
+
+std::vector<CatalogSnapshot::DeltaItem> UpdatableGrounder::LiveItems(
+    const CatalogSnapshot::SegmentState& state) {
+  std::vector<CatalogSnapshot::DeltaItem> live;
+  const auto& items = state.segment->items;
+  for (uint32_t d = 0; d < items.size(); ++d) {
+    if (!std::binary_search(state.dead.begin(), state.dead.end(), d)) live.push_back(items[d]);
+  }
+  return live;
+}
+
+void UpdatableGrounder::Tidy(CatalogSnapshot* state) {
+  auto& segments = state->segments_;
+  segments.erase(std::remove_if(segments.begin(), segments.end(),
+                                [](const auto& seg) { return seg.live() == 0; }),
+                 segments.end());
+  std::size_t size = state->base_->catalog().size() - state->tombstones_.size();
+  for (const auto& seg : segments) size += seg.live();
+  state->size_ = size;
+}
+
+void UpdatableGrounder::AddSegment(CatalogSnapshot* state,
+                                   std::vector<CatalogSnapshot::DeltaItem> items) {
+  auto& segments = state->segments_;
+  if (!items.empty()) {
+    segments.push_back({BuildSegment(std::move(items), *state->base_, state->has_priors_), {}});
+  }
+  Tidy(state);
+  // Merge the two newest while the older is at most twice the newer (live items), or while
+  // there are too many: each item is rebuilt O(log n) times.
+  while (segments.size() >= 2) {
+    const auto& older = segments[segments.size() - 2];
+    const auto& newer = segments.back();
+    if (older.live() > 2 * newer.live() && segments.size() <= kMaxDeltaSegments) break;
+    auto merged = LiveItems(older);
+    auto newest = LiveItems(newer);
+    merged.insert(merged.end(), std::make_move_iterator(newest.begin()),
+                  std::make_move_iterator(newest.end()));
+    segments.pop_back();
+    segments.back() = {BuildSegment(std::move(merged), *state->base_, state->has_priors_), {}};
+  }
 }
 
 void UpdatableGrounder::AddItems(std::span<const CatalogItem> items) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   const auto current = snapshot_.Load();
   auto next = std::make_shared<CatalogSnapshot>(*current);
-  auto delta = current->delta_ ? current->delta_->items : std::vector<CatalogSnapshot::DeltaItem>{};
+  std::vector<CatalogSnapshot::DeltaItem> added;
   std::unordered_set<std::string_view> seen;
   for (const CatalogItem& item : items) {
     GRLM_CHECK(seen.insert(item.id).second, InvalidArgument,
                "item '" << item.id << "' is listed twice");
-    GRLM_CHECK(current->FindItem(item.id) < 0, InvalidArgument,
+    GRLM_CHECK(!current->Locate(item.id), InvalidArgument,
                "item '" << item.id << "' is already in the catalog (update it instead)");
     CheckPrior(item);
     if (item.prior) next->has_priors_ = true;
-    delta.push_back({item.id, item.terms, item.prior.value_or(0.0), next->next_key_++});
+    added.push_back({item.id, item.terms, item.prior.value_or(0.0), next->next_key_++});
   }
   if (items.empty()) return;
-  next->delta_ = BuildDelta(std::move(delta), *next);
+  AddSegment(next.get(), std::move(added));
   Publish(std::move(next));
 }
 
@@ -316,32 +416,19 @@ void UpdatableGrounder::RemoveItems(std::span<const std::string> item_ids) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   const auto current = snapshot_.Load();
   auto next = std::make_shared<CatalogSnapshot>(*current);
-  const Catalog& base = current->base_->catalog();
   std::unordered_set<std::string_view> seen;
-  std::unordered_set<std::string_view> removed_from_delta;
   for (const std::string& id : item_ids) {
     GRLM_CHECK(seen.insert(id).second, InvalidArgument, "item '" << id << "' is listed twice");
-    const int64_t index = base.FindItem(id);
-    if (index >= 0 && !current->IsTombstoned(uint32_t(index))) {
-      next->tombstones_.push_back(uint32_t(index));
-    } else if (current->delta_ && current->delta_->index_of.count(id)) {
-      removed_from_delta.insert(id);
-    } else {
-      GRLM_CHECK(false, InvalidArgument, "item '" << id << "' is not in the catalog");
-    }
+    const auto where = current->Locate(id);
+    GRLM_CHECK(where, InvalidArgument, "item '" << id << "' is not in the catalog");
+    auto& dead = where->segment == 0 ? next->tombstones_ : next->segments_[where->segment - 1].dead;
+    dead.insert(std::lower_bound(dead.begin(), dead.end(), where->index), where->index);
   }
   GRLM_CHECK(item_ids.size() < current->size(), InvalidArgument,
              "removing these " << item_ids.size() << " items would leave the catalog empty; "
                                << "a grounder needs at least one item (add the new ones first)");
   if (item_ids.empty()) return;
-  std::sort(next->tombstones_.begin(), next->tombstones_.end());
-  if (!removed_from_delta.empty()) {
-    std::vector<CatalogSnapshot::DeltaItem> kept;
-    for (const auto& d : current->delta_->items) {
-      if (!removed_from_delta.count(d.id)) kept.push_back(d);
-    }
-    next->delta_ = BuildDelta(std::move(kept), *next);
-  }
+  AddSegment(next.get(), {});
   Publish(std::move(next));
 }
 
@@ -349,30 +436,24 @@ void UpdatableGrounder::UpdateItems(std::span<const CatalogItem> items) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   const auto current = snapshot_.Load();
   auto next = std::make_shared<CatalogSnapshot>(*current);
-  const Catalog& base = current->base_->catalog();
-  auto delta = current->delta_ ? current->delta_->items : std::vector<CatalogSnapshot::DeltaItem>{};
+  std::vector<CatalogSnapshot::DeltaItem> changed;
   std::unordered_set<std::string_view> seen;
   for (const CatalogItem& item : items) {
     GRLM_CHECK(seen.insert(item.id).second, InvalidArgument,
                "item '" << item.id << "' is listed twice");
     CheckPrior(item);
+    const auto where = current->Locate(item.id);
+    GRLM_CHECK(where, InvalidArgument, "item '" << item.id << "' is not in the catalog (add it)");
     if (item.prior) next->has_priors_ = true;
-    const int64_t index = base.FindItem(item.id);
-    if (index >= 0 && !current->IsTombstoned(uint32_t(index))) {
-      next->tombstones_.push_back(uint32_t(index));
-      const double prior = item.prior.value_or(current->BasePrior(uint32_t(index)));
-      delta.push_back({item.id, item.terms, prior, uint64_t(index)});
-    } else if (current->delta_ && current->delta_->index_of.count(item.id)) {
-      auto& d = delta[current->delta_->index_of.at(item.id)];
-      d.terms = item.terms;
-      if (item.prior) d.prior = *item.prior;
-    } else {
-      GRLM_CHECK(false, InvalidArgument, "item '" << item.id << "' is not in the catalog (add it)");
-    }
+    // The old version dies; the new one keeps its key (its position) and, unless given, its prior.
+    auto& dead = where->segment == 0 ? next->tombstones_ : next->segments_[where->segment - 1].dead;
+    dead.insert(std::lower_bound(dead.begin(), dead.end(), where->index), where->index);
+    changed.push_back({item.id, item.terms,
+                       item.prior.value_or(current->Prior(where->segment, where->index)),
+                       current->Key(where->segment, where->index)});
   }
   if (items.empty()) return;
-  std::sort(next->tombstones_.begin(), next->tombstones_.end());
-  next->delta_ = BuildDelta(std::move(delta), *next);
+  AddSegment(next.get(), std::move(changed));
   Publish(std::move(next));
 }
 
@@ -382,13 +463,14 @@ std::shared_ptr<CatalogSnapshot> UpdatableGrounder::Compacted(const CatalogSnaps
   next->base_ = std::make_shared<const Grounder>(state.BuildCatalog(), base.mode(),
                                                  base.scorer().weights());
   next->next_key_ = next->base_->catalog().size();
+  next->size_ = next->base_->catalog().size();
   next->has_priors_ = state.has_priors_;
   next->version_ = state.version_;
   return next;
 }
 
 void UpdatableGrounder::Publish(std::shared_ptr<CatalogSnapshot> next) {
-  if (next->delta_size() + next->num_tombstones() > compact_threshold_) next = Compacted(*next);
+  if (next->pending() > compact_threshold_) next = Compacted(*next);
   ++next->version_;
   snapshot_.Publish(std::move(next));
 }

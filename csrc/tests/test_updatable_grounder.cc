@@ -96,16 +96,22 @@ TEST(RandomChangesMatchAFreshGrounder) {
         m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, length));
         m.priors.push_back(double(rng() % 3));
       }
-      grlm::UpdatableGrounder live(Base(m, length, mode), /*compact_threshold=*/1 + seed % 9);
+      // Small thresholds compact often; a large one lets delta segments pile up and merge.
+      const std::size_t threshold = seed % 3 == 1 ? 100000 : 1 + seed % 9;
+      grlm::UpdatableGrounder live(Base(m, length, mode), threshold);
       int next_id = 100;
-      for (int step = 0; step < 25; ++step) {
-        const int op = rng() % 4;
-        if (op == 0) {
-          grlm::CatalogItem item{"n" + std::to_string(next_id++), RandomTerms(rng, length), {}};
-          if (m.has_priors) item.prior = double(rng() % 3);
-          live.AddItems({&item, 1});
-          m.items.emplace_back(item.id, item.terms);
-          m.priors.push_back(item.prior.value_or(0.0));
+      std::size_t most_segments = 0;
+      for (int step = 0; step < 60; ++step) {
+        const int op = rng() % 5;
+        if (op == 0 || op == 4) {
+          std::vector<grlm::CatalogItem> items(1 + (op == 4 ? rng() % 4 : 0));
+          for (auto& item : items) {
+            item = {"n" + std::to_string(next_id++), RandomTerms(rng, length), {}};
+            if (m.has_priors) item.prior = double(rng() % 3);
+            m.items.emplace_back(item.id, item.terms);
+            m.priors.push_back(item.prior.value_or(0.0));
+          }
+          live.AddItems(items);
         } else if (op == 1 && m.items.size() > 1) {
           const int i = int(rng() % m.items.size());
           const std::string id = m.items[i].first;
@@ -121,8 +127,39 @@ TEST(RandomChangesMatchAFreshGrounder) {
           live.Compact();
           CHECK(live.snapshot()->pristine());
         }
-        CHECK(SameAnswers(live, m, length, mode, rng));
+        most_segments = std::max(most_segments, live.snapshot()->num_delta_segments());
+        CHECK(live.snapshot()->num_delta_segments() <= grlm::UpdatableGrounder::kMaxDeltaSegments);
+        if (step % 3 == 0 || threshold < 100) CHECK(SameAnswers(live, m, length, mode, rng));
       }
+      CHECK(SameAnswers(live, m, length, mode, rng));
+      if (threshold == 100000) CHECK(most_segments >= 2);
+    }
+  }
+}
+
+TEST(ManyTombstonesInADeltaSegment) {
+  // A delta segment whose first answer runs out of live items is asked again, as the base is.
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    std::mt19937 rng(11);
+    Model m;
+    for (int i = 0; i < 10; ++i) m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    grlm::UpdatableGrounder live(Base(m, 3, mode), 100000);
+    std::vector<grlm::CatalogItem> added;
+    for (int i = 0; i < 150; ++i) {
+      added.push_back({"n" + std::to_string(i), RandomTerms(rng, 3), {}});
+      m.items.emplace_back(added.back().id, added.back().terms);
+    }
+    live.AddItems(added);
+    for (int round = 0; round < 4; ++round) {
+      std::vector<std::string> ids;
+      for (int r = 0; r < 25; ++r) {
+        const int i = 10 + int(rng() % (m.items.size() - 10));
+        ids.push_back(m.items[i].first);
+        m.items.erase(m.items.begin() + i);
+      }
+      live.RemoveItems(ids);
+      CHECK_EQ(live.snapshot()->num_delta_segments(), 1u);
+      CHECK(SameAnswers(live, m, 3, mode, rng));
     }
   }
 }

@@ -2,10 +2,13 @@
 // without rebuilding the index, and every answer equals that of a Grounder built from scratch on
 // the current catalog.
 //
-// Layout: a built base segment (an immutable Grounder), tombstones over it (base items removed or
-// given a new Term ID) and a small delta segment (a Grounder over the items added or changed
-// since the base was built, rebuilt on each change). Compact() folds tombstones and delta into a
-// new base; it runs by itself when the delta plus the tombstones pass compact_threshold.
+// Layout: a built base segment (an immutable Grounder) with tombstones over it (base items
+// removed or given a new Term ID), then a few small delta segments, each an immutable Grounder
+// over the items one change added or changed, with its own tombstones. Delta segments merge as
+// in a log-structured index: after a change, the two newest merge while the older holds at most
+// twice the newer's live items, so an item is rebuilt O(log n) times and most changes build
+// only their own items. Compact() folds everything into a new base; it runs by itself when the
+// delta items plus the tombstones pass compact_threshold.
 //
 // The current catalog's order is a Python dict's: an item given a new Term ID keeps its
 // position, a removed item disappears, an added item goes last (in the order of the call).
@@ -16,10 +19,11 @@
 // Threads: readers work on an immutable CatalogSnapshot (grlm/snapshot_cell.h, the scheme of
 // TokenTrie); a change is built off to the side and published by a pointer swap, so a query sees
 // the catalog before a change or after it, never half of it, and never waits for a writer.
-// Writers run one at a time. A change copies the tombstones and rebuilds the delta segment:
-// O(compact_threshold), independent of the base's size. A compaction (explicit or automatic)
-// rebuilds the whole index, seconds at a million items, while holding the writer lock: other
-// writers wait for it, readers keep answering from the previous snapshot.
+// Writers run one at a time. A change copies the tombstones and builds a segment of its own
+// items (sometimes merged with the newest ones): O(pending changes) at worst, independent of the
+// base's size. A compaction (explicit or automatic) rebuilds the whole index, seconds at a
+// million items, while holding the writer lock: other writers wait for it, readers keep
+// answering from the previous snapshot.
 #pragma once
 
 #include <cstddef>
@@ -61,12 +65,13 @@ class CatalogSnapshot {
   std::vector<GroundResult> MergeBatch(const std::vector<std::span<const std::string_view>>& queries,
                                        int k, std::vector<GroundResult> base_results,
                                        int num_threads = 0) const;
-  // The k the base segment is asked for first: k plus a margin for tombstones. A query whose
-  // answer then holds fewer than k live base items (more tombstones hit than the margin) asks
-  // the base again for k plus every tombstone, which is always enough.
+  // The k the base segment is asked for first: k plus a margin for its tombstones. A query whose
+  // answer then holds fewer than k live items (more tombstones hit than the margin) asks the
+  // segment again for k plus every tombstone, which is always enough. Likewise for each delta
+  // segment.
   int BaseK(int k) const;
 
-  std::size_t size() const { return base_->catalog().size() - tombstones_.size() + delta_size(); }
+  std::size_t size() const { return size_; }
   // Id of the item at position (0 <= position < size()); throws InvalidArgument otherwise.
   const std::string& ItemIdAt(std::size_t position) const;
   // Position of item_id in the current order, or -1.
@@ -78,10 +83,15 @@ class CatalogSnapshot {
 
   const Grounder& base() const { return *base_; }
   std::shared_ptr<const Grounder> shared_base() const { return base_; }
-  std::size_t delta_size() const { return delta_ ? delta_->items.size() : 0; }
-  std::size_t num_tombstones() const { return tombstones_.size(); }
+  // Live items in delta segments.
+  std::size_t delta_size() const;
+  // Tombstones over the base and over delta segments.
+  std::size_t num_tombstones() const;
+  std::size_t num_delta_segments() const { return segments_.size(); }
+  // Delta items (live or not) plus base tombstones: what compaction would fold in.
+  std::size_t pending() const;
   // True when the answers are the base's own (no delta, no tombstones).
-  bool pristine() const { return tombstones_.empty() && delta_size() == 0; }
+  bool pristine() const { return tombstones_.empty() && segments_.empty(); }
   bool has_priors() const { return has_priors_; }
   // Increments on every published change, compactions included.
   uint64_t version() const { return version_; }
@@ -89,7 +99,7 @@ class CatalogSnapshot {
  private:
   friend class UpdatableGrounder;
 
-  // An item of the delta segment. key orders the current catalog: a base item's key is its base
+  // An item of a delta segment. key orders the current catalog: a base item's key is its base
   // index (kept by an item given a new Term ID), an added item's is base size + a counter.
   struct DeltaItem {
     std::string id;
@@ -97,11 +107,24 @@ class CatalogSnapshot {
     double prior = 0.0;
     uint64_t key = 0;
   };
-  // The delta segment: items sorted by key; grounder's index d is items[d].
-  struct Delta {
+  // A delta segment: items sorted by key; grounder's index d is items[d]. Never changes; shared
+  // by every snapshot that holds it.
+  struct Segment {
     std::vector<DeltaItem> items;
     std::unique_ptr<const Grounder> grounder;
     std::unordered_map<std::string, uint32_t> index_of;
+  };
+  // A delta segment in this snapshot, with the indices of its items removed or changed since
+  // (sorted).
+  struct SegmentState {
+    std::shared_ptr<const Segment> segment;
+    std::vector<uint32_t> dead;
+    std::size_t live() const { return segment->items.size() - dead.size(); }
+  };
+  // Where a live item is: segment 0 is the base, s > 0 is segments_[s - 1].
+  struct Location {
+    std::size_t segment;
+    uint32_t index;
   };
   // A result item with what orders it in the current catalog.
   struct Candidate {
@@ -110,28 +133,36 @@ class CatalogSnapshot {
     uint64_t key;
   };
 
-  double BasePrior(uint32_t index) const;
-  bool IsTombstoned(uint32_t base_index) const;
+  std::size_t num_segments() const { return 1 + segments_.size(); }
+  const Grounder& SegmentGrounder(std::size_t s) const;
+  const std::vector<uint32_t>& Dead(std::size_t s) const;
+  uint64_t Key(std::size_t s, uint32_t index) const;
+  double Prior(std::size_t s, uint32_t index) const;
+  bool IsDead(std::size_t s, uint32_t index) const;
+  // k plus min(tombstones, k + 16), and k plus every tombstone, capped by the segment's size.
+  int FirstK(std::size_t s, int k) const;
+  int FullK(std::size_t s, int k) const;
+  std::optional<Location> Locate(std::string_view item_id) const;
   uint64_t Position(uint64_t key) const;
-  // k plus every tombstone (capped by the base's size).
-  int FullBaseK(int k) const;
-  // The answer from the base's answer at BaseK(k) and the delta's at k.
-  GroundResult Merge(std::span<const std::string_view> terms, int k, const GroundResult& base,
-                     const GroundResult& delta) const;
+  // The answer from every segment's answer at FirstK (answers[s] for segment s).
+  GroundResult Merge(std::span<const std::string_view> terms, int k,
+                     std::span<const GroundResult> answers) const;
 
   std::shared_ptr<const Grounder> base_;
-  std::vector<uint32_t> tombstones_;      // sorted base indices
-  std::shared_ptr<const Delta> delta_;    // null when empty; shared by snapshots it did not change
-  uint64_t next_key_ = 0;                 // key of the next added item
+  std::vector<uint32_t> tombstones_;     // sorted base indices
+  std::vector<SegmentState> segments_;   // oldest first
+  std::size_t size_ = 0;                 // live items
+  uint64_t next_key_ = 0;                // key of the next added item
   bool has_priors_ = false;
   uint64_t version_ = 0;
 };
 
 class UpdatableGrounder {
  public:
-  // Default compaction threshold (delta items + tombstones): a change costs O(threshold) (the
-  // delta segment is rebuilt), a query about as much on top of the base's cost.
+  // Default compaction threshold (delta items + tombstones, CatalogSnapshot::pending).
   static constexpr std::size_t kDefaultCompactThreshold = 1024;
+  // More delta segments than this merge regardless of their sizes (bounds a query's cost).
+  static constexpr std::size_t kMaxDeltaSegments = 12;
 
   // base: the grounder of the initial catalog (shared, never changed).
   explicit UpdatableGrounder(std::shared_ptr<const Grounder> base,
@@ -168,9 +199,14 @@ class UpdatableGrounder {
   // Publishes next, compacting it first when it passed the threshold. Holds write_mutex_.
   void Publish(std::shared_ptr<CatalogSnapshot> next);
   std::shared_ptr<CatalogSnapshot> Compacted(const CatalogSnapshot& state) const;
-  // The delta segment of items (any order; sorted by key here), or null when there are none.
-  static std::shared_ptr<const CatalogSnapshot::Delta> BuildDelta(
-      std::vector<CatalogSnapshot::DeltaItem> items, const CatalogSnapshot& state);
+  // Appends a segment of items (any order) to state and merges the newest segments as needed.
+  static void AddSegment(CatalogSnapshot* state, std::vector<CatalogSnapshot::DeltaItem> items);
+  // Drops segments without live items and recounts state's size.
+  static void Tidy(CatalogSnapshot* state);
+  static std::shared_ptr<const CatalogSnapshot::Segment> BuildSegment(
+      std::vector<CatalogSnapshot::DeltaItem> items, const Grounder& base, bool has_priors);
+  static std::vector<CatalogSnapshot::DeltaItem> LiveItems(
+      const CatalogSnapshot::SegmentState& state);
 
   const std::size_t compact_threshold_;
   SnapshotCell<CatalogSnapshot> snapshot_;
