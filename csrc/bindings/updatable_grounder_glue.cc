@@ -111,12 +111,7 @@ void BindUpdatableGrounder(py::module_& m) {
         if (position >= s.size()) throw py::index_error("item position out of range");
         return s.ItemTerms(position);
       })
-      .def("item_ids", [](const Snapshot& s) {
-        std::vector<std::string> ids;
-        ids.reserve(s.size());
-        for (std::size_t i = 0; i < s.size(); ++i) ids.push_back(s.ItemIdAt(i));
-        return ids;
-      })
+      .def("item_ids", &Snapshot::ItemIds)
       .def_property_readonly("delta_size", &Snapshot::delta_size)
       .def_property_readonly("num_tombstones", &Snapshot::num_tombstones)
       .def_property_readonly("num_delta_segments", &Snapshot::num_delta_segments)

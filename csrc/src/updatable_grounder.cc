@@ -165,38 +165,60 @@ std::vector<std::string> CatalogSnapshot::ItemTerms(std::size_t position) const 
   return TermsOf(SegmentGrounder(where->segment).catalog(), where->index);
 }
 
-Catalog CatalogSnapshot::BuildCatalog() const {
-  const Catalog& base = base_->catalog();
-  Catalog catalog(base.term_id_length());
-  std::vector<double> priors;
-  // Live delta items in key order.
-  std::vector<const DeltaItem*> delta;
+void CatalogSnapshot::ForEachLive(const std::function<void(Location)>& visit) const {
+  // Live delta items in key order, merged with the live base items (a base item's key is its
+  // index).
+  std::vector<std::pair<uint64_t, Location>> delta;
   for (std::size_t s = 1; s < num_segments(); ++s) {
     const auto& items = segments_[s - 1].segment->items;
     for (uint32_t d = 0; d < items.size(); ++d) {
-      if (!IsDead(s, d)) delta.push_back(&items[d]);
+      if (!IsDead(s, d)) delta.push_back({items[d].key, Location{s, d}});
     }
   }
-  std::sort(delta.begin(), delta.end(), [](auto* a, auto* b) { return a->key < b->key; });
-  std::vector<TermId> new_id(base.vocab().size(), kUnknownTerm);
+  std::sort(delta.begin(), delta.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const uint32_t base_size = uint32_t(base_->catalog().size());
   std::size_t d = 0;
   std::size_t t = 0;
-  // Base items and delta items merged by key (a base item's key is its index).
-  for (uint32_t i = 0; i <= base.size(); ++i) {
-    for (; d < delta.size() && (i == base.size() || delta[d]->key < i); ++d) {
-      AddToCatalog(&catalog, delta[d]->id, delta[d]->terms);
-      priors.push_back(delta[d]->prior);
-    }
-    if (i == base.size()) break;
+  for (uint32_t i = 0; i <= base_size; ++i) {
+    for (; d < delta.size() && (i == base_size || delta[d].first < i); ++d) visit(delta[d].second);
+    if (i == base_size) break;
     if (t < tombstones_.size() && tombstones_[t] == i) {
       ++t;
       continue;
     }
-    // Base term ids translated to the new vocabulary, interned in order of first use (as a
-    // catalog built item by item from strings would).
+    visit(Location{0, i});
+  }
+}
+
+std::vector<std::string> CatalogSnapshot::ItemIds() const {
+  std::vector<std::string> ids;
+  ids.reserve(size());
+  ForEachLive([&](Location where) {
+    ids.push_back(where.segment == 0 ? base_->catalog().ItemId(where.index)
+                                     : segments_[where.segment - 1].segment->items[where.index].id);
+  });
+  return ids;
+}
+
+Catalog CatalogSnapshot::BuildCatalog() const {
+  const Catalog& base = base_->catalog();
+  Catalog catalog(base.term_id_length());
+  std::vector<double> priors;
+  priors.reserve(size());
+  // Base term ids are translated to the new vocabulary, interned in order of first use (as a
+  // catalog built item by item from strings would).
+  std::vector<TermId> new_id(base.vocab().size(), kUnknownTerm);
+  ForEachLive([&](Location where) {
+    priors.push_back(Prior(where.segment, where.index));
+    if (where.segment > 0) {
+      const DeltaItem& item = segments_[where.segment - 1].segment->items[where.index];
+      AddToCatalog(&catalog, item.id, item.terms);
+      return;
+    }
     TermId ids[kMaxTermIdLength];
     for (int j = 0; j < base.term_id_length(); ++j) {
-      const TermId term = base.ItemTerms(i)[j];
+      const TermId term = base.ItemTerms(where.index)[j];
       if (term >= kPadTerm) {
         ids[j] = term;
         continue;
@@ -206,9 +228,8 @@ Catalog CatalogSnapshot::BuildCatalog() const {
       }
       ids[j] = new_id[term];
     }
-    catalog.AddEncodedItem(base.ItemId(i), ids);
-    priors.push_back(Prior(0, i));
-  }
+    catalog.AddEncodedItem(base.ItemId(where.index), ids);
+  });
   if (has_priors_) catalog.SetPriors(std::move(priors));
   return catalog;
 }

@@ -61,6 +61,11 @@ bool SameAnswers(const grlm::UpdatableGrounder& live, const Model& m, int length
   const grlm::Grounder fresh = m.Build(length, mode);
   const auto snap = live.snapshot();
   if (snap->size() != m.items.size()) return false;
+  const auto ids = snap->ItemIds();
+  if (ids.size() != m.items.size()) return false;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] != m.items[i].first) return false;
+  }
   for (std::size_t i = 0; i < m.items.size(); ++i) {
     if (snap->ItemIdAt(i) != m.items[i].first) return false;
     if (snap->FindItem(m.items[i].first) != int64_t(i)) return false;

@@ -28,6 +28,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -78,6 +79,8 @@ class CatalogSnapshot {
   int64_t FindItem(std::string_view item_id) const;
   // The raw (normalized) terms of the item at position.
   std::vector<std::string> ItemTerms(std::size_t position) const;
+  // The ids of the current catalog, in order (O(N)).
+  std::vector<std::string> ItemIds() const;
   // The current catalog, in order, as a Grounder built from scratch would hold it.
   Catalog BuildCatalog() const;
 
@@ -143,6 +146,8 @@ class CatalogSnapshot {
   int FirstK(std::size_t s, int k) const;
   int FullK(std::size_t s, int k) const;
   std::optional<Location> Locate(std::string_view item_id) const;
+  // Calls visit(location) for every live item, in the current order.
+  void ForEachLive(const std::function<void(Location)>& visit) const;
   uint64_t Position(uint64_t key) const;
   // The answer from every segment's answer at FirstK (answers[s] for segment s).
   GroundResult Merge(std::span<const std::string_view> terms, int k,

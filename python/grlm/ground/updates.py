@@ -1,14 +1,15 @@
 """Online catalog changes of a :class:`grlm.ground.Grounder` (``add_items``, ``remove_items``,
 ``update_items``, ``compact``) and of its token trie, through one call.
 
-The grounder's index becomes a built base segment, tombstones over it and a small delta segment
+The grounder's index becomes a built base segment and a few small delta segments, with tombstones
 (``grlm::UpdatableGrounder`` in the C++ core). Every answer equals that of a Grounder built from
 scratch on the current catalog, whose order is a dict's: an updated item keeps its position, a
 removed one disappears, an added one goes last. Readers work on an immutable snapshot: a query sees
 the catalog before a change or after it, never half of it, and never waits for a writer.
 
-A change costs O(compact_threshold), whatever the catalog's size. Once the delta plus the
-tombstones pass ``compact_threshold`` (default 1024) the change also compacts: a full rebuild,
+A change builds a segment of its own items (sometimes merged with the newest ones), whatever
+the catalog's size. Once the delta items plus the tombstones pass ``DEFAULT_COMPACT_THRESHOLD``
+(1024, read at a grounder's first change) the change also compacts: a full rebuild,
 seconds at a million items, during which other writers wait and readers keep answering from the
 previous snapshot.
 """
