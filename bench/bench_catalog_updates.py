@@ -123,7 +123,8 @@ def run(name: str, catalog: dict, vocab: list[str], mode: str, changes: int, thr
 
     for kind in ("add", "remove", "update"):
         rows.append([label, f"one {kind}", ms(statistics.median(costs[kind])),
-                     ms(percentile(costs[kind], 0.99)), f"{changes} calls; visible to the next query"])
+                     ms(percentile(costs[kind], 0.99)),
+                     f"{changes} calls; visible to the next query"])
     rows.append([label, "query, empty delta", f"{before / len(queries) * 1e6:.1f} µs", "",
                  "batch of 256, k=10, 1 thread"])
     rows.append([label, f"query, {pending} pending (threshold {threshold})",

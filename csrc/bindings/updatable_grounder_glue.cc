@@ -22,9 +22,11 @@ using grlm_py::PackResults;
 using grlm_py::QueryViews;
 using grlm_py::TermViews;
 
+using OptionalPriors = std::optional<std::vector<std::optional<double>>>;
+
 std::vector<grlm::CatalogItem> ToItems(const std::vector<std::string>& ids,
                                        const std::vector<std::vector<std::string>>& terms,
-                                       const std::optional<std::vector<std::optional<double>>>& priors) {
+                                       const OptionalPriors& priors) {
   GRLM_CHECK(ids.size() == terms.size(), InvalidArgument,
              "got " << ids.size() << " item ids but " << terms.size() << " Term IDs");
   GRLM_CHECK(!priors || priors->size() == ids.size(), InvalidArgument,
@@ -71,7 +73,8 @@ void BindUpdatableGrounder(py::module_& m) {
         const grlm::GroundResult r = s.Ground(TermViews(query), k);
         return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
       })
-      .def("ground_batch", [](const Snapshot& s, const py::sequence& queries, int k, int num_threads) {
+      .def("ground_batch", [](const Snapshot& s, const py::sequence& queries, int k,
+                              int num_threads) {
         const QueryViews views(queries);
         std::vector<grlm::GroundResult> results;
         {
@@ -126,14 +129,14 @@ void BindUpdatableGrounder(py::module_& m) {
            py::arg("base"), py::arg("compact_threshold"))
       .def("add_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
                            const std::vector<std::vector<std::string>>& terms,
-                           const std::optional<std::vector<std::optional<double>>>& priors) {
+                           const OptionalPriors& priors) {
         const auto items = ToItems(ids, terms, priors);
         py::gil_scoped_release release;
         g.AddItems(items);
       })
       .def("update_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
                               const std::vector<std::vector<std::string>>& terms,
-                              const std::optional<std::vector<std::optional<double>>>& priors) {
+                              const OptionalPriors& priors) {
         const auto items = ToItems(ids, terms, priors);
         py::gil_scoped_release release;
         g.UpdateItems(items);

@@ -117,9 +117,9 @@ uint64_t CatalogSnapshot::Position(uint64_t key) const {
                              tombstones_.begin());
   for (const auto& seg : segments_) {
     const auto& items = seg.segment->items;
-    const auto below = uint32_t(std::partition_point(items.begin(), items.end(),
-                                                     [&](const DeltaItem& d) { return d.key < key; }) -
-                                items.begin());
+    const auto below_key = [&](const DeltaItem& d) { return d.key < key; };
+    const auto below =
+        uint32_t(std::partition_point(items.begin(), items.end(), below_key) - items.begin());
     before += below - uint64_t(std::lower_bound(seg.dead.begin(), seg.dead.end(), below) -
                                seg.dead.begin());
   }
@@ -309,16 +309,16 @@ GroundResult CatalogSnapshot::Ground(std::span<const std::string_view> terms, in
   return Merge(terms, k, answers);
 }
 
-std::vector<GroundResult> CatalogSnapshot::GroundBatch(
-    const std::vector<std::span<const std::string_view>>& queries, int k, int num_threads) const {
+std::vector<GroundResult> CatalogSnapshot::GroundBatch(const Queries& queries, int k,
+                                                       int num_threads) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   if (pristine()) return base_->GroundBatch(queries, k, num_threads);
   return MergeBatch(queries, k, base_->GroundBatch(queries, BaseK(k), num_threads), num_threads);
 }
 
-std::vector<GroundResult> CatalogSnapshot::MergeBatch(
-    const std::vector<std::span<const std::string_view>>& queries, int k,
-    std::vector<GroundResult> base_results, int num_threads) const {
+std::vector<GroundResult> CatalogSnapshot::MergeBatch(const Queries& queries, int k,
+                                                      std::vector<GroundResult> base_results,
+                                                      int num_threads) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   GRLM_CHECK(base_results.size() == queries.size(), InvalidArgument,
              "got " << base_results.size() << " base results for " << queries.size()

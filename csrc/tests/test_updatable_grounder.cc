@@ -284,7 +284,9 @@ TEST(ManyTombstonesAskTheBaseAgain) {
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     std::mt19937 rng(7);
     Model m;
-    for (int i = 0; i < 300; ++i) m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    for (int i = 0; i < 300; ++i) {
+      m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    }
     grlm::UpdatableGrounder live(Base(m, 3, mode), /*compact_threshold=*/100000);
     for (int round = 0; round < 6; ++round) {
       std::vector<std::string> ids;

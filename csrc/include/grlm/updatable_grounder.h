@@ -59,12 +59,12 @@ class CatalogSnapshot {
   GroundResult Ground(std::initializer_list<std::string_view> terms, int k) const {
     return Ground(std::span<const std::string_view>(terms.begin(), terms.size()), k);
   }
-  std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                        int k, int num_threads = 0) const;
+  using Queries = std::vector<std::span<const std::string_view>>;
+  std::vector<GroundResult> GroundBatch(const Queries& queries, int k, int num_threads = 0) const;
   // For a base segment scored elsewhere (e.g. on the GPU): base_results[q] must equal
   // base().Ground(queries[q], BaseK(k)). Returns GroundBatch's answers.
-  std::vector<GroundResult> MergeBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                       int k, std::vector<GroundResult> base_results,
+  std::vector<GroundResult> MergeBatch(const Queries& queries, int k,
+                                       std::vector<GroundResult> base_results,
                                        int num_threads = 0) const;
   // The k the base segment is asked for first: k plus a margin for its tombstones. A query whose
   // answer then holds fewer than k live items (more tombstones hit than the margin) asks the
@@ -194,8 +194,8 @@ class UpdatableGrounder {
   GroundResult Ground(std::initializer_list<std::string_view> terms, int k) const {
     return snapshot()->Ground(terms, k);
   }
-  std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                        int k, int num_threads = 0) const {
+  std::vector<GroundResult> GroundBatch(const CatalogSnapshot::Queries& queries, int k,
+                                        int num_threads = 0) const {
     return snapshot()->GroundBatch(queries, k, num_threads);
   }
   std::size_t compact_threshold() const { return compact_threshold_; }
