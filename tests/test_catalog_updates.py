@@ -109,6 +109,22 @@ def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
             assert list(merged) == list(live.ground_batch(batch, k=k))
 
 
+def test_update_stats_follow_the_changes(monkeypatch):
+    monkeypatch.setattr(updates, "DEFAULT_COMPACT_THRESHOLD", 4)
+    live = Grounder({"a": ["x"], "b": ["y"], "c": ["z"]})
+    assert live.update_stats == {"items": 3, "delta_items": 0, "tombstones": 0,
+                                 "delta_segments": 0, "pending": 0, "version": 0}
+    base_bytes = live.memory_bytes()
+    live.add_items({"d": ["w"]})
+    live.update_items({"a": ["v"]})
+    assert live.update_stats == {"items": 4, "delta_items": 2, "tombstones": 1,
+                                 "delta_segments": 1, "pending": 3, "version": 2}
+    assert live.memory_bytes() > base_bytes
+    live.remove_items(["b", "c"])  # 5 pending > 4: compacted
+    assert live.update_stats == {"items": 2, "delta_items": 0, "tombstones": 0,
+                                 "delta_segments": 0, "pending": 0, "version": 3}
+
+
 def test_a_removed_then_readded_item_goes_last():
     live = Grounder({"a": ["x"], "b": ["x"], "c": ["x"]})
     live.remove_items(["a"])

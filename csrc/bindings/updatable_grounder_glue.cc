@@ -120,6 +120,7 @@ void BindUpdatableGrounder(py::module_& m) {
       .def_property_readonly("num_delta_segments", &Snapshot::num_delta_segments)
       .def_property_readonly("pending", &Snapshot::pending)
       .def_property_readonly("pristine", &Snapshot::pristine)
+      .def("memory_bytes", &Snapshot::MemoryBytes)
       .def_property_readonly("version", &Snapshot::version);
 
   py::class_<grlm::UpdatableGrounder>(m, "UpdatableGrounder")

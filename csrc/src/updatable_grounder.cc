@@ -97,6 +97,18 @@ std::size_t CatalogSnapshot::pending() const {
   return n;
 }
 
+std::size_t CatalogSnapshot::MemoryBytes() const {
+  std::size_t bytes = base_->MemoryBytes() + tombstones_.capacity() * sizeof(uint32_t);
+  for (const auto& seg : segments_) {
+    bytes += seg.segment->grounder->MemoryBytes() + seg.dead.capacity() * sizeof(uint32_t);
+    for (const auto& item : seg.segment->items) {
+      bytes += sizeof(DeltaItem) + item.id.capacity();
+      for (const auto& term : item.terms) bytes += sizeof(std::string) + term.capacity();
+    }
+  }
+  return bytes;
+}
+
 std::optional<CatalogSnapshot::Location> CatalogSnapshot::Locate(std::string_view item_id) const {
   const int64_t index = base_->catalog().FindItem(item_id);
   if (index >= 0 && !IsDead(0, uint32_t(index))) return Location{0, uint32_t(index)};

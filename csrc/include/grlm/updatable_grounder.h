@@ -96,6 +96,8 @@ class CatalogSnapshot {
   // True when the answers are the base's own (no delta, no tombstones).
   bool pristine() const { return tombstones_.empty() && segments_.empty(); }
   bool has_priors() const { return has_priors_; }
+  // Approximate bytes held by the base and delta segments.
+  std::size_t MemoryBytes() const;
   // Increments on every published change, compactions included.
   uint64_t version() const { return version_; }
 

@@ -212,6 +212,16 @@ class Grounder:
         if self._updates is not None:
             self._updates.native.compact()
 
+    @property
+    def update_stats(self) -> dict[str, int]:
+        """``items`` (catalog size), ``delta_items``, ``tombstones``, ``delta_segments``,
+        ``pending`` (what the next compaction folds in; it runs past
+        ``grlm.ground.updates.DEFAULT_COMPACT_THRESHOLD``) and ``version`` (+1 per change)."""
+        if self._updates is None:
+            return {"items": len(self._item_ids), "delta_items": 0, "tombstones": 0,
+                    "delta_segments": 0, "pending": 0, "version": 0}
+        return self._updates.stats()
+
     def _catalog_updates(self) -> CatalogUpdates:
         with _UPDATES_LOCK:
             if self._updates is None:
@@ -322,7 +332,9 @@ class Grounder:
         return core.item_terms(index)
 
     def memory_bytes(self) -> int:
-        """Approximate memory held by the index."""
+        """Approximate memory held by the index (with pending changes, all its segments)."""
+        if self._updates is not None:
+            return self._updates.snapshot().memory_bytes()
         return self._core.memory_bytes()
 
     def __len__(self) -> int:

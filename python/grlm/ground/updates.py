@@ -49,6 +49,13 @@ class CatalogUpdates:
     def snapshot(self):
         return self._native.snapshot()
 
+    def stats(self) -> dict[str, int]:
+        """Sizes of the current snapshot (see ``Grounder.update_stats``)."""
+        s = self._native.snapshot()
+        return {"items": len(s), "delta_items": s.delta_size, "tombstones": s.num_tombstones,
+                "delta_segments": s.num_delta_segments, "pending": s.pending,
+                "version": s.version}
+
     def item_ids(self) -> list[str]:
         """The current catalog's ids in order; built once per snapshot version (O(N))."""
         snapshot = self._native.snapshot()
