@@ -59,7 +59,7 @@ def check_random_changes(mode, device, data):
     live = Grounder(catalog, mode=mode, term_id_length=LENGTH, priors=priors, device=device)
     batch = data.draw(queries)
     for step in range(data.draw(st.integers(1, 16))):
-        op = data.draw(st.sampled_from(["add", "remove", "update", "compact"]))
+        op = data.draw(st.sampled_from(["add", "remove", "update", "upsert", "compact"]))
         if op == "add":
             item = f"n{step}" if data.draw(st.booleans()) or not catalog else f"re{step}"
             terms = data.draw(term_ids)
@@ -77,6 +77,15 @@ def check_random_changes(mode, device, data):
             terms = data.draw(term_ids)
             live.update_items({item: terms})
             catalog[item] = terms  # a dict keeps an updated key's position
+        elif op == "upsert":  # a dict's assignment: a present item keeps its place and prior
+            item = data.draw(st.sampled_from([*catalog, f"u{step}"]))
+            terms = data.draw(term_ids)
+            prior = None
+            if with_priors and item not in catalog:
+                prior = float(data.draw(st.integers(0, 2)))
+                priors[item] = prior
+            live.upsert_items({item: terms}, priors=None if prior is None else {item: prior})
+            catalog[item] = terms
         elif op == "compact":
             live.compact()
         assert_same_answers(live, catalog, priors, mode, "cpu", batch)
@@ -169,6 +178,7 @@ def bad_changes():
         (lambda g: g.remove_items(g.item_ids), InvalidInputError, "empty"),
         (lambda g: g.update_items({"a": ["y"], "nope": ["y"]}), InvalidInputError, "'nope'"),
         (lambda g: g.update_items({"a": ["y"], "b": []}), InvalidInputError, "'b'"),
+        (lambda g: g.upsert_items({"a": ["y"], "new": ["y", ""]}), InvalidInputError, "'new'"),
     ]
 
 

@@ -142,6 +142,13 @@ void BindUpdatableGrounder(py::module_& m) {
         py::gil_scoped_release release;
         g.UpdateItems(items);
       })
+      .def("upsert_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
+                              const std::vector<std::vector<std::string>>& terms,
+                              const OptionalPriors& priors) {
+        const auto items = ToItems(ids, terms, priors);
+        py::gil_scoped_release release;
+        g.UpsertItems(items);
+      })
       .def("remove_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids) {
         py::gil_scoped_release release;
         g.RemoveItems(ids);

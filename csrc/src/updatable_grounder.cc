@@ -426,22 +426,47 @@ void UpdatableGrounder::AddSegment(CatalogSnapshot* state,
 }
 
 void UpdatableGrounder::AddItems(std::span<const CatalogItem> items) {
+  PutItems(items, /*may_add=*/true, /*may_replace=*/false);
+}
+
+void UpdatableGrounder::UpdateItems(std::span<const CatalogItem> items) {
+  PutItems(items, /*may_add=*/false, /*may_replace=*/true);
+}
+
+void UpdatableGrounder::UpsertItems(std::span<const CatalogItem> items) {
+  PutItems(items, /*may_add=*/true, /*may_replace=*/true);
+}
+
+void UpdatableGrounder::PutItems(std::span<const CatalogItem> items, bool may_add,
+                                 bool may_replace) {
   std::lock_guard<std::mutex> lock(write_mutex_);
   const auto current = snapshot_.Load();
   auto next = std::make_shared<CatalogSnapshot>(*current);
-  std::vector<CatalogSnapshot::DeltaItem> added;
+  std::vector<CatalogSnapshot::DeltaItem> put;
   std::unordered_set<std::string_view> seen;
   for (const CatalogItem& item : items) {
     GRLM_CHECK(seen.insert(item.id).second, InvalidArgument,
                "item '" << item.id << "' is listed twice");
-    GRLM_CHECK(!current->Locate(item.id), InvalidArgument,
-               "item '" << item.id << "' is already in the catalog (update it instead)");
     CheckPrior(item);
+    const auto where = current->Locate(item.id);
+    GRLM_CHECK(where || may_add, InvalidArgument,
+               "item '" << item.id << "' is not in the catalog (add it)");
+    GRLM_CHECK(!where || may_replace, InvalidArgument,
+               "item '" << item.id << "' is already in the catalog (update it instead)");
     if (item.prior) next->has_priors_ = true;
-    added.push_back({item.id, item.terms, item.prior.value_or(0.0), next->next_key_++});
+    if (!where) {
+      put.push_back({item.id, item.terms, item.prior.value_or(0.0), next->next_key_++});
+      continue;
+    }
+    // The old version dies; the new one keeps its key (its position) and, unless given, its prior.
+    auto& dead = where->segment == 0 ? next->tombstones_ : next->segments_[where->segment - 1].dead;
+    dead.insert(std::lower_bound(dead.begin(), dead.end(), where->index), where->index);
+    put.push_back({item.id, item.terms,
+                   item.prior.value_or(current->Prior(where->segment, where->index)),
+                   current->Key(where->segment, where->index)});
   }
   if (items.empty()) return;
-  AddSegment(next.get(), std::move(added));
+  AddSegment(next.get(), std::move(put));
   Publish(std::move(next));
 }
 
@@ -462,31 +487,6 @@ void UpdatableGrounder::RemoveItems(std::span<const std::string> item_ids) {
                                << "a grounder needs at least one item (add the new ones first)");
   if (item_ids.empty()) return;
   AddSegment(next.get(), {});
-  Publish(std::move(next));
-}
-
-void UpdatableGrounder::UpdateItems(std::span<const CatalogItem> items) {
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  const auto current = snapshot_.Load();
-  auto next = std::make_shared<CatalogSnapshot>(*current);
-  std::vector<CatalogSnapshot::DeltaItem> changed;
-  std::unordered_set<std::string_view> seen;
-  for (const CatalogItem& item : items) {
-    GRLM_CHECK(seen.insert(item.id).second, InvalidArgument,
-               "item '" << item.id << "' is listed twice");
-    CheckPrior(item);
-    const auto where = current->Locate(item.id);
-    GRLM_CHECK(where, InvalidArgument, "item '" << item.id << "' is not in the catalog (add it)");
-    if (item.prior) next->has_priors_ = true;
-    // The old version dies; the new one keeps its key (its position) and, unless given, its prior.
-    auto& dead = where->segment == 0 ? next->tombstones_ : next->segments_[where->segment - 1].dead;
-    dead.insert(std::lower_bound(dead.begin(), dead.end(), where->index), where->index);
-    changed.push_back({item.id, item.terms,
-                       item.prior.value_or(current->Prior(where->segment, where->index)),
-                       current->Key(where->segment, where->index)});
-  }
-  if (items.empty()) return;
-  AddSegment(next.get(), std::move(changed));
   Publish(std::move(next));
 }
 

@@ -107,7 +107,7 @@ TEST(RandomChangesMatchAFreshGrounder) {
       int next_id = 100;
       std::size_t most_segments = 0;
       for (int step = 0; step < 60; ++step) {
-        const int op = rng() % 5;
+        const int op = rng() % 6;
         if (op == 0 || op == 4) {
           std::vector<grlm::CatalogItem> items(1 + (op == 4 ? rng() % 4 : 0));
           for (auto& item : items) {
@@ -128,6 +128,16 @@ TEST(RandomChangesMatchAFreshGrounder) {
           grlm::CatalogItem item{m.items[i].first, RandomTerms(rng, length), {}};
           live.UpdateItems({&item, 1});
           m.items[i].second = item.terms;
+        } else if (op == 5) {
+          // Upsert one present and one new item: a dict's assignment.
+          const int i = int(rng() % m.items.size());
+          std::vector<grlm::CatalogItem> items = {
+              {m.items[i].first, RandomTerms(rng, length), {}},
+              {"n" + std::to_string(next_id++), RandomTerms(rng, length), {}}};
+          live.UpsertItems(items);
+          m.items[i].second = items[0].terms;
+          m.items.emplace_back(items[1].id, items[1].terms);
+          m.priors.push_back(0.0);
         } else {
           live.Compact();
           CHECK(live.snapshot()->pristine());

@@ -184,6 +184,8 @@ class UpdatableGrounder {
   // Gives present items a new Term ID (and a new prior when one is given; else the item keeps its
   // own); they keep their position.
   void UpdateItems(std::span<const CatalogItem> items);
+  // UpdateItems for the items present, AddItems for the others, as one change.
+  void UpsertItems(std::span<const CatalogItem> items);
   // Folds delta and tombstones into a new base (a full rebuild); a no-op when already compact.
   void Compact();
   // Writes the current catalog as an index file (SaveIndex); compacts first.
@@ -203,6 +205,7 @@ class UpdatableGrounder {
   std::size_t compact_threshold() const { return compact_threshold_; }
 
  private:
+  void PutItems(std::span<const CatalogItem> items, bool may_add, bool may_replace);
   // Publishes next, compacting it first when it passed the threshold. Holds write_mutex_.
   void Publish(std::shared_ptr<CatalogSnapshot> next);
   std::shared_ptr<CatalogSnapshot> Compacted(const CatalogSnapshot& state) const;

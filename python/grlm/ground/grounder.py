@@ -201,6 +201,12 @@ class Grounder:
         they keep their position. All-or-nothing; an unknown id raises InvalidInputError."""
         self._catalog_updates().update(term_ids, priors)
 
+    def upsert_items(self, term_ids: Mapping[str, Sequence[str]], *,
+                     priors: Mapping[str, float] | None = None) -> None:
+        """``update_items`` for the items present and ``add_items`` for the others, as one
+        all-or-nothing change (what a server's "add or replace" needs)."""
+        self._catalog_updates().upsert(term_ids, priors)
+
     def remove_items(self, item_ids: Iterable[str]) -> None:
         """Removes items. All-or-nothing; an unknown id, or removing every item (a Grounder
         needs one), raises InvalidInputError."""

@@ -88,6 +88,10 @@ class CatalogUpdates:
         ids, terms, prior_list = _change_items(term_ids, priors, "update_items")
         self._native.update_items(ids, terms, prior_list)
 
+    def upsert(self, term_ids: Mapping[str, Sequence[str]], priors: Mapping[str, float] | None):
+        ids, terms, prior_list = _change_items(term_ids, priors, "upsert_items")
+        self._native.upsert_items(ids, terms, prior_list)
+
     def remove(self, item_ids: Iterable[str]):
         self._native.remove_items(_item_id_list(item_ids))
 
