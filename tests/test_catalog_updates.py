@@ -286,6 +286,11 @@ def test_catalog_change_keeps_trie_and_grounder_in_step():
     apply_catalog_change(live, CatalogChange(update={"b": ["z", "w"]}, add={"d": ["v"]}),
                          trie=trie, encode=encode)
     assert trie.walk(shared) == -1  # nobody holds it any more
+    apply_catalog_change(live, CatalogChange(upsert={"c": ["x", "y"], "e": ["z", "w"]}),
+                         trie=trie, encode=encode)
+    assert trie.items_of(shared) == ["c"] and trie.items_of(encode(["z", "w"])) == ["b", "e"]
+    apply_catalog_change(live, CatalogChange(remove=["e"], update={"c": ["z"]}), trie=trie,
+                         encode=encode)
     assert live.ground(["x", "y"]).hit != "direct"
     for item in live.item_ids:
         assert trie.sequence(item) == encode(live.item_terms(item))

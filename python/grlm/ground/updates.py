@@ -173,12 +173,15 @@ class CatalogChange:
         New items and their Term IDs (appended to the catalog).
     update : mapping of str to sequence of str
         Present items given a new Term ID (they keep their position).
+    upsert : mapping of str to sequence of str
+        Items to update when present, else to add (a server's "add or replace").
     remove : sequence of str
         Present items to remove.
     """
 
     add: Mapping[str, Sequence[str]] = field(default_factory=dict)
     update: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    upsert: Mapping[str, Sequence[str]] = field(default_factory=dict)
     remove: Sequence[str] = ()
 
 
@@ -192,8 +195,9 @@ def apply_catalog_change(grounder, change: CatalogChange, *, trie=None,
     ``Objective.trie``, or ``lambda terms: encode_answer(tokenizer, terms)`` for
     ``TokenTrie.from_items``.
 
-    The steps are remove, update, add, each all-or-nothing. Every Term ID is encoded and every
-    step checked by the grounder before the trie changes, so after an error the two still agree.
+    The steps are remove, update, upsert, add, each all-or-nothing. Every Term ID is encoded and
+    every step checked by the grounder before the trie changes, so after an error the two still
+    agree.
     Items sharing a Term ID share a trie path; removing one keeps the path alive for the others
     (the trie counts items, not sequences). A decoding step running during the change may see the
     trie before or after each step.
@@ -203,7 +207,7 @@ def apply_catalog_change(grounder, change: CatalogChange, *, trie=None,
     tokens = {}
     if trie is not None:
         # Encoded before anything changes: an encoder error leaves both as they were.
-        for mapping in (change.update, change.add):
+        for mapping in (change.update, change.upsert, change.add):
             for item_id, terms in mapping.items():
                 tokens[item_id] = list(encode(list(terms)))
     if change.remove:
@@ -217,6 +221,12 @@ def apply_catalog_change(grounder, change: CatalogChange, *, trie=None,
             for item_id in change.update:
                 trie.remove(item_id)
             trie.add_sequences({i: tokens[i] for i in change.update})
+    if change.upsert:
+        grounder.upsert_items(change.upsert)
+        if trie is not None:
+            for item_id in change.upsert:
+                trie.remove(item_id)  # False for a new item
+            trie.add_sequences({i: tokens[i] for i in change.upsert})
     if change.add:
         grounder.add_items(change.add)
         if trie is not None:
