@@ -32,14 +32,16 @@ py=${GRLM_PYTHON:-.venv/bin/python}
 # The pytest files that drive the compiled core (no torch model runs in them).
 address_tests=(tests/test_grounder_api.py tests/test_grounder_vs_reference.py
   tests/test_token_trie.py tests/test_index_file.py tests/test_bad_inputs.py
-  tests/test_cli_ground.py tests/test_term_ids.py tests/test_thread_safety.py)
-thread_tests=(tests/test_thread_safety.py)
+  tests/test_cli_ground.py tests/test_term_ids.py tests/test_thread_safety.py
+  tests/test_catalog_updates.py)
+thread_tests=(tests/test_thread_safety.py
+  tests/test_catalog_updates.py::test_readers_see_whole_changes_while_a_writer_runs)
 # The ctest binaries; --quick leaves out the CUDA kernels' CPU emulation (slow, not threaded).
 ctests=(term_vocab catalog direct_map partial_credit structural grounder index_file token_trie
-  cuda_structural cuda_kernels_emulated)
+  updatable_grounder cuda_structural cuda_kernels_emulated)
 thread_filter=()
 if [ $quick = 1 ]; then
-  ctests=("${ctests[@]:0:9}")
+  ctests=("${ctests[@]:0:10}")
   thread_filter=(-k trie)
 fi
 
@@ -105,9 +107,10 @@ fi
 
 if [ "$which" = all ] || [ "$which" = thread ]; then
   echo "== ThreadSanitizer"
-  build thread "-fsanitize=thread" grounder token_trie
+  build thread "-fsanitize=thread" grounder token_trie updatable_grounder
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
-  ctest --test-dir build/sanitize-thread --output-on-failure -R "$(only grounder token_trie)"
+  ctest --test-dir build/sanitize-thread --output-on-failure \
+    -R "$(only grounder token_trie updatable_grounder)"
   run_pytest thread "$(runtime tsan)" "${thread_tests[@]}" "${thread_filter[@]}"
 fi
 echo "sanitize.sh: no sanitizer reports"
