@@ -6,11 +6,11 @@
 #include <string_view>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/grounder.h"
 
-TEST(DirectThenStructural) {
+TEST_CASE("DirectThenStructural") {
   grlm::Catalog c(2);
   c.AddItem("a", {"x", "y"});
   c.AddItem("b", {"x", "z"});
@@ -23,11 +23,11 @@ TEST(DirectThenStructural) {
   CHECK_EQ(structural.items.size(), 2u);
   auto none = g.Ground({"q", "w"}, 5);
   CHECK(none.hit == grlm::HitType::kNone);
-  CHECK_THROWS(g.Ground({"x"}, 0), grlm::InvalidArgument);
-  CHECK_THROWS(g.Ground({}, 1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.Ground({"x"}, 0), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.Ground({}, 1), grlm::InvalidArgument);
 }
 
-TEST(BatchEqualsSingle) {
+TEST_CASE("BatchEqualsSingle") {
   // Direct hits (some colliding), structural hits and misses, in batches that are not multiples of
   // a thread's block, on 1 to 3 threads, in both modes.
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
@@ -56,11 +56,11 @@ TEST(BatchEqualsSingle) {
     }
     std::vector<std::string_view> empty_term{""};
     queries[250] = empty_term;
-    CHECK_THROWS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
+    CHECK_THROWS_AS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
   }
 }
 
-TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
+TEST_CASE("RejectsEmptyCatalog") { CHECK_THROWS_AS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
 
 // A worker thread that cannot start is an exception, not std::terminate: under an address-space
 // limit too low for the threads' stacks, GroundBatch throws ResourceError and the process goes
@@ -73,7 +73,7 @@ TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm:
 #endif
 #endif
 #if defined(__linux__) && !defined(GRLM_TEST_UNDER_SANITIZER)
-TEST(ThreadStartFailureIsAnException) {
+TEST_CASE("ThreadStartFailureIsAnException") {
   grlm::Catalog c(2);
   for (int i = 0; i < 50; ++i) c.AddItem("i" + std::to_string(i), {"x", "t" + std::to_string(i)});
   grlm::Grounder g(std::move(c));

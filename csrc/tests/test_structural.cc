@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/item_score.h"
 #include "grlm/structural.h"
@@ -19,7 +19,7 @@ grlm::PreparedQuery Prepare(const grlm::StructuralScorer& s, const grlm::Catalog
 }
 }  // namespace
 
-TEST(PositionalScoresWeightedMatches) {
+TEST_CASE("PositionalScoresWeightedMatches") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"x", "q", "z"});
@@ -35,7 +35,7 @@ TEST(PositionalScoresWeightedMatches) {
   CHECK(s.TopK(Prepare(s, c, {"nothing"}), 5).empty());
 }
 
-TEST(BagCreditsSubstringsOncePerItemTerm) {
+TEST_CASE("BagCreditsSubstringsOncePerItemTerm") {
   grlm::Catalog c(2);
   c.AddItem("a", {"hair-mask", "hair-mask"});
   c.AddItem("b", {"mask", "serum"});
@@ -47,7 +47,7 @@ TEST(BagCreditsSubstringsOncePerItemTerm) {
   CHECK_EQ(top[1].score, 1.0);
 }
 
-TEST(ScoreMatchesTheSharedItemFunction) {
+TEST_CASE("ScoreMatchesTheSharedItemFunction") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"y", "x"});
@@ -61,7 +61,7 @@ TEST(ScoreMatchesTheSharedItemFunction) {
 
 // Bag-mode top-k against a brute force over every item, on catalogs with few terms (many equal
 // scores, decided by priors), substring credits, repeated item terms and every k.
-TEST(BagTopKEqualsBruteForceWithTies) {
+TEST_CASE("BagTopKEqualsBruteForceWithTies") {
   std::mt19937 rng(7);
   const std::vector<std::string> words = {"hair", "hair-mask", "mask", "serum", "se", "oil",
                                           "face-oil", "cream", "hand-cream", "gel"};
