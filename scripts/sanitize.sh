@@ -67,6 +67,7 @@ runtime() {  # path of a sanitizer runtime library of the compiler, e.g. runtime
 
 build() {  # build <name> <sanitizer flags> <ctest names...>: the module and those tests
   local dir=build/sanitize-$1 flags=$2 tests=("${@:3}")
+  bash scripts/install_cpp_test_deps.sh
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRLM_CUDA=OFF \
     -DGRLM_BUILD_TESTS=ON -DGRLM_BUILD_PYTHON=ON -DCMAKE_CXX_COMPILER="$cxx" \
     -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$py" \

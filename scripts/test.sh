@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=$(bash scripts/setup_venv.sh | tail -n 1)
+bash scripts/install_cpp_test_deps.sh
 cmake -S . -B build/ctest -DCMAKE_BUILD_TYPE=Release -DGRLM_BUILD_TESTS=ON -DGRLM_BUILD_PYTHON=OFF
 cmake --build build/ctest -j "$(nproc)"
 ctest --test-dir build/ctest --output-on-failure

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/structural.h"
 #include "grlm/term_vocab.h"
@@ -248,22 +248,23 @@ std::size_t Compare(const Case& c, ScoreMode mode, int k, int num_sms) {
 
 }  // namespace
 
-TEST(PlanCoversEveryItemOnce) {
+TEST_CASE("PlanCoversEveryItemOnce") {
   for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{257},
                         std::size_t{1000003}, std::size_t{3000000000}}) {
     for (int q : {1, 64, 1000}) {
       for (int sms : {1, 132}) {
         const auto plan = gc::PlanScan(n, q, sms);
         CHECK(plan.chunk_items % gc::kScanThreads == 0);
-        CHECK(plan.num_chunks >= 1 && plan.num_chunks <= 65535);
+        CHECK(plan.num_chunks >= 1);
+        CHECK(plan.num_chunks <= 65535);
         CHECK(static_cast<std::size_t>(plan.num_chunks) * plan.chunk_items >= n);
-        CHECK(n == 0 || static_cast<std::size_t>(plan.num_chunks - 1) * plan.chunk_items < n);
+        CHECK((n == 0 || static_cast<std::size_t>(plan.num_chunks - 1) * plan.chunk_items < n));
       }
     }
   }
 }
 
-TEST(PositionalLevelsOrderMaskScoresExactly) {
+TEST_CASE("PositionalLevelsOrderMaskScoresExactly") {
   // 0.5 + 0.25 == 0.75: masks {1, 2} and {3} share a level; mask 0 is level 0.
   const std::vector<double> weights = {1.0, 0.5, 0.25, 0.75};
   const auto levels = gc::BuildPositionalLevels(weights);
@@ -284,7 +285,7 @@ TEST(PositionalLevelsOrderMaskScoresExactly) {
   }
 }
 
-TEST(LastRoundBucketsFitTheTieCapacity) {
+TEST_CASE("LastRoundBucketsFitTheTieCapacity") {
   for (uint64_t max_rank : {uint64_t{1}, uint64_t{31}, uint64_t{65535}, uint64_t{INT32_MAX}}) {
     for (int rank_bits : {0, 1, 7, 20, 31}) {
       int shift = gc::FirstShift(rank_bits + gc::BitLength(max_rank));
@@ -303,18 +304,18 @@ TEST(LastRoundBucketsFitTheTieCapacity) {
   CHECK_EQ(gc::RankBits(1000000), 20);
 }
 
-TEST(PositionalManyChunksAndGroups) {
+TEST_CASE("PositionalManyChunksAndGroups") {
   // 1000 items over 40 "SMs": several chunks per group; 40 queries: two groups, one partial.
   const Case c = RandomCase(1, 1000, 5, 30, 40);
   CHECK(Compare(c, ScoreMode::kPositional, 10, 40) > 0);
 }
 
-TEST(BagManyChunks) {
+TEST_CASE("BagManyChunks") {
   const Case c = RandomCase(2, 1000, 5, 30, 12);
   CHECK(Compare(c, ScoreMode::kBag, 10, 40) > 0);
 }
 
-TEST(BagGroupWithMoreCreditsThanTheHashHolds) {
+TEST_CASE("BagGroupWithMoreCreditsThanTheHashHolds") {
   // "w" is a substring of every "w<i>" term, so each query credits ~400 terms: the group's
   // credits overflow the hash and the block scores every query for items passing the filter.
   Case c = RandomCase(11, 2000, 5, 400, 33);
@@ -333,7 +334,7 @@ TEST(BagGroupWithMoreCreditsThanTheHashHolds) {
   CHECK(Compare(c, ScoreMode::kBag, 10, 3) > 0);
 }
 
-TEST(DenseScoresNeedSeveralRounds) {
+TEST_CASE("DenseScoresNeedSeveralRounds") {
   // A tiny vocabulary: nearly every item scores, so the k-th key's bucket is refined again.
   const Case c = RandomCase(4, 6000, 5, 2, 3);
   for (ScoreMode mode : {ScoreMode::kPositional, ScoreMode::kBag}) {
@@ -342,26 +343,26 @@ TEST(DenseScoresNeedSeveralRounds) {
   }
 }
 
-TEST(LargeKAndFewerThanKResults) {
+TEST_CASE("LargeKAndFewerThanKResults") {
   const Case dense = RandomCase(5, 9000, 5, 1, 2);
   CHECK(Compare(dense, ScoreMode::kPositional, 1024, 1) > 0);
   const Case sparse = RandomCase(6, 3000, 5, 300, 2);  // fewer than k items score
   CHECK(Compare(sparse, ScoreMode::kBag, 1024, 1) > 0);
 }
 
-TEST(KOneManyQueryGroups) {
+TEST_CASE("KOneManyQueryGroups") {
   const Case c = RandomCase(7, 700, 8, 20, 70);
   CHECK(Compare(c, ScoreMode::kPositional, 1, 2) > 0);
   CHECK(Compare(c, ScoreMode::kBag, 1, 2) > 0);
 }
 
-TEST(AllScoresEqualTiesByPriorThenIndex) {
+TEST_CASE("AllScoresEqualTiesByPriorThenIndex") {
   const Case c = RandomCase(8, 3000, 3, 10, 1, /*all_equal=*/true);
   CHECK(Compare(c, ScoreMode::kPositional, 37, 1) > 0);
   CHECK(Compare(c, ScoreMode::kBag, 300, 1) > 0);
 }
 
-TEST(PriorsDecideTiesAcrossChunks) {
+TEST_CASE("PriorsDecideTiesAcrossChunks") {
   // Equal scores everywhere; priors put items 0, 1, 2 first (10, 9, 7) and item 2900, in the
   // last chunk, between them (8).
   const Case base = RandomCase(10, 3072, 2, 10, 0, /*all_equal=*/true);
@@ -375,20 +376,20 @@ TEST(PriorsDecideTiesAcrossChunks) {
   CHECK_EQ(Compare(c, ScoreMode::kPositional, 3, 4), 3u);
 }
 
-TEST(SingleItemSingleTerm) {
+TEST_CASE("SingleItemSingleTerm") {
   const Case c = RandomCase(9, 1, 1, 3, 5);
   Compare(c, ScoreMode::kPositional, 5, 1);
   Compare(c, ScoreMode::kBag, 5, 1);
 }
 
-TEST(NoItems) {
+TEST_CASE("NoItems") {
   Case c{grlm::Catalog(3), {{"a", "b", "c"}}};
   c.catalog.SetPriors({});
   CHECK_EQ(Compare(c, ScoreMode::kPositional, 4, 2), 0u);
   CHECK_EQ(Compare(c, ScoreMode::kBag, 4, 2), 0u);
 }
 
-TEST(BagItemsHoldingATermSeveralTimes) {
+TEST_CASE("BagItemsHoldingATermSeveralTimes") {
   // Credited once per occurrence (the official rule): an item of one term repeated L times
   // scores L times that term's credit, above the sum of the query's credits, so the kernel's key
   // range must reach past that sum. Items 0..3 hold "mask" 4, 3, 2 and 1 times.

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/cuda_structural.h"
 #include "grlm/structural.h"
 
@@ -23,19 +23,19 @@ grlm::Catalog RandomCatalog(int n, int length, std::mt19937* rng) {
 
 }  // namespace
 
-TEST(ReportsWhatWasBuilt) {
+TEST_CASE("ReportsWhatWasBuilt") {
   CHECK(grlm::CudaCompiled() == (GRLM_WITH_CUDA != 0));
   CHECK(grlm::CudaDeviceCount() >= 0);
 }
 
-TEST(WithoutAGpuConstructionThrowsCudaError) {
+TEST_CASE("WithoutAGpuConstructionThrowsCudaError") {
   if (grlm::CudaCompiled() && grlm::CudaDeviceCount() > 0) return;
   grlm::Catalog catalog(2);
   catalog.AddItem("a", {"x", "y"});
-  CHECK_THROWS(grlm::CudaStructuralScorer(catalog, grlm::ScoreMode::kPositional), grlm::CudaError);
+  CHECK_THROWS_AS(grlm::CudaStructuralScorer(catalog, grlm::ScoreMode::kPositional), grlm::CudaError);
 }
 
-TEST(OnAGpuMatchesTheCpuScorer) {
+TEST_CASE("OnAGpuMatchesTheCpuScorer") {
   if (!grlm::CudaCompiled() || grlm::CudaDeviceCount() == 0) return;
   std::mt19937 rng(3);
   const grlm::Catalog catalog = RandomCatalog(3001, 4, &rng);

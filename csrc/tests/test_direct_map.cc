@@ -1,4 +1,4 @@
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/direct_map.h"
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-TEST(ReturnsEveryItemOfACollidingTermIdInTieOrder) {
+TEST_CASE("ReturnsEveryItemOfACollidingTermIdInTieOrder") {
   grlm::Catalog c(2);
   c.AddItem("a", {"x", "y"});
   c.AddItem("b", {"x", "z"});
@@ -26,7 +26,7 @@ TEST(ReturnsEveryItemOfACollidingTermIdInTieOrder) {
   CHECK_EQ(map.num_groups(), 2u);
 }
 
-TEST(FindsWhatAScanFindsAlsoInBatches) {
+TEST_CASE("FindsWhatAScanFindsAlsoInBatches") {
   // Random Term IDs over a small vocabulary (many collisions) and random queries, some of them
   // catalog Term IDs; Find and FindBatch (batches longer than its internal chunk) against a scan.
   std::mt19937 rng(3);

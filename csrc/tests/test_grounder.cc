@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/grounder.h"
 #include "grlm/position_weights.h"
@@ -49,7 +49,7 @@ grlm::Catalog SmallCatalog(int n) {
 
 }  // namespace
 
-TEST(DirectThenStructural) {
+TEST_CASE("DirectThenStructural") {
   grlm::Catalog c(2);
   c.AddItem("a", {"x", "y"});
   c.AddItem("b", {"x", "z"});
@@ -62,11 +62,11 @@ TEST(DirectThenStructural) {
   CHECK_EQ(structural.items.size(), 2u);
   auto none = g.Ground({"q", "w"}, 5);
   CHECK(none.hit == grlm::HitType::kNone);
-  CHECK_THROWS(g.Ground({"x"}, 0), grlm::InvalidArgument);
-  CHECK_THROWS(g.Ground({}, 1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.Ground({"x"}, 0), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.Ground({}, 1), grlm::InvalidArgument);
 }
 
-TEST(BatchEqualsSingle) {
+TEST_CASE("BatchEqualsSingle") {
   // Direct hits (some colliding), structural hits and misses, in batches that are not multiples of
   // a thread's block, on 1 to 3 threads, in both modes.
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
@@ -95,13 +95,13 @@ TEST(BatchEqualsSingle) {
     }
     std::vector<std::string_view> empty_term{""};
     queries[250] = empty_term;
-    CHECK_THROWS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
+    CHECK_THROWS_AS(g.GroundBatch(queries, 7, 2), grlm::InvalidArgument);
   }
 }
 
 // GroundBatch sends all direct misses of a batch to the backend in one call, and only those;
 // results equal the CPU scorer's. A k above the backend's max_top_k runs on the CPU scorer.
-TEST(BackendServesTheMissesOfABatchInOneCall) {
+TEST_CASE("BackendServesTheMissesOfABatchInOneCall") {
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     grlm::Grounder g(SmallCatalog(300), mode);
     std::vector<std::vector<std::string_view>> terms = {
@@ -132,7 +132,7 @@ TEST(BackendServesTheMissesOfABatchInOneCall) {
   }
 }
 
-TEST(RejectsABackendOverAnotherCatalog) {
+TEST_CASE("RejectsABackendOverAnotherCatalog") {
   grlm::Grounder g(SmallCatalog(300));
   grlm::Grounder other(SmallCatalog(301));
   grlm::Grounder bag(SmallCatalog(300), grlm::ScoreMode::kBag);
@@ -140,26 +140,26 @@ TEST(RejectsABackendOverAnotherCatalog) {
   CountingBackend wrong_mode(bag, 10);
   std::vector<std::string_view> query = {"x", "u3"};
   std::vector<std::span<const std::string_view>> queries = {query};
-  CHECK_THROWS(g.Ground(query, 3, &wrong_size), grlm::InvalidArgument);
-  CHECK_THROWS(g.GroundBatch(queries, 3, 1, &wrong_mode), grlm::InvalidArgument);
-  CHECK_THROWS(g.GroundBatch(queries, 0, 1), grlm::InvalidArgument);
-  CHECK_THROWS(g.GroundBatch(queries, 3, -1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.Ground(query, 3, &wrong_size), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.GroundBatch(queries, 3, 1, &wrong_mode), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.GroundBatch(queries, 0, 1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(g.GroundBatch(queries, 3, -1), grlm::InvalidArgument);
 }
 
-TEST(PositionWeightsAreDefinedAndCheckedOnce) {
+TEST_CASE("PositionWeightsAreDefinedAndCheckedOnce") {
   CHECK(grlm::DefaultPositionWeights(3) == (std::vector<double>{1.0, 0.5, 1.0 / 3}));
-  CHECK_THROWS(grlm::DefaultPositionWeights(0), grlm::InvalidArgument);
-  CHECK_THROWS(grlm::DefaultPositionWeights(grlm::kMaxTermIdLength + 1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::DefaultPositionWeights(0), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::DefaultPositionWeights(grlm::kMaxTermIdLength + 1), grlm::InvalidArgument);
   CHECK(grlm::ResolvePositionWeights({}, 2) == grlm::DefaultPositionWeights(2));
   CHECK(grlm::ResolvePositionWeights({2.0, 1.0}, 2) == (std::vector<double>{2.0, 1.0}));
-  CHECK_THROWS(grlm::ResolvePositionWeights({1.0}, 2), grlm::InvalidArgument);
-  CHECK_THROWS(grlm::ResolvePositionWeights({1.0, 0.0}, 2), grlm::InvalidArgument);
-  CHECK_THROWS(grlm::ResolvePositionWeights({1.0, std::nan("")}, 2), grlm::InvalidArgument);
-  CHECK_THROWS(grlm::Grounder(SmallCatalog(3), grlm::ScoreMode::kPositional, {1.0, -1.0}),
+  CHECK_THROWS_AS(grlm::ResolvePositionWeights({1.0}, 2), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::ResolvePositionWeights({1.0, 0.0}, 2), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::ResolvePositionWeights({1.0, std::nan("")}, 2), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::Grounder(SmallCatalog(3), grlm::ScoreMode::kPositional, {1.0, -1.0}),
                grlm::InvalidArgument);
 }
 
-TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
+TEST_CASE("RejectsEmptyCatalog") { CHECK_THROWS_AS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
 
 // A worker thread that cannot start is an exception, not std::terminate: under an address-space
 // limit too low for the threads' stacks, GroundBatch throws ResourceError and the process goes
@@ -172,7 +172,7 @@ TEST(RejectsEmptyCatalog) { CHECK_THROWS(grlm::Grounder(grlm::Catalog(5)), grlm:
 #endif
 #endif
 #if defined(__linux__) && !defined(GRLM_TEST_UNDER_SANITIZER)
-TEST(ThreadStartFailureIsAnException) {
+TEST_CASE("ThreadStartFailureIsAnException") {
   grlm::Catalog c(2);
   for (int i = 0; i < 50; ++i) c.AddItem("i" + std::to_string(i), {"x", "t" + std::to_string(i)});
   grlm::Grounder g(std::move(c));

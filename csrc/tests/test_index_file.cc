@@ -3,11 +3,11 @@
 #include <random>
 #include <string>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/index_file.h"
 
-TEST(RoundTripsAndDetectsCorruption) {
+TEST_CASE("RoundTripsAndDetectsCorruption") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"x", "q"});
@@ -30,17 +30,17 @@ TEST(RoundTripsAndDetectsCorruption) {
   std::string flipped = bytes;
   flipped[flipped.size() / 2] ^= 0x40;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << flipped;
-  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  CHECK_THROWS_AS(grlm::LoadIndex(path), grlm::IndexFileError);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 3);
-  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  CHECK_THROWS_AS(grlm::LoadIndex(path), grlm::IndexFileError);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << "not an index";
-  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  CHECK_THROWS_AS(grlm::LoadIndex(path), grlm::IndexFileError);
   std::remove(path.c_str());
-  CHECK_THROWS(grlm::LoadIndex(path), grlm::IndexFileError);
+  CHECK_THROWS_AS(grlm::LoadIndex(path), grlm::IndexFileError);
 }
 
 // Damaged bytes of a valid file (flipped, truncated, counts overwritten): only IndexFileError.
-TEST(DamagedBytesOnlyRaiseIndexFileError) {
+TEST_CASE("DamagedBytesOnlyRaiseIndexFileError") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"x", "q"});
@@ -71,7 +71,7 @@ TEST(DamagedBytesOnlyRaiseIndexFileError) {
     }
   }
   CHECK_EQ(other_errors, 0);
-  CHECK_THROWS(grlm::LoadIndex("."), grlm::IndexFileError);  // a directory
-  CHECK_THROWS(grlm::LoadIndex(std::string("a\0b", 3)), grlm::IndexFileError);
-  CHECK_THROWS(grlm::SaveIndex(g, std::string("a\0b", 3)), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::LoadIndex("."), grlm::IndexFileError);  // a directory
+  CHECK_THROWS_AS(grlm::LoadIndex(std::string("a\0b", 3)), grlm::IndexFileError);
+  CHECK_THROWS_AS(grlm::SaveIndex(g, std::string("a\0b", 3)), grlm::InvalidArgument);
 }

@@ -1,4 +1,4 @@
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/item_score.h"
 #include "grlm/partial_credit.h"
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-TEST(CreditsEqualContainingAndContainedTerms) {
+TEST_CASE("CreditsEqualContainingAndContainedTerms") {
   grlm::TermVocab vocab;
   vocab.Intern("hair");        // 0: contained in "hair-mask"
   vocab.Intern("hair-mask");   // 1: equal
@@ -39,7 +39,7 @@ static std::vector<grlm::TermCredit> BruteForceCredits(const grlm::TermVocab& vo
   return credits;
 }
 
-TEST(CreditsMatchAScanOfTheVocabularyOnRandomTerms) {
+TEST_CASE("CreditsMatchAScanOfTheVocabularyOnRandomTerms") {
   // Short words over three letters (and a multi-byte one), so containment is common; generated
   // terms are vocabulary terms (precomputed credits) and new strings (computed per query).
   std::mt19937 rng(7);

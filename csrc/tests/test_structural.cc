@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/item_score.h"
 #include "grlm/structural.h"
@@ -19,7 +19,7 @@ grlm::PreparedQuery Prepare(const grlm::StructuralScorer& s, const grlm::Catalog
 }
 }  // namespace
 
-TEST(PositionalScoresWeightedMatches) {
+TEST_CASE("PositionalScoresWeightedMatches") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"x", "q", "z"});
@@ -37,7 +37,7 @@ TEST(PositionalScoresWeightedMatches) {
 
 // The official GRLM code indexes a Term ID under each term once per occurrence, so an item
 // holding a term twice is credited twice (before issue 15: once).
-TEST(BagCreditsEveryOccurrenceOfAnItemTerm) {
+TEST_CASE("BagCreditsEveryOccurrenceOfAnItemTerm") {
   grlm::Catalog c(2);
   c.AddItem("a", {"hair-mask", "hair-mask"});
   c.AddItem("b", {"mask", "serum"});
@@ -58,7 +58,7 @@ TEST(BagCreditsEveryOccurrenceOfAnItemTerm) {
   CHECK_EQ(partial[1].score, 1.0);
 }
 
-TEST(ScoreMatchesTheSharedItemFunction) {
+TEST_CASE("ScoreMatchesTheSharedItemFunction") {
   grlm::Catalog c(3);
   c.AddItem("a", {"x", "y", "z"});
   c.AddItem("b", {"y", "x"});
@@ -72,7 +72,7 @@ TEST(ScoreMatchesTheSharedItemFunction) {
 
 // Bag-mode top-k against a brute force over every item, on catalogs with few terms (many equal
 // scores, decided by priors), substring credits, repeated item terms and every k.
-TEST(BagTopKEqualsBruteForceWithTies) {
+TEST_CASE("BagTopKEqualsBruteForceWithTies") {
   std::mt19937 rng(7);
   const std::vector<std::string> words = {"hair", "hair-mask", "mask", "serum", "se", "oil",
                                           "face-oil", "cream", "hand-cream", "gel"};

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/token_trie.h"
 
@@ -54,7 +54,9 @@ void CheckAgainstReference(grlm::TokenTrie& trie, const std::map<int64_t, Seq>& 
     for (int64_t item : items) {
       CHECK(trie.Sequence(item) == seq);
       const auto path = trie.PathNodes(item);
-      CHECK(path.size() == seq.size() + 1 && path.front() == 0 && path.back() == node);
+      CHECK(path.size() == seq.size() + 1);
+      CHECK(path.front() == 0);
+      CHECK(path.back() == node);
     }
   }
   // Sequences are at most 4 tokens long: a 5-token prefix is always dead.
@@ -123,30 +125,30 @@ void RandomCatalog(unsigned seed) {
   }
 }
 
-TEST(RandomCatalogsWithRemovalsAndAdditions) {
+TEST_CASE("RandomCatalogsWithRemovalsAndAdditions") {
   for (unsigned seed = 0; seed < 200; ++seed) RandomCatalog(seed);
 }
 
-TEST(ErrorsAndEmptyTrie) {
+TEST_CASE("ErrorsAndEmptyTrie") {
   grlm::TokenTrie trie(kEnd);
   Seq good = {5, kEnd};
   Seq no_end = {5, 6};
   Seq inner_end = {5, kEnd, 6, kEnd};
   Seq negative = {-4, kEnd};
-  CHECK_THROWS(trie.Add(0, no_end.data(), no_end.size()), grlm::InvalidArgument);
-  CHECK_THROWS(trie.Add(0, inner_end.data(), inner_end.size()), grlm::InvalidArgument);
-  CHECK_THROWS(trie.Add(0, negative.data(), negative.size()), grlm::InvalidArgument);
-  CHECK_THROWS(trie.Add(0, good.data(), 0), grlm::InvalidArgument);
-  CHECK_THROWS(trie.Add(-1, good.data(), good.size()), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(0, no_end.data(), no_end.size()), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(0, inner_end.data(), inner_end.size()), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(0, negative.data(), negative.size()), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(0, good.data(), 0), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(-1, good.data(), good.size()), grlm::InvalidArgument);
   trie.Add(0, good.data(), good.size());
-  CHECK_THROWS(trie.Add(0, good.data(), good.size()), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.Add(0, good.data(), good.size()), grlm::InvalidArgument);
   int64_t items[2] = {1, 1};
   int32_t tokens[4] = {5, kEnd, 6, kEnd};
   int64_t offsets[3] = {0, 2, 4};
-  CHECK_THROWS(trie.AddBatch(items, tokens, offsets, 2), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.AddBatch(items, tokens, offsets, 2), grlm::InvalidArgument);
   CHECK(trie.num_items() == 1);  // nothing added by the failed batch
-  CHECK_THROWS(grlm::TokenTrie bad(-1), grlm::InvalidArgument);
-  CHECK_THROWS(trie.AllowedTokens(99), grlm::InvalidArgument);
+  CHECK_THROWS_AS(grlm::TokenTrie bad(-1), grlm::InvalidArgument);
+  CHECK_THROWS_AS(trie.AllowedTokens(99), grlm::InvalidArgument);
   // Removing the last item empties the root.
   CHECK(trie.Remove(0));
   CHECK(trie.AllowedTokens(0).empty());
@@ -156,7 +158,7 @@ TEST(ErrorsAndEmptyTrie) {
 
 // Readers walk stable items while a writer adds, removes and exports others: every reader sees
 // a complete snapshot, so a stable item is always found (run under TSan by sanitize.sh).
-TEST(ReadersAlongsideAWriter) {
+TEST_CASE("ReadersAlongsideAWriter") {
   grlm::TokenTrie trie(kEnd);
   constexpr int kStable = 500;
   std::vector<int64_t> items;

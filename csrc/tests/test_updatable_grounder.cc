@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "check.h"
+#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/index_file.h"
 #include "grlm/updatable_grounder.h"
@@ -90,7 +90,7 @@ bool SameAnswers(const grlm::UpdatableGrounder& live, const Model& m, int length
 
 }  // namespace
 
-TEST(RandomChangesMatchAFreshGrounder) {
+TEST_CASE("RandomChangesMatchAFreshGrounder") {
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     for (int seed = 0; seed < 12; ++seed) {
       std::mt19937 rng(seed);
@@ -152,7 +152,7 @@ TEST(RandomChangesMatchAFreshGrounder) {
   }
 }
 
-TEST(ManyTombstonesInADeltaSegment) {
+TEST_CASE("ManyTombstonesInADeltaSegment") {
   // A delta segment whose first answer runs out of live items is asked again, as the base is.
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     std::mt19937 rng(11);
@@ -179,7 +179,7 @@ TEST(ManyTombstonesInADeltaSegment) {
   }
 }
 
-TEST(ReaddingARemovedItemAppendsIt) {
+TEST_CASE("ReaddingARemovedItemAppendsIt") {
   Model m;
   m.items = {{"a", {"x"}}, {"b", {"x"}}, {"c", {"x"}}};
   grlm::UpdatableGrounder live(Base(m, 1, grlm::ScoreMode::kPositional));
@@ -198,29 +198,29 @@ TEST(ReaddingARemovedItemAppendsIt) {
   CHECK(live.Ground({"y"}, 5).items == std::vector<uint32_t>{0});
 }
 
-TEST(BadChangesLeaveTheCatalogUnchanged) {
+TEST_CASE("BadChangesLeaveTheCatalogUnchanged") {
   Model m;
   m.items = {{"a", {"x", "y"}}, {"b", {"x", "z"}}};
   grlm::UpdatableGrounder live(Base(m, 2, grlm::ScoreMode::kPositional));
   const auto before = live.snapshot();
   std::vector<grlm::CatalogItem> adds = {{"c", {"q"}, {}}, {"a", {"x"}, {}}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // a exists
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // a exists
   adds = {{"c", {"q"}, {}}, {"c", {"r"}, {}}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // listed twice
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // listed twice
   adds = {{"c", {"q"}, {}}, {"d", {"1", "2", "3"}, {}}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // longer than L
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // longer than L
   adds = {{"c", {"q"}, {}}, {"d", {}, {}}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // empty Term ID
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // empty Term ID
   adds = {{"c", {"q"}, {}}, {"d", {"  "}, {}}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // empty term
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // empty term
   adds = {{"c", {"q"}, std::numeric_limits<double>::infinity()}};
-  CHECK_THROWS(live.AddItems(adds), grlm::InvalidArgument);         // prior
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // prior
   std::vector<std::string> removes = {"a", "nope"};
-  CHECK_THROWS(live.RemoveItems(removes), grlm::InvalidArgument);   // unknown
+  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);   // unknown
   removes = {"a", "b"};
-  CHECK_THROWS(live.RemoveItems(removes), grlm::InvalidArgument);   // would empty the catalog
+  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);   // would empty the catalog
   std::vector<grlm::CatalogItem> updates = {{"a", {"q"}, {}}, {"nope", {"q"}, {}}};
-  CHECK_THROWS(live.UpdateItems(updates), grlm::InvalidArgument);   // unknown
+  CHECK_THROWS_AS(live.UpdateItems(updates), grlm::InvalidArgument);   // unknown
   CHECK(live.snapshot() == before);
   try {
     live.RemoveItems(std::vector<std::string>{"nope"});
@@ -229,7 +229,7 @@ TEST(BadChangesLeaveTheCatalogUnchanged) {
   }
 }
 
-TEST(SaveWritesTheCurrentCatalog) {
+TEST_CASE("SaveWritesTheCurrentCatalog") {
   Model m;
   m.items = {{"a", {"x", "y"}}, {"b", {"x", "z"}}};
   grlm::UpdatableGrounder live(Base(m, 2, grlm::ScoreMode::kBag));
@@ -246,7 +246,7 @@ TEST(SaveWritesTheCurrentCatalog) {
   CHECK(loaded.Ground({"x"}, 2).items == live.Ground({"x"}, 2).items);
 }
 
-TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
+TEST_CASE("ReadersSeeWholeChangesWhileAWriterRuns") {
   // Each change swaps a pair of items' Term IDs in one call (remove both + add both): a reader
   // must always see exactly one item for "p" and one for "q", never zero or two.
   Model m;
@@ -288,7 +288,7 @@ TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
   CHECK(reads.load() > 0);
 }
 
-TEST(ManyTombstonesAskTheBaseAgain) {
+TEST_CASE("ManyTombstonesAskTheBaseAgain") {
   // More tombstones than BaseK's margin, most of them on the best answers: the first base answer
   // runs out of live items and the base is asked for k plus every tombstone.
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
