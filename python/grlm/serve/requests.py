@@ -41,9 +41,11 @@ def parse_json_object(body: bytes) -> dict:
     if not body:
         raise BadRequest(400, "empty body: expected a JSON object")
     try:
-        value = json.loads(body)
+        text = body.decode("utf-8")  # json.loads would guess UTF-16 or -32 from the bytes
     except UnicodeDecodeError:
         raise BadRequest(400, "body is not UTF-8") from None
+    try:
+        value = json.loads(text)
     except json.JSONDecodeError as error:
         raise BadRequest(400, f"bad JSON: {error.msg} at line {error.lineno} column "
                               f"{error.colno}") from None
