@@ -141,6 +141,8 @@ def create_app(config: ServeConfig, snapshot=None):
                                   num_beams=config.num_beams)
     if snapshot is None:
         snapshot = first_snapshot(config.source, loaded.for_catalog if loaded else None)
+    elif loaded is not None and snapshot.recommender is None:
+        snapshot = dataclasses.replace(snapshot, recommender=loaded.for_catalog(snapshot.grounder))
     holder = SnapshotHolder(snapshot)
     limits = config.limits
     metrics = Metrics()
