@@ -2,7 +2,8 @@
 
 Exit codes (as for ``grlm ground``):
 
-0  the server was stopped (Ctrl-C, SIGTERM);
+0  the server was stopped with Ctrl-C (SIGINT); SIGTERM also stops it gracefully, and the
+   process then ends by that signal, as uvicorn does;
 1  the server could not start listening (e.g. the port is taken);
 2  usage error: bad options, the ``serve`` extra missing, a bad admin token;
 3  the catalog (--tids, --index), the model (--model) or --token-file cannot be read.
@@ -133,6 +134,8 @@ def _listen(app, args: argparse.Namespace, **options) -> int:
         server.run()
     except SystemExit as stop:  # uvicorn exits 1 when it cannot bind
         return EXIT_LISTEN if stop.code else EXIT_OK
+    except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the SIGINT
+        return EXIT_OK
     return EXIT_OK if server.started else EXIT_LISTEN
 
 
@@ -152,4 +155,6 @@ def _run_workers(args: argparse.Namespace, config, env_name: str) -> int:
                     access_log=False)
     except SystemExit as stop:
         return EXIT_LISTEN if stop.code else EXIT_OK
+    except KeyboardInterrupt:
+        return EXIT_OK
     return EXIT_OK
