@@ -7,14 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-
 from grlm.ground import Grounder
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "index_format.md"
 
 
 def _reader():
-    block = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
+    block = re.search(r"```python\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)
     namespace: dict = {}
     exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - the doc's own code
     return namespace["read_index"]
