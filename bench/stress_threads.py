@@ -29,7 +29,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine
+from timing import machine  # noqa: E402
 
 EOS = 1
 
