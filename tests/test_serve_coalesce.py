@@ -47,7 +47,7 @@ def test_coalesced_answers_equal_direct_ones(seed, count, ks):
     query_ks = [ks[i % len(ks)] for i in range(count)]
     with ThreadPoolExecutor(2) as pool:
         # A window far longer than the test needs: every request joins its k's one batch.
-        coalescer = Coalescer(pool, window_s=0.05, max_batch=1000)
+        coalescer = Coalescer(pool, window_s=0.05, max_batch=1000, eager=False)
         results = asyncio.run(_gather(coalescer, grounder, queries, query_ks))
     assert [as_json(r) for r in results] == [
         as_json(grounder.grounder.ground(q, k=k)) for q, k in zip(queries, query_ks)]
@@ -59,14 +59,15 @@ def test_max_batch_closes_a_batch_early():
     grounder = _CountingGrounder(Grounder(catalog))
     queries = random_queries(4, 10, catalog)
     with ThreadPoolExecutor(1) as pool:
-        coalescer = Coalescer(pool, window_s=0.05, max_batch=4)
+        coalescer = Coalescer(pool, window_s=0.05, max_batch=4, eager=False)
         results = asyncio.run(_gather(coalescer, grounder, queries, [5] * 10))
     assert grounder.batches == [4, 4, 2]
     assert [as_json(r) for r in results] == [as_json(grounder.grounder.ground(q, k=5))
                                              for q in queries]
 
 
-def test_a_refused_query_fails_alone():
+@pytest.mark.parametrize("eager", [False, True])
+def test_a_refused_query_fails_alone(eager):
     catalog = random_catalog(5)
     grounder = Grounder(catalog)
     good = random_queries(6, 6, catalog)
@@ -74,11 +75,31 @@ def test_a_refused_query_fails_alone():
     # whole ground_batch call; the others must still get their answers.
     queries = good[:3] + [["t1"] * 5] + good[3:]
     with ThreadPoolExecutor(1) as pool:
-        coalescer = Coalescer(pool, window_s=0.05)
+        coalescer = Coalescer(pool, window_s=0.05, eager=eager)
         results = asyncio.run(_gather(coalescer, grounder, queries, [4] * len(queries)))
     assert isinstance(results[3], InvalidInputError)
     rest = results[:3] + results[4:]
     assert [as_json(r) for r in rest] == [as_json(grounder.ground(q, k=4)) for q in good]
+
+
+def test_eager_batches_close_without_waiting_for_the_window():
+    catalog = random_catalog(9)
+    grounder = _CountingGrounder(Grounder(catalog))
+    queries = random_queries(10, 30, catalog)
+
+    async def scenario(coalescer):
+        first = await coalescer.ground(grounder, queries[0], 3)  # alone: no window to wait for
+        rest = await _gather(coalescer, grounder, queries[1:], [3] * 29)
+        return [first, *rest]
+
+    with ThreadPoolExecutor(1) as pool:
+        # A window of a minute: only the eager closing can let this test end.
+        coalescer = Coalescer(pool, window_s=60, max_batch=1000, eager=True)
+        results = asyncio.run(asyncio.wait_for(scenario(coalescer), 30))
+    assert [as_json(r) for r in results] == [as_json(grounder.grounder.ground(q, k=3))
+                                             for q in queries]
+    assert grounder.batches[0] == 1 and sum(grounder.batches) == 30
+    assert len(grounder.batches) < 30  # the 29 concurrent ones were gathered
 
 
 def test_concurrent_http_requests_are_coalesced_and_bad_ones_fail_alone():

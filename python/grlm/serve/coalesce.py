@@ -5,6 +5,12 @@ default); requests arriving before it fires join the batch, which is then ground
 ``Grounder.ground_batch`` call on a worker thread (the core releases the GIL, so the event loop
 keeps accepting requests meanwhile) and the results are split back, one per request.
 
+With ``eager`` (the server's default) a request that finds no batch in flight does not wait for
+the window: its batch closes as soon as the event loop has read the requests already received,
+and the open batches close early when the last batch in flight returns. So a lightly loaded
+server adds no wait, and a busy one gathers what arrives while the core works, never longer
+than ``window_s``.
+
 A batch holds one grounder and one k: requests on another snapshot (after a reload) or with
 another k open their own batch, so every answer is exactly what ``grounder.ground`` would give.
 Should the core refuse the batch, each query is grounded alone and only the refused ones fail.
@@ -45,9 +51,11 @@ class Coalescer:
     """Gathers single-Term-ID requests for at most ``window_s`` or ``max_batch`` queries."""
 
     def __init__(self, executor: Executor, *, window_s: float = 0.001, max_batch: int = 256,
-                 num_threads: int = 0, on_batch=None):
+                 num_threads: int = 0, eager: bool = True, on_batch=None):
         self._executor = executor
         self._window_s = window_s
+        self._eager = eager
+        self._in_flight = 0
         self._max_batch = max_batch
         self._num_threads = num_threads
         self._open: dict[tuple[int, int], _Batch] = {}
@@ -60,7 +68,10 @@ class Coalescer:
         batch = self._open.get(key)
         if batch is None:
             batch = self._open[key] = _Batch(grounder, k)
-            loop.call_later(self._window_s, self._close, key, batch)
+            if self._eager and self._in_flight == 0:
+                loop.call_soon(self._close, key, batch)
+            else:
+                loop.call_later(self._window_s, self._close, key, batch)
         future = loop.create_future()
         batch.queries.append(term_id)
         batch.futures.append(future)
@@ -74,6 +85,7 @@ class Coalescer:
         batch.closed = True
         if self._open.get(key) is batch:
             del self._open[key]
+        self._in_flight += 1
         asyncio.ensure_future(self._run(batch))
 
     async def _run(self, batch: _Batch) -> None:
@@ -86,6 +98,11 @@ class Coalescer:
                 self._num_threads)
         except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
             results = [error] * len(batch.futures)
+        finally:
+            self._in_flight -= 1
+            if self._eager and self._in_flight == 0:
+                for key, waiting in list(self._open.items()):
+                    self._close(key, waiting)
         for future, result in zip(batch.futures, results):
             if future.done():  # its request was cancelled (client gone)
                 continue
