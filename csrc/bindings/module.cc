@@ -41,6 +41,7 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
 }  // namespace
 
 void BindTokenTrie(py::module_& m);
+void BindUpdatableGrounder(py::module_& m);
 
 #if GRLM_WITH_CUDA
 void BindCuda(py::module_& m);
@@ -72,7 +73,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("max_term_id_length") = grlm::kMaxTermIdLength;
   m.def("normalize_term", [](py::handle term) { return grlm::TermVocab::Normalize(Utf8View(term.ptr(), "a term")); });
 
-  py::class_<grlm::Grounder>(m, "Grounder")
+  // Held by shared_ptr: an UpdatableGrounder shares the grounder as its base segment.
+  py::class_<grlm::Grounder, std::shared_ptr<grlm::Grounder>>(m, "Grounder")
       .def(py::init(&BuildGrounder), py::arg("item_ids"), py::arg("term_ids"),
            py::arg("term_id_length"), py::arg("mode"), py::arg("weights"), py::arg("priors"))
       .def_static("load", [](const std::string& path) {
@@ -132,6 +134,7 @@ PYBIND11_MODULE(_core, m) {
       .def("memory_bytes", &grlm::Grounder::MemoryBytes);
 
   BindTokenTrie(m);
+  BindUpdatableGrounder(m);
 #if GRLM_WITH_CUDA
   BindCuda(m);
 #endif

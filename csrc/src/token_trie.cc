@@ -180,14 +180,6 @@ TokenTrie::TokenTrie(int32_t end_token)
   GRLM_CHECK(end_token >= 0, InvalidArgument, "end token must be >= 0, got " << end_token);
 }
 
-void TokenTrie::Publish(std::shared_ptr<const Snapshot> next) {
-  {
-    std::lock_guard<std::mutex> lock(snapshot_mutex_);
-    snapshot_.swap(next);
-  }
-  // next now holds the previous snapshot: freed here, outside the lock, when no reader holds it.
-}
-
 namespace {
 
 void CheckItem(int64_t item) {

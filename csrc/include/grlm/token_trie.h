@@ -9,7 +9,7 @@
 //
 // Threads: any number of readers may run alongside one writer at a time (writers queue on a
 // mutex). Readers work on an immutable snapshot, swapped in atomically when a change is complete
-// (read-copy-update over a std::shared_ptr<const Snapshot>): a reader never waits for a change in
+// (read-copy-update over a std::shared_ptr<const Snapshot>, grlm/snapshot_cell.h): a reader never waits for a change in
 // progress, never sees half a change, and keeps its snapshot alive while it uses it. A change
 // copies the arrays once (O(nodes + edges)), so add many items with one AddBatch.
 #pragma once
@@ -18,7 +18,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
+
+#include "grlm/snapshot_cell.h"
 
 namespace grlm {
 
@@ -89,18 +92,12 @@ class TokenTrie {
   struct Snapshot;
   class Change;
 
-  // The current snapshot. The pointer is copied under a mutex held for that copy only, not
-  // through std::atomic<std::shared_ptr>: libstdc++ 12 unlocks it with a relaxed store after a
-  // load, a data race that ThreadSanitizer reports, and a plain mutex is simpler to trust.
-  std::shared_ptr<const Snapshot> Load() const {
-    std::lock_guard<std::mutex> lock(snapshot_mutex_);
-    return snapshot_;
-  }
-  void Publish(std::shared_ptr<const Snapshot> next);
+  // The current snapshot (grlm/snapshot_cell.h: a pointer copy under a short mutex).
+  std::shared_ptr<const Snapshot> Load() const { return snapshot_.Load(); }
+  void Publish(std::shared_ptr<const Snapshot> next) { snapshot_.Publish(std::move(next)); }
 
   const int32_t end_token_;
-  mutable std::mutex snapshot_mutex_;
-  std::shared_ptr<const Snapshot> snapshot_;
+  SnapshotCell<Snapshot> snapshot_;
   std::mutex write_mutex_;  // one change at a time; readers never take it
 };
 

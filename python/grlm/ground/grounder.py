@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Iterator, Mapping, Sequence, Set
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,8 +14,10 @@ from typing import Literal
 import numpy as np
 
 from grlm.errors import InvalidInputError
+from grlm.ground.updates import CatalogUpdates
 from grlm.term_ids import load_term_ids
 
+_UPDATES_LOCK = threading.Lock()  # creates a Grounder's CatalogUpdates once
 HitType = Literal["none", "direct", "structural"]
 HIT_TYPES: tuple[HitType, ...] = ("none", "direct", "structural")  # index = the core's code
 Mode = Literal["positional", "bag"]
@@ -113,7 +116,13 @@ class Grounder:
         order. Items missing from the mapping get 0.
     device : {"cpu", "cuda", "auto"}
         Where structural scoring runs; see ``grlm.ground.backend``.
+
+    The catalog can change online (``add_items``, ``remove_items``, ``update_items``; see
+    ``grlm.ground.updates``): answers always equal those of a Grounder built from the current
+    catalog, and a query sees the catalog before a change or after it.
     """
+
+    _updates: CatalogUpdates | None = None  # created by the first change
 
     def __init__(
         self,
@@ -173,7 +182,56 @@ class Grounder:
         if "\0" in (path if isinstance(path, str) else path.decode(errors="replace")):
             raise InvalidInputError(f"index path contains a NUL character: {path!r}")
         Path(os.fsdecode(path)).parent.mkdir(parents=True, exist_ok=True)
-        self._core.save(path)
+        if self._updates is not None:
+            self._updates.native.save(path)  # the current catalog (compacted first)
+        else:
+            self._core.save(path)
+
+    # -- online changes (grlm.ground.updates) ---------------------------------------------------
+    def add_items(self, term_ids: Mapping[str, Sequence[str]], *,
+                  priors: Mapping[str, float] | None = None) -> None:
+        """Adds items ``{item_id: terms}`` at the end of the catalog, without a rebuild; items
+        missing from ``priors`` get 0. All-or-nothing: an id already present (or a bad Term ID or
+        prior) raises InvalidInputError naming the item, and nothing changes."""
+        self._catalog_updates().add(term_ids, priors)
+
+    def update_items(self, term_ids: Mapping[str, Sequence[str]], *,
+                     priors: Mapping[str, float] | None = None) -> None:
+        """Gives present items new Term IDs ``{item_id: terms}`` (and new priors where given);
+        they keep their position. All-or-nothing; an unknown id raises InvalidInputError."""
+        self._catalog_updates().update(term_ids, priors)
+
+    def remove_items(self, item_ids: Iterable[str]) -> None:
+        """Removes items. All-or-nothing; an unknown id, or removing every item (a Grounder
+        needs one), raises InvalidInputError."""
+        self._catalog_updates().remove(item_ids)
+
+    def compact(self) -> None:
+        """Folds the changes into a freshly built index (automatic once they pass
+        ``grlm.ground.updates.DEFAULT_COMPACT_THRESHOLD``); answers do not change."""
+        if self._updates is not None:
+            self._updates.native.compact()
+
+    def _catalog_updates(self) -> CatalogUpdates:
+        with _UPDATES_LOCK:
+            if self._updates is None:
+                base = getattr(self._core, "cpu_core", self._core)
+                self._updates = CatalogUpdates(base, self.device)
+            return self._updates
+
+    def _reader(self):
+        """``(core, item_ids)`` of one state: the core's answers index that item table."""
+        updates = self._updates
+        if updates is None:
+            return self._core, self._item_ids
+        return updates.reader()
+
+    def _index_core(self):
+        """The core of the current catalog's single built index (compacting pending changes)."""
+        if self._updates is None:
+            return self._core
+        self._updates.native.compact()
+        return self._updates.snapshot().base
 
     def _init_device(self, device: str) -> None:
         from grlm.ground.backend import grounding_core
@@ -188,8 +246,9 @@ class Grounder:
         """
         if not isinstance(term_id, (list, tuple)):
             term_id = _as_term_list(term_id, "a Term ID")
-        hit, items, scores = self._core.ground_one(term_id, self._checked_k(k))
-        return GroundResult(tuple(map(self._item_ids.__getitem__, items)), tuple(scores),
+        core, item_ids = self._reader()
+        hit, items, scores = core.ground_one(term_id, self._checked_k(k, len(item_ids)))
+        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores),
                             HIT_TYPES[hit])
 
     def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
@@ -210,22 +269,25 @@ class Grounder:
                             f"{num_threads!r}") from None
         if not 0 <= num_threads < 2**31:
             raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
-        return BatchResult(self._item_ids, *self._core.ground_batch(queries, self._checked_k(k),
-                                                                     num_threads))
+        core, item_ids = self._reader()
+        return BatchResult(item_ids, *core.ground_batch(queries, self._checked_k(k, len(item_ids)),
+                                                        num_threads))
 
-    def _checked_k(self, k: int) -> int:
+    def _checked_k(self, k: int, num_items: int) -> int:
         if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
-            return min(k, len(self._item_ids))
+            return min(k, num_items)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
         if k < 1:
             raise InvalidInputError(f"k must be at least 1, got {k}")
-        return int(min(k, len(self._item_ids)))
+        return int(min(k, num_items))
 
     @property
     def item_ids(self) -> list[str]:
         """Catalog item ids; position = the index used in BatchResult.items."""
-        return self._item_ids
+        if self._updates is None:
+            return self._item_ids
+        return self._updates.snapshot().item_ids()
 
     @property
     def mode(self) -> Mode:
@@ -242,28 +304,29 @@ class Grounder:
     @property
     def vocab(self) -> list[str]:
         """Interned terms; position = term id."""
-        return self._core.vocab
+        return self._index_core().vocab
 
     def term_matrix(self) -> np.ndarray:
         """The N x L uint32 matrix of interned term ids (0xFFFFFFFE pads short Term IDs)."""
-        return self._core.term_matrix()
+        return self._index_core().term_matrix()
 
     def tie_rank(self) -> np.ndarray:
         """Per item, its rank by (prior desc, index asc): the tie-break of equal scores."""
-        return self._core.tie_rank()
+        return self._index_core().tie_rank()
 
     def item_terms(self, item_id: str) -> list[str]:
-        index = self._core.item_index(item_id)
+        core = self._core if self._updates is None else self._updates.snapshot()
+        index = core.item_index(item_id)
         if index < 0:
             raise KeyError(item_id)
-        return self._core.item_terms(index)
+        return core.item_terms(index)
 
     def memory_bytes(self) -> int:
         """Approximate memory held by the index."""
         return self._core.memory_bytes()
 
     def __len__(self) -> int:
-        return len(self._item_ids)
+        return len(self._reader()[1])
 
     def __repr__(self) -> str:
         return (f"Grounder({len(self)} items, {len(self.vocab)} terms, mode={self.mode!r}, "
