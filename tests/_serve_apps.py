@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 TOKEN = "s3cret-admin-token-0123"
 VOCAB = [f"t{i}" for i in range(12)]
@@ -28,11 +27,10 @@ def random_queries(seed: int, count: int, catalog: dict, length: int = 4) -> lis
 def make_app(grounder, *, token: str | None = TOKEN, path: str = "/nonexistent.grlm",
              **options):
     from grlm.serve.app import ServeConfig, create_app
-    from grlm.serve.state import CatalogSource, Snapshot
+    from grlm.serve.state import CatalogSource
 
     source = CatalogSource(path, "index")
-    snapshot = Snapshot(grounder, None, 1, source, time.time())
-    return create_app(ServeConfig(source=source, token=token, **options), snapshot=snapshot)
+    return create_app(ServeConfig(source=source, token=token, **options), grounder=grounder)
 
 
 def as_json(result) -> dict:

@@ -188,16 +188,30 @@ def test_reload_swaps_and_a_bad_file_keeps_the_old_catalog(tmp_path, catalog):
         assert c.get("/healthz").json()["catalog_version"] == 3
 
 
+class _HeldCore:
+    """A core whose ground_batch waits for ``release``: a request held in flight."""
+
+    def __init__(self, core, entered, release):
+        self.core, self.entered, self.release = core, entered, release
+
+    def ground_batch(self, *args):
+        self.entered.set()
+        assert self.release.wait(10)
+        return self.core.ground_batch(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.core, name)
+
+
 class _HeldGrounder:
-    """A grounder whose ground_batch waits for ``release``: a request held in flight."""
+    """A Grounder whose state (what a snapshot of it reads) holds batches in flight."""
 
     def __init__(self, grounder):
         self.grounder, self.entered, self.release = grounder, threading.Event(), threading.Event()
 
-    def ground_batch(self, *args, **kwargs):
-        self.entered.set()
-        assert self.release.wait(10)
-        return self.grounder.ground_batch(*args, **kwargs)
+    def _reader(self):
+        core, item_ids = self.grounder._reader()
+        return _HeldCore(core, self.entered, self.release), item_ids
 
     def __getattr__(self, name):
         return getattr(self.grounder, name)
@@ -242,7 +256,7 @@ def test_healthz_metrics_and_openapi(client):
     client.post("/v1/ground", content=b"{")
     health = client.get("/healthz").json()
     assert health == {"status": "ok", "items": 60, "catalog_version": 1, "mode": "positional",
-                      "recommend": False}
+                      "delta_items": 0, "recommend": False}
     text = client.get("/metrics").text
     assert 'grlm_requests_total{route="/v1/ground",status="200"}' in text
     assert 'grlm_requests_total{route="/v1/ground",status="400"}' in text
@@ -250,7 +264,7 @@ def test_healthz_metrics_and_openapi(client):
     assert "grlm_catalog_items 60.0" in text and "grlm_catalog_version 1.0" in text
     assert "grlm_catalog_delta_items" in text and "grlm_coalesced_batch_size_count" in text
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/ground", "/v1/admin/reload", "/healthz", "/metrics"} <= set(paths)
+    assert {"/v1/ground", "/v1/items", "/v1/admin/reload", "/healthz", "/metrics"} <= set(paths)
     assert "/v1/recommend" not in paths  # no model loaded
     assert client.post("/v1/recommend", json={"history": ["i1"]}).status_code == 404
     assert client.get("/v1/ground").status_code == 405

@@ -59,3 +59,23 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
     body = answer.json()
     assert body["items"] == expected.items and body["hits"] == expected.item_hits
     assert 1 <= len(body["items"]) <= 5 and set(body["items"]) <= set(CATALOG)
+
+
+def test_recommend_follows_catalog_changes(model_dir):
+    from _serve_apps import TOKEN, make_app
+    from grlm.ground import Grounder
+
+    app = make_app(Grounder(CATALOG), model_dir=str(model_dir), num_beams=4)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(app) as client:
+        assert client.post("/v1/recommend", json={"history": ["fresh"]}).status_code == 422
+        put = client.put("/v1/items", headers=auth, json={"items": {"fresh": ["a1", "b1", "c1"]}})
+        assert put.status_code == 200
+        removed = client.request("DELETE", "/v1/items", headers=auth, json={"item_ids": ["i3"]})
+        assert removed.status_code == 200
+        answer = client.post("/v1/recommend", json={"history": ["fresh", "i1"], "k": 12})
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["items"]
+        assert "i3" not in items and set(items) <= (set(CATALOG) | {"fresh"})
+        trie = app.state.holder.current.trie
+        assert "i3" not in trie and "fresh" in trie

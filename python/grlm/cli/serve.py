@@ -20,6 +20,8 @@ EXIT_OK, EXIT_LISTEN, EXIT_USAGE, EXIT_BAD_FILE = 0, 1, 2, 3
 EPILOG = """endpoints:
   POST /v1/ground        {"term_ids": [[term, ...], ...], "k": 10}
   POST /v1/recommend     {"history": [item id, ...], "k": 10}        (with --model)
+  PUT /v1/items          {"items": {"<item id>": [term, ...], ...}}    (bearer token)
+  DELETE /v1/items       {"item_ids": [item id, ...]}                  (bearer token)
   POST /v1/admin/reload  {} or {"index": PATH}                        (bearer token)
   GET  /healthz, GET /metrics (Prometheus), GET /openapi.json, GET /docs
 
@@ -63,6 +65,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-terms", type=int, default=16)
     parser.add_argument("--max-k", type=int, default=1024)
     parser.add_argument("--max-history", type=int, default=50)
+    parser.add_argument("--max-items-per-update", type=int, default=10_000)
     parser.add_argument("--log-level", default="warning",
                         choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(func=run)
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         limits = Limits(max_body_bytes=args.max_body_bytes, max_term_ids=args.max_term_ids,
                         max_terms=args.max_terms, max_k=args.max_k,
-                        max_history=args.max_history)
+                        max_history=args.max_history,
+                        max_items_per_update=args.max_items_per_update)
     except GrlmError as error:
         return _fail(str(error).replace("limit max_", "--max-").replace("_", "-"), EXIT_USAGE)
     try:

@@ -20,7 +20,14 @@ from grlm.serve.auth import check_bearer
 from grlm.serve.coalesce import Coalescer
 from grlm.serve.limits import Limits
 from grlm.serve.metrics import Metrics
-from grlm.serve.requests import BadRequest, parse_ground, parse_recommend, parse_reload
+from grlm.serve.requests import (
+    BadRequest,
+    parse_delete_items,
+    parse_ground,
+    parse_put_items,
+    parse_recommend,
+    parse_reload,
+)
 from grlm.serve.state import CatalogSource, SnapshotHolder, first_snapshot
 
 CONFIG_ENV = "GRLM_SERVE_CONFIG"  # the configuration handed to each worker process
@@ -121,6 +128,10 @@ RECOMMEND_SCHEMA = {"type": "object", "required": ["history"], "properties": {
     "history": {"type": "array", "items": {"type": "string"}},
     "k": {"type": "integer", "minimum": 1, "default": 10}}}
 RELOAD_SCHEMA = {"type": "object", "properties": {"index": {"type": "string"}}}
+PUT_ITEMS_SCHEMA = {"type": "object", "required": ["items"], "properties": {"items": {
+    "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
+DELETE_ITEMS_SCHEMA = {"type": "object", "required": ["item_ids"], "properties": {
+    "item_ids": {"type": "array", "items": {"type": "string"}}}}
 
 
 def _body(schema: dict) -> dict:
@@ -128,8 +139,9 @@ def _body(schema: dict) -> dict:
         "schema": schema}}}}
 
 
-def create_app(config: ServeConfig, snapshot=None):
-    """The application serving ``config.source`` (or the given first ``snapshot``)."""
+def create_app(config: ServeConfig, grounder=None):
+    """The application serving ``config.source`` (or, when given, ``grounder``, which then
+    stands for it)."""
     from fastapi import FastAPI, Request
     from starlette.exceptions import HTTPException
 
@@ -139,10 +151,10 @@ def create_app(config: ServeConfig, snapshot=None):
 
         loaded = LoadedModel.load(config.model_dir, objective=config.objective,
                                   num_beams=config.num_beams)
-    if snapshot is None:
-        snapshot = first_snapshot(config.source, loaded.for_catalog if loaded else None)
-    elif loaded is not None and snapshot.recommender is None:
-        snapshot = dataclasses.replace(snapshot, recommender=loaded.for_catalog(snapshot.grounder))
+    if grounder is None:
+        grounder = config.source.load()
+    snapshot = first_snapshot(grounder, config.source,
+                              loaded.trie_for(grounder) if loaded is not None else None)
     holder = SnapshotHolder(snapshot)
     limits = config.limits
     metrics = Metrics()
@@ -211,7 +223,8 @@ def create_app(config: ServeConfig, snapshot=None):
             parsed = parse_recommend(body, limits)
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(
-                model_pool, snap.recommender.recommend, parsed.history, parsed.k)
+                model_pool, loaded.recommend, snap.grounder, snap.trie, parsed.history,
+                parsed.k)
             answer["catalog_version"] = snap.version
             return _json_response(answer)
 
@@ -226,25 +239,74 @@ def create_app(config: ServeConfig, snapshot=None):
             source = old.source if path is None else CatalogSource(os.path.abspath(path),
                                                                    "index")
             try:
-                grounder = await asyncio.to_thread(source.load)
-                recommender = (await asyncio.to_thread(loaded.for_catalog, grounder)
-                               if loaded is not None else None)
+                new = await asyncio.to_thread(source.load)
+                trie = (await asyncio.to_thread(loaded.trie_for, new)
+                        if loaded is not None else None)
             except (GrlmError, OSError) as error:
                 metrics.reloads.labels("failed").inc()
                 raise BadRequest(422, f"reload failed, still serving version {old.version}: "
                                       f"{_one_line(error)}") from None
-            snap = holder.swap(grounder, recommender, source)
+            snap = holder.swap(new, trie, source)
         metrics.reloads.labels("ok").inc()
         metrics.observe_snapshot(snap)
         return _json_response({"catalog_version": snap.version, "items": snap.items,
                                "source": snap.source.path})
+
+    async def change_catalog(request, parse, make_change) -> dict:
+        """Parses the body, applies the change to the Grounder (and the trie) on a worker
+        thread, then swaps in a snapshot of the result. Writers go one at a time."""
+        from grlm.ground.updates import apply_catalog_change
+
+        check_bearer(request.headers.get("authorization"), config.token)
+        body = await read_body(request, limits.max_body_bytes)
+        async with write_lock:
+            snap = holder.current
+            change = make_change(parse(body, snap), snap)
+            encode = loaded.encode if loaded is not None else None
+            trie = snap.trie if loaded is not None else None
+            try:
+                await asyncio.to_thread(apply_catalog_change, snap.catalog, change, trie=trie,
+                                        encode=encode)
+            finally:  # a refused change leaves the catalog as it was; a new view costs nothing
+                snap = holder.swap(snap.catalog, snap.trie, snap.source)
+                metrics.observe_snapshot(snap)
+        return {"catalog_version": snap.version, "items": snap.items}
+
+    def _put_change(items, snap):
+        from grlm.ground.updates import CatalogChange
+
+        present = {i: t for i, t in items.items() if i in snap.grounder}
+        return CatalogChange(add={i: t for i, t in items.items() if i not in present},
+                             update=present)
+
+    @app.put("/v1/items", openapi_extra=_body(PUT_ITEMS_SCHEMA))
+    async def put_items(request: Request):
+        """Adds items, or gives present ones a new Term ID, online: the next request sees them.
+        Needs the admin bearer token."""
+        answer = await change_catalog(
+            request, lambda body, snap: parse_put_items(body, limits, snap.grounder.term_id_length),
+            _put_change)
+        metrics.updates.labels("put").inc()
+        return _json_response(answer)
+
+    @app.delete("/v1/items", openapi_extra=_body(DELETE_ITEMS_SCHEMA))
+    async def delete_items(request: Request):
+        """Removes items online. Needs the admin bearer token."""
+        from grlm.ground.updates import CatalogChange
+
+        answer = await change_catalog(
+            request, lambda body, snap: parse_delete_items(body, limits),
+            lambda ids, snap: CatalogChange(remove=ids))
+        metrics.updates.labels("delete").inc()
+        return _json_response(answer)
 
     @app.get("/healthz")
     async def healthz():
         snap = holder.current
         return _json_response({"status": "ok", "items": snap.items,
                                "catalog_version": snap.version, "mode": snap.grounder.mode,
-                               "recommend": snap.recommender is not None})
+                               "delta_items": snap.grounder.delta_size,
+                               "recommend": loaded is not None})
 
     @app.get("/metrics")
     async def prometheus_metrics():

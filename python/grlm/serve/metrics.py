@@ -31,14 +31,15 @@ class Metrics:
         self.catalog_version = Gauge("grlm_catalog_version",
                                      "Catalog version: 1 at start, +1 per reload or update",
                                      registry=self.registry)
+        self.updates = Counter("grlm_catalog_updates", "Online catalog changes by kind",
+                               ["kind"], registry=self.registry)
         self.reloads = Counter("grlm_reloads", "Index reloads by outcome", ["outcome"],
                                registry=self.registry)
 
     def observe_snapshot(self, snapshot) -> None:
         self.catalog_items.set(snapshot.items)
         self.catalog_version.set(snapshot.version)
-        delta = getattr(snapshot.grounder, "delta_size", None)
-        self.catalog_delta.set(delta() if callable(delta) else (delta or 0))
+        self.catalog_delta.set(snapshot.grounder.delta_size)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

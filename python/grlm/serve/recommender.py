@@ -8,6 +8,7 @@ beam search over the catalog's trie, and beams become items by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from grlm.serve.requests import BadRequest
@@ -30,32 +31,28 @@ class LoadedModel:
         return cls(load_model(model_dir), load_tokenizer(model_dir), Objective(objective),
                    num_beams)
 
-    def for_catalog(self, grounder) -> Recommender:
-        """A recommender whose trie spells exactly the catalog of ``grounder``."""
+    def trie_for(self, grounder):
+        """The token trie spelling exactly the catalog of ``grounder`` (keyed by item id)."""
         term_ids = {item: tuple(grounder.item_terms(item)) for item in grounder.item_ids}
-        trie = self.objective.trie(self.tokenizer, term_ids)
-        return Recommender(self, grounder, term_ids, trie)
+        return self.objective.trie(self.tokenizer, term_ids)
 
+    def encode(self, terms: Sequence[str]) -> list[int]:
+        """A Term ID's answer tokens, as the trie holds them (for catalog changes)."""
+        return self.objective.answer_ids(self.tokenizer, terms)
 
-@dataclass(frozen=True)
-class Recommender:
-    loaded: LoadedModel
-    grounder: object
-    term_ids: dict
-    trie: object
-
-    def recommend(self, history: list[str], k: int) -> dict:
-        """Top-k items after ``history`` (oldest first): ``{"items", "hits"}``."""
+    def recommend(self, view, trie, history: list[str], k: int) -> dict:
+        """Top-k items after ``history`` (oldest first) on one catalog snapshot:
+        ``{"items", "hits"}``."""
         from grlm.recommend import Case, recommend
 
-        unknown = [item for item in history if item not in self.term_ids]
+        unknown = [item for item in history if item not in view]
         if unknown:
             raise BadRequest(422, f"history item {unknown[0]!r} is not in the catalog")
-        m = self.loaded
-        prompt = m.objective.history_prompt_ids(m.tokenizer, history, self.term_ids)
-        run = recommend(m.model, m.tokenizer, self.grounder, [Case("request", tuple(prompt))],
-                        k=k, num_beams=m.num_beams, batch_size=1,
-                        term_id_length=self.grounder.term_id_length, trie=self.trie,
-                        decoder="fast", eos_token_id=m.objective.end_token(m.tokenizer))
+        term_ids = {item: view.item_terms(item) for item in history}
+        prompt = self.objective.history_prompt_ids(self.tokenizer, history, term_ids)
+        run = recommend(self.model, self.tokenizer, view, [Case("request", tuple(prompt))],
+                        k=k, num_beams=self.num_beams, batch_size=1,
+                        term_id_length=view.term_id_length, trie=trie, decoder="fast",
+                        eos_token_id=self.objective.end_token(self.tokenizer))
         user = run.users[0]
         return {"items": user.items, "hits": user.item_hits}

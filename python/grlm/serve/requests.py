@@ -142,3 +142,62 @@ def parse_reload(body: bytes) -> str | None:
     if path is not None and (not isinstance(path, str) or not path or "\0" in path):
         raise BadRequest(422, f"index must be a non-empty path string, got {_show(path)}")
     return path
+
+
+MAX_ITEM_ID_CHARS = 256
+MAX_CATALOG_TERM_BYTES = 256  # the core's bound on a catalog term (kMaxTermBytes)
+
+
+def _check_item_id(item_id, where: str) -> str:
+    if not isinstance(item_id, str):
+        raise BadRequest(422, f"{where} must be an item id string, got {type(item_id).__name__}")
+    if not item_id or len(item_id) > MAX_ITEM_ID_CHARS:
+        raise BadRequest(422, f"{where} must have 1 to {MAX_ITEM_ID_CHARS} characters, got "
+                              f"{len(item_id)}")
+    try:
+        item_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(422, f"{where} is not valid Unicode") from None
+    return item_id
+
+
+def parse_put_items(body: bytes, limits: Limits, term_id_length: int) -> dict[str, list[str]]:
+    """``{"items": {"<item id>": [term, ...], ...}}``: items to add or give a new Term ID."""
+    value = parse_json_object(body)
+    _check_fields(value, ("items",), ())
+    items = value["items"]
+    if not isinstance(items, dict):
+        raise BadRequest(422, f"items must be an object {{item id: [terms]}}, got "
+                              f"{type(items).__name__}")
+    if not 1 <= len(items) <= limits.max_items_per_update:
+        raise BadRequest(422, f"items holds {len(items)} items; 1 to "
+                              f"{limits.max_items_per_update} are allowed")
+    checked = {}
+    for item_id, terms in items.items():
+        where = f"items[{_show(item_id)}]"
+        _check_item_id(item_id, f"item id {_show(item_id)}")
+        check_term_id(terms, where, limits, term_id_length)
+        for j, term in enumerate(terms):
+            if len(term.strip().encode("utf-8")) > MAX_CATALOG_TERM_BYTES:
+                raise BadRequest(422, f"{where}[{j}] is longer than {MAX_CATALOG_TERM_BYTES} "
+                                      f"bytes, the most a catalog term may have")
+        checked[item_id] = terms
+    return checked
+
+
+def parse_delete_items(body: bytes, limits: Limits) -> list[str]:
+    """``{"item_ids": [item id, ...]}``: items to remove."""
+    value = parse_json_object(body)
+    _check_fields(value, ("item_ids",), ())
+    item_ids = value["item_ids"]
+    if not isinstance(item_ids, list):
+        raise BadRequest(422, f"item_ids must be a list of item ids, got "
+                              f"{type(item_ids).__name__}")
+    if not 1 <= len(item_ids) <= limits.max_items_per_update:
+        raise BadRequest(422, f"item_ids holds {len(item_ids)} items; 1 to "
+                              f"{limits.max_items_per_update} are allowed")
+    for i, item_id in enumerate(item_ids):
+        _check_item_id(item_id, f"item_ids[{i}]")
+    if len(set(item_ids)) != len(item_ids):
+        raise BadRequest(422, "item_ids names an item twice")
+    return item_ids
