@@ -107,15 +107,70 @@ def _percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return float(p50), float(p95), float(p99)
 
 
-async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: float,
-                      max_requests: int) -> dict:
-    """`clients` workers each sending one request after the other for `seconds`, at most
-    `max_requests` in all."""
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client over asyncio streams, one connection per worker: a
+    few tens of microseconds of client CPU per request where httpx takes several hundred, so on
+    a 2-core machine the server, not the load generator, is what gets measured."""
+
+    def __init__(self, url: str, connections: int):
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.pool: asyncio.Queue = asyncio.Queue()
+        self.connections = connections
+
+    async def __aenter__(self):
+        for _ in range(self.connections):
+            self.pool.put_nowait(await asyncio.open_connection(self.host, self.port))
+        return self
+
+    async def __aexit__(self, *exc):
+        while not self.pool.empty():
+            _, writer = self.pool.get_nowait()
+            writer.close()
+
+    async def post(self, path: str, content: bytes, headers=None):
+        reader, writer = await self.pool.get()
+        try:
+            writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (path.encode(), self.host.encode(),
+                                                             len(content), content))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        finally:
+            self.pool.put_nowait((reader, writer))
+        return _Status(int(head[9:12]))
+
+
+class _Status:
+    __slots__ = ("status_code",)
+
+    def __init__(self, status_code: int):
+        self.status_code = status_code
+
+
+def _client(kind: str, url: str, connections: int):
     import httpx
 
+    if kind == "raw":
+        return RawClient(url, connections)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=url, limits=limits, timeout=30)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: float,
+                      max_requests: int, kind: str = "httpx") -> dict:
+    """`clients` workers each sending one request after the other for `seconds`, at most
+    `max_requests` in all."""
     latencies, statuses = [], Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with _client(kind, url, clients) as client:
         counter = itertools.count()
         started = time.perf_counter()
         stop = started + seconds
@@ -137,15 +192,13 @@ async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: f
             "statuses": statuses}
 
 
-async def open_loop(url: str, bodies: list[bytes], *, rate: float, seconds: float) -> dict:
+async def open_loop(url: str, bodies: list[bytes], *, rate: float, seconds: float,
+                    kind: str = "httpx") -> dict:
     """Requests sent on a fixed schedule, `rate` per second, whatever the answers do; each
     latency counts from the scheduled send time."""
-    import httpx
-
     count = int(rate * seconds)
     latencies, statuses = [], Counter()
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with _client(kind, url, 64) as client:
         start = time.perf_counter() + 0.2
 
         async def one(i: int):
@@ -172,8 +225,51 @@ def _check_answers(url: str, grounder: Grounder, queries: list[list[str]]) -> No
         raise SystemExit("the server's answers differ from the in-process Grounder's")
 
 
+def _update_costs(name: str, index: Path, url: str, *, length: int, vocab: list[str],
+                  count: int = 100) -> list[str]:
+    """One-item add and remove: in process (Grounder.add_items / remove_items on the loaded
+    index, then compact()), and over HTTP with no other load, each add checked to be visible to
+    the next request."""
+    import httpx
+
+    rng = random.Random(5)
+    grounder = Grounder.load(index)
+    adds, removes = [], []
+    for n in range(count):
+        terms = [rng.choice(vocab) for _ in range(length)]
+        started = time.perf_counter()
+        grounder.add_items({f"bench-{n}": terms})
+        adds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        grounder.remove_items([f"bench-{n}"])
+        removes.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    grounder.compact()
+    compact_s = time.perf_counter() - started
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    http_adds, http_removes = [], []
+    with httpx.Client(base_url=url, headers=auth, timeout=60) as client:
+        for n in range(count // 2):
+            terms = [rng.choice(vocab) for _ in range(length)]
+            started = time.perf_counter()
+            put = client.put("/v1/items", json={"items": {f"http-{n}": terms}})
+            http_adds.append(time.perf_counter() - started)
+            seen = client.post("/v1/ground", json={"term_ids": [terms], "k": 1000}).json()
+            if put.status_code != 200 or f"http-{n}" not in seen["results"][0]["items"]:
+                raise SystemExit(f"an added item was not visible to the next request: {put.text}")
+            started = time.perf_counter()
+            client.request("DELETE", "/v1/items", json={"item_ids": [f"http-{n}"]})
+            http_removes.append(time.perf_counter() - started)
+
+    def ms(values):
+        p50, _, p99 = _percentiles(values)
+        return f"{p50:.3f} / {p99:.3f} ms"
+
+    return [name, ms(adds), ms(removes), f"{compact_s:.2f} s", ms(http_adds), ms(http_removes)]
+
+
 def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
-                  extra_rows: list) -> None:
+                  extra_rows: list, update_rows: list) -> None:
     grounder = Grounder(term_ids)
     rng = random.Random(3)
     ids = list(term_ids)
@@ -199,29 +295,35 @@ def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
         server = Server(index, queries[0])
         try:
             _check_answers(server.url, grounder, queries[:256])
-            one = asyncio.run(closed_loop(server.url, singles, clients=1,
+            one = asyncio.run(closed_loop(server.url, singles, clients=1, kind="raw",
                                           seconds=args.seconds / 2, max_requests=20_000))
             p50_one = _percentiles(one["latencies"])[0]
-            for label, bodies, per in (("1 Term ID", singles, 1), ("64 Term IDs", batches, 64)):
-                run = asyncio.run(closed_loop(server.url, bodies, clients=args.clients,
-                                              seconds=args.seconds,
-                                              max_requests=args.max_requests))
-                in_process = single_s if per == 1 else batch_s
-                p50, p95, p99 = _percentiles(run["latencies"])
-                rate = run["requests"] / run["seconds"]
-                errors = sum(n for s, n in run["statuses"].items() if s != 200)
-                rows.append([name, f"{label}, {args.clients} clients", f"{rate:,.0f}",
-                             f"{rate * per:,.0f}", f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}",
-                             f"{1 / in_process * per:,.0f}",
-                             f"{rate * per * in_process / per:.3f}", str(errors)])
-            paced = asyncio.run(open_loop(server.url, singles, rate=args.rate,
-                                          seconds=args.rate_seconds))
-            p50, p95, p99 = _percentiles(paced["latencies"])
-            errors = sum(n for s, n in paced["statuses"].items() if s != 200)
-            achieved = paced["requests"] / paced["seconds"]
-            rows.append([name, f"open loop {args.rate:,.0f}/s, 1 Term ID", f"{achieved:,.0f}",
-                         f"{achieved:,.0f}", f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}",
-                         f"{1 / single_s:,.0f}", "", str(errors)])
+            for kind in args.client:
+                for label, bodies, per in (("1", singles, 1), ("64", batches, 64)):
+                    cpu = _cpu_seconds(server.process.pid)
+                    run = asyncio.run(closed_loop(server.url, bodies, clients=args.clients,
+                                                  seconds=args.seconds,
+                                                  max_requests=args.max_requests, kind=kind))
+                    cpu = _cpu_seconds(server.process.pid) - cpu
+                    in_process = single_s if per == 1 else batch_s
+                    p50, p95, p99 = _percentiles(run["latencies"])
+                    rate = run["requests"] / run["seconds"]
+                    errors = sum(n for s, n in run["statuses"].items() if s != 200)
+                    rows.append([name, kind, f"closed, {args.clients} clients", label,
+                                 f"{rate:,.0f}", f"{rate * per:,.0f}", f"{p50:.2f}",
+                                 f"{p95:.2f}", f"{p99:.2f}",
+                                 f"{cpu / run['requests'] * 1e6:,.0f} µs",
+                                 f"{per / in_process:,.0f}", str(errors)])
+                paced = asyncio.run(open_loop(server.url, singles, rate=args.rate,
+                                              seconds=args.rate_seconds, kind=kind))
+                p50, p95, p99 = _percentiles(paced["latencies"])
+                errors = sum(n for s, n in paced["statuses"].items() if s != 200)
+                achieved = paced["requests"] / paced["seconds"]
+                rows.append([name, kind, f"open, {args.rate:,.0f}/s", "1", f"{achieved:,.0f}",
+                             f"{achieved:,.0f}", f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}", "",
+                             f"{1 / single_s:,.0f}", str(errors)])
+            update_rows.append(_update_costs(name, index, server.url, length=max(
+                len(t) for t in term_ids.values()), vocab=vocab))
             extra_rows.append([name, f"{len(term_ids):,}", f"{single_s * 1e6:.1f} µs",
                                f"{p50_one:.3f} ms", f"{p50_one - single_s * 1e3:.3f} ms",
                                f"{load_s:.2f} s", f"{server.startup_s:.2f} s"])
@@ -235,12 +337,16 @@ def main() -> None:
                         help="100,000 synthetic items, 2 s runs, a 10 s soak")
     parser.add_argument("--synthetic-items", type=int, default=None)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--client", nargs="+", choices=["httpx", "raw"], default=["httpx", "raw"],
+                        help="load generators: httpx, and a minimal keep-alive client")
     parser.add_argument("--seconds", type=float, default=None, help="each closed-loop run")
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--rate-seconds", type=float, default=None)
     parser.add_argument("--soak-seconds", type=float, default=None)
     parser.add_argument("--update-interval", type=float, default=0.1)
+    parser.add_argument("--soak-version-checks", type=int, default=40,
+                        help="catalog versions rebuilt from scratch to check sampled answers")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-soak", action="store_true")
     args = parser.parse_args()
@@ -263,16 +369,23 @@ def main() -> None:
         synthetic, vocab = synthetic_catalog(args.synthetic_items)
         catalogs.append((f"Zipf {args.synthetic_items:,}", synthetic, vocab))
     if not args.skip_load:
-        rows, extra_rows = [], []
+        rows, extra_rows, update_rows = [], [], []
         for name, term_ids, vocab in catalogs:
-            bench_catalog(name, term_ids, vocab, args, rows, extra_rows)
-        print_table("HTTP load (loopback, k=10; latencies in ms)",
-                    ["catalog", "requests", "req/s", "Term IDs/s", "p50", "p95", "p99",
-                     "in-process Term IDs/s", "HTTP / in-process", "non-200"], rows)
+            bench_catalog(name, term_ids, vocab, args, rows, extra_rows, update_rows)
+        print_table("HTTP load (loopback, k=10; latencies in ms; in-process: ground_batch on "
+                    "the same Term IDs, same run)",
+                    ["catalog", "client", "load", "Term IDs / request", "req/s", "Term IDs/s",
+                     "p50", "p95", "p99", "server CPU / request", "in-process Term IDs/s",
+                     "non-200"], rows)
         print_table("Per request, one client; start-up",
-                    ["catalog", "items", "in-process ground_batch([q])", "HTTP p50",
-                     "HTTP overhead", "Grounder.load", "serve start to first answer"],
+                    ["catalog", "items", "in-process ground_batch([q])",
+                     "HTTP p50 (raw client)", "HTTP overhead", "Grounder.load",
+                     "serve start to first answer"],
                     extra_rows)
+        print_table("One-item updates, p50 / p99 (the HTTP add checked visible to the next "
+                    "request)", ["catalog", "add_items, in process", "remove_items, in process",
+                                 "compact() after them", "PUT /v1/items", "DELETE /v1/items"],
+                    update_rows)
     if not args.skip_soak:
         from bench_serve_soak import soak
 

@@ -26,8 +26,7 @@ from timing import print_table
 
 K = 10
 JSON_HEADERS = {"Content-Type": "application/json"}
-SAMPLE_EVERY = 25  # one answer in this many is kept for the check against its version
-MAX_VERSION_CHECKS = 6  # versions rebuilt from scratch for that check (each a full build)
+SAMPLE_EVERY = 5  # one answer in this many is kept for the check against its version
 
 
 def _as_json(result) -> dict:
@@ -137,14 +136,14 @@ async def _soak(url: str, token: str, term_ids: dict, vocab: list[str], args, se
             "wrong_final": wrong_final}
 
 
-def _check_samples(term_ids: dict, result: dict) -> tuple[int, int]:
+def _check_samples(term_ids: dict, result: dict, versions: int) -> tuple[int, int]:
     """(checked, wrong) sampled answers, each against a Grounder built on the catalog at the
     version it names (a few versions, chosen at random, each rebuilt from the update log)."""
     by_version: dict[int, list] = {}
     for version, query, answer in result["samples"]:
         by_version.setdefault(version, []).append((query, answer))
     chosen = sorted(random.Random(8).sample(sorted(by_version),
-                                            min(MAX_VERSION_CHECKS, len(by_version))))
+                                            min(versions, len(by_version))))
     catalog, log, position, checked, wrong = dict(term_ids), result["log"], 0, 0, 0
     for version in chosen:
         while position < len(log) and log[position][0] <= version:
@@ -170,7 +169,7 @@ def soak(name: str, term_ids: dict, vocab: list[str], args, server_class, token:
             result = asyncio.run(_soak(server.url, token, term_ids, vocab, args, server))
         finally:
             server.stop()
-    checked, wrong = _check_samples(term_ids, result)
+    checked, wrong = _check_samples(term_ids, result, args.soak_version_checks)
     statuses = result["statuses"]
     five_xx = sum(n for s, n in statuses.items() if s >= 500)
     rss = result["rss"]
