@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
 def _listen(app, args: argparse.Namespace, **options) -> int:
     import uvicorn
 
+    _short_gil_switch()
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                            log_level=args.log_level, access_log=False,
                                            **options))
@@ -141,6 +142,12 @@ def _listen(app, args: argparse.Namespace, **options) -> int:
     except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the SIGINT
         return EXIT_OK
     return EXIT_OK if server.started else EXIT_LISTEN
+
+
+def _short_gil_switch() -> None:
+    """Grounding runs on worker threads that need the GIL back from the event loop to deliver
+    their answers; Python's default switch interval (5 ms) would let one wait that long."""
+    sys.setswitchinterval(0.0005)
 
 
 def _run_workers(args: argparse.Namespace, config, env_name: str) -> int:
