@@ -4,11 +4,12 @@ catalog; bad changes raise and change nothing; the token trie follows through on
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
 from grlm.errors import InvalidInputError
-from grlm.ground import Grounder, updates
+from grlm.ground import BatchResult, Grounder, updates
 from grlm.ground.updates import CatalogChange, apply_catalog_change
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,6 +78,33 @@ def check_random_changes(mode, device, data):
         elif op == "compact":
             live.compact()
         assert_same_answers(live, catalog, priors, mode, "cpu", batch)
+
+
+@pytest.mark.parametrize("mode", ["positional", "bag"])
+def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
+    # More tombstones than the base's first answer has room for (it is asked again), and the
+    # merge that the GPU reader uses, with the CPU base standing in for the GPU.
+    monkeypatch.setattr(updates, "DEFAULT_COMPACT_THRESHOLD", 100_000)
+    rng = random.Random(3)
+    catalog = {f"i{n}": [rng.choice(WORDS) for _ in range(rng.randint(1, LENGTH))]
+               for n in range(300)}
+    live = Grounder(catalog, mode=mode, term_id_length=LENGTH)
+    batch = [[rng.choice(WORDS + ["zz"]) for _ in range(rng.randint(1, LENGTH))]
+             for _ in range(40)]
+    for round_ in range(5):
+        gone = rng.sample(list(catalog), 30)
+        live.remove_items(gone)
+        for item in gone:
+            del catalog[item]
+        added = {f"a{round_}-{j}": [rng.choice(WORDS)] for j in range(5)}
+        live.add_items(added)
+        catalog.update(added)
+        assert_same_answers(live, catalog, None, mode, "cpu", batch)
+        snapshot = live._updates.snapshot()
+        reader = updates._CudaSnapshotReader(snapshot, snapshot.base)
+        for k in (1, 3, 10):
+            merged = BatchResult(snapshot, *reader.ground_batch(batch, k))
+            assert list(merged) == list(live.ground_batch(batch, k=k))
 
 
 def test_a_removed_then_readded_item_goes_last():
@@ -178,18 +206,23 @@ def test_readers_see_whole_changes_while_a_writer_runs(monkeypatch):
     live = Grounder(catalog)
     stop = threading.Event()
     errors: list[str] = []
+    reads = [0, 0]
 
-    def read():
+    def read(reader: int):
         while not stop.is_set():
             p, q = live.ground_batch([["p"], ["q"]], k=5)
             if len(p.item_ids) != 1 or len(q.item_ids) != 1 or p.item_ids == q.item_ids:
                 errors.append(f"{p} {q}")
+            reads[reader] += 1
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
+    readers = [threading.Thread(target=read, args=(r,)) for r in range(2)]
     for thread in readers:
         thread.start()
     try:
-        for _ in range(200):
+        # At least 200 changes, and on until both readers have read alongside them (bounded).
+        step = 0
+        while step < 200 or (min(reads) < 20 and step < 20_000):
+            step += 1
             holder_p = live.ground(["p"]).item_ids[0]
             holder_q = live.ground(["q"]).item_ids[0]
             live.update_items({holder_p: ["q"], holder_q: ["p"]})
@@ -198,6 +231,7 @@ def test_readers_see_whole_changes_while_a_writer_runs(monkeypatch):
         for thread in readers:
             thread.join()
     assert errors == []
+    assert min(reads) > 0
 
 
 class WordTokens:

@@ -64,10 +64,17 @@ uint64_t CatalogSnapshot::Position(uint64_t key) const {
   return std::min(key, base_size) - uint64_t(removed_before) + delta_before;
 }
 
-int CatalogSnapshot::BaseK(int k) const {
+int CatalogSnapshot::FullBaseK(int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   const int64_t wanted = int64_t(k) + int64_t(tombstones_.size());
   return int(std::min<int64_t>({wanted, int64_t(base_->catalog().size()), INT_MAX}));
+}
+
+int CatalogSnapshot::BaseK(int k) const {
+  // Few tombstones land in one answer: a margin of k + 16 makes a second query rare, and keeps
+  // the base's top-k heap small when there are many tombstones.
+  const int64_t margin = std::min<int64_t>(int64_t(tombstones_.size()), int64_t(k) + 16);
+  return std::min(FullBaseK(k), int(std::min<int64_t>(int64_t(k) + margin, INT_MAX)));
 }
 
 const std::string& CatalogSnapshot::ItemIdAt(std::size_t position) const {
@@ -155,7 +162,21 @@ Catalog CatalogSnapshot::BuildCatalog() const {
 // --- CatalogSnapshot: grounding --------------------------------------------------------------
 
 GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int k,
-                                    const GroundResult& base, const GroundResult& delta) const {
+                                    const GroundResult& first_base, const GroundResult& delta) const {
+  // The base's answer at BaseK(k) holds its k best live items unless tombstones took more than
+  // the margin and the answer was full; then ask again for k plus every tombstone.
+  const GroundResult* answer = &first_base;
+  GroundResult full_answer;
+  const int base_k = BaseK(k);
+  if (base_k < FullBaseK(k) && first_base.items.size() == std::size_t(base_k)) {
+    const auto live = std::count_if(first_base.items.begin(), first_base.items.end(),
+                                    [&](uint32_t item) { return !IsTombstoned(item); });
+    if (live < k) {
+      full_answer = base_->Ground(terms, FullBaseK(k));
+      answer = &full_answer;
+    }
+  }
+  const GroundResult& base = *answer;
   std::vector<Candidate> candidates;
   auto add_base = [&](uint32_t item, double score) {
     if (!IsTombstoned(item)) candidates.push_back({score, BasePrior(item), item});
@@ -178,7 +199,9 @@ GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int
       // answers structurally after all.
       PreparedQuery query;
       base_->Prepare(terms, &query);
-      for (const ScoredItem& s : base_->scorer().TopK(query, BaseK(k))) add_base(s.item, s.score);
+      for (const ScoredItem& s : base_->scorer().TopK(query, FullBaseK(k))) {
+        add_base(s.item, s.score);
+      }
     } else {
       for (std::size_t i = 0; i < base.items.size(); ++i) add_base(base.items[i], base.scores[i]);
     }

@@ -220,7 +220,9 @@ TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
       }
     });
   }
-  for (int step = 0; step < 300; ++step) {
+  // At least 300 changes, and on until the readers have read alongside them (a busy machine may
+  // start the readers late); bounded either way.
+  for (int step = 0; step < 300 || (reads.load() < 200 && step < 100000); ++step) {
     const auto snap = live.snapshot();
     const std::string holder_p = snap->ItemIdAt(snap->Ground({"p"}, 1).items[0]);
     const std::string holder_q = snap->ItemIdAt(snap->Ground({"q"}, 1).items[0]);
@@ -232,4 +234,26 @@ TEST(ReadersSeeWholeChangesWhileAWriterRuns) {
   for (auto& t : readers) t.join();
   CHECK_EQ(bad.load(), 0);
   CHECK(reads.load() > 0);
+}
+
+TEST(ManyTombstonesAskTheBaseAgain) {
+  // More tombstones than BaseK's margin, most of them on the best answers: the first base answer
+  // runs out of live items and the base is asked for k plus every tombstone.
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    std::mt19937 rng(7);
+    Model m;
+    for (int i = 0; i < 300; ++i) m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    grlm::UpdatableGrounder live(Base(m, 3, mode), /*compact_threshold=*/100000);
+    for (int round = 0; round < 6; ++round) {
+      std::vector<std::string> ids;
+      for (int r = 0; r < 30; ++r) {
+        const int i = int(rng() % m.items.size());
+        ids.push_back(m.items[i].first);
+        m.items.erase(m.items.begin() + i);
+      }
+      live.RemoveItems(ids);
+      CHECK(live.snapshot()->num_tombstones() > 16u + 7u);
+      CHECK(SameAnswers(live, m, 3, mode, rng));
+    }
+  }
 }

@@ -56,12 +56,14 @@ class CatalogSnapshot {
   }
   std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
                                         int k, int num_threads = 0) const;
-  // For a base segment scored elsewhere (e.g. on the GPU): base_results[q] must be
-  // base().Ground(queries[q], BaseK(k)) or equal to it. Returns GroundBatch's answers.
+  // For a base segment scored elsewhere (e.g. on the GPU): base_results[q] must equal
+  // base().Ground(queries[q], BaseK(k)). Returns GroundBatch's answers.
   std::vector<GroundResult> MergeBatch(const std::vector<std::span<const std::string_view>>& queries,
                                        int k, std::vector<GroundResult> base_results,
                                        int num_threads = 0) const;
-  // The k a base segment is asked for so that k live items remain after the tombstones.
+  // The k the base segment is asked for first: k plus a margin for tombstones. A query whose
+  // answer then holds fewer than k live base items (more tombstones hit than the margin) asks
+  // the base again for k plus every tombstone, which is always enough.
   int BaseK(int k) const;
 
   std::size_t size() const { return base_->catalog().size() - tombstones_.size() + delta_size(); }
@@ -111,6 +113,9 @@ class CatalogSnapshot {
   double BasePrior(uint32_t index) const;
   bool IsTombstoned(uint32_t base_index) const;
   uint64_t Position(uint64_t key) const;
+  // k plus every tombstone (capped by the base's size).
+  int FullBaseK(int k) const;
+  // The answer from the base's answer at BaseK(k) and the delta's at k.
   GroundResult Merge(std::span<const std::string_view> terms, int k, const GroundResult& base,
                      const GroundResult& delta) const;
 

@@ -287,7 +287,7 @@ class Grounder:
         """Catalog item ids; position = the index used in BatchResult.items."""
         if self._updates is None:
             return self._item_ids
-        return self._updates.snapshot().item_ids()
+        return self._updates.item_ids()
 
     @property
     def mode(self) -> Mode:

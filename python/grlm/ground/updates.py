@@ -39,6 +39,7 @@ class CatalogUpdates:
         self._device = device
         self._cuda_lock = threading.Lock()
         self._cuda_base: tuple | None = None  # (base _core.Grounder, its CudaGroundingCore)
+        self._item_ids: tuple[int, list[str]] | None = None  # (snapshot version, ids)
 
     @property
     def native(self):
@@ -46,6 +47,14 @@ class CatalogUpdates:
 
     def snapshot(self):
         return self._native.snapshot()
+
+    def item_ids(self) -> list[str]:
+        """The current catalog's ids in order; built once per snapshot version (O(N))."""
+        snapshot = self._native.snapshot()
+        cached = self._item_ids
+        if cached is None or cached[0] != snapshot.version:
+            cached = self._item_ids = (snapshot.version, snapshot.item_ids())
+        return cached[1]
 
     def reader(self):
         """``(core, item_ids)`` of one immutable snapshot: ``core.ground_one`` and
