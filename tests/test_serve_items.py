@@ -4,6 +4,7 @@ names, and bad changes are 4xx that change nothing."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -93,6 +94,35 @@ def test_changes_need_the_token():
         assert c.request("DELETE", "/v1/items", headers=wrong,
                          json={"item_ids": ["i1"]}).status_code == 401
         assert c.get("/healthz").json()["items"] == 10
+
+
+@pytest.fixture(scope="module")
+def fuzzed_client():
+    with TestClient(make_app(Grounder(random_catalog(26, items=20)))) as c:
+        yield c
+
+
+BODY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=16)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["PUT", "DELETE"]),
+       body=st.one_of(st.binary(max_size=48),
+                      st.fixed_dictionaries({"items": BODY_VALUES}).map(json.dumps),
+                      st.fixed_dictionaries({"item_ids": BODY_VALUES}).map(json.dumps),
+                      BODY_VALUES.map(json.dumps)))
+def test_no_change_body_makes_a_5xx(fuzzed_client, method, body):
+    response = fuzzed_client.request(method, "/v1/items", headers=AUTH, content=body)
+    assert response.status_code < 500, (method, body, response.text)
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert error and "\n" not in error
+    assert fuzzed_client.get("/healthz").json()["items"] >= 1
 
 
 changes = st.lists(st.tuples(st.sampled_from(["add", "update", "remove"]),
