@@ -165,6 +165,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def _post(client, body: bytes):
+    """The status of one /v1/ground request, or "client timeout" (the load generator's own
+    limit: its connection pool or the answer took over 30 s)."""
+    import httpx
+
+    try:
+        return (await client.post("/v1/ground", content=body, headers=JSON_HEADERS)).status_code
+    except (httpx.TimeoutException, asyncio.TimeoutError):
+        return "client timeout"
+
+
 async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: float,
                       max_requests: int, kind: str = "httpx") -> dict:
     """`clients` workers each sending one request after the other for `seconds`, at most
@@ -181,10 +192,9 @@ async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: f
                 if i >= max_requests:
                     return
                 sent = time.perf_counter()
-                response = await client.post("/v1/ground", content=bodies[i % len(bodies)],
-                                             headers=JSON_HEADERS)
+                status = await _post(client, bodies[i % len(bodies)])
                 latencies.append(time.perf_counter() - sent)
-                statuses[response.status_code] += 1
+                statuses[status] += 1
 
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - started
@@ -209,10 +219,9 @@ async def open_loop(url: str, bodies: list[bytes], *, rate: float, seconds: floa
             if time.perf_counter() > give_up:
                 statuses["unsent"] += 1
                 return
-            response = await client.post("/v1/ground", content=bodies[i % len(bodies)],
-                                         headers=JSON_HEADERS)
+            status = await _post(client, bodies[i % len(bodies)])
             latencies.append(time.perf_counter() - scheduled)
-            statuses[response.status_code] += 1
+            statuses[status] += 1
 
         await asyncio.gather(*(one(i) for i in range(count)))
         elapsed = time.perf_counter() - start
@@ -314,7 +323,8 @@ def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
                     in_process = single_s if per == 1 else batch_s
                     p50, p95, p99 = _percentiles(run["latencies"])
                     rate = run["requests"] / run["seconds"]
-                    errors = sum(n for s, n in run["statuses"].items() if s != 200)
+                    errors = ", ".join(f"{n} {s}" for s, n in run["statuses"].items()
+                                       if s != 200) or "0"
                     rows.append([name, kind, f"closed, {args.clients} clients", label,
                                  f"{rate:,.0f}", f"{rate * per:,.0f}", f"{p50:.2f}",
                                  f"{p95:.2f}", f"{p99:.2f}",

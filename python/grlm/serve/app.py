@@ -76,12 +76,17 @@ async def read_body(request, limit: int) -> bytes:
             raise BadRequest(400, f"bad Content-Length header {declared[:20]!r}")
         if int(declared) > limit:
             raise BadRequest(413, f"body of {declared} bytes is over the limit of {limit}")
+    from starlette.requests import ClientDisconnect
+
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, f"body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(413, f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody will read the answer, but it is the client's doing
+        raise BadRequest(400, "the client left before sending the whole body") from None
     return b"".join(chunks)
 
 
