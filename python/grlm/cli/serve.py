@@ -58,8 +58,9 @@ def register(subparsers) -> None:
                                              "(default: $GRLM_ADMIN_TOKEN)")
     parser.add_argument("--coalesce-window-ms", type=float, default=1.0,
                         help="gather single-Term-ID requests this long (0: off; at most 1)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="threads of each ground_batch call (0: all cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of each ground_batch call (0: all cores); requests "
+                             "already run in parallel, one per core")
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
     parser.add_argument("--max-term-ids", type=int, default=1024)
     parser.add_argument("--max-terms", type=int, default=16)

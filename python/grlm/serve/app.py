@@ -49,7 +49,10 @@ class ServeConfig:
     num_beams: int = 10
     coalesce_window_ms: float = 1.0  # 0 turns coalescing off
     max_batch: int = 256
-    num_threads: int = 0
+    # Threads of one ground_batch call. Concurrent requests already run side by side on the
+    # pool's workers (one per core), so a call that starts threads of its own only adds their
+    # start-up cost.
+    num_threads: int = 1
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -180,7 +183,8 @@ def create_app(config: ServeConfig, grounder=None):
     limits = config.limits
     metrics = Metrics()
     metrics.observe_snapshot(snapshot)
-    ground_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grlm-ground")
+    ground_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1),
+                                     thread_name_prefix="grlm-ground")
     model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grlm-model")
     coalescer = None
     if config.coalesce_window_ms > 0:
