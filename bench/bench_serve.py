@@ -174,6 +174,8 @@ async def _post(client, body: bytes):
         return (await client.post("/v1/ground", content=body, headers=JSON_HEADERS)).status_code
     except (httpx.TimeoutException, asyncio.TimeoutError):
         return "client timeout"
+    except (httpx.TransportError, ConnectionError) as error:
+        return f"connection error ({type(error).__name__})"
 
 
 async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: float,
@@ -330,6 +332,8 @@ def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
                                  f"{p95:.2f}", f"{p99:.2f}",
                                  f"{cpu / run['requests'] * 1e6:,.0f} µs",
                                  f"{per / in_process:,.0f}", str(errors)])
+                if kind == "httpx":  # it cannot send 1,000 requests/s on 2 cores: see README
+                    continue
                 paced = asyncio.run(open_loop(server.url, singles, rate=args.rate,
                                               seconds=args.rate_seconds, kind=kind))
                 p50, p95, p99 = _percentiles(paced["latencies"])
