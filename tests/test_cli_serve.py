@@ -116,3 +116,12 @@ def test_port_in_use_exits_1(tmp_path):
                               env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60,
                               capture_output=True, check=False)
     assert done.returncode == 1, done.stderr.decode()
+
+
+def test_import_grlm_and_its_cli_need_no_web_stack():
+    code = ("import sys, grlm, grlm.cli; grlm.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'uvicorn', 'starlette', 'httpx', 'prometheus_client')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
