@@ -1,0 +1,6 @@
+"""``grlm serve``: grounding (and, with a model, recommendation) over HTTP.
+
+The web stack (FastAPI, uvicorn) is the optional ``serve`` extra; nothing here is imported by
+``import grlm``. :func:`grlm.serve.app.create_app` builds the application;
+:mod:`grlm.cli.serve` runs it.
+"""

@@ -1,0 +1,127 @@
+"""`grlm serve` as a process on 127.0.0.1 (an ephemeral port, bounded waits), and its exit
+codes for bad starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+
+from _serve_apps import TOKEN, as_json, random_catalog, random_queries
+from grlm.cli import main
+from grlm.ground import Grounder
+
+PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(args: list[str], env_extra: dict) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, **env_extra)
+    process = subprocess.Popen([sys.executable, "-m", "grlm.cli", "serve", *args,
+                                "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"grlm serve exited {process.returncode}: "
+                                 f"{process.stderr.read().decode()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("grlm serve did not answer /healthz within 60 s")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_process_answers_and_reloads(tmp_path, workers):
+    catalog = random_catalog(11)
+    (tmp_path / "tids.json").write_text(json.dumps(catalog))
+    Grounder(catalog).save(tmp_path / "catalog.grlm")
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    source = ["--index", str(tmp_path / "catalog.grlm")] if workers == 1 else \
+        ["--tids", str(tmp_path / "tids.json")]
+    process, url = _serve([*source, "--workers", str(workers),
+                           "--token-file", str(tmp_path / "token")], {})
+    try:
+        grounder = Grounder(catalog)
+        queries = random_queries(12, 20, catalog)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            answer = client.post("/v1/ground", json={"term_ids": queries, "k": 4}).json()
+            assert answer["results"] == [as_json(grounder.ground(q, k=4)) for q in queries]
+            reload = client.post("/v1/admin/reload",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+            assert reload.status_code == 200 and reload.json()["catalog_version"] == 2
+            assert client.post("/v1/admin/reload").status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful stop, exit 0
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, process.stderr.read().decode()
+
+
+def test_serve_binds_loopback_by_default():
+    from grlm.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--tids", "x.json"])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+
+
+def test_bad_starts_have_their_exit_codes(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GRLM_ADMIN_TOKEN", raising=False)
+    assert main(["serve", "--index", str(tmp_path / "missing.grlm")]) == 3
+    assert "missing.grlm" in capsys.readouterr().err
+    (tmp_path / "bad.grlm").write_bytes(b"junk")
+    assert main(["serve", "--index", str(tmp_path / "bad.grlm")]) == 3
+    assert main(["serve", "--tids", str(tmp_path / "bad.grlm")]) == 3
+    assert main(["serve", "--tids", "x.json", "--coalesce-window-ms", "5"]) == 2
+    assert main(["serve", "--tids", "x.json", "--max-k", "2000"]) == 2
+    assert "--max-k must be at most 1024" in capsys.readouterr().err
+    monkeypatch.setenv("GRLM_ADMIN_TOKEN", "short")
+    assert main(["serve", "--tids", "x.json"]) == 2
+    assert "at least 16 characters" in capsys.readouterr().err
+    assert main(["serve", "--tids", "x.json", "--token-file", str(tmp_path / "none")]) == 3
+    monkeypatch.delenv("GRLM_ADMIN_TOKEN")
+    assert main(["serve", "--tids", "x.json", "--model", str(tmp_path / "nomodel")]) == 3
+
+
+def test_port_in_use_exits_1(tmp_path):
+    Grounder(random_catalog(1)).save(tmp_path / "c.grlm")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "grlm.cli", "serve", "--index",
+                               str(tmp_path / "c.grlm"), "--port", str(port)],
+                              env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60,
+                              capture_output=True, check=False)
+    assert done.returncode == 1, done.stderr.decode()
+
+
+def test_import_grlm_and_its_cli_need_no_web_stack():
+    code = ("import sys, grlm, grlm.cli; grlm.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('fastapi', 'uvicorn', 'starlette', 'httpx', 'prometheus_client')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

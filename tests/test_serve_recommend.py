@@ -1,0 +1,81 @@
+"""/v1/recommend with a tiny random model: the answer is the evaluation path's for the same
+history (prompt of the objective, fast constrained decoder, grounding, ranking)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("transformers")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from fastapi.testclient import TestClient
+
+CATALOG = {f"i{n}": [f"a{n % 5}", f"b{n % 3}", f"c{n}"] for n in range(12)}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from _tiny_lm import tiny_model, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("serve_model")
+    tokenizer = tiny_tokenizer([" ".join(t) for t in CATALOG.values()] * 3)
+    tiny_model(tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("objective", ["packed", "prefix"])
+def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
+    from _serve_apps import make_app
+    from grlm.ground import Grounder
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.recommend import Case, recommend
+    from grlm.train.objective import Objective
+
+    grounder = Grounder(CATALOG)
+    app = make_app(grounder, model_dir=str(model_dir), objective=objective, num_beams=4)
+    history = ["i1", "i4", "i7"]
+    with TestClient(app) as client:
+        answer = client.post("/v1/recommend", json={"history": history, "k": 5})
+        assert answer.status_code == 200, answer.text
+        unknown = client.post("/v1/recommend", json={"history": ["i1", "zz"]})
+        assert unknown.status_code == 422 and "'zz' is not in the catalog" in \
+            unknown.json()["error"]
+        empty = client.post("/v1/recommend", json={"history": []})
+        assert empty.status_code == 422
+        assert client.get("/healthz").json()["recommend"] is True
+        assert "/v1/recommend" in client.get("/openapi.json").json()["paths"]
+
+    tokenizer, model = load_tokenizer(str(model_dir)), load_model(str(model_dir))
+    rules = Objective(objective)
+    prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
+    expected = recommend(model, tokenizer, grounder, [Case("u", tuple(prompt))], k=5,
+                         num_beams=4, batch_size=1, term_id_length=3,
+                         trie=rules.trie(tokenizer, CATALOG), decoder="fast",
+                         eos_token_id=rules.end_token(tokenizer)).users[0]
+    body = answer.json()
+    assert body["items"] == expected.items and body["hits"] == expected.item_hits
+    assert 1 <= len(body["items"]) <= 5 and set(body["items"]) <= set(CATALOG)
+
+
+def test_recommend_follows_catalog_changes(model_dir):
+    from _serve_apps import TOKEN, make_app
+    from grlm.ground import Grounder
+
+    app = make_app(Grounder(CATALOG), model_dir=str(model_dir), num_beams=4)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(app) as client:
+        assert client.post("/v1/recommend", json={"history": ["fresh"]}).status_code == 422
+        put = client.put("/v1/items", headers=auth, json={"items": {"fresh": ["a1", "b1", "c1"]}})
+        assert put.status_code == 200
+        removed = client.request("DELETE", "/v1/items", headers=auth, json={"item_ids": ["i3"]})
+        assert removed.status_code == 200
+        answer = client.post("/v1/recommend", json={"history": ["fresh", "i1"], "k": 12})
+        assert answer.status_code == 200, answer.text
+        items = answer.json()["items"]
+        assert "i3" not in items and set(items) <= (set(CATALOG) | {"fresh"})
+        trie = app.state.holder.current.trie
+        assert "i3" not in trie and "fresh" in trie
