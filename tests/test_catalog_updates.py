@@ -307,3 +307,23 @@ def test_catalog_change_keeps_trie_and_grounder_in_step():
                                            trie.items_of(encode(["v"])))
     with pytest.raises(InvalidInputError, match="both"):
         apply_catalog_change(live, CatalogChange(remove=["c"]), trie=trie)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_snapshot_answers_as_the_catalog_was_when_taken(device):
+    live = Grounder({"a": ["x", "y"], "b": ["x", "z"]}, device=device)
+    before = live.snapshot()
+    live.add_items({"c": ["x", "y"]})
+    live.remove_items(["b"])
+    after = live.snapshot()
+    assert before.ground(["x", "y"], k=5).item_ids == ("a",)
+    assert after.ground(["x", "y"], k=5).item_ids == ("a", "c")
+    assert list(before.ground_batch([["x", "z"]], k=5)) == [
+        Grounder({"a": ["x", "y"], "b": ["x", "z"]}).ground(["x", "z"], k=5)]
+    assert "b" in before and "b" not in after and "c" in after
+    assert before.item_terms("b") == ["x", "z"]
+    with pytest.raises(KeyError):
+        after.item_terms("b")
+    assert (len(before), len(after)) == (2, 2)
+    with pytest.raises(InvalidInputError):
+        before.ground(["x"], k=0)

@@ -194,13 +194,16 @@ class _HeldCore:
     def __init__(self, core, entered, release):
         self.core, self.entered, self.release = core, entered, release
 
-    def ground_batch(self, *args):
+    def ground_batch(self, *args, **kwargs):
         self.entered.set()
         assert self.release.wait(10)
-        return self.core.ground_batch(*args)
+        return self.core.ground_batch(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.core, name)
+
+    def __len__(self):
+        return len(self.core)
 
 
 class _HeldGrounder:
@@ -209,9 +212,8 @@ class _HeldGrounder:
     def __init__(self, grounder):
         self.grounder, self.entered, self.release = grounder, threading.Event(), threading.Event()
 
-    def _reader(self):
-        core, item_ids = self.grounder._reader()
-        return _HeldCore(core, self.entered, self.release), item_ids
+    def snapshot(self):
+        return _HeldCore(self.grounder.snapshot(), self.entered, self.release)
 
     def __getattr__(self, name):
         return getattr(self.grounder, name)

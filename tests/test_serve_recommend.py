@@ -18,11 +18,11 @@ CATALOG = {f"i{n}": [f"a{n % 5}", f"b{n % 3}", f"c{n}"] for n in range(12)}
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from _tiny_lm import tiny_model, tiny_tokenizer
+    from _tiny_lm import chat_tokenizer, model_for
 
     folder = tmp_path_factory.mktemp("serve_model")
-    tokenizer = tiny_tokenizer([" ".join(t) for t in CATALOG.values()] * 3)
-    tiny_model(tokenizer).save_pretrained(folder)
+    tokenizer = chat_tokenizer([" ".join(t) for t in CATALOG.values()] * 3)
+    model_for(tokenizer, hidden=64).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -242,13 +242,6 @@ class Grounder:
                 self._updates = CatalogUpdates(self._core, self.device)
             return self._updates
 
-    def _reader(self):
-        """``(core, item_ids)`` of one state: the core's answers index that item table."""
-        updates = self._updates
-        if updates is None:
-            return self._core, self._item_ids
-        return updates.reader()
-
     def _index_core(self):
         """The core of the current catalog's single built index (compacting pending changes)."""
         if self._updates is None:
@@ -265,50 +258,29 @@ class Grounder:
         self._gpu_scorer = (_core.CudaStructuralScorer(self._core, -1) if self.device == "cuda"
                             else None)
 
+    def snapshot(self) -> GrounderSnapshot:
+        """The catalog as it is now, immutable: its answers never see a later change (a server
+        answers each request from one snapshot). Cheap: no copy of the index is made."""
+        updates = self._updates
+        if updates is None:
+            return GrounderSnapshot(self._core, self._item_ids, self._gpu_scorer)
+        reader, item_ids = updates.reader()
+        return GrounderSnapshot(reader, item_ids, None)
+
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.
 
         Raises InvalidInputError for an empty or over-long Term ID, an empty term or k < 1, and
         TypeError for terms that are not str. Unknown terms are not errors: they match nothing.
         """
-        if not isinstance(term_id, (list, tuple)):
-            term_id = _as_term_list(term_id, "a Term ID")
-        updates = self._updates
-        if updates is None:
-            item_ids = self._item_ids
-            hit, items, scores = self._core.ground_one(term_id, self._checked_k(k, len(item_ids)),
-                                                       self._gpu_scorer)
-        else:
-            reader, item_ids = updates.reader()
-            hit, items, scores = reader.ground_one(term_id, self._checked_k(k, len(item_ids)))
-        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores),
-                            HIT_TYPES[hit])
+        return self.snapshot().ground(term_id, k=k)
 
     def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
                      num_threads: int = 0) -> BatchResult:
         """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
         ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
         GroundResult over flat arrays). Errors as for ``ground``."""
-        if isinstance(term_ids, (str, bytes, Set, Mapping)):
-            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
-                            f"{type(term_ids).__name__}")
-        queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
-        if isinstance(num_threads, bool):
-            raise TypeError(f"num_threads must be an int, got bool: {num_threads!r}")
-        try:
-            num_threads = operator.index(num_threads)  # numpy integers too, as for k
-        except TypeError:
-            raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}: "
-                            f"{num_threads!r}") from None
-        if not 0 <= num_threads < 2**31:
-            raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
-        updates = self._updates
-        if updates is None:
-            return BatchResult(self._item_ids, *self._core.ground_batch(
-                queries, self._checked_k(k, len(self._item_ids)), num_threads, self._gpu_scorer))
-        reader, item_ids = updates.reader()
-        return BatchResult(item_ids, *reader.ground_batch(
-            queries, self._checked_k(k, len(item_ids)), num_threads))
+        return self.snapshot().ground_batch(term_ids, k=k, num_threads=num_threads)
 
     def prepare(self, term_ids: Sequence[Sequence[str]]) -> tuple[np.ndarray, Credits]:
         """Encodes Term IDs exactly as grounding does, for scorers that take encoded queries
@@ -329,15 +301,6 @@ class Grounder:
                    for q in term_ids]
         ids, offsets, terms, units = self._core.prepare_queries(queries)
         return ids, (offsets, terms, units)
-
-    def _checked_k(self, k: int, num_items: int) -> int:
-        if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
-            return min(k, num_items)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
-        if k < 1:
-            raise InvalidInputError(f"k must be at least 1, got {k}")
-        return int(min(k, num_items))
 
     @property
     def item_ids(self) -> list[str]:
@@ -385,11 +348,103 @@ class Grounder:
         return self._core.memory_bytes()
 
     def __len__(self) -> int:
-        return len(self._reader()[1])
+        return len(self.snapshot())
 
     def __repr__(self) -> str:
         return (f"Grounder({len(self)} items, {len(self.vocab)} terms, mode={self.mode!r}, "
                 f"device={self.device!r})")
+
+
+class GrounderSnapshot:
+    """One immutable state of a Grounder's catalog (``Grounder.snapshot()``): it answers as the
+    catalog was when it was taken, whatever changes come later, through the same grounding
+    policy and device as its Grounder."""
+
+    __slots__ = ("_reader", "_item_ids", "_backend")
+
+    def __init__(self, reader, item_ids: Sequence[str], backend):
+        # reader: a _core.Grounder (backend: its GPU scorer or None) or a catalog snapshot of the
+        # online changes (backend None: it holds its own).
+        self._reader, self._item_ids, self._backend = reader, item_ids, backend
+
+    def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
+        """As ``Grounder.ground``."""
+        if not isinstance(term_id, (list, tuple)):
+            term_id = _as_term_list(term_id, "a Term ID")
+        item_ids = self._item_ids
+        k = _checked_k(k, len(item_ids))
+        if self._backend is None:
+            hit, items, scores = self._reader.ground_one(term_id, k)
+        else:
+            hit, items, scores = self._reader.ground_one(term_id, k, self._backend)
+        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores),
+                            HIT_TYPES[hit])
+
+    def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
+                     num_threads: int = 0) -> BatchResult:
+        """As ``Grounder.ground_batch``."""
+        if isinstance(term_ids, (str, bytes, Set, Mapping)):
+            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
+                            f"{type(term_ids).__name__}")
+        queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
+        num_threads = _checked_threads(num_threads)
+        k = _checked_k(k, len(self._item_ids))
+        if self._backend is None:
+            arrays = self._reader.ground_batch(queries, k, num_threads)
+        else:
+            arrays = self._reader.ground_batch(queries, k, num_threads, self._backend)
+        return BatchResult(self._item_ids, *arrays)
+
+    @property
+    def item_ids(self) -> Sequence[str]:
+        """The catalog's item ids in order; position = the index in BatchResult.items."""
+        return self._item_ids
+
+    def item_terms(self, item_id: str) -> list[str]:
+        """The Term ID of an item; KeyError for an item not in this catalog state."""
+        index = self._core().item_index(item_id)
+        if index < 0:
+            raise KeyError(item_id)
+        return self._core().item_terms(index)
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self._core().item_index(item_id) >= 0
+
+    @property
+    def delta_size(self) -> int:
+        """Items in the delta segments plus tombstones (0 for a freshly built index)."""
+        core = self._core()
+        return getattr(core, "delta_size", 0) + getattr(core, "num_tombstones", 0)
+
+    def __len__(self) -> int:
+        return len(self._item_ids)
+
+    def _core(self):
+        # The GPU reader of online changes wraps the catalog snapshot it reads.
+        return getattr(self._reader, "snapshot", self._reader)
+
+
+def _checked_k(k: int, num_items: int) -> int:
+    if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
+        return min(k, num_items)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
+    if k < 1:
+        raise InvalidInputError(f"k must be at least 1, got {k}")
+    return int(min(k, num_items))
+
+
+def _checked_threads(num_threads) -> int:
+    if isinstance(num_threads, bool):
+        raise TypeError(f"num_threads must be an int, got bool: {num_threads!r}")
+    try:
+        num_threads = operator.index(num_threads)  # numpy integers too, as for k
+    except TypeError:
+        raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}: "
+                        f"{num_threads!r}") from None
+    if not 0 <= num_threads < 2**31:
+        raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
+    return num_threads
 
 
 def _prior_list(priors: Mapping[str, float], item_ids: list[str]) -> list[float]:

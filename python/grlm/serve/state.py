@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from grlm.ground.grounder import HIT_TYPES, BatchResult, GroundResult
+from grlm.ground.grounder import BatchResult, GroundResult
 
 
 @dataclass(frozen=True)
@@ -36,49 +36,41 @@ class CatalogSource:
 
 
 class CatalogView:
-    """One state of a Grounder, answering as the Grounder did when the view was taken.
-
-    It holds the core and item table of the Grounder's current immutable state (the same pair
-    each ``Grounder.ground_batch`` call takes for itself, ``Grounder._reader``), so a change
-    applied to the Grounder afterwards is not seen here. Requests are checked before they reach
-    it (:mod:`grlm.serve.requests`); the core still refuses what slips by.
+    """One state of a Grounder (``Grounder.snapshot()``), answering as the Grounder did when the
+    view was taken, beside the Grounder itself (the writers' handle). A change applied to the
+    Grounder afterwards is not seen here. Requests are checked before they reach it
+    (:mod:`grlm.serve.requests`); the core still refuses what slips by.
     """
 
     def __init__(self, grounder):
         self.grounder = grounder
-        self._core, self._item_ids = grounder._reader()
+        self._state = grounder.snapshot()
         self.term_id_length = grounder.term_id_length
         self.mode = grounder.mode
 
     def ground(self, term_id, *, k: int) -> GroundResult:
-        hit, items, scores = self._core.ground_one(term_id, min(k, len(self._item_ids)))
-        return GroundResult(tuple(map(self._item_ids.__getitem__, items)), tuple(scores),
-                            HIT_TYPES[hit])
+        return self._state.ground(term_id, k=k)
 
     def ground_batch(self, term_ids, *, k: int, num_threads: int = 0) -> BatchResult:
-        return BatchResult(self._item_ids, *self._core.ground_batch(
-            term_ids, min(k, len(self._item_ids)), num_threads))
+        return self._state.ground_batch(term_ids, k=k, num_threads=num_threads)
 
     def item_terms(self, item_id: str) -> list[str]:
-        index = self._core.item_index(item_id)
-        if index < 0:
-            raise KeyError(item_id)
-        return self._core.item_terms(index)
+        return self._state.item_terms(item_id)
 
     def __contains__(self, item_id: str) -> bool:
-        return self._core.item_index(item_id) >= 0
+        return item_id in self._state
 
     @property
     def item_ids(self):
-        return self._item_ids
+        return self._state.item_ids
 
     @property
     def delta_size(self) -> int:
-        """Items in the delta segment plus tombstones (0 for a freshly built index)."""
-        return getattr(self._core, "delta_size", 0) + getattr(self._core, "num_tombstones", 0)
+        """Items in the delta segments plus tombstones (0 for a freshly built index)."""
+        return self._state.delta_size
 
     def __len__(self) -> int:
-        return len(self._item_ids)
+        return len(self._state)
 
 
 @dataclass(frozen=True)
