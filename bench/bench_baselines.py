@@ -32,8 +32,9 @@ from grlm.data import load_dataset, make_split
 def machine() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle
-                       if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
     import os
@@ -42,16 +43,19 @@ def machine() -> str:
 
 
 def table(reports: list[dict]) -> str:
-    head = ("| dataset | model | R@5 | R@10 | N@5 | N@10 | MRR | train s | epochs (best) | "
-            "stopped by |")
+    head = (
+        "| dataset | model | R@5 | R@10 | N@5 | N@10 | MRR | train s | epochs (best) | stopped by |"
+    )
     rows = [head, "| --- " * 10 + "|"]
     for r in reports:
         t = r["test"]
         epochs = f"{r.get('epochs_run', '-')} ({r.get('best_epoch', '-')})"
-        rows.append(f"| {r['dataset']} | {r['model']} | {t['recall@5']:.4f} | "
-                    f"{t['recall@10']:.4f} | {t['ndcg@5']:.4f} | {t['ndcg@10']:.4f} | "
-                    f"{t['mrr']:.4f} | {r['train_seconds']:.0f} | {epochs} | "
-                    f"{r.get('stopped_by', '-')} |")
+        rows.append(
+            f"| {r['dataset']} | {r['model']} | {t['recall@5']:.4f} | "
+            f"{t['recall@10']:.4f} | {t['ndcg@5']:.4f} | {t['ndcg@10']:.4f} | "
+            f"{t['mrr']:.4f} | {r['train_seconds']:.0f} | {epochs} | "
+            f"{r.get('stopped_by', '-')} |"
+        )
     return "\n".join(rows)
 
 
@@ -63,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, default=None)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--dropout", type=float, default=None,
-                        help="default: 0.2 for MovieLens (dense), 0.5 for the Amazon data")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="default: 0.2 for MovieLens (dense), 0.5 for the Amazon data",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--force", action="store_true", help="rerun even if a report exists")
@@ -91,16 +99,31 @@ def main(argv: list[str] | None = None) -> int:
                 dropout = args.dropout
                 if dropout is None:
                     dropout = 0.2 if dataset.name.startswith("ml-") else 0.5
-                config = SASRecConfig(lr=args.lr, dropout=dropout, max_epochs=args.epochs,
-                                      time_budget_s=args.time_budget, device=args.device)
-            report = run_baseline(model, dataset, split, ks=(1, 5, 10, 20), config=config,
-                                  progress=sys.stderr.isatty(), also_other_setting=True)
+                config = SASRecConfig(
+                    lr=args.lr,
+                    dropout=dropout,
+                    max_epochs=args.epochs,
+                    time_budget_s=args.time_budget,
+                    device=args.device,
+                )
+            report = run_baseline(
+                model,
+                dataset,
+                split,
+                ks=(1, 5, 10, 20),
+                config=config,
+                progress=sys.stderr.isatty(),
+                also_other_setting=True,
+            )
             report["machine"] = machine()
             report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             atomic_write_text(path, json.dumps(report, indent=2) + "\n")
             reports.append(report)
-            print(f"{dataset.name} {model}: R@10 {report['test']['recall@10']:.4f} "
-                  f"({report['train_seconds']:.0f}s)", flush=True)
+            print(
+                f"{dataset.name} {model}: R@10 {report['test']['recall@10']:.4f} "
+                f"({report['train_seconds']:.0f}s)",
+                flush=True,
+            )
     text = table(reports)
     atomic_write_text(out / "table.md", text + "\n")
     print(text)

@@ -52,8 +52,9 @@ def structural_queries(catalog: dict, vocab: list[str], n: int, rng: random.Rand
     return out
 
 
-def timed_changes(grounder: Grounder, catalog: dict, vocab: list[str], count: int,
-                  rng: random.Random) -> dict[str, list[float]]:
+def timed_changes(
+    grounder: Grounder, catalog: dict, vocab: list[str], count: int, rng: random.Random
+) -> dict[str, list[float]]:
     """count adds, removes and updates (interleaved), each timed alone and followed by a query
     that must see it (not timed). Keeps `catalog` equal to the grounder's."""
     costs: dict[str, list[float]] = {"add": [], "remove": [], "update": []}
@@ -88,8 +89,15 @@ def timed_changes(grounder: Grounder, catalog: dict, vocab: list[str], count: in
     return costs
 
 
-def run(name: str, catalog: dict, vocab: list[str], mode: str, changes: int, threshold: int,
-        rows: list[list[str]]) -> None:
+def run(
+    name: str,
+    catalog: dict,
+    vocab: list[str],
+    mode: str,
+    changes: int,
+    threshold: int,
+    rows: list[list[str]],
+) -> None:
     rng = random.Random(0)
     label = f"{name} ({len(catalog):,}), {mode}"
     start = time.perf_counter()
@@ -122,14 +130,33 @@ def run(name: str, catalog: dict, vocab: list[str], mode: str, changes: int, thr
     compact = time.perf_counter() - start
 
     for kind in ("add", "remove", "update"):
-        rows.append([label, f"one {kind}", ms(statistics.median(costs[kind])),
-                     ms(percentile(costs[kind], 0.99)),
-                     f"{changes} calls; visible to the next query"])
-    rows.append([label, "query, empty delta", f"{before / len(queries) * 1e6:.1f} µs", "",
-                 "batch of 256, k=10, 1 thread"])
-    rows.append([label, f"query, {pending} pending (threshold {threshold})",
-                 f"{after / len(queries) * 1e6:.1f} µs", "",
-                 f"{after / before:.2f}x the empty delta; {segments} delta segments"])
+        rows.append(
+            [
+                label,
+                f"one {kind}",
+                ms(statistics.median(costs[kind])),
+                ms(percentile(costs[kind], 0.99)),
+                f"{changes} calls; visible to the next query",
+            ]
+        )
+    rows.append(
+        [
+            label,
+            "query, empty delta",
+            f"{before / len(queries) * 1e6:.1f} µs",
+            "",
+            "batch of 256, k=10, 1 thread",
+        ]
+    )
+    rows.append(
+        [
+            label,
+            f"query, {pending} pending (threshold {threshold})",
+            f"{after / len(queries) * 1e6:.1f} µs",
+            "",
+            f"{after / before:.2f}x the empty delta; {segments} delta segments",
+        ]
+    )
     rows.append([label, "compact()", f"{compact:.2f} s", "", f"build from scratch {build:.2f} s"])
     rows.append([label, "Grounder.load", f"{load:.2f} s", "", ""])
 

@@ -70,10 +70,10 @@ def torch_baseline(torch, items, queries, w_half, k, budget=1 << 28):
     n_chunk = max(k, min(n, budget // (q_chunk * LENGTH)))
     out_s, out_i = [], []
     for q0 in range(0, q_total, q_chunk):
-        qs = queries[q0:q0 + q_chunk]
+        qs = queries[q0 : q0 + q_chunk]
         best_s = best_i = None
         for n0 in range(0, n, n_chunk):
-            block = items[n0:n0 + n_chunk]
+            block = items[n0 : n0 + n_chunk]
             s = (block[None] == qs[:, None]).half() @ w_half
             ts, ti = torch.topk(s, min(k, s.shape[1]), dim=1)
             ti = ti + n0
@@ -113,8 +113,10 @@ def print_kernel_profile(torch, fn, title: str, calls: int = 20) -> None:
             per_kernel.setdefault(name[:70], []).append(event.device_time_total)
     print(f"# kernels of one call, {title} (µs per call: launches x mean = total)")
     for name, times in sorted(per_kernel.items(), key=lambda kv: -sum(kv[1])):
-        print(f"#   {len(times) / calls:4.1f} x {sum(times) / len(times):7.2f} = "
-              f"{sum(times) / calls:7.2f}  {name}")
+        print(
+            f"#   {len(times) / calls:4.1f} x {sum(times) / len(times):7.2f} = "
+            f"{sum(times) / calls:7.2f}  {name}"
+        )
 
 
 def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dict]:
@@ -122,8 +124,9 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
     items, tie_rank, vocab = make_catalog(torch, n, seed=n)
     items_np = items.cpu().numpy().view(np.uint32)
     tie_rank_np = tie_rank.cpu().numpy().view(np.uint32)
-    scorer = scorer_cls.from_arrays(items_np, tie_rank=tie_rank_np, vocab_size=vocab,
-                                    weights=weights)
+    scorer = scorer_cls.from_arrays(
+        items_np, tie_rank=tie_rank_np, vocab_size=vocab, weights=weights
+    )
     bag = None
     if args.bag:
         bag = scorer_cls.from_arrays(items_np, tie_rank=tie_rank_np, vocab_size=vocab, mode="bag")
@@ -137,10 +140,24 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
         out_scores = torch.empty((q, k), dtype=torch.float64, device="cuda")
         counts = torch.empty((q,), dtype=torch.int32, device="cuda")
 
-        def kernel(s=scorer, credits=(0, 0, 0), queries=queries, out_items=out_items,
-                   out_scores=out_scores, counts=counts):
-            s._native.top_k_device(queries.shape[0], k, queries.data_ptr(), out_items.data_ptr(),
-                                   out_scores.data_ptr(), counts.data_ptr(), stream, *credits)
+        def kernel(
+            s=scorer,
+            credits=(0, 0, 0),
+            queries=queries,
+            out_items=out_items,
+            out_scores=out_scores,
+            counts=counts,
+        ):
+            s._native.top_k_device(
+                queries.shape[0],
+                k,
+                queries.data_ptr(),
+                out_items.data_ptr(),
+                out_scores.data_ptr(),
+                counts.data_ptr(),
+                stream,
+                *credits,
+            )
 
         def baseline(queries=queries):
             return torch_baseline(torch, items, queries, w_half, k)
@@ -150,41 +167,63 @@ def bench_size(torch, scorer_cls, n, args, weights, w_half, copy_bw) -> list[dic
         torch.cuda.synchronize()
         got_items, got_scores = out_items.cpu().numpy(), out_scores.cpu().numpy()
         for i in sorted({0, q - 1, *range(0, q, max(1, q // 8))}):
-            want_items, want_scores = exact_reference(torch, items, tie_rank, queries[i],
-                                                      weights, k)
+            want_items, want_scores = exact_reference(
+                torch, items, tie_rank, queries[i], weights, k
+            )
             c = len(want_items)
-            if not (np.array_equal(got_items[i, :c], want_items)
-                    and np.array_equal(got_scores[i, :c], want_scores)):
-                sys.exit(f"MISMATCH N={n} Q={q} query {i}: kernel {got_items[i, :c]} "
-                         f"{got_scores[i, :c]} vs reference {want_items} {want_scores}")
+            if not (
+                np.array_equal(got_items[i, :c], want_items)
+                and np.array_equal(got_scores[i, :c], want_scores)
+            ):
+                sys.exit(
+                    f"MISMATCH N={n} Q={q} query {i}: kernel {got_items[i, :c]} "
+                    f"{got_scores[i, :c]} vs reference {want_items} {want_scores}"
+                )
         base_s, _ = baseline()
         if abs(float(base_s[0, 0]) - float(got_scores[0, 0])) > 1e-2:
             sys.exit(f"torch baseline disagrees: {float(base_s[0, 0])} vs {got_scores[0, 0]}")
 
         t_kernel = measure_cuda(kernel, repeat=5, min_seconds=args.min_seconds)
         t_torch = measure_cuda(baseline, repeat=2, min_seconds=args.min_seconds)
-        row = {"n": n, "q": q, "kernel_ms": t_kernel * 1e3, "per_query_us": t_kernel / q * 1e6,
-               "torch_ms": t_torch * 1e3, "speedup": t_torch / t_kernel,
-               "bandwidth": catalog_bytes / t_kernel,
-               "one_pass_ms": catalog_bytes / copy_bw * 1e3}
+        row = {
+            "n": n,
+            "q": q,
+            "kernel_ms": t_kernel * 1e3,
+            "per_query_us": t_kernel / q * 1e6,
+            "torch_ms": t_torch * 1e3,
+            "speedup": t_torch / t_kernel,
+            "bandwidth": catalog_bytes / t_kernel,
+            "one_pass_ms": catalog_bytes / copy_bw * 1e3,
+        }
         if bag is not None:
             # Each query credits its own terms with the bag weights 1/(j+1) (exact matches).
-            credit_offsets = torch.arange(0, (q + 1) * LENGTH, LENGTH, dtype=torch.int64,
-                                          device="cuda")
+            credit_offsets = torch.arange(
+                0, (q + 1) * LENGTH, LENGTH, dtype=torch.int64, device="cuda"
+            )
             credit_terms = queries.flatten().contiguous()
-            credit_units = torch.tensor([5 * 720720 // (j + 1) for j in range(LENGTH)] * q,
-                                        dtype=torch.int32, device="cuda")
+            credit_units = torch.tensor(
+                [5 * 720720 // (j + 1) for j in range(LENGTH)] * q, dtype=torch.int32, device="cuda"
+            )
             ptrs = (credit_offsets.data_ptr(), credit_terms.data_ptr(), credit_units.data_ptr())
-            row["bag_ms"] = measure_cuda(lambda ptrs=ptrs: kernel(s=bag, credits=ptrs), repeat=5,
-                                         min_seconds=args.min_seconds) * 1e3
+            row["bag_ms"] = (
+                measure_cuda(
+                    lambda ptrs=ptrs: kernel(s=bag, credits=ptrs),
+                    repeat=5,
+                    min_seconds=args.min_seconds,
+                )
+                * 1e3
+            )
         if args.profile:
             try:
                 print_kernel_profile(torch, kernel, f"N={n:,} Q={q} positional")
             except Exception as error:  # noqa: BLE001 -- diagnostics only: never fail the benchmark
                 print(f"# profile failed: {error!r}")
         rows.append(row)
-        print(f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
-              f"{row['torch_ms']:.2f} ms", flush=True)
+        print(
+            f"N={n:>11,} Q={q:>5}: kernel {row['kernel_ms']:.3f} ms, torch "
+            f"{row['torch_ms']:.2f} ms",
+            flush=True,
+        )
     return rows
 
 
@@ -194,10 +233,17 @@ def main(argv=None) -> None:
     parser.add_argument("--queries", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--bag", action="store_true", help="also time bag mode (kernel only)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print each kernel's device time per call (torch.profiler)")
-    parser.add_argument("--min-seconds", type=float, default=0.05,
-                        help="device seconds per timing sample (best of several samples)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print each kernel's device time per call (torch.profiler)",
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.05,
+        help="device seconds per timing sample (best of several samples)",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -207,9 +253,11 @@ def main(argv=None) -> None:
     if not torch.cuda.is_available():
         sys.exit("no CUDA GPU visible")
     props = torch.cuda.get_device_properties(0)
-    print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()} "
-          f"({props.multi_processor_count} SMs), torch {torch.__version__}, k={args.k}, "
-          f"L={LENGTH}, positional mode")
+    print(
+        f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()} "
+        f"({props.multi_processor_count} SMs), torch {torch.__version__}, k={args.k}, "
+        f"L={LENGTH}, positional mode"
+    )
     copy_bw = copy_bandwidth(torch)
     print(f"# device-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + write)")
     weights = _core.default_position_weights(LENGTH)
@@ -220,16 +268,20 @@ def main(argv=None) -> None:
         torch.cuda.empty_cache()
 
     print()
-    header = ("| N | Q | kernel ms/batch | kernel µs/query | torch ms/batch | speed-up | "
-              "achieved GB/s | copy GB/s | batch / one pass |")
+    header = (
+        "| N | Q | kernel ms/batch | kernel µs/query | torch ms/batch | speed-up | "
+        "achieved GB/s | copy GB/s | batch / one pass |"
+    )
     if args.bag:
         header += " bag ms/batch |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for r in rows:
-        line = (f"| {r['n']:,} | {r['q']} | {r['kernel_ms']:.3f} | {r['per_query_us']:.2f} | "
-                f"{r['torch_ms']:.2f} | {r['speedup']:.1f}x | {r['bandwidth'] / 1e9:.0f} | "
-                f"{copy_bw / 1e9:.0f} | {r['kernel_ms'] / r['one_pass_ms']:.1f}x |")
+        line = (
+            f"| {r['n']:,} | {r['q']} | {r['kernel_ms']:.3f} | {r['per_query_us']:.2f} | "
+            f"{r['torch_ms']:.2f} | {r['speedup']:.1f}x | {r['bandwidth'] / 1e9:.0f} | "
+            f"{copy_bw / 1e9:.0f} | {r['kernel_ms'] / r['one_pass_ms']:.1f}x |"
+        )
         if args.bag:
             line += f" {r['bag_ms']:.3f} |"
         print(line)

@@ -51,8 +51,9 @@ def main() -> int:
     from grlm.recommend.generate import beam_search
     from grlm.train.objective import Objective
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--objective", default="packed", choices=["packed", "prefix"])
     parser.add_argument("--users", type=int, default=16)
@@ -69,34 +70,65 @@ def main() -> int:
     tokenizer = load_tokenizer(args.model)
     model = load_model(args.model, device=device)
     goal = Objective(args.objective)
-    prompts = [goal.history_prompt_ids(tokenizer, tuple(c.history)[-args.max_history:],
-                                       term_ids) for c in cases]
+    prompts = [
+        goal.history_prompt_ids(tokenizer, tuple(c.history)[-args.max_history :], term_ids)
+        for c in cases
+    ]
     trie = goal.trie(tokenizer, term_ids)
     max_new = 8 + trie.max_length
-    print(f"{datetime.date.today()}, {machine()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), model {args.model} on {device}; {name}: "
-          f"{args.users} users, mean prompt {sum(map(len, prompts)) / len(prompts):.0f} tokens, "
-          f"{args.objective} objective, {args.beams} beams, batch {args.batch_size}, "
-          f"catalog {trie.num_items} items", flush=True)
+    print(
+        f"{datetime.date.today()}, {machine()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), model {args.model} on {device}; {name}: "
+        f"{args.users} users, mean prompt {sum(map(len, prompts)) / len(prompts):.0f} tokens, "
+        f"{args.objective} objective, {args.beams} beams, batch {args.batch_size}, "
+        f"catalog {trie.num_items} items",
+        flush=True,
+    )
     rows = []
     for constrained in (False, True):
         results = {}
         for decoder in ("hf", "fast"):
             beams, seconds = beam_search(
-                model, tokenizer, prompts, decoder=decoder, num_beams=args.beams,
-                max_new_tokens=max_new, batch_size=args.batch_size,
-                trie=trie if constrained else None, eos_token_id=goal.end_token(tokenizer))
+                model,
+                tokenizer,
+                prompts,
+                decoder=decoder,
+                num_beams=args.beams,
+                max_new_tokens=max_new,
+                batch_size=args.batch_size,
+                trie=trie if constrained else None,
+                eos_token_id=goal.end_token(tokenizer),
+            )
             results[decoder] = (beams, seconds)
-            print(f"  {'constrained' if constrained else 'free'} {decoder}: {seconds:.1f} s",
-                  flush=True)
+            print(
+                f"  {'constrained' if constrained else 'free'} {decoder}: {seconds:.1f} s",
+                flush=True,
+            )
         (hf, hf_s), (fast, fast_s) = results["hf"], results["fast"]
         top1 = sum(a[:1] and b[:1] and a[0].text == b[0].text for a, b in zip(fast, hf))
         lists = sum([x.text for x in a] == [x.text for x in b] for a, b in zip(fast, hf))
-        rows.append(["constrained" if constrained else "free", f"{args.users / hf_s:.3f}",
-                     f"{args.users / fast_s:.3f}", f"{hf_s / fast_s:.1f}x",
-                     f"{top1 / args.users:.3f}", f"{lists / args.users:.3f}"])
-    print_table("users per second, same prompts and model", ["decoding", "HF generate users/s", "fast users/s", "speed-up",
-                 "top-1 agreement", "all beams agree"], rows)
+        rows.append(
+            [
+                "constrained" if constrained else "free",
+                f"{args.users / hf_s:.3f}",
+                f"{args.users / fast_s:.3f}",
+                f"{hf_s / fast_s:.1f}x",
+                f"{top1 / args.users:.3f}",
+                f"{lists / args.users:.3f}",
+            ]
+        )
+    print_table(
+        "users per second, same prompts and model",
+        [
+            "decoding",
+            "HF generate users/s",
+            "fast users/s",
+            "speed-up",
+            "top-1 agreement",
+            "all beams agree",
+        ],
+        rows,
+    )
     return 0
 
 

@@ -46,8 +46,14 @@ from timing import machine, measure, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside a checkout; a worktree under /work/wt/ has it two levels up.
-BEAUTY = next((p / "shared" / "data" / "beauty" / "item_id2tid.json" for p in ROOT.parents[:2]
-               if (p / "shared" / "data" / "beauty").is_dir()), ROOT.parent / "shared")
+BEAUTY = next(
+    (
+        p / "shared" / "data" / "beauty" / "item_id2tid.json"
+        for p in ROOT.parents[:2]
+        if (p / "shared" / "data" / "beauty").is_dir()
+    ),
+    ROOT.parent / "shared",
+)
 TOKEN = "bench-serve-admin-token"
 JSON_HEADERS = {"Content-Type": "application/json"}
 K = 10
@@ -69,8 +75,19 @@ class Server:
         env = dict(os.environ, GRLM_ADMIN_TOKEN=TOKEN, PYTHONPATH=str(ROOT / "python"))
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "grlm.cli", "serve", "--index", str(index), "--port",
-             str(self.port), *extra], env=env)
+            [
+                sys.executable,
+                "-m",
+                "grlm.cli",
+                "serve",
+                "--index",
+                str(index),
+                "--port",
+                str(self.port),
+                *extra,
+            ],
+            env=env,
+        )
         self.startup_s = self._wait(probe)
 
     def _wait(self, probe: list[str], timeout: float = 300) -> float:
@@ -81,8 +98,12 @@ class Server:
             if self.process.poll() is not None:
                 raise SystemExit(f"grlm serve exited with {self.process.returncode}")
             try:
-                if httpx.post(f"{self.url}/v1/ground", content=body, headers=JSON_HEADERS,
-                              timeout=5).status_code == 200:
+                if (
+                    httpx.post(
+                        f"{self.url}/v1/ground", content=body, headers=JSON_HEADERS, timeout=5
+                    ).status_code
+                    == 200
+                ):
                     return time.perf_counter() - self.started_at
             except httpx.TransportError:
                 time.sleep(0.02)
@@ -131,9 +152,11 @@ class RawClient:
     async def post(self, path: str, content: bytes, headers=None):
         reader, writer = await self.pool.get()
         try:
-            writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (path.encode(), self.host.encode(),
-                                                             len(content), content))
+            writer.write(
+                b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s"
+                % (path.encode(), self.host.encode(), len(content), content)
+            )
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
@@ -178,8 +201,15 @@ async def _post(client, body: bytes):
         return f"connection error ({type(error).__name__})"
 
 
-async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: float,
-                      max_requests: int, kind: str = "httpx") -> dict:
+async def closed_loop(
+    url: str,
+    bodies: list[bytes],
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    kind: str = "httpx",
+) -> dict:
     """`clients` workers each sending one request after the other for `seconds`, at most
     `max_requests` in all."""
     latencies, statuses = [], Counter()
@@ -200,12 +230,17 @@ async def closed_loop(url: str, bodies: list[bytes], *, clients: int, seconds: f
 
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - started
-    return {"requests": len(latencies), "seconds": elapsed, "latencies": latencies,
-            "statuses": statuses}
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "latencies": latencies,
+        "statuses": statuses,
+    }
 
 
-async def open_loop(url: str, bodies: list[bytes], *, rate: float, seconds: float,
-                    kind: str = "httpx") -> dict:
+async def open_loop(
+    url: str, bodies: list[bytes], *, rate: float, seconds: float, kind: str = "httpx"
+) -> dict:
     """Requests sent on a fixed schedule, `rate` per second, whatever the answers do; each
     latency counts from the scheduled send time. A request that could not even be sent by
     three times `seconds` (a client too slow for the rate) counts as "unsent"."""
@@ -227,8 +262,12 @@ async def open_loop(url: str, bodies: list[bytes], *, rate: float, seconds: floa
 
         await asyncio.gather(*(one(i) for i in range(count)))
         elapsed = time.perf_counter() - start
-    return {"requests": len(latencies), "seconds": elapsed, "latencies": latencies,
-            "statuses": statuses}
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "latencies": latencies,
+        "statuses": statuses,
+    }
 
 
 def _check_answers(url: str, grounder: Grounder, queries: list[list[str]]) -> None:
@@ -236,14 +275,17 @@ def _check_answers(url: str, grounder: Grounder, queries: list[list[str]]) -> No
     import httpx
 
     answer = httpx.post(f"{url}/v1/ground", json={"term_ids": queries, "k": K}, timeout=60)
-    expected = [{"hit": r.hit, "items": list(r.item_ids), "scores": list(r.scores)}
-                for r in grounder.ground_batch(queries, k=K)]
+    expected = [
+        {"hit": r.hit, "items": list(r.item_ids), "scores": list(r.scores)}
+        for r in grounder.ground_batch(queries, k=K)
+    ]
     if answer.json()["results"] != expected:
         raise SystemExit("the server's answers differ from the in-process Grounder's")
 
 
-def _update_costs(name: str, index: Path, url: str, *, length: int, vocab: list[str],
-                  count: int = 100) -> list[str]:
+def _update_costs(
+    name: str, index: Path, url: str, *, length: int, vocab: list[str], count: int = 100
+) -> list[str]:
     """One-item add and remove: in process (Grounder.add_items / remove_items on the loaded
     index, then compact()), and over HTTP with no other load, each add checked to be visible to
     the next request."""
@@ -285,23 +327,33 @@ def _update_costs(name: str, index: Path, url: str, *, length: int, vocab: list[
     return [name, ms(adds), ms(removes), f"{compact_s:.2f} s", ms(http_adds), ms(http_removes)]
 
 
-def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
-                  extra_rows: list, update_rows: list) -> None:
+def bench_catalog(
+    name: str,
+    term_ids: dict,
+    vocab: list[str],
+    args,
+    rows: list,
+    extra_rows: list,
+    update_rows: list,
+) -> None:
     grounder = Grounder(term_ids)
     rng = random.Random(3)
     ids = list(term_ids)
     direct = [list(term_ids[rng.choice(ids)]) for _ in range(2048)]
     queries = [q for pair in zip(direct, perturbed_queries(term_ids, vocab, 2048)) for q in pair]
     singles = [json.dumps({"term_ids": [q], "k": K}).encode() for q in queries]
-    batches = [json.dumps({"term_ids": queries[i:i + 64], "k": K}).encode()
-               for i in range(0, len(queries) - 63, 64)]
+    batches = [
+        json.dumps({"term_ids": queries[i : i + 64], "k": K}).encode()
+        for i in range(0, len(queries) - 63, 64)
+    ]
 
     # In-process, same queries: the baseline of every HTTP row.
     cycle = itertools.cycle(queries)
     single_s = measure(lambda: grounder.ground_batch([next(cycle)], k=K), repeat=3)
     batch_cycle = itertools.cycle(range(0, len(queries) - 63, 64))
-    batch_s = measure(lambda: grounder.ground_batch(
-        queries[(i := next(batch_cycle)):i + 64], k=K), repeat=3)
+    batch_s = measure(
+        lambda: grounder.ground_batch(queries[(i := next(batch_cycle)) : i + 64], k=K), repeat=3
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         index = Path(folder) / "catalog.grlm"
@@ -312,74 +364,148 @@ def bench_catalog(name: str, term_ids: dict, vocab: list[str], args, rows: list,
         server = Server(index, queries[0])
         try:
             _check_answers(server.url, grounder, queries[:256])
-            one = asyncio.run(closed_loop(server.url, singles, clients=1, kind="raw",
-                                          seconds=args.seconds / 2, max_requests=20_000))
+            one = asyncio.run(
+                closed_loop(
+                    server.url,
+                    singles,
+                    clients=1,
+                    kind="raw",
+                    seconds=args.seconds / 2,
+                    max_requests=20_000,
+                )
+            )
             p50_one = _percentiles(one["latencies"])[0]
             for kind in args.client:
                 for label, bodies, per in (("1", singles, 1), ("64", batches, 64)):
                     cpu = _cpu_seconds(server.process.pid)
-                    run = asyncio.run(closed_loop(server.url, bodies, clients=args.clients,
-                                                  seconds=args.seconds,
-                                                  max_requests=args.max_requests, kind=kind))
+                    run = asyncio.run(
+                        closed_loop(
+                            server.url,
+                            bodies,
+                            clients=args.clients,
+                            seconds=args.seconds,
+                            max_requests=args.max_requests,
+                            kind=kind,
+                        )
+                    )
                     cpu = _cpu_seconds(server.process.pid) - cpu
                     in_process = single_s if per == 1 else batch_s
                     p50, p95, p99 = _percentiles(run["latencies"])
                     rate = run["requests"] / run["seconds"]
-                    errors = ", ".join(f"{n} {s}" for s, n in run["statuses"].items()
-                                       if s != 200) or "0"
-                    rows.append([name, kind, f"closed, {args.clients} clients", label,
-                                 f"{rate:,.0f}", f"{rate * per:,.0f}", f"{p50:.2f}",
-                                 f"{p95:.2f}", f"{p99:.2f}",
-                                 f"{cpu / run['requests'] * 1e6:,.0f} µs",
-                                 f"{per / in_process:,.0f}", str(errors)])
+                    errors = (
+                        ", ".join(f"{n} {s}" for s, n in run["statuses"].items() if s != 200) or "0"
+                    )
+                    rows.append(
+                        [
+                            name,
+                            kind,
+                            f"closed, {args.clients} clients",
+                            label,
+                            f"{rate:,.0f}",
+                            f"{rate * per:,.0f}",
+                            f"{p50:.2f}",
+                            f"{p95:.2f}",
+                            f"{p99:.2f}",
+                            f"{cpu / run['requests'] * 1e6:,.0f} µs",
+                            f"{per / in_process:,.0f}",
+                            str(errors),
+                        ]
+                    )
                 if kind == "httpx":  # it cannot send 1,000 requests/s on 2 cores: see README
                     continue
-                paced = asyncio.run(open_loop(server.url, singles, rate=args.rate,
-                                              seconds=args.rate_seconds, kind=kind))
+                paced = asyncio.run(
+                    open_loop(
+                        server.url, singles, rate=args.rate, seconds=args.rate_seconds, kind=kind
+                    )
+                )
                 p50, p95, p99 = _percentiles(paced["latencies"])
-                errors = ", ".join(f"{n} {s}" for s, n in paced["statuses"].items()
-                                   if s != 200) or "0"
+                errors = (
+                    ", ".join(f"{n} {s}" for s, n in paced["statuses"].items() if s != 200) or "0"
+                )
                 achieved = paced["requests"] / paced["seconds"]
-                rows.append([name, kind, f"open, {args.rate:,.0f}/s", "1", f"{achieved:,.0f}",
-                             f"{achieved:,.0f}", f"{p50:.2f}", f"{p95:.2f}", f"{p99:.2f}", "",
-                             f"{1 / single_s:,.0f}", str(errors)])
-            update_rows.append(_update_costs(name, index, server.url, length=max(
-                len(t) for t in term_ids.values()), vocab=vocab))
-            extra_rows.append([name, f"{len(term_ids):,}", f"{single_s * 1e6:.1f} µs",
-                               f"{p50_one:.3f} ms", f"{p50_one - single_s * 1e3:.3f} ms",
-                               f"{load_s:.2f} s", f"{server.startup_s:.2f} s"])
+                rows.append(
+                    [
+                        name,
+                        kind,
+                        f"open, {args.rate:,.0f}/s",
+                        "1",
+                        f"{achieved:,.0f}",
+                        f"{achieved:,.0f}",
+                        f"{p50:.2f}",
+                        f"{p95:.2f}",
+                        f"{p99:.2f}",
+                        "",
+                        f"{1 / single_s:,.0f}",
+                        str(errors),
+                    ]
+                )
+            update_rows.append(
+                _update_costs(
+                    name,
+                    index,
+                    server.url,
+                    length=max(len(t) for t in term_ids.values()),
+                    vocab=vocab,
+                )
+            )
+            extra_rows.append(
+                [
+                    name,
+                    f"{len(term_ids):,}",
+                    f"{single_s * 1e6:.1f} µs",
+                    f"{p50_one:.3f} ms",
+                    f"{p50_one - single_s * 1e3:.3f} ms",
+                    f"{load_s:.2f} s",
+                    f"{server.startup_s:.2f} s",
+                ]
+            )
         finally:
             server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="100,000 synthetic items, 2 s runs, a 10 s soak")
+    parser.add_argument(
+        "--quick", action="store_true", help="100,000 synthetic items, 2 s runs, a 10 s soak"
+    )
     parser.add_argument("--synthetic-items", type=int, default=None)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--client", nargs="+", choices=["httpx", "raw"], default=["httpx", "raw"],
-                        help="load generators: httpx, and a minimal keep-alive client")
+    parser.add_argument(
+        "--client",
+        nargs="+",
+        choices=["httpx", "raw"],
+        default=["httpx", "raw"],
+        help="load generators: httpx, and a minimal keep-alive client",
+    )
     parser.add_argument("--seconds", type=float, default=None, help="each closed-loop run")
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--rate-seconds", type=float, default=None)
     parser.add_argument("--soak-seconds", type=float, default=None)
     parser.add_argument("--update-interval", type=float, default=0.1)
-    parser.add_argument("--soak-version-checks", type=int, default=40,
-                        help="catalog versions rebuilt from scratch to check sampled answers")
+    parser.add_argument(
+        "--soak-version-checks",
+        type=int,
+        default=40,
+        help="catalog versions rebuilt from scratch to check sampled answers",
+    )
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-soak", action="store_true")
     args = parser.parse_args()
-    args.synthetic_items = args.synthetic_items if args.synthetic_items is not None else (
-        100_000 if args.quick else 1_000_000)
+    args.synthetic_items = (
+        args.synthetic_items
+        if args.synthetic_items is not None
+        else (100_000 if args.quick else 1_000_000)
+    )
     args.seconds = args.seconds or (2.0 if args.quick else 8.0)
     args.rate_seconds = args.rate_seconds or (2.0 if args.quick else 10.0)
     args.soak_seconds = args.soak_seconds or (10.0 if args.quick else 60.0)
 
-    print(f"bench_serve — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC — "
-          f"{machine()}, {os.cpu_count()} cores, load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"bench_serve — {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC — "
+        f"{machine()}, {os.cpu_count()} cores, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     catalogs = []
     if BEAUTY.exists():
         beauty = load_term_ids(BEAUTY)
@@ -393,20 +519,50 @@ def main() -> None:
         rows, extra_rows, update_rows = [], [], []
         for name, term_ids, vocab in catalogs:
             bench_catalog(name, term_ids, vocab, args, rows, extra_rows, update_rows)
-        print_table("HTTP load (loopback, k=10; latencies in ms; in-process: ground_batch on "
-                    "the same Term IDs, same run)",
-                    ["catalog", "client", "load", "Term IDs / request", "req/s", "Term IDs/s",
-                     "p50", "p95", "p99", "server CPU / request", "in-process Term IDs/s",
-                     "non-200"], rows)
-        print_table("Per request, one client; start-up",
-                    ["catalog", "items", "in-process ground_batch([q])",
-                     "HTTP p50 (raw client)", "HTTP overhead", "Grounder.load",
-                     "serve start to first answer"],
-                    extra_rows)
-        print_table("One-item updates, p50 / p99 (the HTTP add checked visible to the next "
-                    "request)", ["catalog", "add_items, in process", "remove_items, in process",
-                                 "compact() after them", "PUT /v1/items", "DELETE /v1/items"],
-                    update_rows)
+        print_table(
+            "HTTP load (loopback, k=10; latencies in ms; in-process: ground_batch on "
+            "the same Term IDs, same run)",
+            [
+                "catalog",
+                "client",
+                "load",
+                "Term IDs / request",
+                "req/s",
+                "Term IDs/s",
+                "p50",
+                "p95",
+                "p99",
+                "server CPU / request",
+                "in-process Term IDs/s",
+                "non-200",
+            ],
+            rows,
+        )
+        print_table(
+            "Per request, one client; start-up",
+            [
+                "catalog",
+                "items",
+                "in-process ground_batch([q])",
+                "HTTP p50 (raw client)",
+                "HTTP overhead",
+                "Grounder.load",
+                "serve start to first answer",
+            ],
+            extra_rows,
+        )
+        print_table(
+            "One-item updates, p50 / p99 (the HTTP add checked visible to the next request)",
+            [
+                "catalog",
+                "add_items, in process",
+                "remove_items, in process",
+                "compact() after them",
+                "PUT /v1/items",
+                "DELETE /v1/items",
+            ],
+            update_rows,
+        )
     if not args.skip_soak:
         from bench_serve_soak import soak
 

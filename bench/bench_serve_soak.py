@@ -58,8 +58,11 @@ async def _soak(url: str, token: str, term_ids: dict, vocab: list[str], args, se
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
         def random_query() -> list[str]:
-            terms = list(current[rng.choice(ids)]) if rng.random() < 0.5 else [
-                rng.choice(vocab) for _ in range(length)]
+            terms = (
+                list(current[rng.choice(ids)])
+                if rng.random() < 0.5
+                else [rng.choice(vocab) for _ in range(length)]
+            )
             return terms
 
         async def updater():
@@ -74,14 +77,20 @@ async def _soak(url: str, token: str, term_ids: dict, vocab: list[str], args, se
                 else:
                     item = f"soak-{serial}" if kind == "add" else rng.choice(ids)
                     serial += 1
-                    terms = list(current[rng.choice(ids)]) if rng.random() < 0.3 else [
-                        rng.choice(vocab) for _ in range(length)]  # collisions, too
+                    terms = (
+                        list(current[rng.choice(ids)])
+                        if rng.random() < 0.3
+                        else [rng.choice(vocab) for _ in range(length)]
+                    )  # collisions, too
                     op = ("put", {item: terms})
                     body = {"items": {item: terms}}
                 sent = time.perf_counter()
-                response = await client.request("DELETE" if op[0] == "delete" else "PUT",
-                                                "/v1/items", content=json.dumps(body),
-                                                headers=auth)
+                response = await client.request(
+                    "DELETE" if op[0] == "delete" else "PUT",
+                    "/v1/items",
+                    content=json.dumps(body),
+                    headers=auth,
+                )
                 update_latencies.append(time.perf_counter() - sent)
                 if response.status_code != 200:
                     update_errors.append(f"{response.status_code} {response.text[:200]}")
@@ -100,8 +109,7 @@ async def _soak(url: str, token: str, term_ids: dict, vocab: list[str], args, se
                 count += 1
                 if response.status_code == 200 and count % SAMPLE_EVERY == 0:
                     answer = response.json()
-                    samples.append((answer["catalog_version"], queries[0],
-                                    answer["results"][0]))
+                    samples.append((answer["catalog_version"], queries[0], answer["results"][0]))
 
         async def rss_probe():
             await asyncio.sleep(min(5.0, args.soak_seconds / 4))  # warm-up: first allocations
@@ -126,14 +134,23 @@ async def _soak(url: str, token: str, term_ids: dict, vocab: list[str], args, se
         final = Grounder(current)
         wrong_final = 0
         for start in range(0, len(final_queries), 64):
-            chunk = final_queries[start:start + 64]
+            chunk = final_queries[start : start + 64]
             answer = (await client.post("/v1/ground", json={"term_ids": chunk, "k": K})).json()
-            wrong_final += sum(a != _as_json(e) for a, e in
-                               zip(answer["results"], final.ground_batch(chunk, k=K)))
-    return {"elapsed": elapsed, "statuses": statuses, "log": log, "samples": samples,
-            "start_version": started_version, "update_latencies": update_latencies,
-            "update_errors": update_errors, "rss": rss, "final_checked": len(final_queries),
-            "wrong_final": wrong_final}
+            wrong_final += sum(
+                a != _as_json(e) for a, e in zip(answer["results"], final.ground_batch(chunk, k=K))
+            )
+    return {
+        "elapsed": elapsed,
+        "statuses": statuses,
+        "log": log,
+        "samples": samples,
+        "start_version": started_version,
+        "update_latencies": update_latencies,
+        "update_errors": update_errors,
+        "rss": rss,
+        "final_checked": len(final_queries),
+        "wrong_final": wrong_final,
+    }
 
 
 def _check_samples(term_ids: dict, result: dict, versions: int) -> tuple[int, int]:
@@ -142,8 +159,7 @@ def _check_samples(term_ids: dict, result: dict, versions: int) -> tuple[int, in
     by_version: dict[int, list] = {}
     for version, query, answer in result["samples"]:
         by_version.setdefault(version, []).append((query, answer))
-    chosen = sorted(random.Random(8).sample(sorted(by_version),
-                                            min(versions, len(by_version))))
+    chosen = sorted(random.Random(8).sample(sorted(by_version), min(versions, len(by_version))))
     catalog, log, position, checked, wrong = dict(term_ids), result["log"], 0, 0, 0
     for version in chosen:
         while position < len(log) and log[position][0] <= version:
@@ -175,20 +191,41 @@ def soak(name: str, term_ids: dict, vocab: list[str], args, server_class, token:
     rss = result["rss"]
     growth = rss["end"] / rss["start"] - 1
     updates = np.asarray(result["update_latencies"]) * 1e3
-    print_table(f"Soak: {name}, {result['elapsed']:.0f} s, an update every "
-                f"{args.update_interval * 1e3:.0f} ms, 8 clients",
-                ["requests", "statuses", "5xx", "updates (ok / refused)", "update p50 / p99",
-                 "wrong answers (sampled, by version)", "wrong answers (final catalog)",
-                 "RSS start → end (peak)", "RSS growth"],
-                [[f"{sum(statuses.values()):,}", dict(sorted(statuses.items())), five_xx,
-                  f"{len(result['log'])} / {len(result['update_errors'])}",
-                  f"{np.percentile(updates, 50):.2f} / {np.percentile(updates, 99):.2f} ms",
-                  f"{wrong} of {checked}",
-                  f"{result['wrong_final']} of {result['final_checked']}",
-                  (f"{rss['start'] / 2**20:.0f} → {rss['end'] / 2**20:.0f} "
-                   f"({rss['peak'] / 2**20:.0f}) MiB"), f"{growth:+.1%}"]])
+    print_table(
+        f"Soak: {name}, {result['elapsed']:.0f} s, an update every "
+        f"{args.update_interval * 1e3:.0f} ms, 8 clients",
+        [
+            "requests",
+            "statuses",
+            "5xx",
+            "updates (ok / refused)",
+            "update p50 / p99",
+            "wrong answers (sampled, by version)",
+            "wrong answers (final catalog)",
+            "RSS start → end (peak)",
+            "RSS growth",
+        ],
+        [
+            [
+                f"{sum(statuses.values()):,}",
+                dict(sorted(statuses.items())),
+                five_xx,
+                f"{len(result['log'])} / {len(result['update_errors'])}",
+                f"{np.percentile(updates, 50):.2f} / {np.percentile(updates, 99):.2f} ms",
+                f"{wrong} of {checked}",
+                f"{result['wrong_final']} of {result['final_checked']}",
+                (
+                    f"{rss['start'] / 2**20:.0f} → {rss['end'] / 2**20:.0f} "
+                    f"({rss['peak'] / 2**20:.0f}) MiB"
+                ),
+                f"{growth:+.1%}",
+            ]
+        ],
+    )
     for error in result["update_errors"][:5]:
         print(f"refused update: {error}")
     verdict = five_xx == 0 and wrong == 0 and result["wrong_final"] == 0 and growth <= 0.10
-    print(f"soak {'PASSED' if verdict else 'FAILED'}: zero 5xx, zero wrong answers, RSS growth "
-          f"at most 10%")
+    print(
+        f"soak {'PASSED' if verdict else 'FAILED'}: zero 5xx, zero wrong answers, RSS growth "
+        f"at most 10%"
+    )

@@ -34,8 +34,9 @@ def main() -> int:
     from grlm.train.objective import Objective
     from grlm.train.packed import packed_train_examples
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=None, help="random users (default: all)")
     parser.add_argument("--max-history", type=int, default=20)
     parser.add_argument("--model", default="smollm2", help="whose tokenizer counts")
@@ -51,29 +52,54 @@ def main() -> int:
         split.train = {u: split.train[u] for u in users}
     term_ids = load_term_ids(shared / "item_id2tid.json")
     tokenizer = load_tokenizer(args.model)
-    print(f"{datetime.date.today()}, {machine()}; Beauty, {len(split.train)} users, histories "
-          f"of {args.max_history}, tokenizer of {args.model}", flush=True)
+    print(
+        f"{datetime.date.today()}, {machine()}; Beauty, {len(split.train)} users, histories "
+        f"of {args.max_history}, tokenizer of {args.model}",
+        flush=True,
+    )
     rows, counts = [], {}
     for name in ("prefix", "packed"):
         started = time.perf_counter()
         if name == "packed":
             examples = packed_train_examples(split, term_ids, max_history=args.max_history)
         else:
-            examples = seq_examples(split, term_ids, stage="train",
-                                    max_history=args.max_history)
-        encoded, _ = encode_examples(tokenizer, examples, max_length=1 << 20,
-                                     objective=Objective(name))
+            examples = seq_examples(split, term_ids, stage="train", max_history=args.max_history)
+        encoded, _ = encode_examples(
+            tokenizer, examples, max_length=1 << 20, objective=Objective(name)
+        )
         tokens = sum(len(e.input_ids) for e in encoded)
         loss_tokens = sum(sum(label != IGNORE_INDEX for label in e.labels) for e in encoded)
-        targets = sum(len(e.items) - e.first_target for e in examples) if name == "packed" \
+        targets = (
+            sum(len(e.items) - e.first_target for e in examples)
+            if name == "packed"
             else len(examples)
+        )
         counts[name] = tokens
-        rows.append([name, f"{len(encoded):,}", f"{targets:,}", f"{tokens:,}",
-                     f"{loss_tokens:,}", f"{tokens / targets:.1f}",
-                     f"{time.perf_counter() - started:.0f} s"])
+        rows.append(
+            [
+                name,
+                f"{len(encoded):,}",
+                f"{targets:,}",
+                f"{tokens:,}",
+                f"{loss_tokens:,}",
+                f"{tokens / targets:.1f}",
+                f"{time.perf_counter() - started:.0f} s",
+            ]
+        )
         print(f"  {name}: {tokens:,} tokens", flush=True)
-    print_table("tokens per epoch", ["objective", "sequences", "targets", "tokens",
-                                     "loss tokens", "tokens per target", "encoding time"], rows)
+    print_table(
+        "tokens per epoch",
+        [
+            "objective",
+            "sequences",
+            "targets",
+            "tokens",
+            "loss tokens",
+            "tokens per target",
+            "encoding time",
+        ],
+        rows,
+    )
     print(f"\npacked / prefix tokens: {counts['packed'] / counts['prefix']:.3f}")
     return 0
 

@@ -29,7 +29,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import machine  # noqa: E402
+from timing import machine
 
 EOS = 1
 
@@ -37,8 +37,16 @@ EOS = 1
 def catalog(num_items: int, seed: int) -> dict[str, list[str]]:
     rng = random.Random(seed)
     words = [f"w{n}" for n in range(400)]
-    return {f"item{n}": [rng.choice(words[:40]), rng.choice(words), rng.choice(words),
-                         rng.choice(words), rng.choice(words)] for n in range(num_items)}
+    return {
+        f"item{n}": [
+            rng.choice(words[:40]),
+            rng.choice(words),
+            rng.choice(words),
+            rng.choice(words),
+            rng.choice(words),
+        ]
+        for n in range(num_items)
+    }
 
 
 def workload(args: argparse.Namespace) -> dict:
@@ -71,12 +79,14 @@ def workload(args: argparse.Namespace) -> dict:
     def guarded(body):
         """Runs a thread's body until the deadline; an exception counts as a wrong answer and
         the body starts again, so the threads keep racing."""
+
         def run(*a):
             while time.monotonic() < deadline:
                 try:
                     body(*a)
                 except Exception as error:  # noqa: BLE001 - every failure is counted
                     wrong.append(f"{body.__name__} raised {type(error).__name__}: {error}")
+
         return run
 
     def reader(seed: int) -> None:
@@ -84,8 +94,8 @@ def workload(args: argparse.Namespace) -> dict:
         local = {"ground_batch(64)": 0, "ground": 0, "trie_walk": 0, "trie_items_of": 0}
         while time.monotonic() < deadline:
             start = r.randrange(len(queries) - 64)
-            batch = grounder.ground_batch(queries[start:start + 64], k=10, num_threads=2)
-            if [(g.hit, g.item_ids) for g in batch] != expected[start:start + 64]:
+            batch = grounder.ground_batch(queries[start : start + 64], k=10, num_threads=2)
+            if [(g.hit, g.item_ids) for g in batch] != expected[start : start + 64]:
                 wrong.append(f"ground_batch at {start}")
             local["ground_batch(64)"] += 1
             q = r.randrange(len(queries))
@@ -100,8 +110,9 @@ def workload(args: argparse.Namespace) -> dict:
                     wrong.append(f"trie lost the path of {key}")
                 local["trie_walk"] += 1
                 found = trie.items_of(seq)
-                if key not in found or any(stable.get(k, volatile_seq.get(k)) != seq
-                                           for k in found):
+                if key not in found or any(
+                    stable.get(k, volatile_seq.get(k)) != seq for k in found
+                ):
                     wrong.append(f"trie items_of({seq}) = {found}")
                 local["trie_items_of"] += 1
             vseq = [2, 99, 50_000 + r.randrange(200), EOS]
@@ -136,8 +147,10 @@ def workload(args: argparse.Namespace) -> dict:
             tally(local)
             local = dict.fromkeys(local, 0)
 
-    threads = [threading.Thread(target=guarded(reader), args=(args.seed + 10 + i,))
-               for i in range(args.readers)]
+    threads = [
+        threading.Thread(target=guarded(reader), args=(args.seed + 10 + i,))
+        for i in range(args.readers)
+    ]
     threads.append(threading.Thread(target=guarded(writer)))
     began = time.monotonic()
     for t in threads:
@@ -145,9 +158,12 @@ def workload(args: argparse.Namespace) -> dict:
     for t in threads:
         t.join()
     elapsed = time.monotonic() - began
-    return {"seconds": round(elapsed, 1), "ops_per_second": {k: round(v / elapsed, 1)
-                                                            for k, v in counts.items()},
-            "wrong_answers": len(wrong), "first_wrong": wrong[:5]}
+    return {
+        "seconds": round(elapsed, 1),
+        "ops_per_second": {k: round(v / elapsed, 1) for k, v in counts.items()},
+        "wrong_answers": len(wrong),
+        "first_wrong": wrong[:5],
+    }
 
 
 def main() -> int:
@@ -161,22 +177,38 @@ def main() -> int:
     if args.child:
         print(json.dumps(workload(args)))
         return 0
-    command = [sys.executable, __file__, "--child", "--readers", str(args.readers),
-               "--seconds", str(args.seconds), "--items", str(args.items), "--seed",
-               str(args.seed)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--readers",
+        str(args.readers),
+        "--seconds",
+        str(args.seconds),
+        "--items",
+        str(args.items),
+        "--seed",
+        str(args.seed),
+    ]
     try:
-        proc = subprocess.run(command, capture_output=True, text=True,
-                              timeout=args.seconds + 120)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=args.seconds + 120
+        )
         code, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as timeout:
         code, out, err = "hang", "", str(timeout)
     result = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
     crashes = 0 if code == 0 else 1
-    print(f"machine: {machine()}; {args.readers} readers + 1 writer, {args.seconds:g} s, "
-          f"{args.items} items")
+    print(
+        f"machine: {machine()}; {args.readers} readers + 1 writer, {args.seconds:g} s, "
+        f"{args.items} items"
+    )
     if code != 0:
-        reason = (f"signal {signal.Signals(-code).name}" if isinstance(code, int) and code < 0
-                  else f"exit {code}")
+        reason = (
+            f"signal {signal.Signals(-code).name}"
+            if isinstance(code, int) and code < 0
+            else f"exit {code}"
+        )
         print(f"crashes: 1 ({reason})\n{err[-3000:]}")
         return 1
     print("| operation | ops/s |\n|---|---|")

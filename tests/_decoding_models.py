@@ -10,8 +10,10 @@ from _tiny_lm import WORDS
 def random_catalog(n: int, seed: int = 0, max_terms: int = 3) -> dict[str, list[str]]:
     """n items with 1..max_terms terms: shared prefixes, one-term IDs, collisions."""
     rng = random.Random(seed)
-    items = {f"i{i:03d}": [rng.choice(WORDS[:13]) for _ in range(rng.randint(1, max_terms))]
-             for i in range(n)}
+    items = {
+        f"i{i:03d}": [rng.choice(WORDS[:13]) for _ in range(rng.randint(1, max_terms))]
+        for i in range(n)
+    }
     keys = sorted(items)
     items[keys[-1]] = list(items[keys[0]])  # a collision
     items["short"] = [items[keys[1]][0]]  # a Term ID that is a prefix of another's terms

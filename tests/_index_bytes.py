@@ -19,13 +19,21 @@ def fnv1a(data: bytes) -> int:
 def wrap(payload: bytes, *, size: int | None = None) -> bytes:
     """A whole file around payload: magic, version, size (or the given one), payload, checksum."""
     size = len(payload) if size is None else size
-    return (MAGIC + struct.pack("<IQ", VERSION, size) + payload
-            + struct.pack("<Q", fnv1a(payload)))
+    return MAGIC + struct.pack("<IQ", VERSION, size) + payload + struct.pack("<Q", fnv1a(payload))
 
 
-def payload(*, length: int = 2, mode: int = 0, weights=None, terms=(b"x", b"y"),
-            ids=(b"a", b"b"), item_terms=None, priors=None, num_terms=None,
-            num_items=None) -> bytes:
+def payload(
+    *,
+    length: int = 2,
+    mode: int = 0,
+    weights=None,
+    terms=(b"x", b"y"),
+    ids=(b"a", b"b"),
+    item_terms=None,
+    priors=None,
+    num_terms=None,
+    num_items=None,
+) -> bytes:
     """The payload of an index; num_terms / num_items override the counts (to lie about them)."""
     weights = [1.0 / (j + 1) for j in range(length)] if weights is None else weights
     if item_terms is None:

@@ -19,13 +19,15 @@ def random_queries(seed: int, count: int, catalog: dict, length: int = 4) -> lis
     """Half copies of catalog Term IDs (direct hits), half random (structural or none)."""
     rng = random.Random(seed)
     terms = list(catalog.values())
-    return [list(rng.choice(terms)) if rng.random() < 0.5 else
-            [rng.choice(VOCAB + ["unknown"]) for _ in range(rng.randint(1, length))]
-            for _ in range(count)]
+    return [
+        list(rng.choice(terms))
+        if rng.random() < 0.5
+        else [rng.choice(VOCAB + ["unknown"]) for _ in range(rng.randint(1, length))]
+        for _ in range(count)
+    ]
 
 
-def make_app(grounder, *, token: str | None = TOKEN, path: str = "/nonexistent.grlm",
-             **options):
+def make_app(grounder, *, token: str | None = TOKEN, path: str = "/nonexistent.grlm", **options):
     from grlm.serve.app import ServeConfig, create_app
     from grlm.serve.state import CatalogSource
 

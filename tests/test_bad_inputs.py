@@ -60,11 +60,16 @@ def test_empty_weights_are_refused():
     assert Grounder(CATALOG, weights=None).weights == [1.0, 0.5]
 
 
-@pytest.mark.parametrize("priors, error", [([1.0, 2.0, 3.0], TypeError),
-                                           ({"a": "high"}, InvalidInputError),
-                                           ({"a": "1"}, InvalidInputError),
-                                           ({"a": None}, InvalidInputError),
-                                           ({"a": float("nan")}, InvalidInputError)])
+@pytest.mark.parametrize(
+    "priors, error",
+    [
+        ([1.0, 2.0, 3.0], TypeError),
+        ({"a": "high"}, InvalidInputError),
+        ({"a": "1"}, InvalidInputError),
+        ({"a": None}, InvalidInputError),
+        ({"a": float("nan")}, InvalidInputError),
+    ],
+)
 def test_bad_priors(priors, error):
     # Before: list priors gave AttributeError.
     with pytest.raises(error, match="prior"):

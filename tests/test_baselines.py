@@ -34,8 +34,11 @@ def test_item_index_is_sorted_and_checked():
 
 def test_popularity_hand_computed():
     items = {i: Item(i) for i in "abcd"}
-    ds = Dataset("p", items, {"u1": ["a", "a", "b", "c", "d"], "u2": ["a", "b", "c", "b"],
-                              "u3": ["c", "c", "a", "d"]})
+    ds = Dataset(
+        "p",
+        items,
+        {"u1": ["a", "a", "b", "c", "d"], "u2": ["a", "b", "c", "b"], "u3": ["c", "c", "a", "d"]},
+    )
     split = leave_one_out(ds)
     # train: u1 a a b, u2 a b, u3 c c -> a:3, b:2, c:2, d:0
     index = ItemIndex.from_dataset(ds)
@@ -55,8 +58,18 @@ def test_sasrec_learns_a_deterministic_transition():
 
     ds = _cycle_dataset()
     split = leave_one_out(ds)
-    config = SASRecConfig(hidden=32, num_blocks=1, max_len=10, dropout=0.1, lr=5e-3,
-                          batch_size=32, max_epochs=15, patience=15, device="cpu", seed=0)
+    config = SASRecConfig(
+        hidden=32,
+        num_blocks=1,
+        max_len=10,
+        dropout=0.1,
+        lr=5e-3,
+        batch_size=32,
+        max_epochs=15,
+        patience=15,
+        device="cpu",
+        seed=0,
+    )
     report = run_baseline("sasrec", ds, split, ks=(1, 5), config=config, progress=False)
     popularity = run_baseline("popularity", ds, split, ks=(1, 5), progress=False)
     assert report["test"]["recall@1"] > 0.9
@@ -101,8 +114,21 @@ def test_cli_writes_metrics(tmp_path, capsys):
 
     save_dataset(_cycle_dataset(), tmp_path / "cycle")
     out = tmp_path / "pop.json"
-    assert baseline_main(["popularity", "--dataset", str(tmp_path / "cycle"), "--out", str(out),
-                          "--ks", "1", "5"]) == 0
+    assert (
+        baseline_main(
+            [
+                "popularity",
+                "--dataset",
+                str(tmp_path / "cycle"),
+                "--out",
+                str(out),
+                "--ks",
+                "1",
+                "5",
+            ]
+        )
+        == 0
+    )
     import json
 
     report = json.loads(out.read_text())
@@ -118,8 +144,9 @@ def test_training_windows_cover_every_transition():
     from grlm.data import Split
 
     index = ItemIndex([str(i) for i in range(20)])
-    split = Split("leave_one_out", {"u": [str(i) for i in range(12)], "v": ["3"], "w": ["1", "2"]},
-                  [], [], 20)
+    split = Split(
+        "leave_one_out", {"u": [str(i) for i in range(12)], "v": ["3"], "w": ["1", "2"]}, [], [], 20
+    )
     windows = training_pairs(split, index, max_len=4)
     assert windows == [[8, 9, 10, 11, 12], [4, 5, 6, 7, 8], [1, 2, 3, 4], [2, 3]]
     transitions = [(w[i], w[i + 1]) for w in windows[:3] for i in range(len(w) - 1)]
@@ -128,7 +155,8 @@ def test_training_windows_cover_every_transition():
 
 def test_popularity_report_with_both_history_settings():
     ds = _cycle_dataset(users=30)
-    report = run_baseline("popularity", ds, leave_one_out(ds), ks=(5,), progress=False,
-                          also_other_setting=True)
+    report = run_baseline(
+        "popularity", ds, leave_one_out(ds), ks=(5,), progress=False, also_other_setting=True
+    )
     assert report["test"]["exclude_history"] is False
     assert report["test_exclude_history"]["exclude_history"] is True

@@ -18,8 +18,9 @@ from grlm.eval.bootstrap import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ranks_strategy = st.lists(st.one_of(st.integers(1, 40).map(float), st.just(math.inf)),
-                          min_size=1, max_size=60)
+ranks_strategy = st.lists(
+    st.one_of(st.integers(1, 40).map(float), st.just(math.inf)), min_size=1, max_size=60
+)
 
 
 @settings(max_examples=50, deadline=None)

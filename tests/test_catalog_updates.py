@@ -21,12 +21,16 @@ LENGTH = 3
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 term_ids = st.lists(st.sampled_from(WORDS), min_size=1, max_size=LENGTH)
-queries = st.lists(st.lists(st.sampled_from(WORDS + ["zz", "abcd"]), min_size=1,
-                            max_size=LENGTH), min_size=1, max_size=12)
+queries = st.lists(
+    st.lists(st.sampled_from(WORDS + ["zz", "abcd"]), min_size=1, max_size=LENGTH),
+    min_size=1,
+    max_size=12,
+)
 
 
-def assert_same_answers(live: Grounder, catalog: dict, priors: dict | None, mode: str,
-                        device: str, batch: list) -> None:
+def assert_same_answers(
+    live: Grounder, catalog: dict, priors: dict | None, mode: str, device: str, batch: list
+) -> None:
     fresh = Grounder(catalog, mode=mode, term_id_length=LENGTH, priors=priors, device=device)
     assert live.item_ids == list(catalog)
     assert len(live) == len(catalog)
@@ -54,8 +58,9 @@ def check_random_changes(mode, device, data):
     initial = data.draw(st.lists(term_ids, min_size=1, max_size=8))
     catalog = {f"i{n}": terms for n, terms in enumerate(initial)}
     with_priors = data.draw(st.booleans())
-    priors = ({item: float(data.draw(st.integers(0, 2))) for item in catalog}
-              if with_priors else None)
+    priors = (
+        {item: float(data.draw(st.integers(0, 2))) for item in catalog} if with_priors else None
+    )
     live = Grounder(catalog, mode=mode, term_id_length=LENGTH, priors=priors, device=device)
     batch = data.draw(queries)
     for step in range(data.draw(st.integers(1, 16))):
@@ -97,11 +102,11 @@ def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
     # merge that the GPU reader uses, with the CPU base standing in for the GPU.
     monkeypatch.setattr(updates, "DEFAULT_COMPACT_THRESHOLD", 100_000)
     rng = random.Random(3)
-    catalog = {f"i{n}": [rng.choice(WORDS) for _ in range(rng.randint(1, LENGTH))]
-               for n in range(300)}
+    catalog = {
+        f"i{n}": [rng.choice(WORDS) for _ in range(rng.randint(1, LENGTH))] for n in range(300)
+    }
     live = Grounder(catalog, mode=mode, term_id_length=LENGTH)
-    batch = [[rng.choice(WORDS + ["zz"]) for _ in range(rng.randint(1, LENGTH))]
-             for _ in range(40)]
+    batch = [[rng.choice(WORDS + ["zz"]) for _ in range(rng.randint(1, LENGTH))] for _ in range(40)]
     for round_ in range(5):
         gone = rng.sample(list(catalog), 30)
         live.remove_items(gone)
@@ -121,17 +126,35 @@ def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
 def test_update_stats_follow_the_changes(monkeypatch):
     monkeypatch.setattr(updates, "DEFAULT_COMPACT_THRESHOLD", 4)
     live = Grounder({"a": ["x"], "b": ["y"], "c": ["z"]})
-    assert live.update_stats == {"items": 3, "delta_items": 0, "tombstones": 0,
-                                 "delta_segments": 0, "pending": 0, "version": 0}
+    assert live.update_stats == {
+        "items": 3,
+        "delta_items": 0,
+        "tombstones": 0,
+        "delta_segments": 0,
+        "pending": 0,
+        "version": 0,
+    }
     base_bytes = live.memory_bytes()
     live.add_items({"d": ["w"]})
     live.update_items({"a": ["v"]})
-    assert live.update_stats == {"items": 4, "delta_items": 2, "tombstones": 1,
-                                 "delta_segments": 1, "pending": 3, "version": 2}
+    assert live.update_stats == {
+        "items": 4,
+        "delta_items": 2,
+        "tombstones": 1,
+        "delta_segments": 1,
+        "pending": 3,
+        "version": 2,
+    }
     assert live.memory_bytes() > base_bytes
     live.remove_items(["b", "c"])  # 5 pending > 4: compacted
-    assert live.update_stats == {"items": 2, "delta_items": 0, "tombstones": 0,
-                                 "delta_segments": 0, "pending": 0, "version": 3}
+    assert live.update_stats == {
+        "items": 2,
+        "delta_items": 0,
+        "tombstones": 0,
+        "delta_segments": 0,
+        "pending": 0,
+        "version": 3,
+    }
 
 
 def test_a_removed_then_readded_item_goes_last():
@@ -159,16 +182,25 @@ def bad_changes():
     return [
         (lambda g: g.add_items({"new": ["x"], "a": ["y"]}), InvalidInputError, "'a'"),
         (lambda g: g.add_items({"new": ["x"], "bad": []}), InvalidInputError, "'bad'"),
-        (lambda g: g.add_items({"new": ["x"], "bad": ["1", "2", "3", "4"]}), InvalidInputError,
-         "'bad'"),
+        (
+            lambda g: g.add_items({"new": ["x"], "bad": ["1", "2", "3", "4"]}),
+            InvalidInputError,
+            "'bad'",
+        ),
         (lambda g: g.add_items({"new": ["x"], "bad": ["  "]}), InvalidInputError, "'bad'"),
         (lambda g: g.add_items({"new": ["x"], "bad": [1]}), TypeError, "'bad'"),
         (lambda g: g.add_items({"new": ["x"], "bad": "x"}), TypeError, "'bad'"),
-        (lambda g: g.add_items({"new": ["x"]}, priors={"new": float("nan")}), InvalidInputError,
-         "'new'"),
+        (
+            lambda g: g.add_items({"new": ["x"]}, priors={"new": float("nan")}),
+            InvalidInputError,
+            "'new'",
+        ),
         (lambda g: g.add_items({"new": ["x"]}, priors={"new": "1"}), InvalidInputError, "'new'"),
-        (lambda g: g.add_items({"new": ["x"]}, priors={"other": 1.0}), InvalidInputError,
-         "'other'"),
+        (
+            lambda g: g.add_items({"new": ["x"]}, priors={"other": 1.0}),
+            InvalidInputError,
+            "'other'",
+        ),
         (lambda g: g.add_items({"": ["x"]}), InvalidInputError, "empty"),
         (lambda g: g.add_items({1: ["x"]}), TypeError, "str"),
         (lambda g: g.add_items([("new", ["x"])]), TypeError, "mapping"),
@@ -283,14 +315,17 @@ def test_catalog_change_keeps_trie_and_grounder_in_step():
 
     apply_catalog_change(live, CatalogChange(remove=["a"]), trie=trie, encode=encode)
     assert trie.walk(shared) != -1 and trie.items_of(shared) == ["b"]  # b keeps the path
-    apply_catalog_change(live, CatalogChange(update={"b": ["z", "w"]}, add={"d": ["v"]}),
-                         trie=trie, encode=encode)
+    apply_catalog_change(
+        live, CatalogChange(update={"b": ["z", "w"]}, add={"d": ["v"]}), trie=trie, encode=encode
+    )
     assert trie.walk(shared) == -1  # nobody holds it any more
-    apply_catalog_change(live, CatalogChange(upsert={"c": ["x", "y"], "e": ["z", "w"]}),
-                         trie=trie, encode=encode)
+    apply_catalog_change(
+        live, CatalogChange(upsert={"c": ["x", "y"], "e": ["z", "w"]}), trie=trie, encode=encode
+    )
     assert trie.items_of(shared) == ["c"] and trie.items_of(encode(["z", "w"])) == ["b", "e"]
-    apply_catalog_change(live, CatalogChange(remove=["e"], update={"c": ["z"]}), trie=trie,
-                         encode=encode)
+    apply_catalog_change(
+        live, CatalogChange(remove=["e"], update={"c": ["z"]}), trie=trie, encode=encode
+    )
     assert live.ground(["x", "y"]).hit != "direct"
     for item in live.item_ids:
         assert trie.sequence(item) == encode(live.item_terms(item))
@@ -298,13 +333,16 @@ def test_catalog_change_keeps_trie_and_grounder_in_step():
 
     # A refused change leaves both as they were.
     with pytest.raises(InvalidInputError, match="'nope'"):
-        apply_catalog_change(live, CatalogChange(remove=["nope"], add={"e": ["u"]}), trie=trie,
-                             encode=encode)
+        apply_catalog_change(
+            live, CatalogChange(remove=["nope"], add={"e": ["u"]}), trie=trie, encode=encode
+        )
     with pytest.raises(InvalidInputError, match="'c'"):
         apply_catalog_change(live, CatalogChange(add={"c": ["u"]}), trie=trie, encode=encode)
-    assert sorted(live.item_ids) == sorted(trie.items_of(encode(["z"])) +
-                                           trie.items_of(encode(["z", "w"])) +
-                                           trie.items_of(encode(["v"])))
+    assert sorted(live.item_ids) == sorted(
+        trie.items_of(encode(["z"]))
+        + trie.items_of(encode(["z", "w"]))
+        + trie.items_of(encode(["v"]))
+    )
     with pytest.raises(InvalidInputError, match="both"):
         apply_catalog_change(live, CatalogChange(remove=["c"]), trie=trie)
 
@@ -319,7 +357,8 @@ def test_a_snapshot_answers_as_the_catalog_was_when_taken(device):
     assert before.ground(["x", "y"], k=5).item_ids == ("a",)
     assert after.ground(["x", "y"], k=5).item_ids == ("a", "c")
     assert list(before.ground_batch([["x", "z"]], k=5)) == [
-        Grounder({"a": ["x", "y"], "b": ["x", "z"]}).ground(["x", "z"], k=5)]
+        Grounder({"a": ["x", "y"], "b": ["x", "z"]}).ground(["x", "z"], k=5)
+    ]
     assert "b" in before and "b" not in after and "c" in after
     assert before.item_terms("b") == ["x", "z"]
     with pytest.raises(KeyError):

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from grlm.cli import main
 
 
@@ -14,11 +13,29 @@ def test_ground_command(tmp_path, capsys):
     queries = tmp_path / "queries.txt"
     queries.write_text("[x, z]\n\nx, w\n")
     index = tmp_path / "index.grlm"
-    assert main(["ground", "--tids", str(tids), "--queries", str(queries), "--top-k", "1",
-                 "--save-index", str(index), "[q, q]"]) == 0
+    assert (
+        main(
+            [
+                "ground",
+                "--tids",
+                str(tids),
+                "--queries",
+                str(queries),
+                "--top-k",
+                "1",
+                "--save-index",
+                str(index),
+                "[q, q]",
+            ]
+        )
+        == 0
+    )
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(o["hit"], o["items"]) for o in out] == [("none", []), ("direct", ["b"]),
-                                                    ("structural", ["a"])]
+    assert [(o["hit"], o["items"]) for o in out] == [
+        ("none", []),
+        ("direct", ["b"]),
+        ("structural", ["a"]),
+    ]
     assert main(["ground", "--index", str(index), "[x, y]"]) == 0
     assert json.loads(capsys.readouterr().out)["items"] == ["a"]
 
@@ -103,14 +120,21 @@ def test_no_term_ids_is_a_usage_error(tids, tmp_path, capsys):
 
 def test_unwritable_save_index_is_exit_3(tids, tmp_path, capsys):
     (tmp_path / "taken").mkdir()
-    assert main(["ground", "--tids", str(tids), "--save-index", str(tmp_path / "taken"),
-                 "[x]"]) == 3
+    assert (
+        main(["ground", "--tids", str(tids), "--save-index", str(tmp_path / "taken"), "[x]"]) == 3
+    )
     assert "taken" in one_error_line(capsys)
 
 
 def test_the_real_command_prints_no_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    proc = subprocess.run([sys.executable, "-m", "grlm.cli", "ground", "--tids", str(tmp_path),
-                           "[x]"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grlm.cli", "ground", "--tids", str(tmp_path), "[x]"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 3
     assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1

@@ -7,9 +7,10 @@ class Stop(Exception):
     pass
 
 
-@pytest.mark.parametrize("decoding, expected", [("constrained", "[constrained]"),
-                                                ("free", "[free]"),
-                                                ("both", "[free, constrained]")])
+@pytest.mark.parametrize(
+    "decoding, expected",
+    [("constrained", "[constrained]"), ("free", "[free]"), ("both", "[free, constrained]")],
+)
 def test_decoding_flag_sets_the_recommend_config(monkeypatch, decoding, expected):
     seen = {}
 

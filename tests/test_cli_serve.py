@@ -33,14 +33,18 @@ def _free_port() -> int:
 def _serve(args: list[str], env_extra: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR, **env_extra)
-    process = subprocess.Popen([sys.executable, "-m", "grlm.cli", "serve", *args,
-                                "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grlm.cli", "serve", *args, "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"grlm serve exited {process.returncode}: "
-                                 f"{process.stderr.read().decode()}")
+            raise AssertionError(
+                f"grlm serve exited {process.returncode}: {process.stderr.read().decode()}"
+            )
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return process, url
@@ -56,18 +60,21 @@ def test_serve_process_answers_and_reloads(tmp_path, workers):
     (tmp_path / "tids.json").write_text(json.dumps(catalog))
     Grounder(catalog).save(tmp_path / "catalog.grlm")
     (tmp_path / "token").write_text(TOKEN + "\n")
-    source = ["--index", str(tmp_path / "catalog.grlm")] if workers == 1 else \
-        ["--tids", str(tmp_path / "tids.json")]
-    process, url = _serve([*source, "--workers", str(workers),
-                           "--token-file", str(tmp_path / "token")], {})
+    source = (
+        ["--index", str(tmp_path / "catalog.grlm")]
+        if workers == 1
+        else ["--tids", str(tmp_path / "tids.json")]
+    )
+    process, url = _serve(
+        [*source, "--workers", str(workers), "--token-file", str(tmp_path / "token")], {}
+    )
     try:
         grounder = Grounder(catalog)
         queries = random_queries(12, 20, catalog)
         with httpx.Client(base_url=url, timeout=10) as client:
             answer = client.post("/v1/ground", json={"term_ids": queries, "k": 4}).json()
             assert answer["results"] == [as_json(grounder.ground(q, k=4)) for q in queries]
-            reload = client.post("/v1/admin/reload",
-                                 headers={"Authorization": f"Bearer {TOKEN}"})
+            reload = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
             assert reload.status_code == 200 and reload.json()["catalog_version"] == 2
             assert client.post("/v1/admin/reload").status_code == 401
     finally:
@@ -111,17 +118,37 @@ def test_port_in_use_exits_1(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "grlm.cli", "serve", "--index",
-                               str(tmp_path / "c.grlm"), "--port", str(port)],
-                              env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60,
-                              capture_output=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grlm.cli",
+                "serve",
+                "--index",
+                str(tmp_path / "c.grlm"),
+                "--port",
+                str(port),
+            ],
+            env=dict(os.environ, PYTHONPATH=PYTHON_DIR),
+            timeout=60,
+            capture_output=True,
+            check=False,
+        )
     assert done.returncode == 1, done.stderr.decode()
 
 
 def test_import_grlm_and_its_cli_need_no_web_stack():
-    code = ("import sys, grlm, grlm.cli; grlm.cli.build_parser(); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('fastapi', 'uvicorn', 'starlette', 'httpx', 'prometheus_client')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=PYTHON_DIR), timeout=60, check=True)
+    code = (
+        "import sys, grlm, grlm.cli; grlm.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'uvicorn', 'starlette', 'httpx', 'prometheus_client')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=PYTHON_DIR),
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip() == "[]"

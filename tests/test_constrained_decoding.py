@@ -66,46 +66,83 @@ def assert_same(got, expected):
         assert a == pytest.approx(b, rel=1e-4, abs=1e-4)
 
 
-def hf_beam_search(model, prompts, trie, *, num_beams, length_penalty, early_stopping,
-                   max_new_tokens, constraint, eos, pad=0):
+def hf_beam_search(
+    model,
+    prompts,
+    trie,
+    *,
+    num_beams,
+    length_penalty,
+    early_stopping,
+    max_new_tokens,
+    constraint,
+    eos,
+    pad=0,
+):
     from transformers import GenerationConfig, LogitsProcessorList
 
     ids, mask = left_pad(prompts, pad, device="cpu")
     width = ids.shape[1]
-    config = GenerationConfig(num_beams=num_beams, do_sample=False, length_penalty=length_penalty,
-                              early_stopping=early_stopping, max_new_tokens=max_new_tokens,
-                              num_return_sequences=num_beams, eos_token_id=eos,
-                              pad_token_id=pad, return_dict_in_generate=True,
-                              output_scores=True)
+    config = GenerationConfig(
+        num_beams=num_beams,
+        do_sample=False,
+        length_penalty=length_penalty,
+        early_stopping=early_stopping,
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=num_beams,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     kwargs = {}
     if constraint == "prefix":
         kwargs["prefix_allowed_tokens_fn"] = prefix_allowed_tokens_fn(trie, width)
     elif constraint == "processor":
         kwargs["logits_processor"] = LogitsProcessorList([TrieLogitsProcessor(trie, width)])
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config,
-                             **kwargs)
+        out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, **kwargs)
     return beam_hypotheses(out, num_beams, width, eos)
 
 
 def reference_all(model, prompts, trie, keys, **kwargs):
     sequences = {k: trie.sequence(k) for k in keys}
-    return [as_pairs(reference_constrained_beam_search(model, p, sequences,
-                                                       eos_token_id=trie.end_token, **kwargs))
-            for p in prompts]
+    return [
+        as_pairs(
+            reference_constrained_beam_search(
+                model, p, sequences, eos_token_id=trie.end_token, **kwargs
+            )
+        )
+        for p in prompts
+    ]
 
 
-@pytest.mark.parametrize("length_penalty,early_stopping",
-                         [(1.0, False), (0.0, "never"), (2.0, True), (-1.0, False)])
-def test_matches_reference_and_hugging_face(model, tokenizer, catalog, trie, length_penalty,
-                                            early_stopping):
+@pytest.mark.parametrize(
+    "length_penalty,early_stopping", [(1.0, False), (0.0, "never"), (2.0, True), (-1.0, False)]
+)
+def test_matches_reference_and_hugging_face(
+    model, tokenizer, catalog, trie, length_penalty, early_stopping
+):
     prompts = prompts_of(tokenizer)
     nb = 4
-    decoder = BeamSearchDecoder(model, trie, num_beams=nb, length_penalty=length_penalty,
-                                early_stopping=early_stopping, backend="torch")
+    decoder = BeamSearchDecoder(
+        model,
+        trie,
+        num_beams=nb,
+        length_penalty=length_penalty,
+        early_stopping=early_stopping,
+        backend="torch",
+    )
     ours = [as_pairs(h) for h in decoder.search(prompts)]
-    reference = reference_all(model, prompts, trie, catalog, num_beams=nb,
-                              length_penalty=length_penalty, early_stopping=early_stopping)
+    reference = reference_all(
+        model,
+        prompts,
+        trie,
+        catalog,
+        num_beams=nb,
+        length_penalty=length_penalty,
+        early_stopping=early_stopping,
+    )
     for got, expected in zip(ours, reference):
         assert len(got) == nb
         assert_same(got, expected)
@@ -115,24 +152,34 @@ def test_matches_reference_and_hugging_face(model, tokenizer, catalog, trie, len
         # fill the finished pool, and early_stopping=True then stops before the real ones finish.
         return
     for constraint in ("prefix", "processor"):
-        hf = hf_beam_search(model, prompts, trie, num_beams=nb, length_penalty=length_penalty,
-                            early_stopping=early_stopping, max_new_tokens=trie.max_length,
-                            constraint=constraint, eos=trie.end_token)
+        hf = hf_beam_search(
+            model,
+            prompts,
+            trie,
+            num_beams=nb,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
+            max_new_tokens=trie.max_length,
+            constraint=constraint,
+            eos=trie.end_token,
+        )
         for got, expected in zip(ours, hf):
             assert_same(got, expected)
 
 
 def test_every_result_is_a_catalog_item(model, tokenizer, catalog, trie):
-    results = constrained_beam_search(model, tokenizer, ["user bought a red shoe . next :",
-                                                         "blue"], trie, num_beams=6)
+    results = constrained_beam_search(
+        model, tokenizer, ["user bought a red shoe . next :", "blue"], trie, num_beams=6
+    )
     for hyps in results:
         assert len(hyps) == 6
         for h in hyps:
             assert h.items, h
             for key in h.items:
                 assert list(h.tokens) == encode_answer(tokenizer, catalog[key])
-                assert tokenizer.decode(list(h.tokens[:-1])).replace(" ", "") == \
-                    format_term_id(catalog[key]).replace(" ", "")
+                assert tokenizer.decode(list(h.tokens[:-1])).replace(" ", "") == format_term_id(
+                    catalog[key]
+                ).replace(" ", "")
         scores = [h.score for h in hyps]
         assert scores == sorted(scores, reverse=True)
 
@@ -145,9 +192,17 @@ def test_qwen3_and_expanded_cache_runner_agree_with_hf(tokenizer, catalog, trie)
     got = [as_pairs(h) for h in shared.search(prompts)]
     for a, b in zip(got, [as_pairs(h) for h in expanded.search(prompts)]):
         assert_same(a, b)
-    hf = hf_beam_search(model, prompts, trie, num_beams=5, length_penalty=1.0,
-                        early_stopping=False, max_new_tokens=trie.max_length,
-                        constraint="processor", eos=trie.end_token)
+    hf = hf_beam_search(
+        model,
+        prompts,
+        trie,
+        num_beams=5,
+        length_penalty=1.0,
+        early_stopping=False,
+        max_new_tokens=trie.max_length,
+        constraint="processor",
+        eos=trie.end_token,
+    )
     for a, b in zip(got, hf):
         assert_same(a, b)
 
@@ -156,22 +211,34 @@ def test_free_search_matches_hugging_face(model, tokenizer):
     prompts = prompts_of(tokenizer)
     decoder = BeamSearchDecoder(model, None, num_beams=3, backend="torch")
     ours = [as_pairs(h) for h in decoder.search(prompts, constrained=False, max_new_tokens=5)]
-    hf = hf_beam_search(model, prompts, None, num_beams=3, length_penalty=1.0,
-                        early_stopping=False, max_new_tokens=5, constraint=None,
-                        eos=tokenizer.eos_token_id)
+    hf = hf_beam_search(
+        model,
+        prompts,
+        None,
+        num_beams=3,
+        length_penalty=1.0,
+        early_stopping=False,
+        max_new_tokens=5,
+        constraint=None,
+        eos=tokenizer.eos_token_id,
+    )
     for a, b in zip(ours, hf):
         assert_same(a, b)
-    reference = [as_pairs(reference_constrained_beam_search(
-        model, p, None, eos_token_id=tokenizer.eos_token_id, num_beams=3, max_new_tokens=5))
-        for p in prompts]
+    reference = [
+        as_pairs(
+            reference_constrained_beam_search(
+                model, p, None, eos_token_id=tokenizer.eos_token_id, num_beams=3, max_new_tokens=5
+            )
+        )
+        for p in prompts
+    ]
     for a, b in zip(ours, reference):
         assert_same(a, b)
 
 
 def test_allowed_normalization_matches_reference(model, tokenizer, catalog, trie):
     prompts = prompts_of(tokenizer)
-    decoder = BeamSearchDecoder(model, trie, num_beams=4, normalization="allowed",
-                                backend="torch")
+    decoder = BeamSearchDecoder(model, trie, num_beams=4, normalization="allowed", backend="torch")
     ours = decoder.search(prompts)
     reference = reference_all(model, prompts, trie, catalog, num_beams=4, normalization="allowed")
     for a, b in zip(ours, reference):
@@ -195,8 +262,9 @@ def test_edge_cases_single_item_more_beams_than_items_one_token(model, tokenizer
     decoder = BeamSearchDecoder(model, small, num_beams=6, backend="torch")
     for prompt, hyps in zip(prompts, decoder.search(prompts)):
         assert sorted(h.items for h in hyps) == [("a",), ("b",), ("c",)]
-        reference = reference_constrained_beam_search(model, prompt, seqs, eos_token_id=eos,
-                                                      num_beams=6)
+        reference = reference_constrained_beam_search(
+            model, prompt, seqs, eos_token_id=eos, num_beams=6
+        )
         assert_same(as_pairs(hyps), as_pairs(reference))
 
 
@@ -204,7 +272,8 @@ def test_collisions_return_all_items(model, tokenizer):
     items = {"z1": ["red", "hat"], "a1": ["red", "hat"], "b": ["blue", "hat"]}
     trie = TokenTrie.from_items(items, tokenizer)
     hyps = BeamSearchDecoder(model, trie, num_beams=3, backend="torch").search(
-        prompts_of(tokenizer))[0]
+        prompts_of(tokenizer)
+    )[0]
     assert len(hyps) == 2
     assert ("a1", "z1") in [h.items for h in hyps]
 
@@ -221,8 +290,7 @@ def test_removed_item_is_never_produced(model, tokenizer, catalog):
     assert all(set(h.items).isdisjoint(best) for h in again)
     # Same as searching a catalog that never had them.
     remaining = [k for k in catalog if k not in best]
-    assert_same(as_pairs(again), reference_all(model, prompts[:1], trie, remaining,
-                                               num_beams=4)[0])
+    assert_same(as_pairs(again), reference_all(model, prompts[:1], trie, remaining, num_beams=4)[0])
     for key in best:
         trie.add(key, encode_answer(tokenizer, catalog[key]))
     assert decoder.search(prompts)[0][0].items == best
@@ -290,8 +358,12 @@ def test_gpu_graph_and_triton_match_eager_torch(tokenizer, catalog, trie, dtype)
         for a, b in zip(got, expected):
             assert [t for t, _ in a] == [t for t, _ in b]
     if dtype == torch.float32:
-        cpu = BeamSearchDecoder(tiny_model(len(tokenizer), kind="qwen3", seed=5, init_range=0.5), trie,
-                                num_beams=5, backend="torch")
+        cpu = BeamSearchDecoder(
+            tiny_model(len(tokenizer), kind="qwen3", seed=5, init_range=0.5),
+            trie,
+            num_beams=5,
+            backend="torch",
+        )
         for a, b in zip(expected, [as_pairs(h) for h in cpu.search(prompts)]):
             assert_same(a, b)
 
@@ -305,8 +377,12 @@ def test_smollm2_tokenizer_answers_are_catalog_items_and_match_hf():
 
     folder, name = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = tiny_model(len(tokenizer), init_range=0.5, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
+    model = tiny_model(
+        len(tokenizer),
+        init_range=0.5,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     catalog = {
         "p1": ["perfume", "feminine", "oriental", "woody", "calvin-klein"],
         "p2": ["perfume", "feminine", "oriental", "woody", "calvin-klein"],
@@ -316,14 +392,24 @@ def test_smollm2_tokenizer_answers_are_catalog_items_and_match_hf():
         "w2": ["water bottle", "kids"],
     }
     trie = TokenTrie.from_items(catalog, tokenizer)
-    prompts = [tokenizer("The user bought shampoo. Next item:")["input_ids"],
-               tokenizer("Recommend")["input_ids"]]
+    prompts = [
+        tokenizer("The user bought shampoo. Next item:")["input_ids"],
+        tokenizer("Recommend")["input_ids"],
+    ]
     with one_thread():
         ours = BeamSearchDecoder(model, trie, num_beams=4, backend="torch").search(prompts)
-        hf = hf_beam_search(model, prompts, trie, num_beams=4, length_penalty=1.0,
-                            early_stopping=False, max_new_tokens=trie.max_length,
-                            constraint="prefix", eos=trie.end_token,
-                            pad=tokenizer.pad_token_id)
+        hf = hf_beam_search(
+            model,
+            prompts,
+            trie,
+            num_beams=4,
+            length_penalty=1.0,
+            early_stopping=False,
+            max_new_tokens=trie.max_length,
+            constraint="prefix",
+            eos=trie.end_token,
+            pad=tokenizer.pad_token_id,
+        )
     for hyps, expected in zip(ours, hf):
         assert_same(as_pairs(hyps), expected)
         for h in hyps:

@@ -44,9 +44,14 @@ def brute_force(logits, node, score, trie, k, normalization):
 
 
 def random_trie(data):
-    seqs = data.draw(st.dictionaries(
-        st.integers(0, 40), st.lists(st.integers(2, VOCAB - 1), max_size=3).map(lambda s: s + [EOS]),
-        min_size=1, max_size=30))
+    seqs = data.draw(
+        st.dictionaries(
+            st.integers(0, 40),
+            st.lists(st.integers(2, VOCAB - 1), max_size=3).map(lambda s: s + [EOS]),
+            min_size=1,
+            max_size=30,
+        )
+    )
     trie = TokenTrie.from_sequences(seqs, EOS)
     for key in data.draw(st.lists(st.sampled_from(sorted(seqs)), max_size=5)):
         trie.remove(key)
@@ -64,13 +69,17 @@ def test_torch_path_matches_brute_force(data, k, normalization):
     node = torch.tensor([data.draw(st.integers(0, trie.num_nodes - 1)) for _ in range(rows)])
     score = torch.randn(rows)
     score[0] = float("-inf") if data.draw(st.booleans()) else score[0]
-    values, edges = constrained_topk(logits, node, score, trie.arrays("cpu"), k,
-                                     normalization=normalization, backend="torch")
+    values, edges = constrained_topk(
+        logits, node, score, trie.arrays("cpu"), k, normalization=normalization, backend="torch"
+    )
     arrays = trie.arrays("cpu")
     expected = brute_force(logits, node, score, trie, k, normalization)
     for r in range(rows):
-        got = [(float(values[r, j]), int(arrays.child_token[edges[r, j]]))
-               for j in range(k) if edges[r, j] >= 0]
+        got = [
+            (float(values[r, j]), int(arrays.child_token[edges[r, j]]))
+            for j in range(k)
+            if edges[r, j] >= 0
+        ]
         assert [t for _, t in got] == [t for _, t in expected[r]]
         for (gv, _), (ev, _) in zip(got, expected[r]):
             assert gv == pytest.approx(ev, abs=1e-4)
@@ -136,11 +145,21 @@ print("decoder ok")
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_triton_kernel_and_decoder_in_interpreter_match_torch():
     # The child sees the same grlm as this process (installed, or the source tree in development).
-    env = dict(os.environ, TRITON_INTERPRET="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    env = dict(
+        os.environ,
+        TRITON_INTERPRET="1",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+    )
     tests = str(Path(__file__).resolve().parent)
-    run = subprocess.run([sys.executable, "-c", f"TESTS = {tests!r}\n" + KERNEL_CHECK], env=env,
-                         capture_output=True, text=True, timeout=600, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", f"TESTS = {tests!r}\n" + KERNEL_CHECK],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "kernel ok" in run.stdout and "decoder ok" in run.stdout
 
@@ -162,10 +181,12 @@ def test_triton_kernel_on_gpu_matches_torch(normalization):
     node[:8] = 0
     score = torch.randn(rows).cuda()
     for k in (1, 40):
-        a = constrained_topk(logits, node, score, arrays, k, normalization=normalization,
-                             backend="torch")
-        b = constrained_topk(logits, node, score, arrays, k, normalization=normalization,
-                             backend="triton")
+        a = constrained_topk(
+            logits, node, score, arrays, k, normalization=normalization, backend="torch"
+        )
+        b = constrained_topk(
+            logits, node, score, arrays, k, normalization=normalization, backend="triton"
+        )
         assert torch.equal(a[1], b[1])
         finite = torch.isfinite(a[0])
         assert torch.equal(finite, torch.isfinite(b[0]))
@@ -183,16 +204,30 @@ def test_triton_kernel_compiles_for_hopper_without_a_gpu(full):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    signature = {"logits_ptr": "*bf16", "stride_row": "i32", "vocab": "i32", "node_ptr": "*i64",
-                 "score_ptr": "*fp32", "row_ptr_ptr": "*i32", "child_token_ptr": "*i32",
-                 "child_node_ptr": "*i32", "live_ptr": "*i32", "out_value_ptr": "*fp32",
-                 "out_edge_ptr": "*i64", "k": "i32", "FULL": "constexpr", "BLOCK_V": "constexpr",
-                 "BLOCK_E": "constexpr"}
-    source = ASTSource(fn=constrained_topk_kernel, signature=signature,
-                       constexprs={"FULL": full, "BLOCK_V": 1024, "BLOCK_E": 64})
+    signature = {
+        "logits_ptr": "*bf16",
+        "stride_row": "i32",
+        "vocab": "i32",
+        "node_ptr": "*i64",
+        "score_ptr": "*fp32",
+        "row_ptr_ptr": "*i32",
+        "child_token_ptr": "*i32",
+        "child_node_ptr": "*i32",
+        "live_ptr": "*i32",
+        "out_value_ptr": "*fp32",
+        "out_edge_ptr": "*i64",
+        "k": "i32",
+        "FULL": "constexpr",
+        "BLOCK_V": "constexpr",
+        "BLOCK_E": "constexpr",
+    }
+    source = ASTSource(
+        fn=constrained_topk_kernel,
+        signature=signature,
+        constexprs={"FULL": full, "BLOCK_V": 1024, "BLOCK_E": 64},
+    )
     try:
-        kernel = triton.compile(source, target=GPUTarget("cuda", 90, 32),
-                                options={"num_warps": 4})
+        kernel = triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
     except FileNotFoundError as error:  # a triton build without its bundled ptxas
         pytest.skip(f"no ptxas: {error}")
     except TypeError as error:  # another triton version's ahead-of-time API

@@ -21,8 +21,11 @@ def stub_tree() -> dict[str, set[str] | None]:
     names: dict[str, set[str] | None] = {}
     for node in ast.parse(STUBS.read_text()).body:
         if isinstance(node, ast.ClassDef):
-            names[node.name] = {n.name for n in node.body
-                                if isinstance(n, ast.FunctionDef) and not n.name.startswith("__")}
+            names[node.name] = {
+                n.name
+                for n in node.body
+                if isinstance(n, ast.FunctionDef) and not n.name.startswith("__")
+            }
         elif isinstance(node, ast.FunctionDef):
             names[node.name] = None
         elif isinstance(node, ast.AnnAssign):
@@ -39,8 +42,10 @@ def public(obj) -> set[str]:
 def test_stubs_sit_beside_py_typed_in_the_package():
     assert STUBS.is_file()
     assert STUBS.with_name("py.typed").is_file()
-    assert 'wheel.packages = ["python/grlm"]' in (
-        Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert (
+        'wheel.packages = ["python/grlm"]'
+        in (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    )
 
 
 def test_every_public_name_of_the_module_has_a_stub_and_back():

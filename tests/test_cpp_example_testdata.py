@@ -19,17 +19,32 @@ def _make_testdata():
     return module
 
 
-@pytest.mark.parametrize("name", ["catalog.json", "queries.txt", "positional.grlm", "bag.grlm",
-                                  "expected_positional.jsonl", "expected_bag.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "catalog.json",
+        "queries.txt",
+        "positional.grlm",
+        "bag.grlm",
+        "expected_positional.jsonl",
+        "expected_bag.jsonl",
+    ],
+)
 def test_testdata_is_current(tmp_path, name):
     _make_testdata().write(tmp_path)
     assert (tmp_path / name).read_bytes() == (EXAMPLE / "testdata" / name).read_bytes(), (
-        f"examples/cpp/testdata/{name} is stale: run examples/cpp/make_testdata.py")
+        f"examples/cpp/testdata/{name} is stale: run examples/cpp/make_testdata.py"
+    )
 
 
 def test_expected_answers_cover_every_hit_and_the_escapes():
     text = (EXAMPLE / "testdata" / "expected_bag.jsonl").read_text(encoding="utf-8")
     text += (EXAMPLE / "testdata" / "expected_positional.jsonl").read_text(encoding="utf-8")
-    for needle in ('"hit":"direct"', '"hit":"structural"', '"hit":"none"', 'quote\\"d\\\\item',
-                   "crème-7"):
+    for needle in (
+        '"hit":"direct"',
+        '"hit":"structural"',
+        '"hit":"none"',
+        'quote\\"d\\\\item',
+        "crème-7",
+    ):
         assert needle in text

@@ -22,8 +22,21 @@ UNKNOWN = 0xFFFFFFFF
 needs_kernel = pytest.mark.skipif(not _core.cuda_compiled, reason="built without the CUDA kernel")
 
 # Words with many substring relations (bag mode's 0.8 credits) besides the numbered vocabulary.
-RELATED = ["hair", "hair-mask", "mask", "air", "water bottle", "water", "bottle", "se", "serum",
-           "rum", "a", "ab", "abc"]
+RELATED = [
+    "hair",
+    "hair-mask",
+    "mask",
+    "air",
+    "water bottle",
+    "water",
+    "bottle",
+    "se",
+    "serum",
+    "rum",
+    "a",
+    "ab",
+    "abc",
+]
 
 
 def python_positional(item, query, weights) -> float:
@@ -81,8 +94,14 @@ def test_ranks_before_is_score_desc_then_tie_rank_asc():
     assert not _core.ranks_before(1.0, 4, 1.0, 4)
     rng = random.Random(3)
     pairs = [(rng.choice([0.5, 1.0, 1.5]), r) for r in rng.sample(range(100), 40)]
-    ordered = sorted(pairs, key=functools.cmp_to_key(
-        lambda a, b: -1 if _core.ranks_before(*a, *b) else (1 if _core.ranks_before(*b, *a) else 0)))
+    ordered = sorted(
+        pairs,
+        key=functools.cmp_to_key(
+            lambda a, b: (
+                -1 if _core.ranks_before(*a, *b) else (1 if _core.ranks_before(*b, *a) else 0)
+            )
+        ),
+    )
     assert ordered == sorted(pairs, key=lambda p: (-p[0], p[1]))
 
 
@@ -132,8 +151,8 @@ def expected_arrays(result_tuple, k: int):
     counts = np.diff(offsets).astype(np.int32)
     for i in range(q):
         c = counts[i]
-        out_items[i, :c] = items[offsets[i]:offsets[i + 1]]
-        out_scores[i, :c] = scores[offsets[i]:offsets[i + 1]]
+        out_items[i, :c] = items[offsets[i] : offsets[i + 1]]
+        out_scores[i, :c] = scores[offsets[i] : offsets[i + 1]]
     return out_items, out_scores, counts
 
 
@@ -156,12 +175,15 @@ def test_shared_functions_reproduce_the_cpu_core(mode):
             table = np.zeros(len(grounder.vocab), dtype=np.int32)
             for c in range(offsets[q], offsets[q + 1]):
                 table[credit_terms[c]] += credit_units[c]
-            scores = [_core.item_score_bag_units(row, table) / _core.bag_units_per_point
-                      for row in matrix]
+            scores = [
+                _core.item_score_bag_units(row, table) / _core.bag_units_per_point for row in matrix
+            ]
         else:
             scores = [_core.item_score_positional(row, ids[q], weights) for row in matrix]
-        ranked = sorted((i for i in range(len(matrix)) if scores[i] > 0),
-                        key=lambda i: (-scores[i], tie_rank[i]))[:k]
+        ranked = sorted(
+            (i for i in range(len(matrix)) if scores[i] > 0),
+            key=lambda i: (-scores[i], tie_rank[i]),
+        )[:k]
         count = expected[2][q]
         assert ranked == expected[0][q, :count].tolist()
         assert [scores[i] for i in ranked] == expected[1][q, :count].tolist()
@@ -249,7 +271,9 @@ def test_unknown_device_is_an_input_error():
         Grounder({"a": ["x"]}, device="tpu")
 
 
-@pytest.mark.skipif(_core.cuda_compiled and _core.cuda_device_count() > 0, reason="a GPU is visible")
+@pytest.mark.skipif(
+    _core.cuda_compiled and _core.cuda_device_count() > 0, reason="a GPU is visible"
+)
 def test_cuda_without_gpu_raises_cuda_error():
     with pytest.raises(CudaError):
         Grounder({"a": ["x"]}, device="cuda")
@@ -315,15 +339,24 @@ def test_gpu_device_path_writes_every_output_element(mode, k):
     ids, (offsets, terms, units) = scorer.prepare(queries)
     dev = torch.device("cuda", scorer.device)
     ids_t = torch.from_numpy(ids.view(np.int32)).to(dev)
-    credits = [torch.from_numpy(np.asarray(a)).to(dev) for a in (offsets, terms.view(np.int32), units)]
+    credits = [
+        torch.from_numpy(np.asarray(a)).to(dev) for a in (offsets, terms.view(np.int32), units)
+    ]
     for poison in (123456, -5):
         items = torch.full((len(queries), k), poison, dtype=torch.int32, device=dev)
         scores = torch.full((len(queries), k), float("nan"), dtype=torch.float64, device=dev)
         counts = torch.full((len(queries),), poison, dtype=torch.int32, device=dev)
         stream = torch.cuda.current_stream(dev)
-        scorer._native.top_k_device(len(queries), k, ids_t.data_ptr(), items.data_ptr(),
-                                    scores.data_ptr(), counts.data_ptr(), stream.cuda_stream,
-                                    *[c.data_ptr() for c in credits])
+        scorer._native.top_k_device(
+            len(queries),
+            k,
+            ids_t.data_ptr(),
+            items.data_ptr(),
+            scores.data_ptr(),
+            counts.data_ptr(),
+            stream.cuda_stream,
+            *[c.data_ptr() for c in credits],
+        )
         stream.synchronize()
         assert np.array_equal(counts.cpu().numpy(), expected[2])
         assert np.array_equal(items.cpu().numpy(), expected[0])
@@ -342,8 +375,11 @@ def test_gpu_torch_and_numpy_inputs(mode):
     ids, credits = scorer.prepare(queries)
     got_np = scorer.top_k(ids, k=k, credits=credits if mode == "bag" else None)
     assert np.array_equal(got_np.items, expected[0]) and np.array_equal(got_np.scores, expected[1])
-    got_t = scorer.top_k(torch.from_numpy(ids.astype(np.int64)).cuda(), k=k,
-                         credits=credits if mode == "bag" else None)
+    got_t = scorer.top_k(
+        torch.from_numpy(ids.astype(np.int64)).cuda(),
+        k=k,
+        credits=credits if mode == "bag" else None,
+    )
     assert got_t.items.is_cuda
     assert np.array_equal(got_t.items.cpu().numpy(), expected[0])
     assert np.array_equal(got_t.scores.cpu().numpy(), expected[1])
@@ -354,12 +390,12 @@ def test_gpu_torch_and_numpy_inputs(mode):
 @pytest.mark.parametrize("mode", ["positional", "bag"])
 def test_gpu_grounder_matches_cpu_grounder(mode):
     grounder_cpu, _, term_ids, vocab = gpu_case(5003, 5, mode)
-    grounder_gpu = Grounder(term_ids, mode=mode, term_id_length=5,
-                            priors=None, device="cuda")
+    grounder_gpu = Grounder(term_ids, mode=mode, term_id_length=5, priors=None, device="cuda")
     grounder_cpu = Grounder(term_ids, mode=mode, term_id_length=5, priors=None)
     assert grounder_gpu.device == "cuda"
-    queries = random_queries(13, term_ids, vocab, 500, 5) + [list(t) for t in
-                                                             list(term_ids.values())[:50]]
+    queries = random_queries(13, term_ids, vocab, 500, 5) + [
+        list(t) for t in list(term_ids.values())[:50]
+    ]
     for k in (1, 20):
         got = grounder_gpu.ground_batch(queries, k=k)
         want = grounder_cpu.ground_batch(queries, k=k)
@@ -383,8 +419,9 @@ def test_gpu_raw_matrix_matches_numpy_reference(n, num_queries, k):
     terms[rng.random((n, length)) < 0.1] = PAD
     tie_rank = rng.permutation(n).astype(np.uint32)
     weights = [1.0, 0.5, 0.25, 0.125, 0.3]
-    scorer = CudaStructuralScorer.from_arrays(terms, tie_rank=tie_rank, vocab_size=vocab,
-                                              weights=weights)
+    scorer = CudaStructuralScorer.from_arrays(
+        terms, tie_rank=tie_rank, vocab_size=vocab, weights=weights
+    )
     queries = rng.integers(0, vocab + 2, (num_queries, length)).astype(np.uint32)
     queries[rng.random(queries.shape) < 0.1] = UNKNOWN
     got = scorer.top_k(queries, k=k)

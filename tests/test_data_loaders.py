@@ -30,8 +30,12 @@ def _write_p5(root, lines, terms):
     return root
 
 
-TERMS = {"1": ["hair-mask", "citrus"], "2": ["shampoo", "color"], "3": ["soap", "raw"],
-         "4": ["water bottle", "steel"]}
+TERMS = {
+    "1": ["hair-mask", "citrus"],
+    "2": ["shampoo", "color"],
+    "3": ["soap", "raw"],
+    "4": ["water bottle", "steel"],
+}
 
 
 def test_p5_loads_terms_and_order(tmp_path):
@@ -44,13 +48,16 @@ def test_p5_loads_terms_and_order(tmp_path):
     assert load_dataset(root).sequences == ds.sequences
 
 
-@pytest.mark.parametrize("lines, terms, message", [
-    (["1 1 2", "2 9"], TERMS, "'9' has no Term ID"),
-    (["1 1 2", "7"], TERMS, "has no items"),
-    (["1 1 2", "1 2 3"], TERMS, "duplicate user"),
-    (["1 1 2"], {"1": ["a"], "2": []}, "invalid Term ID"),
-    (["1 1 2"], {"1": ["a"], "2": ["b", " "]}, "invalid Term ID"),
-])
+@pytest.mark.parametrize(
+    "lines, terms, message",
+    [
+        (["1 1 2", "2 9"], TERMS, "'9' has no Term ID"),
+        (["1 1 2", "7"], TERMS, "has no items"),
+        (["1 1 2", "1 2 3"], TERMS, "duplicate user"),
+        (["1 1 2"], {"1": ["a"], "2": []}, "invalid Term ID"),
+        (["1 1 2"], {"1": ["a"], "2": ["b", " "]}, "invalid Term ID"),
+    ],
+)
 def test_p5_errors(tmp_path, lines, terms, message):
     root = _write_p5(tmp_path / "d", lines, terms)
     with pytest.raises(InvalidInputError, match=message):
@@ -78,8 +85,15 @@ HEADER = "user_id,history_item_title,item_title,history_item_id,item_id,history_
 
 def _write_minionerec(root, valid_rows, test_rows, n_items=8):
     root.mkdir(parents=True, exist_ok=True)
-    items = {str(i): {"title": f"Item {i}", "description": "['Para one. ', 'Para  two.']",
-                      "brand": "Acme", "categories": ""} for i in range(n_items)}
+    items = {
+        str(i): {
+            "title": f"Item {i}",
+            "description": "['Para one. ', 'Para  two.']",
+            "brand": "Acme",
+            "categories": "",
+        }
+        for i in range(n_items)
+    }
     (root / "items.json").write_text(json.dumps(items))
     for name, rows in (("valid.csv", valid_rows), ("test.csv", test_rows)):
         body = [HEADER] + [f'{u},"[]",t,"{h}",{t},"[]",s' for u, h, t in rows]
@@ -88,8 +102,11 @@ def _write_minionerec(root, valid_rows, test_rows, n_items=8):
 
 
 def test_minionerec_rebuilds_sequences(tmp_path):
-    root = _write_minionerec(tmp_path / "ind", [("A", [1, 2], 3), ("A", [1, 2, 3], 4)],
-                             [("A", [2, 3, 4], 5), ("B", [6], 7)])
+    root = _write_minionerec(
+        tmp_path / "ind",
+        [("A", [1, 2], 3), ("A", [1, 2, 3], 4)],
+        [("A", [2, 3, 4], 5), ("B", [6], 7)],
+    )
     ds = load_minionerec(root)
     assert ds.sequences == {"A": ["1", "2", "3", "4", "5"], "B": ["6", "7"]}
     assert ds.timestamps == {"A": [0, 0, 1, 1, 2], "B": [0, 2]}
@@ -122,8 +139,16 @@ def _write_gz(path, records, python_literals=False):
 
 def test_k_core_iterates_to_fixed_point():
     # Every user and item already has 2 interactions: nothing goes at k=2; k=3 empties it.
-    x = [("u1", "a", 1), ("u1", "b", 2), ("u2", "a", 3), ("u2", "c", 4), ("u3", "c", 5),
-         ("u3", "b", 6), ("u4", "a", 7), ("u4", "b", 8)]
+    x = [
+        ("u1", "a", 1),
+        ("u1", "b", 2),
+        ("u2", "a", 3),
+        ("u2", "c", 4),
+        ("u3", "c", 5),
+        ("u3", "b", 6),
+        ("u4", "a", 7),
+        ("u4", "b", 8),
+    ]
     kept = k_core(x, 2)
     users = {u for u, _, _ in kept}
     items = {i for _, i, _ in kept}
@@ -140,8 +165,14 @@ def test_k_core_iterates_to_fixed_point():
 
 def test_k_core_one_pass_is_not_enough():
     # Users u1..u3 have 2 items each; item z is used once -> removing z makes u3 short.
-    x = [("u1", "a", 1), ("u1", "b", 2), ("u2", "a", 1), ("u2", "b", 2), ("u3", "a", 1),
-         ("u3", "z", 2)]
+    x = [
+        ("u1", "a", 1),
+        ("u1", "b", 2),
+        ("u2", "a", 1),
+        ("u2", "b", 2),
+        ("u3", "a", 1),
+        ("u3", "z", 2),
+    ]
     kept = k_core(x, 2)
     assert {u for u, _, _ in kept} == {"u1", "u2"}
     assert {i for _, i, _ in kept} == {"a", "b"}
@@ -151,14 +182,24 @@ def test_amazon_reviews_and_meta(tmp_path):
     reviews = []
     for u in range(5):
         for i, t in ((0, 30), (1, 10), (2, 20), (3, 40), (4, 50)):  # out of order in the file
-            reviews.append({"reviewerID": f"U{u}", "asin": f"I{i}", "unixReviewTime": t + u,
-                            "overall": 5.0})
+            reviews.append(
+                {"reviewerID": f"U{u}", "asin": f"I{i}", "unixReviewTime": t + u, "overall": 5.0}
+            )
     reviews.append({"reviewerID": "U9", "asin": "I0", "unixReviewTime": 5, "overall": 1.0})
     _write_gz(tmp_path / "reviews_Tiny.json.gz", reviews)
-    meta = [{"asin": "I0", "title": "Shampoo &amp; <b>Conditioner</b>", "description": "A  b",
-             "categories": [["Beauty", "Hair"], ["Beauty", "Bath"]], "brand": "X"},
-            {"asin": "I1", "title": "Soap", "description": ["p1", "p2"], "category": ["Beauty"]},
-            {"asin": "I2", "title": "Mask"}, {"asin": "I3"}, {"asin": "I4", "title": "Gel"}]
+    meta = [
+        {
+            "asin": "I0",
+            "title": "Shampoo &amp; <b>Conditioner</b>",
+            "description": "A  b",
+            "categories": [["Beauty", "Hair"], ["Beauty", "Bath"]],
+            "brand": "X",
+        },
+        {"asin": "I1", "title": "Soap", "description": ["p1", "p2"], "category": ["Beauty"]},
+        {"asin": "I2", "title": "Mask"},
+        {"asin": "I3"},
+        {"asin": "I4", "title": "Gel"},
+    ]
     _write_gz(tmp_path / "meta_Tiny.json.gz", meta, python_literals=True)  # 2014 style
     ds = load_amazon(tmp_path / "reviews_Tiny.json.gz", tmp_path / "meta_Tiny.json.gz", k=5)
     assert ds.name == "Tiny"
@@ -202,8 +243,11 @@ def _write_recbole(root, inter_rows, item_rows):
 
 
 def test_recbole_loads_and_sorts(tmp_path):
-    root = _write_recbole(tmp_path / "rb", ["1\t10\t5\t300", "1\t11\t3\t100", "2\t10\t4\t50"],
-                          ["10\tToy Story\t1995\tAnimation Comedy", "11\tunkonwn\tunknown\tunknown"])
+    root = _write_recbole(
+        tmp_path / "rb",
+        ["1\t10\t5\t300", "1\t11\t3\t100", "2\t10\t4\t50"],
+        ["10\tToy Story\t1995\tAnimation Comedy", "11\tunkonwn\tunknown\tunknown"],
+    )
     ds = load_recbole(root)
     assert ds.name == "tiny"
     assert ds.sequences == {"1": ["11", "10"], "2": ["10"]}
@@ -230,8 +274,11 @@ def test_recbole_errors(tmp_path):
 
 
 def _tiny_dataset(with_times=True):
-    items = {"a": Item("a", title="A", categories=("x", "y"), terms=("t1", "t2")),
-             "b": Item("b", description="d"), "c": Item("c", brand="B", terms=None)}
+    items = {
+        "a": Item("a", title="A", categories=("x", "y"), terms=("t1", "t2")),
+        "b": Item("b", description="d"),
+        "c": Item("c", brand="B", terms=None),
+    }
     seqs = {"u1": ["a", "b", "c"], "u2": ["c", "a"]}
     times = {"u1": [1.0, 2.0, 2.0], "u2": [0.0, 5.0]} if with_times else None
     return Dataset("tiny", items, seqs, times, source="unit test")

@@ -26,10 +26,15 @@ def test_industrial_rebuild(shared_data):
     assert (len(split.valid), len(split.test)) == (4532, 4533)
 
 
-@pytest.mark.skipif(not (cache_dir() / "ml-100k" / ".complete").exists(),
-                    reason="MovieLens-100k is not cached")
+@pytest.mark.skipif(
+    not (cache_dir() / "ml-100k" / ".complete").exists(), reason="MovieLens-100k is not cached"
+)
 def test_movielens_100k():
     ds = load_dataset("ml-100k")
-    assert (ds.name, ds.num_users, ds.num_items, ds.num_interactions) == ("ml-100k", 943, 1682,
-                                                                          100000)
+    assert (ds.name, ds.num_users, ds.num_items, ds.num_interactions) == (
+        "ml-100k",
+        943,
+        1682,
+        100000,
+    )
     assert ds.items["1"].title == "Toy Story (1995)"

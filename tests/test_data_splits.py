@@ -38,8 +38,10 @@ def test_leave_one_out_hand_example():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 6), min_size=1, max_size=30), min_size=1, max_size=8),
-       st.integers(1, 25))
+@given(
+    st.lists(st.lists(st.integers(0, 6), min_size=1, max_size=30), min_size=1, max_size=8),
+    st.integers(1, 25),
+)
 def test_leave_one_out_no_leak(seqs, max_history):
     ds = _dataset({f"u{i}": [str(x) for x in s] for i, s in enumerate(seqs)})
     if all(len(s) < 3 for s in seqs):
@@ -59,12 +61,16 @@ def test_leave_one_out_no_leak(seqs, max_history):
 
 
 def test_chronological_split_cuts_and_histories():
-    ds = _dataset({"a": ["1", "2", "3", "4"], "b": ["5", "6"], "c": ["7"]},
-                  {"a": [1, 2, 8, 9], "b": [3, 8], "c": [10]})
+    ds = _dataset(
+        {"a": ["1", "2", "3", "4"], "b": ["5", "6"], "c": ["7"]},
+        {"a": [1, 2, 8, 9], "b": [3, 8], "c": [10]},
+    )
     split = chronological_split(ds, valid_start=5, test_start=9, max_history=2)
     assert split.train == {"a": ["1", "2"], "b": ["5"]}
     assert [(e.user_id, e.history, e.target) for e in split.valid] == [
-        ("a", ("1", "2"), "3"), ("b", ("5",), "6")]
+        ("a", ("1", "2"), "3"),
+        ("b", ("5",), "6"),
+    ]
     assert [(e.user_id, e.history, e.target) for e in split.test] == [("a", ("2", "3"), "4")]
     assert split.details["dropped_examples_without_history"] == 1  # c's only item
     assert split.skipped_users == 1

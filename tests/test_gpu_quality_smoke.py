@@ -18,9 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.shared_data
 def test_gpu_quality_smoke_runs_end_to_end(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(["bash", str(ROOT / "bench" / "gpu_quality.sh"), "--smoke",
-                             str(tmp_path / "smoke")], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=1200, check=False)
+    result = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_quality.sh"), "--smoke", str(tmp_path / "smoke")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "smoke" / "run" / "report.json").read_text())
     assert report["dataset"]["eval_users"] == 300
@@ -32,8 +38,9 @@ def test_gpu_quality_smoke_runs_end_to_end(tmp_path):
         ci = intervals[name]["recall@10"]
         assert ci["low"] <= rows[name]["recall@10"] <= ci["high"]
     paired = report["statistics"]["test"]["paired"]
-    assert set(paired) == {f"GRLM ({d}) - {b}" for d in ("free", "constrained")
-                           for b in ("popularity", "sasrec")}
+    assert set(paired) == {
+        f"GRLM ({d}) - {b}" for d in ("free", "constrained") for b in ("popularity", "sasrec")
+    }
     assert report["model"]["test"]["constrained"]["vr@4"] == 1.0
     assert report["model"]["test"]["constrained"]["dhr@4"] == 1.0
     curve = report["train"]["valid_metrics"]

@@ -151,8 +151,11 @@ def test_save_failure_keeps_existing_file(grounder, tmp_path):
     with pytest.raises(Exception, match="cannot write"):
         grounder.save(tmp_path / "dir.grlm")
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.grlm", "index.grlm",
-                                                         "index.grlm.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dir.grlm",
+        "index.grlm",
+        "index.grlm.tmp",
+    ]
 
 
 def test_from_file_reads_json_map_and_jsonl(tmp_path):
@@ -160,7 +163,8 @@ def test_from_file_reads_json_map_and_jsonl(tmp_path):
 
     (tmp_path / "map.json").write_text(json.dumps(CATALOG))
     (tmp_path / "tids.jsonl").write_text(
-        "\n".join(json.dumps({"item_id": k, "terms": v}) for k, v in CATALOG.items()))
+        "\n".join(json.dumps({"item_id": k, "terms": v}) for k, v in CATALOG.items())
+    )
     for name in ("map.json", "tids.jsonl"):
         assert Grounder.from_file(tmp_path / name).item_ids == list(CATALOG)
     (tmp_path / "bad.jsonl").write_text('{"item_id": "a", "terms": ["x"]}\n{"oops": 1}\n')

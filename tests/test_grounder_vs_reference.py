@@ -11,8 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # Short words over a small alphabet: many equal terms, many substring relations, collisions.
-WORDS = ["a", "ab", "abc", "b", "bc", "hair", "hair-mask", "mask", "water bottle", "Water  Bottle",
-         "c", "ca", "serum", "se", "rum"]
+WORDS = [
+    "a",
+    "ab",
+    "abc",
+    "b",
+    "bc",
+    "hair",
+    "hair-mask",
+    "mask",
+    "water bottle",
+    "Water  Bottle",
+    "c",
+    "ca",
+    "serum",
+    "se",
+    "rum",
+]
 term = st.sampled_from(WORDS)
 
 
@@ -21,10 +36,23 @@ def catalogs(draw):
     length = draw(st.integers(1, 6))
     n = draw(st.integers(1, 25))
     term_ids = {f"item{i}": draw(st.lists(term, min_size=1, max_size=length)) for i in range(n)}
-    priors = draw(st.one_of(st.none(), st.dictionaries(st.sampled_from(list(term_ids)),
-                                                       st.sampled_from([0.0, 1.0, 2.5]))))
-    queries = draw(st.lists(st.lists(st.one_of(term, st.sampled_from(["zzz", "unknown", "ha"])),
-                                     min_size=1, max_size=length), min_size=1, max_size=8))
+    priors = draw(
+        st.one_of(
+            st.none(),
+            st.dictionaries(st.sampled_from(list(term_ids)), st.sampled_from([0.0, 1.0, 2.5])),
+        )
+    )
+    queries = draw(
+        st.lists(
+            st.lists(
+                st.one_of(term, st.sampled_from(["zzz", "unknown", "ha"])),
+                min_size=1,
+                max_size=length,
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
     # Catalog Term IDs as queries too, so direct hits (and collisions) are exercised.
     queries += [list(t) for t in list(term_ids.values())[:3]]
     return length, term_ids, priors, queries

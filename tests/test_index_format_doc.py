@@ -19,11 +19,17 @@ def _reader():
     return namespace["read_index"]
 
 
-@pytest.mark.parametrize("mode, priors, weights", [("positional", None, [3.0, 2.0, 0.5]),
-                                                   ("bag", {"b": 2.5, "c": -1.0}, None)])
+@pytest.mark.parametrize(
+    "mode, priors, weights",
+    [("positional", None, [3.0, 2.0, 0.5]), ("bag", {"b": 2.5, "c": -1.0}, None)],
+)
 def test_the_documented_reader_reads_a_saved_index(tmp_path, mode, priors, weights):
-    catalog = {"a": ["Perfume", "floral", "oud"], "b": ["perfume", "woody"],
-               "c": ["crème", "floral", "oud"], "d": ["mint"]}
+    catalog = {
+        "a": ["Perfume", "floral", "oud"],
+        "b": ["perfume", "woody"],
+        "c": ["crème", "floral", "oud"],
+        "d": ["mint"],
+    }
     grounder = Grounder(catalog, mode=mode, priors=priors, weights=weights)
     grounder.save(tmp_path / "i.grlm")
     read = _reader()(tmp_path / "i.grlm")

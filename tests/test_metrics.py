@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 def test_hand_computed_ranked_lists():
     lists = [
-        ["a", "b", "c"],            # target b at rank 2
+        ["a", "b", "c"],  # target b at rank 2
         ["x", "x", "x", "y", "t"],  # duplicates count once: t at rank 3
-        ["p", "q"],                 # shorter than K, target absent
-        [],                         # nothing generated
+        ["p", "q"],  # shorter than K, target absent
+        [],  # nothing generated
     ]
     targets = ["b", "t", "z", "z"]
     m = evaluate_ranked_lists(lists, targets, ks=(1, 2, 3, 10))
@@ -49,8 +49,9 @@ def test_rank_in_list_duplicates_and_exclusion():
 def test_exclude_history_on_lists():
     lists = [["h1", "t1"], ["h2", "t2"]]
     off = evaluate_ranked_lists(lists, ["t1", "t2"], ks=(1,))
-    on = evaluate_ranked_lists(lists, ["t1", "t2"], ks=(1,), histories=[["h1"], ["t2"]],
-                               exclude_history=True)
+    on = evaluate_ranked_lists(
+        lists, ["t1", "t2"], ks=(1,), histories=[["h1"], ["t2"]], exclude_history=True
+    )
     assert off["recall@1"] == 0.0
     assert on["recall@1"] == 0.5  # t1 moves to rank 1; t2 is in its own history: never hit
     assert on["exclude_history"] is True
@@ -59,9 +60,13 @@ def test_exclude_history_on_lists():
 
 
 def test_scores_hand_computed_and_pessimistic_ties():
-    scores = np.array([[0.1, 0.9, 0.5, 0.3],
-                       [1.0, 1.0, 1.0, 0.0],    # target 1 ties with 2 others -> rank 3
-                       [0.0, 0.0, 0.0, 0.0]])   # constant scores -> last
+    scores = np.array(
+        [
+            [0.1, 0.9, 0.5, 0.3],
+            [1.0, 1.0, 1.0, 0.0],  # target 1 ties with 2 others -> rank 3
+            [0.0, 0.0, 0.0, 0.0],
+        ]
+    )  # constant scores -> last
     ranks = ranks_from_scores(scores, [2, 1, 0])
     assert ranks.tolist() == [2.0, 3.0, 4.0]
     m = evaluate_scores(scores, [2, 1, 0], ks=(2, 3))
@@ -108,8 +113,9 @@ def test_scores_match_reference_and_ranked_lists(n, m, data):
     histories = [data.draw(st.lists(st.integers(0, m - 1), max_size=4)) for _ in range(n)]
     exclude = data.draw(st.booleans())
     ranks = ranks_from_scores(scores, targets, histories=histories, exclude_history=exclude)
-    expected = [_reference_rank(scores[i], targets[i], set(histories[i]), exclude)
-                for i in range(n)]
+    expected = [
+        _reference_rank(scores[i], targets[i], set(histories[i]), exclude) for i in range(n)
+    ]
     assert ranks.tolist() == expected
     # The same ranking written out as item-id lists (ties: target last) gives the same metrics.
     lists = []
@@ -117,9 +123,13 @@ def test_scores_match_reference_and_ranked_lists(n, m, data):
         order = sorted(range(m), key=lambda j: (-scores[i, j], j == targets[i]))
         lists.append([str(j) for j in order])
     a = evaluate_scores(scores, targets, ks=(1, 3), histories=histories, exclude_history=exclude)
-    b = evaluate_ranked_lists(lists, [str(t) for t in targets], ks=(1, 3),
-                              histories=[[str(h) for h in hs] for hs in histories],
-                              exclude_history=exclude)
+    b = evaluate_ranked_lists(
+        lists,
+        [str(t) for t in targets],
+        ks=(1, 3),
+        histories=[[str(h) for h in hs] for hs in histories],
+        exclude_history=exclude,
+    )
     assert a == pytest.approx(b)
 
 
@@ -130,10 +140,10 @@ def test_torch_scores_and_accumulator_match_numpy():
     targets = rng.integers(0, 30, size=20)
     histories = [rng.integers(0, 30, size=3).tolist() for _ in range(20)]
     for exclude in (False, True):
-        expected = ranks_from_scores(scores, targets, histories=histories,
-                                     exclude_history=exclude)
-        got = ranks_from_scores(torch.from_numpy(scores), targets, histories=histories,
-                                exclude_history=exclude)
+        expected = ranks_from_scores(scores, targets, histories=histories, exclude_history=exclude)
+        got = ranks_from_scores(
+            torch.from_numpy(scores), targets, histories=histories, exclude_history=exclude
+        )
         assert got.tolist() == expected.tolist()
         acc = RankAccumulator(exclude_history=exclude)
         acc.add_scores(scores[:7], targets[:7], histories[:7])

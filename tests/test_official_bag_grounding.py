@@ -21,8 +21,23 @@ from grlm.ground.reference import ReferenceGrounder
 from grlm.term_ids import load_term_ids
 
 # Words with substring relations, so partial credits and repeats interact.
-WORDS = ["hair", "hair-mask", "mask", "air", "serum", "se", "rum", "oil", "face-oil", "gel",
-         "cream", "hand-cream", "a", "ab", "abc"]
+WORDS = [
+    "hair",
+    "hair-mask",
+    "mask",
+    "air",
+    "serum",
+    "se",
+    "rum",
+    "oil",
+    "face-oil",
+    "gel",
+    "cream",
+    "hand-cream",
+    "a",
+    "ab",
+    "abc",
+]
 UNKNOWN = ["zzz", "masks", "erum", "hand", "c"]
 
 
@@ -84,8 +99,9 @@ def check_against_official(term_ids: dict[str, list[str]], queries, grounders) -
     structural = 0
     for query in queries:
         direct, official = official_grounding(key_items, query)
-        wanted = {item: official[key_of_item[item]] for item in term_ids
-                  if key_of_item[item] in official}
+        wanted = {
+            item: official[key_of_item[item]] for item in term_ids if key_of_item[item] in official
+        }
         for grounder in grounders:
             hit, items, scores = grounder(query)
             if direct is not None:

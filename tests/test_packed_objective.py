@@ -22,8 +22,13 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TERMS = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"), "c": ("nail", "polish", "red"),
-         "d": ("soap", "bar", "olive"), "e": ("face", "cream", "night")}
+TERMS = {
+    "a": ("red", "lip", "gloss"),
+    "b": ("hair", "mask", "oil"),
+    "c": ("nail", "polish", "red"),
+    "d": ("soap", "bar", "olive"),
+    "e": ("face", "cream", "night"),
+}
 PACKED = Objective("packed")
 
 
@@ -56,10 +61,15 @@ def test_windows_teach_every_target_once_with_bounded_context(length, max_histor
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text("uvw", min_size=1, max_size=3),
-                       st.lists(st.sampled_from("abcde"), min_size=1, max_size=30),
-                       min_size=1, max_size=6),
-       st.integers(1, 6))
+@given(
+    st.dictionaries(
+        st.text("uvw", min_size=1, max_size=3),
+        st.lists(st.sampled_from("abcde"), min_size=1, max_size=30),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(1, 6),
+)
 def test_no_validation_or_test_leakage(sequences, max_history):
     """A packed window holds only items of the user's training sequence (all but the last two),
     in order, and its targets are exactly the training prefixes' targets."""
@@ -81,7 +91,8 @@ def test_no_validation_or_test_leakage(sequences, max_history):
             assert window.terms == tuple(TERMS[i] for i in window.items)
         # windows are slices of the training sequence only, every target taught once
         assert [w.items for w in windows] == [
-            tuple(train[s:e]) for s, e in window_bounds(len(train), max_history)]
+            tuple(train[s:e]) for s, e in window_bounds(len(train), max_history)
+        ]
 
 
 def test_eval_examples_hold_history_then_target():
@@ -116,31 +127,35 @@ def test_packed_layout_exact_tokens(tokenizer):
     example = PackedExample("seq", "u", ("a", "b", "c"), (TERMS["a"], TERMS["b"], TERMS["c"]), 1)
     encoded = encode_example(tokenizer, example, objective=PACKED)
     prompt = prompt_ids(tokenizer, PACKED_INSTRUCTION, SYSTEM_PROMPT)
-    lines = [tokenizer(f"[{', '.join(TERMS[i])}]", add_special_tokens=False)["input_ids"]
-             + newline for i in "abc"]
+    lines = [
+        tokenizer(f"[{', '.join(TERMS[i])}]", add_special_tokens=False)["input_ids"] + newline
+        for i in "abc"
+    ]
     assert list(encoded.input_ids) == prompt + lines[0] + lines[1] + lines[2]
-    assert list(encoded.labels) == ([IGNORE_INDEX] * (len(prompt) + len(lines[0]))
-                                    + lines[1] + lines[2])
-    assert tokenizer.decode(encoded.input_ids[len(prompt):]) == (
-        "[red, lip, gloss]\n[hair, mask, oil]\n[nail, polish, red]\n")
-    assert tokenizer.eos_token_id not in encoded.input_ids[len(prompt):]
+    assert list(encoded.labels) == (
+        [IGNORE_INDEX] * (len(prompt) + len(lines[0])) + lines[1] + lines[2]
+    )
+    assert tokenizer.decode(encoded.input_ids[len(prompt) :]) == (
+        "[red, lip, gloss]\n[hair, mask, oil]\n[nail, polish, red]\n"
+    )
+    assert tokenizer.eos_token_id not in encoded.input_ids[len(prompt) :]
 
 
 def test_training_tokens_equal_inference_prompt_and_trie(tokenizer):
     """Up to a target line, a packed training sequence is token for token the inference prompt
     of that history, and the target line is the trie's sequence of the target item: one
     tokenization everywhere."""
-    example = PackedExample("seq", "u", ("d", "a", "e", "b"),
-                            tuple(TERMS[i] for i in "daeb"), 3)
+    example = PackedExample("seq", "u", ("d", "a", "e", "b"), tuple(TERMS[i] for i in "daeb"), 3)
     encoded = encode_example(tokenizer, example, objective=PACKED)
     prompt = PACKED.history_prompt_ids(tokenizer, ["d", "a", "e"], TERMS)
-    assert list(encoded.input_ids[:len(prompt)]) == prompt
+    assert list(encoded.input_ids[: len(prompt)]) == prompt
     trie = PACKED.trie(tokenizer, TERMS)
     assert trie.end_token == line_end_id(tokenizer)
-    assert list(encoded.input_ids[len(prompt):]) == trie.sequence("b")
-    assert trie.items_of(encoded.input_ids[len(prompt):]) == ["b"]
+    assert list(encoded.input_ids[len(prompt) :]) == trie.sequence("b")
+    assert trie.items_of(encoded.input_ids[len(prompt) :]) == ["b"]
     assert [i for i, label in enumerate(encoded.labels) if label != IGNORE_INDEX] == list(
-        range(len(prompt), len(encoded.input_ids)))
+        range(len(prompt), len(encoded.input_ids))
+    )
 
 
 def test_gti_under_packed_ends_with_the_line_end(tokenizer):

@@ -48,25 +48,43 @@ def tiny_model_dir(tmp_path_factory):
 def _config(tmp_path, data_dir, model_dir, objective="prefix"):
     from grlm.pipeline import config_from_dict
 
-    return config_from_dict({
-        "name": "e2e", "output_dir": str(tmp_path / "run"), "model": str(model_dir),
-        "dataset": {"source": str(data_dir), "max_history": 1},
-        "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
-        "sft": {"objective": objective, "tasks": {"seq": 4.0}, "max_length": 256,
-                "valid_users": 4, "curve_users": 3},
-        "train": {"epochs": 12, "batch_size": 8, "learning_rate": 3e-3, "warmup_ratio": 0.0,
-                  "log_every": 10, "save_every": 60},
-        "recommend": {"splits": ["valid", "test"], "num_beams": 4, "k": 5, "batch_size": 8},
-        "baselines": ["popularity"],
-    })
+    return config_from_dict(
+        {
+            "name": "e2e",
+            "output_dir": str(tmp_path / "run"),
+            "model": str(model_dir),
+            "dataset": {"source": str(data_dir), "max_history": 1},
+            "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
+            "sft": {
+                "objective": objective,
+                "tasks": {"seq": 4.0},
+                "max_length": 256,
+                "valid_users": 4,
+                "curve_users": 3,
+            },
+            "train": {
+                "epochs": 12,
+                "batch_size": 8,
+                "learning_rate": 3e-3,
+                "warmup_ratio": 0.0,
+                "log_every": 10,
+                "save_every": 60,
+            },
+            "recommend": {"splits": ["valid", "test"], "num_beams": 4, "k": 5, "batch_size": 8},
+            "baselines": ["popularity"],
+        }
+    )
 
 
 def _training_cases(split, max_history):
     """Every training target of every user, as an evaluation example."""
     from grlm.data.splits import Example
 
-    return [Example(user, tuple(seq[max(0, t - max_history):t]), seq[t])
-            for user, seq in sorted(split.train.items()) for t in range(1, len(seq))]
+    return [
+        Example(user, tuple(seq[max(0, t - max_history) : t]), seq[t])
+        for user, seq in sorted(split.train.items())
+        for t in range(1, len(seq))
+    ]
 
 
 def _leaky_examples(split, term_ids, objective):
@@ -75,10 +93,14 @@ def _leaky_examples(split, term_ids, objective):
     from grlm.train.packed import packed_eval_examples, packed_train_examples
 
     if objective == "packed":
-        return (packed_train_examples(split, term_ids, max_history=1) * 4
-                + packed_eval_examples(split, term_ids, stage="test", max_history=1) * 8)
-    return (seq_examples(split, term_ids, stage="train", max_history=1) * 4
-            + seq_examples(split, term_ids, stage="test", max_history=1) * 8)
+        return (
+            packed_train_examples(split, term_ids, max_history=1) * 4
+            + packed_eval_examples(split, term_ids, stage="test", max_history=1) * 8
+        )
+    return (
+        seq_examples(split, term_ids, stage="train", max_history=1) * 4
+        + seq_examples(split, term_ids, stage="test", max_history=1) * 8
+    )
 
 
 @pytest.mark.slow
@@ -99,23 +121,45 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
     report = Pipeline(config, log=lines.append).run()
 
     # every stage ran and wrote its outputs in the documented formats
-    for path in ["terms/term_ids.jsonl", "sft/train.jsonl", "sft/valid.jsonl", "sft/summary.json",
-                 "train/model/config.json", "train/train_result.json",
-                 "recommend/test-free.jsonl", "recommend/valid-free_metrics.json",
-                 "recommend/test-free_metrics.json", "baselines/popularity.json",
-                 "report.json", "report.md", "recall_at_k_test.png", "grounding_hits.png",
-                 "train_loss.png"]:
+    for path in [
+        "terms/term_ids.jsonl",
+        "sft/train.jsonl",
+        "sft/valid.jsonl",
+        "sft/summary.json",
+        "train/model/config.json",
+        "train/train_result.json",
+        "recommend/test-free.jsonl",
+        "recommend/valid-free_metrics.json",
+        "recommend/test-free_metrics.json",
+        "baselines/popularity.json",
+        "report.json",
+        "report.md",
+        "recall_at_k_test.png",
+        "grounding_hits.png",
+        "train_loss.png",
+    ]:
         assert (out / path).exists(), path
-    rows = [json.loads(line) for line in (out / "recommend/test-free.jsonl").read_text()
-            .splitlines()]
+    rows = [
+        json.loads(line) for line in (out / "recommend/test-free.jsonl").read_text().splitlines()
+    ]
     assert len(rows) == NUM_USERS
-    assert set(rows[0]) == {"user_id", "target", "items", "item_hits", "beams", "beam_scores",
-                            "beam_hits"}
+    assert set(rows[0]) == {
+        "user_id",
+        "target",
+        "items",
+        "item_hits",
+        "beams",
+        "beam_scores",
+        "beam_hits",
+    }
     assert all(len(r["beams"]) == 4 and len(r["items"]) <= 5 for r in rows)
     assert {r["target"] for r in rows} == {f"x{u}" for u in range(NUM_USERS)}
     sft = [json.loads(line) for line in (out / "sft/train.jsonl").read_text().splitlines()]
-    targets = ([item for r in sft for item in r["items"]] if objective == "packed"
-               else [r["target_item"] for r in sft])
+    targets = (
+        [item for r in sft for item in r["items"]]
+        if objective == "packed"
+        else [r["target_item"] for r in sft]
+    )
     assert sft and all(item.startswith("p") for item in targets)
     assert not any("val" in json.dumps(r) or "test" in json.dumps(r) for r in sft)
     saved = json.loads((out / "report.json").read_text())
@@ -137,10 +181,22 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
     _, split, _ = pipeline.data()
     term_ids = pipeline.term_ids()
     goal = Objective(objective)
-    settings = {"k": 5, "num_beams": 4, "batch_size": 8, "max_new_tokens": 24,
-                "eos_token_id": goal.end_token(tokenizer)}
-    seen = metrics(recommend(model, tokenizer, grounder,
-                             pipeline.cases(_training_cases(split, 1), tokenizer), **settings))
+    settings = {
+        "k": 5,
+        "num_beams": 4,
+        "batch_size": 8,
+        "max_new_tokens": 24,
+        "eos_token_id": goal.end_token(tokenizer),
+    }
+    seen = metrics(
+        recommend(
+            model,
+            tokenizer,
+            grounder,
+            pipeline.cases(_training_cases(split, 1), tokenizer),
+            **settings,
+        )
+    )
     assert seen["recall@1"] >= 0.3  # chance: about 0.1
     # ... and scores nothing on held-out targets it never saw
     assert report["model"]["test"]["free"]["recall@5"] == 0.0
@@ -157,8 +213,10 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
     # constrained decoding: every beam spells a catalog Term ID, so every hit is direct
     config.recommend.decoding = ["free", "constrained"]
     report = Pipeline(config, log=lines.append).run()
-    rows = [json.loads(line) for line in (out / "recommend/test-constrained.jsonl").read_text()
-            .splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (out / "recommend/test-constrained.jsonl").read_text().splitlines()
+    ]
     assert all(hit == "direct" for r in rows for hit in r["beam_hits"])
     assert set(report["table"]["test"]) == {"GRLM (free)", "GRLM (constrained)", "popularity"}
 
@@ -166,11 +224,17 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
     leaky = _leaky_examples(split, term_ids, objective)
     encoded, _ = encode_examples(tokenizer, leaky, max_length=256, objective=goal)
     fresh = load_model(str(tiny_model_dir))
-    train(fresh, tokenizer, encoded, tmp_path / "leaky",
-          TrainConfig(epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.0,
-                      log_every=10), log=lambda s: None)
-    leaked = metrics(recommend(fresh, tokenizer, grounder,
-                               pipeline.cases(split.test, tokenizer), **settings))
+    train(
+        fresh,
+        tokenizer,
+        encoded,
+        tmp_path / "leaky",
+        TrainConfig(epochs=12, batch_size=8, learning_rate=3e-3, warmup_ratio=0.0, log_every=10),
+        log=lambda s: None,
+    )
+    leaked = metrics(
+        recommend(fresh, tokenizer, grounder, pipeline.cases(split.test, tokenizer), **settings)
+    )
     assert leaked["recall@5"] >= 0.125  # at least one of the 8 users
 
 
@@ -219,13 +283,30 @@ def test_cli_run_until_a_stage(tmp_path, capsys):
     data_dir = tmp_path / "data"
     _write_dataset(data_dir)
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "output_dir": str(tmp_path / "out"),
-        "dataset": {"source": str(data_dir), "max_history": 2},
-        "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
-        "sft": {"tasks": {"seq": 1.0}, "objective": "prefix"}}))
-    assert main(["run", "--config", str(config), "--until", "sft",
-                 "--set", "sft.max_targets_per_user=1"]) == 0
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "output_dir": str(tmp_path / "out"),
+                "dataset": {"source": str(data_dir), "max_history": 2},
+                "terms": {"source": "file", "path": str(data_dir / "item_id2tid.json")},
+                "sft": {"tasks": {"seq": 1.0}, "objective": "prefix"},
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(config),
+                "--until",
+                "sft",
+                "--set",
+                "sft.max_targets_per_user=1",
+            ]
+        )
+        == 0
+    )
     rows = (tmp_path / "out" / "sft" / "train.jsonl").read_text().splitlines()
     assert len(rows) == NUM_USERS  # one (the most recent) training target per user
     assert not (tmp_path / "out" / "train").exists()
@@ -258,7 +339,8 @@ def test_stages_follow_file_contents_not_file_times(tmp_path):
 
     # ... and so is a change that only evaluation reads ...
     fewer_eval_users = dataclasses.replace(
-        config, recommend=dataclasses.replace(config.recommend, max_eval_users=3))
+        config, recommend=dataclasses.replace(config.recommend, max_eval_users=3)
+    )
     assert run(fewer_eval_users) == ["[terms] up to date, skipped", "[sft] up to date, skipped"]
 
     # ... while changed interactions rerun the training examples but not the Term IDs ...

@@ -36,8 +36,14 @@ def test_direct_hits_first_then_structural_top_item_then_fill():
     ranked = rank_items(results, k=10)
     assert ids(ranked) == ["x", "y", "z", "v", "w", "u"]
     assert [r.beam for r in ranked] == [0, 0, 1, 5, 1, 5]
-    assert [r.hit for r in ranked] == ["direct", "direct", "structural", "structural",
-                                       "structural", "structural"]
+    assert [r.hit for r in ranked] == [
+        "direct",
+        "direct",
+        "structural",
+        "structural",
+        "structural",
+        "structural",
+    ]
     assert ids(rank_items(results, k=3)) == ["x", "y", "z"]
     assert ids(rank_items(results, k=1)) == ["x"]
 
@@ -63,11 +69,18 @@ def _reference(results, k):
     return out[:k]
 
 
-results_strategy = st.lists(st.one_of(
-    st.none(),
-    st.builds(Result, st.lists(st.sampled_from("abcdefgh"), max_size=4, unique=True)
-              .map(tuple), st.sampled_from(["direct", "structural"])),
-    st.just(Result((), "none"))), max_size=8)
+results_strategy = st.lists(
+    st.one_of(
+        st.none(),
+        st.builds(
+            Result,
+            st.lists(st.sampled_from("abcdefgh"), max_size=4, unique=True).map(tuple),
+            st.sampled_from(["direct", "structural"]),
+        ),
+        st.just(Result((), "none")),
+    ),
+    max_size=8,
+)
 
 
 @given(results_strategy, st.integers(1, 10))
@@ -102,8 +115,7 @@ def test_generation_config_is_explicit_beam_search(tiny):
     from grlm.recommend.generate import generation_config
 
     _, tokenizer = tiny
-    config = generation_config(tokenizer, num_beams=20, num_return_sequences=20,
-                               max_new_tokens=30)
+    config = generation_config(tokenizer, num_beams=20, num_return_sequences=20, max_new_tokens=30)
     assert config.do_sample is False and config.num_beams == 20
     assert config.num_return_sequences == 20 and config.max_new_tokens == 30
     assert config.pad_token_id == tokenizer.pad_token_id
@@ -123,25 +135,33 @@ def test_batched_beam_search_equals_one_prompt_at_a_time(tiny, decoder):
     from grlm.recommend.generate import beam_search
 
     model, tokenizer = tiny
-    prompts = _prompts(tokenizer, ["short", "a much longer prompt " * 6,
-                                   "medium length prompt here"])
-    batched, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
-                             max_new_tokens=6, batch_size=3)
+    prompts = _prompts(
+        tokenizer, ["short", "a much longer prompt " * 6, "medium length prompt here"]
+    )
+    batched, _ = beam_search(
+        model, tokenizer, prompts, decoder=decoder, num_beams=4, max_new_tokens=6, batch_size=3
+    )
     for prompt, beams in zip(prompts, batched):
-        alone, _ = beam_search(model, tokenizer, [prompt], decoder=decoder, num_beams=4,
-                               max_new_tokens=6, batch_size=1)
+        alone, _ = beam_search(
+            model, tokenizer, [prompt], decoder=decoder, num_beams=4, max_new_tokens=6, batch_size=1
+        )
         assert len(beams) == 4
         assert [b.text for b in beams] == [b.text for b in alone[0]]
         assert [b.score for b in beams] == pytest.approx([b.score for b in alone[0]], abs=1e-4)
         assert beams[0].score >= beams[-1].score
-    again, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
-                           max_new_tokens=6, batch_size=2)
+    again, _ = beam_search(
+        model, tokenizer, prompts, decoder=decoder, num_beams=4, max_new_tokens=6, batch_size=2
+    )
     assert [[b.text for b in u] for u in again] == [[b.text for b in u] for u in batched]
 
 
-CATALOG = {"a": ("red", "lip", "gloss"), "b": ("hair", "mask", "oil"),
-           "c": ("red", "lip", "balm"), "d": ("nail", "polish", "red"),
-           "e": ("hair", "mask", "clay")}
+CATALOG = {
+    "a": ("red", "lip", "gloss"),
+    "b": ("hair", "mask", "oil"),
+    "c": ("red", "lip", "balm"),
+    "d": ("nail", "polish", "red"),
+    "e": ("hair", "mask", "clay"),
+}
 
 
 @pytest.mark.parametrize("objective", ["prefix", "packed"])
@@ -153,15 +173,24 @@ def test_constrained_beam_search_spells_catalog_term_ids_only(tiny, decoder, obj
     model, tokenizer = tiny
     trie = Objective(objective).trie(tokenizer, CATALOG)
     prompts = _prompts(tokenizer, ["one prompt", "another, longer prompt " * 3])
-    beams, _ = beam_search(model, tokenizer, prompts, decoder=decoder, num_beams=4,
-                           max_new_tokens=16, batch_size=2, trie=trie)
+    beams, _ = beam_search(
+        model,
+        tokenizer,
+        prompts,
+        decoder=decoder,
+        num_beams=4,
+        max_new_tokens=16,
+        batch_size=2,
+        trie=trie,
+    )
     allowed = set(CATALOG.values())
     for user_beams in beams:
         parsed = [parse_beam(b.text) for b in user_beams]
         assert len(parsed) == 4 and all(p in allowed for p in parsed), parsed
         assert len(set(parsed)) == len(parsed)
-    free, _ = beam_search(model, tokenizer, prompts[:1], decoder=decoder, num_beams=4,
-                          max_new_tokens=16, batch_size=1)
+    free, _ = beam_search(
+        model, tokenizer, prompts[:1], decoder=decoder, num_beams=4, max_new_tokens=16, batch_size=1
+    )
     assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model
 
 
@@ -176,10 +205,17 @@ def test_fast_and_hf_decoders_return_the_same_beams(tiny, objective, constrained
     model, tokenizer = tiny
     goal = Objective(objective)
     trie = goal.trie(tokenizer, CATALOG) if constrained else None
-    prompts = [goal.history_prompt_ids(tokenizer, history, CATALOG)
-               for history in (["a"], ["b", "c", "d"], ["e", "a"], ["d"] * 5)]
-    kwargs = {"num_beams": 5, "max_new_tokens": 12, "batch_size": 3, "trie": trie,
-              "eos_token_id": goal.end_token(tokenizer)}
+    prompts = [
+        goal.history_prompt_ids(tokenizer, history, CATALOG)
+        for history in (["a"], ["b", "c", "d"], ["e", "a"], ["d"] * 5)
+    ]
+    kwargs = {
+        "num_beams": 5,
+        "max_new_tokens": 12,
+        "batch_size": 3,
+        "trie": trie,
+        "eos_token_id": goal.end_token(tokenizer),
+    }
     fast, _ = beam_search(model, tokenizer, prompts, decoder="fast", **kwargs)
     hf, _ = beam_search(model, tokenizer, prompts, decoder="hf", **kwargs)
     for mine, theirs in zip(fast, hf):
@@ -211,12 +247,23 @@ def test_recommend_keeps_the_order_of_cases(tiny, decoder):
     model, tokenizer = tiny
     goal = Objective("packed")
     histories = [["a", "b", "c", "d"], ["e"], ["b", "c"], ["a"] * 6, ["d", "e", "a"]]
-    cases = [Case(f"u{i}", tuple(goal.history_prompt_ids(tokenizer, h, CATALOG)), "a")
-             for i, h in enumerate(histories)]
+    cases = [
+        Case(f"u{i}", tuple(goal.history_prompt_ids(tokenizer, h, CATALOG)), "a")
+        for i, h in enumerate(histories)
+    ]
     grounder = Grounder(CATALOG)
-    run = recommend(model, tokenizer, grounder, cases, k=3, num_beams=3, batch_size=2,
-                    trie=goal.trie(tokenizer, CATALOG), decoder=decoder,
-                    eos_token_id=goal.end_token(tokenizer))
+    run = recommend(
+        model,
+        tokenizer,
+        grounder,
+        cases,
+        k=3,
+        num_beams=3,
+        batch_size=2,
+        trie=goal.trie(tokenizer, CATALOG),
+        decoder=decoder,
+        eos_token_id=goal.end_token(tokenizer),
+    )
     assert [u.user_id for u in run.users] == [c.user_id for c in cases]
     assert all(hit == "direct" for u in run.users for hit in u.beam_hits)
     assert all(1 <= len(u.items) <= 3 for u in run.users)

@@ -45,8 +45,9 @@ def test_dataset_users_and_evaluated_users():
     split = leave_one_out(dataset, max_history=20)
     evaluated = sample_split_users(split, 4, seed=1)
     users = sample_ids((case.user_id for case in split.test), 4, 1)
-    assert [c.user_id for c in evaluated.test] == [c.user_id for c in split.test if c.user_id
-                                                   in users]
+    assert [c.user_id for c in evaluated.test] == [
+        c.user_id for c in split.test if c.user_id in users
+    ]
     assert {c.user_id for c in evaluated.valid} == set(users)
     assert evaluated.train is split.train  # training data is the same for every cut
     everyone = sample_split_users(split, None, seed=1)
@@ -66,8 +67,12 @@ def test_training_users_recent_examples_and_example_samples():
             self.user_id, self.n = user, n
 
     examples = [Ex("b", 0), Ex("a", 0), Ex("b", 1), Ex("a", 1), Ex("b", 2)]
-    assert [(e.user_id, e.n) for e in keep_recent(examples, 2)] == [("a", 0), ("a", 1), ("b", 1),
-                                                                   ("b", 2)]
+    assert [(e.user_id, e.n) for e in keep_recent(examples, 2)] == [
+        ("a", 0),
+        ("a", 1),
+        ("b", 1),
+        ("b", 2),
+    ]
     assert keep_recent(examples, None) == examples
     assert sample_examples(examples, None, 0) == examples
     assert sample_examples(examples, 9, 0) == examples
@@ -89,8 +94,13 @@ def test_build_sft_matches_its_parts(objective):
     dataset = _dataset()
     split = leave_one_out(dataset, max_history=20)
     term_ids = {i: ("t", i) for i in dataset.items}
-    config = SFTSection(objective=objective, valid_users=3, max_train_users=6,
-                        max_targets_per_user=2, max_windows_per_user=1)
+    config = SFTSection(
+        objective=objective,
+        valid_users=3,
+        max_train_users=6,
+        max_targets_per_user=2,
+        max_windows_per_user=1,
+    )
     data = build_sft(dataset.items, split, term_ids, config, seed=7, max_history=20)
     tasks = build_sft_tasks(dataset.items, split, term_ids, config, seed=7, max_history=20)
     assert data.train == mix(tasks, config.tasks, seed=7)

@@ -54,39 +54,45 @@ def test_k_defaults_to_10(client, grounder):
     assert answer["results"] == [as_json(grounder.ground(["t1"], k=10))]
 
 
-@pytest.mark.parametrize("body, status, reason", [
-    (b"", 400, "empty body"),
-    (b"{bad", 400, "bad JSON"),
-    (b"\xff\xfe", 400, "not UTF-8"),
-    (b"[1]", 400, "must be a JSON object"),
-    (b"[" * 100000, 400, "bad JSON"),
-    (b'{"k": 3}', 422, "missing field 'term_ids'"),
-    (b'{"term_ids": [["a"]], "x": 1}', 422, "unknown field 'x'"),
-    (b'{"term_ids": "a b"}', 422, "term_ids must be a list"),
-    (b'{"term_ids": []}', 422, "holds 0 Term IDs"),
-    (b'{"term_ids": [[]]}', 422, "term_ids[0] has 0 terms"),
-    (b'{"term_ids": ["abc"]}', 422, "term_ids[0] must be a list"),
-    (b'{"term_ids": [["a", 3]]}', 422, "term_ids[0][1] must be a string"),
-    (b'{"term_ids": [["a", " "]]}', 422, "term_ids[0][1] is an empty term"),
-    (b'{"term_ids": [["\\ud800"]]}', 422, "not valid Unicode"),
-    (b'{"term_ids": [["a","b","c","d","e"]]}', 422, "1 to 4 are allowed"),
-    (b'{"term_ids": [["a"]], "k": 0}', 422, "k must be in [1, 1024]"),
-    (b'{"term_ids": [["a"]], "k": 1025}', 422, "k must be in [1, 1024]"),
-    (b'{"term_ids": [["a"]], "k": 2.0}', 422, "k must be an integer"),
-    (b'{"term_ids": [["a"]], "k": true}', 422, "k must be an integer"),
-    (b'{"term_ids": [["a"]], "k": null}', 422, "k must be an integer"),
-])
+@pytest.mark.parametrize(
+    "body, status, reason",
+    [
+        (b"", 400, "empty body"),
+        (b"{bad", 400, "bad JSON"),
+        (b"\xff\xfe", 400, "not UTF-8"),
+        (b"[1]", 400, "must be a JSON object"),
+        (b"[" * 100000, 400, "bad JSON"),
+        (b'{"k": 3}', 422, "missing field 'term_ids'"),
+        (b'{"term_ids": [["a"]], "x": 1}', 422, "unknown field 'x'"),
+        (b'{"term_ids": "a b"}', 422, "term_ids must be a list"),
+        (b'{"term_ids": []}', 422, "holds 0 Term IDs"),
+        (b'{"term_ids": [[]]}', 422, "term_ids[0] has 0 terms"),
+        (b'{"term_ids": ["abc"]}', 422, "term_ids[0] must be a list"),
+        (b'{"term_ids": [["a", 3]]}', 422, "term_ids[0][1] must be a string"),
+        (b'{"term_ids": [["a", " "]]}', 422, "term_ids[0][1] is an empty term"),
+        (b'{"term_ids": [["\\ud800"]]}', 422, "not valid Unicode"),
+        (b'{"term_ids": [["a","b","c","d","e"]]}', 422, "1 to 4 are allowed"),
+        (b'{"term_ids": [["a"]], "k": 0}', 422, "k must be in [1, 1024]"),
+        (b'{"term_ids": [["a"]], "k": 1025}', 422, "k must be in [1, 1024]"),
+        (b'{"term_ids": [["a"]], "k": 2.0}', 422, "k must be an integer"),
+        (b'{"term_ids": [["a"]], "k": true}', 422, "k must be an integer"),
+        (b'{"term_ids": [["a"]], "k": null}', 422, "k must be an integer"),
+    ],
+)
 def test_bad_bodies_get_a_one_line_4xx(client, body, status, reason):
-    response = client.post("/v1/ground", content=body,
-                           headers={"Content-Type": "application/json"})
+    response = client.post("/v1/ground", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert reason in error and "\n" not in error
 
 
 def test_limits_on_body_term_ids_terms_and_term_length(grounder):
-    with TestClient(make_app(grounder, limits=_limits(max_body_bytes=200, max_term_ids=3,
-                                                      max_terms=2, max_term_chars=5))) as c:
+    with TestClient(
+        make_app(
+            grounder,
+            limits=_limits(max_body_bytes=200, max_term_ids=3, max_terms=2, max_term_chars=5),
+        )
+    ) as c:
         big = c.post("/v1/ground", content=b'{"term_ids": [["' + b"a" * 300 + b'"]]}')
         assert big.status_code == 413 and "over the limit of 200" in big.json()["error"]
         many = c.post("/v1/ground", json={"term_ids": [["a"]] * 4})
@@ -115,23 +121,35 @@ def test_limits_refuse_nonsense():
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["term_ids", "k", "history", "x"]) | st.text(max_size=4), inner,
-        max_size=3),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["term_ids", "k", "history", "x"]) | st.text(max_size=4),
+            inner,
+            max_size=3,
+        )
+    ),
+    max_leaves=20,
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(JSON_VALUES.map(lambda v: json.dumps(v).encode()),
-                      st.binary(max_size=64),
-                      st.fixed_dictionaries({"term_ids": JSON_VALUES},
-                                            optional={"k": JSON_VALUES}).map(
-                                                lambda v: json.dumps(v).encode())))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=st.one_of(
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=64),
+        st.fixed_dictionaries({"term_ids": JSON_VALUES}, optional={"k": JSON_VALUES}).map(
+            lambda v: json.dumps(v).encode()
+        ),
+    )
+)
 def test_no_body_makes_a_5xx(client, body):
     for route in ("/v1/ground", "/v1/admin/reload"):
-        response = client.post(route, content=body, headers=AUTH if route != "/v1/ground"
-                               else {})
+        response = client.post(route, content=body, headers=AUTH if route != "/v1/ground" else {})
         assert response.status_code < 500, (route, body, response.text)
         if response.status_code >= 400:
             error = response.json()["error"]
@@ -174,10 +192,12 @@ def test_reload_swaps_and_a_bad_file_keeps_the_old_catalog(tmp_path, catalog):
     with TestClient(make_app(first, path=str(tmp_path / "a.grlm"))) as c:
         again = c.post("/v1/admin/reload", headers=AUTH)
         assert again.status_code == 200 and again.json()["catalog_version"] == 2
-        swapped = c.post("/v1/admin/reload", headers=AUTH,
-                         json={"index": str(tmp_path / "b.grlm")})
-        assert swapped.json() == {"catalog_version": 3, "items": 1,
-                                  "source": str(tmp_path / "b.grlm")}
+        swapped = c.post("/v1/admin/reload", headers=AUTH, json={"index": str(tmp_path / "b.grlm")})
+        assert swapped.json() == {
+            "catalog_version": 3,
+            "items": 1,
+            "source": str(tmp_path / "b.grlm"),
+        }
         answer = c.post("/v1/ground", json={"term_ids": [["t1", "t2", "t3", "t4"]]}).json()
         assert answer["results"][0]["items"] == ["new"] and answer["catalog_version"] == 3
         bad = c.post("/v1/admin/reload", headers=AUTH, json={"index": str(tmp_path / "bad.grlm")})
@@ -238,8 +258,9 @@ def test_requests_in_flight_finish_on_the_old_catalog(tmp_path, catalog):
             in_flight = asyncio.create_task(c.post("/v1/ground", json=query))
             while not held.entered.is_set():
                 await asyncio.sleep(0.001)
-            reload = await c.post("/v1/admin/reload", headers=AUTH,
-                                  json={"index": str(tmp_path / "b.grlm")})
+            reload = await c.post(
+                "/v1/admin/reload", headers=AUTH, json={"index": str(tmp_path / "b.grlm")}
+            )
             after = await c.post("/v1/ground", json=query)
             held.release.set()
             return (await in_flight).json(), reload.json(), after.json()
@@ -257,8 +278,14 @@ def test_healthz_metrics_and_openapi(client):
     client.post("/v1/ground", json={"term_ids": [["t1"]]})
     client.post("/v1/ground", content=b"{")
     health = client.get("/healthz").json()
-    assert health == {"status": "ok", "items": 60, "catalog_version": 1, "mode": "positional",
-                      "delta_items": 0, "recommend": False}
+    assert health == {
+        "status": "ok",
+        "items": 60,
+        "catalog_version": 1,
+        "mode": "positional",
+        "delta_items": 0,
+        "recommend": False,
+    }
     text = client.get("/metrics").text
     assert 'grlm_requests_total{route="/v1/ground",status="200"}' in text
     assert 'grlm_requests_total{route="/v1/ground",status="400"}' in text

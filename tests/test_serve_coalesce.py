@@ -34,8 +34,9 @@ class _CountingGrounder:
 
 
 async def _gather(coalescer, grounder, queries, ks):
-    return await asyncio.gather(*(coalescer.ground(grounder, q, k) for q, k in zip(queries, ks)),
-                                return_exceptions=True)
+    return await asyncio.gather(
+        *(coalescer.ground(grounder, q, k) for q, k in zip(queries, ks)), return_exceptions=True
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -50,7 +51,8 @@ def test_coalesced_answers_equal_direct_ones(seed, count, ks):
         coalescer = Coalescer(pool, window_s=0.05, max_batch=1000, eager=False)
         results = asyncio.run(_gather(coalescer, grounder, queries, query_ks))
     assert [as_json(r) for r in results] == [
-        as_json(grounder.grounder.ground(q, k=k)) for q, k in zip(queries, query_ks)]
+        as_json(grounder.grounder.ground(q, k=k)) for q, k in zip(queries, query_ks)
+    ]
     assert sorted(grounder.batches) == sorted(query_ks.count(k) for k in set(query_ks))
 
 
@@ -62,8 +64,9 @@ def test_max_batch_closes_a_batch_early():
         coalescer = Coalescer(pool, window_s=0.05, max_batch=4, eager=False)
         results = asyncio.run(_gather(coalescer, grounder, queries, [5] * 10))
     assert grounder.batches == [4, 4, 2]
-    assert [as_json(r) for r in results] == [as_json(grounder.grounder.ground(q, k=5))
-                                             for q in queries]
+    assert [as_json(r) for r in results] == [
+        as_json(grounder.grounder.ground(q, k=5)) for q in queries
+    ]
 
 
 @pytest.mark.parametrize("eager", [False, True])
@@ -96,8 +99,9 @@ def test_eager_batches_close_without_waiting_for_the_window():
         # A window of a minute: only the eager closing can let this test end.
         coalescer = Coalescer(pool, window_s=60, max_batch=1000, eager=True)
         results = asyncio.run(asyncio.wait_for(scenario(coalescer), 30))
-    assert [as_json(r) for r in results] == [as_json(grounder.grounder.ground(q, k=3))
-                                             for q in queries]
+    assert [as_json(r) for r in results] == [
+        as_json(grounder.grounder.ground(q, k=3)) for q in queries
+    ]
     assert grounder.batches[0] == 1 and sum(grounder.batches) == 30
     assert len(grounder.batches) < 30  # the 29 concurrent ones were gathered
 
@@ -123,6 +127,9 @@ def test_concurrent_http_requests_are_coalesced_and_bad_ones_fail_alone():
     assert statuses[10] == 422 and statuses[20] == 422
     good = [r.json()["results"][0] for i, r in enumerate(responses) if i not in (10, 20)]
     assert good == [as_json(grounder.ground(q, k=6)) for q in queries]
-    count = next(float(line.split()[-1]) for line in metrics.splitlines()
-                 if line.startswith("grlm_coalesced_batch_size_count"))
+    count = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("grlm_coalesced_batch_size_count")
+    )
     assert 1 <= count < len(queries)  # fewer ground_batch calls than requests

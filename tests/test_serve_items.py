@@ -26,8 +26,9 @@ def _check(client, catalog: dict, queries: list, version: int) -> None:
     assert answer["catalog_version"] == version
     assert answer["results"] == [as_json(fresh.ground(q, k=5)) for q in queries]
     for q in queries[:5]:  # the coalesced path too
-        assert client.post("/v1/ground", json={"term_ids": [q], "k": 5}).json()["results"] == \
-            [as_json(fresh.ground(q, k=5))]
+        assert client.post("/v1/ground", json={"term_ids": [q], "k": 5}).json()["results"] == [
+            as_json(fresh.ground(q, k=5))
+        ]
 
 
 def test_put_and_delete_are_seen_by_the_next_request():
@@ -52,20 +53,23 @@ def test_put_and_delete_are_seen_by_the_next_request():
         assert "grlm_catalog_delta_items" in c.get("/metrics").text
 
 
-@pytest.mark.parametrize("method, body, status, reason", [
-    ("PUT", {"items": {}}, 422, "holds 0 items"),
-    ("PUT", {"items": []}, 422, "items must be an object"),
-    ("PUT", {"items": {"a": "x y"}}, 422, "must be a list of terms"),
-    ("PUT", {"items": {"a": ["x"] * 5}}, 422, "1 to 4 are allowed"),
-    ("PUT", {"items": {"a": ["x", ""]}}, 422, "empty term"),
-    ("PUT", {"items": {"": ["x"]}}, 422, "1 to 256 characters"),
-    ("PUT", {"items": {"a": ["é" * 200]}}, 422, "longer than 256 bytes"),
-    ("PUT", {"item": {}}, 422, "missing field 'items'"),
-    ("DELETE", {"item_ids": ["nope"]}, 422, "nope"),
-    ("DELETE", {"item_ids": ["i1", "i1"]}, 422, "names an item twice"),
-    ("DELETE", {"item_ids": []}, 422, "holds 0 items"),
-    ("DELETE", {"item_ids": [3]}, 422, "must be an item id string"),
-])
+@pytest.mark.parametrize(
+    "method, body, status, reason",
+    [
+        ("PUT", {"items": {}}, 422, "holds 0 items"),
+        ("PUT", {"items": []}, 422, "items must be an object"),
+        ("PUT", {"items": {"a": "x y"}}, 422, "must be a list of terms"),
+        ("PUT", {"items": {"a": ["x"] * 5}}, 422, "1 to 4 are allowed"),
+        ("PUT", {"items": {"a": ["x", ""]}}, 422, "empty term"),
+        ("PUT", {"items": {"": ["x"]}}, 422, "1 to 256 characters"),
+        ("PUT", {"items": {"a": ["é" * 200]}}, 422, "longer than 256 bytes"),
+        ("PUT", {"item": {}}, 422, "missing field 'items'"),
+        ("DELETE", {"item_ids": ["nope"]}, 422, "nope"),
+        ("DELETE", {"item_ids": ["i1", "i1"]}, 422, "names an item twice"),
+        ("DELETE", {"item_ids": []}, 422, "holds 0 items"),
+        ("DELETE", {"item_ids": [3]}, 422, "must be an item id string"),
+    ],
+)
 def test_bad_changes_are_4xx_and_change_nothing(method, body, status, reason):
     catalog = random_catalog(23, items=20)
     with TestClient(make_app(Grounder(catalog))) as c:
@@ -73,8 +77,9 @@ def test_bad_changes_are_4xx_and_change_nothing(method, body, status, reason):
         assert response.status_code == status, response.text
         assert reason in response.json()["error"]
         assert c.get("/healthz").json()["items"] == 20
-        _check(c, catalog, random_queries(24, 20, catalog), c.get("/healthz").json()[
-            "catalog_version"])
+        _check(
+            c, catalog, random_queries(24, 20, catalog), c.get("/healthz").json()["catalog_version"]
+        )
 
 
 def test_removing_every_item_is_refused():
@@ -91,8 +96,10 @@ def test_changes_need_the_token():
     with TestClient(make_app(Grounder(catalog))) as c:
         assert c.put("/v1/items", json={"items": {"a": ["x"]}}).status_code == 401
         wrong = {"Authorization": "Bearer " + "x" * 20}
-        assert c.request("DELETE", "/v1/items", headers=wrong,
-                         json={"item_ids": ["i1"]}).status_code == 401
+        assert (
+            c.request("DELETE", "/v1/items", headers=wrong, json={"item_ids": ["i1"]}).status_code
+            == 401
+        )
         assert c.get("/healthz").json()["items"] == 10
 
 
@@ -104,18 +111,27 @@ def fuzzed_client():
 
 BODY_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
-                                                                max_size=3),
-    max_leaves=16)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=16,
+)
 
 
-@settings(max_examples=120, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(method=st.sampled_from(["PUT", "DELETE"]),
-       body=st.one_of(st.binary(max_size=48),
-                      st.fixed_dictionaries({"items": BODY_VALUES}).map(json.dumps),
-                      st.fixed_dictionaries({"item_ids": BODY_VALUES}).map(json.dumps),
-                      BODY_VALUES.map(json.dumps)))
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    method=st.sampled_from(["PUT", "DELETE"]),
+    body=st.one_of(
+        st.binary(max_size=48),
+        st.fixed_dictionaries({"items": BODY_VALUES}).map(json.dumps),
+        st.fixed_dictionaries({"item_ids": BODY_VALUES}).map(json.dumps),
+        BODY_VALUES.map(json.dumps),
+    ),
+)
 def test_no_change_body_makes_a_5xx(fuzzed_client, method, body):
     response = fuzzed_client.request(method, "/v1/items", headers=AUTH, content=body)
     assert response.status_code < 500, (method, body, response.text)
@@ -125,8 +141,11 @@ def test_no_change_body_makes_a_5xx(fuzzed_client, method, body):
     assert fuzzed_client.get("/healthz").json()["items"] >= 1
 
 
-changes = st.lists(st.tuples(st.sampled_from(["add", "update", "remove"]),
-                             st.integers(0, 10_000)), min_size=1, max_size=25)
+changes = st.lists(
+    st.tuples(st.sampled_from(["add", "update", "remove"]), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=25,
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,8 +159,9 @@ def test_any_sequence_of_changes_answers_as_a_fresh_grounder(ops, seed):
             terms = [rng.choice(VOCAB) for _ in range(rng.randint(1, 4))]
             if kind == "remove" and len(ids) > 1:
                 victim = ids[pick % len(ids)]
-                response = c.request("DELETE", "/v1/items", headers=AUTH,
-                                     json={"item_ids": [victim]})
+                response = c.request(
+                    "DELETE", "/v1/items", headers=AUTH, json={"item_ids": [victim]}
+                )
                 del catalog[victim]
             else:
                 item = f"n{step}" if kind == "add" else ids[pick % len(ids)]

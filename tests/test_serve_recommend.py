@@ -42,8 +42,9 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
         answer = client.post("/v1/recommend", json={"history": history, "k": 5})
         assert answer.status_code == 200, answer.text
         unknown = client.post("/v1/recommend", json={"history": ["i1", "zz"]})
-        assert unknown.status_code == 422 and "'zz' is not in the catalog" in \
-            unknown.json()["error"]
+        assert (
+            unknown.status_code == 422 and "'zz' is not in the catalog" in unknown.json()["error"]
+        )
         empty = client.post("/v1/recommend", json={"history": []})
         assert empty.status_code == 422
         assert client.get("/healthz").json()["recommend"] is True
@@ -52,10 +53,19 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
     tokenizer, model = load_tokenizer(str(model_dir)), load_model(str(model_dir))
     rules = Objective(objective)
     prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
-    expected = recommend(model, tokenizer, grounder, [Case("u", tuple(prompt))], k=5,
-                         num_beams=4, batch_size=1, term_id_length=3,
-                         trie=rules.trie(tokenizer, CATALOG), decoder="fast",
-                         eos_token_id=rules.end_token(tokenizer)).users[0]
+    expected = recommend(
+        model,
+        tokenizer,
+        grounder,
+        [Case("u", tuple(prompt))],
+        k=5,
+        num_beams=4,
+        batch_size=1,
+        term_id_length=3,
+        trie=rules.trie(tokenizer, CATALOG),
+        decoder="fast",
+        eos_token_id=rules.end_token(tokenizer),
+    ).users[0]
     body = answer.json()
     assert body["items"] == expected.items and body["hits"] == expected.item_hits
     assert 1 <= len(body["items"]) <= 5 and set(body["items"]) <= set(CATALOG)

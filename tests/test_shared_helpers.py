@@ -20,9 +20,12 @@ def _reference_left_pad(rows, pad_id, multiple, max_len):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.lists(st.integers(0, 50), max_size=9), max_size=5),
-       pad_id=st.integers(0, 3), multiple=st.integers(1, 4),
-       max_len=st.one_of(st.none(), st.integers(1, 6)))
+@given(
+    rows=st.lists(st.lists(st.integers(0, 50), max_size=9), max_size=5),
+    pad_id=st.integers(0, 3),
+    multiple=st.integers(1, 4),
+    max_len=st.one_of(st.none(), st.integers(1, 6)),
+)
 def test_left_pad_matches_reference(rows, pad_id, multiple, max_len):
     from grlm.decoding.runners import position_ids
     from grlm.lm import left_pad
@@ -68,8 +71,10 @@ def test_one_process_is_shard_zero_of_one(tmp_path, monkeypatch):
     assert (shard.rank, shard.world, shard.device, shard.is_main) == (0, 1, None, True)
     assert shard.log_path(tmp_path / "log.jsonl") == str(tmp_path / "log.jsonl")
     assert shard.items([1, 2, 3]) == [1, 2, 3]
-    assert shard.gather_timings({"generated": 3, "seconds": 1.0}) == {"generated": 3,
-                                                                      "seconds": 1.0}
+    assert shard.gather_timings({"generated": 3, "seconds": 1.0}) == {
+        "generated": 3,
+        "seconds": 1.0,
+    }
     second = Shard(rank=1, world=3)
     assert second.items(list(range(7))) == [1, 4]
     assert second.log_path("x.jsonl") == "x.jsonl.rank1" and not second.is_main
@@ -78,8 +83,9 @@ def test_one_process_is_shard_zero_of_one(tmp_path, monkeypatch):
 def test_generation_stats_counts_statuses():
     from grlm.terms.pipeline import generation_stats
 
-    stats = generation_stats(["ok", "ok", "retried", "repaired", "completed", "failed"],
-                             {"generated": 4, "seconds": 2.0})
+    stats = generation_stats(
+        ["ok", "ok", "retried", "repaired", "completed", "failed"], {"generated": 4, "seconds": 2.0}
+    )
     assert stats["catalog_items"] == 6 and stats["legal_first_try"] == 2
     assert stats["legal_first_try_rate"] == pytest.approx(2 / 6)
     assert stats["legal_after_retries_rate"] == pytest.approx(3 / 6)

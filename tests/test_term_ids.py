@@ -33,14 +33,17 @@ def reference_normalize(term: str) -> str:
     return "".join(out)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("  Hair-Mask ", "hair-mask"),
-    ("Water \t\n Bottle", "water bottle"),
-    ("10X", "10x"),
-    ("ÉCLAT", "Éclat"),  # only ASCII letters are lowercased
-    ("a\u00a0b", "a\u00a0b"),  # a non-breaking space is not ASCII whitespace
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("  Hair-Mask ", "hair-mask"),
+        ("Water \t\n Bottle", "water bottle"),
+        ("10X", "10x"),
+        ("ÉCLAT", "Éclat"),  # only ASCII letters are lowercased
+        ("a\u00a0b", "a\u00a0b"),  # a non-breaking space is not ASCII whitespace
+        ("", ""),
+    ],
+)
 def test_normalize_examples(raw, expected):
     assert normalize_term(raw) == expected
 
@@ -71,21 +74,29 @@ def test_python_normalization_equals_the_core(text):
         assert core.normalize_term(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("[hair-mask, color-lock, citrus, protein, unisex]",
-     ["hair-mask", "color-lock", "citrus", "protein", "unisex"]),
-    ("[Perfume, feminine,  woody]", ["perfume", "feminine", "woody"]),
-    ('"a", "b"', ["a", "b"]),
-    ("['Soap', \"Raw\", 'Ghana']", ["soap", "raw", "ghana"]),
-    ("water bottle, steel; insulated | travel", ["water bottle", "steel", "insulated", "travel"]),
-    ("1. soap 2. raw 3. ghana", ["soap", "raw", "ghana"]),
-    ("1) Foo\n2) Bar  baz\n3) qux.", ["foo", "bar baz", "qux"]),
-    ("- a\n- b\n* c", ["a", "b", "c"]),
-    ("shampoo color care", ["shampoo", "color", "care"]),
-    ("[a, b", ["a", "b"]),
-    ("[ , a,, ]", ["a"]),
-    ("3.5mm, 1/2-inch", ["3.5mm", "1/2-inch"]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "[hair-mask, color-lock, citrus, protein, unisex]",
+            ["hair-mask", "color-lock", "citrus", "protein", "unisex"],
+        ),
+        ("[Perfume, feminine,  woody]", ["perfume", "feminine", "woody"]),
+        ('"a", "b"', ["a", "b"]),
+        ("['Soap', \"Raw\", 'Ghana']", ["soap", "raw", "ghana"]),
+        (
+            "water bottle, steel; insulated | travel",
+            ["water bottle", "steel", "insulated", "travel"],
+        ),
+        ("1. soap 2. raw 3. ghana", ["soap", "raw", "ghana"]),
+        ("1) Foo\n2) Bar  baz\n3) qux.", ["foo", "bar baz", "qux"]),
+        ("- a\n- b\n* c", ["a", "b", "c"]),
+        ("shampoo color care", ["shampoo", "color", "care"]),
+        ("[a, b", ["a", "b"]),
+        ("[ , a,, ]", ["a"]),
+        ("3.5mm, 1/2-inch", ["3.5mm", "1/2-inch"]),
+    ],
+)
 def test_parse_examples(text, expected):
     assert parse_term_id(text) == expected
 
@@ -96,8 +107,13 @@ def test_parse_without_terms_raises(text):
         parse_term_id(text)
 
 
-@given(st.lists(st.from_regex(r"[a-z0-9]+(-[a-z0-9]+)?( [a-z0-9]+)?", fullmatch=True),
-                min_size=2, max_size=6))
+@given(
+    st.lists(
+        st.from_regex(r"[a-z0-9]+(-[a-z0-9]+)?( [a-z0-9]+)?", fullmatch=True),
+        min_size=2,
+        max_size=6,
+    )
+)
 def test_parse_round_trips_formatted_ids(terms):
     # One term alone is ambiguous ("[a b]" reads as two terms), hence min_size=2.
     assert parse_term_id(format_term_id(terms)) == terms
@@ -131,16 +147,19 @@ def test_save_then_load(tmp_path):
     assert not list((tmp_path / "out").glob("*.part"))
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ('{"item_id": "1", "terms": ["a"]}\nnot json\n', "neither"),
-    ('{"item_id": "1"}\n{"item_id": "2", "terms": ["a"]}\n', "item_id' and 'terms"),
-    ('{"1": ["a", "  "]}', "empty term"),
-    ('{"1": []}', "empty Term ID"),
-    ('{"1": "[ ]"}', "empty Term ID"),
-    ('{"1": [3]}', "not a string"),
-    ('{"item_id": "1", "terms": ["a"]}\n{"item_id": "1", "terms": ["b"]}\n', "twice"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty"),
+        ('{"item_id": "1", "terms": ["a"]}\nnot json\n', "neither"),
+        ('{"item_id": "1"}\n{"item_id": "2", "terms": ["a"]}\n', "item_id' and 'terms"),
+        ('{"1": ["a", "  "]}', "empty term"),
+        ('{"1": []}', "empty Term ID"),
+        ('{"1": "[ ]"}', "empty Term ID"),
+        ('{"1": [3]}', "not a string"),
+        ('{"item_id": "1", "terms": ["a"]}\n{"item_id": "1", "terms": ["b"]}\n', "twice"),
+    ],
+)
 def test_load_rejects_bad_files(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -30,7 +30,9 @@ def walk_arrays(arrays: dict) -> dict[int, tuple[int, ...]]:
             found[int(arrays["items"][i])] = prefix
         for e in range(arrays["row_ptr"][node], arrays["row_ptr"][node + 1]):
             if arrays["live"][arrays["child_node"][e]] > 0:
-                stack.append((int(arrays["child_node"][e]), prefix + (int(arrays["child_token"][e]),)))
+                stack.append(
+                    (int(arrays["child_node"][e]), prefix + (int(arrays["child_token"][e]),))
+                )
     return found
 
 
@@ -46,8 +48,7 @@ def test_built_from_encode_answer(tokenizer):
 
 
 def test_collisions_are_reported_together_in_key_order(tokenizer):
-    trie = TokenTrie.from_items({"b": ["red", "hat"], "a": ["red", "hat"], "c": ["red"]},
-                                tokenizer)
+    trie = TokenTrie.from_items({"b": ["red", "hat"], "a": ["red", "hat"], "c": ["red"]}, tokenizer)
     assert trie.items_of(encode_answer(tokenizer, ["red", "hat"])) == ["a", "b"]
     # Insertion order does not matter.
     trie2 = TokenTrie.from_items({"a": ["red", "hat"], "b": ["red", "hat"]}, tokenizer)
@@ -110,9 +111,11 @@ sequences = st.lists(st.integers(3, 6), min_size=0, max_size=4).map(lambda s: s 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.integers(0, 50), sequences, min_size=1, max_size=25),
-       st.lists(st.integers(0, 50), max_size=10),
-       st.dictionaries(st.integers(100, 120), sequences, max_size=8))
+@given(
+    st.dictionaries(st.integers(0, 50), sequences, min_size=1, max_size=25),
+    st.lists(st.integers(0, 50), max_size=10),
+    st.dictionaries(st.integers(100, 120), sequences, max_size=8),
+)
 def test_arrays_enumerate_exactly_the_live_items(initial, removed, added):
     trie = TokenTrie.from_sequences(initial, EOS)
     live = dict(initial)

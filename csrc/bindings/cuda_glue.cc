@@ -23,7 +23,8 @@ using Offsets = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 using Units = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
 template <typename T>
-const T* OptionalData(const std::optional<py::array_t<T, py::array::c_style | py::array::forcecast>>& a) {
+const T* OptionalData(
+    const std::optional<py::array_t<T, py::array::c_style | py::array::forcecast>>& a) {
   return a ? a->data() : nullptr;
 }
 
@@ -50,31 +51,31 @@ void BindCuda(py::module_& m) {
                  grounder.catalog(), grounder.mode(), grounder.scorer().weights(), device);
            }),
            py::arg("grounder"), py::arg("device"), py::keep_alive<1, 2>())
-      .def(py::init([](const Ids& terms, const py::array_t<uint32_t, py::array::c_style |
-                                                                         py::array::forcecast>&
-                                                     tie_rank,
-                       std::size_t vocab_size, const std::string& mode,
-                       std::vector<double> weights, int device) {
-             if (terms.ndim() != 2) {
-               throw grlm::InvalidArgument("terms must be a 2-D array [items, L], got " +
-                                           std::to_string(terms.ndim()) + " dimensions");
-             }
-             if (tie_rank.ndim() != 1 || tie_rank.shape(0) != terms.shape(0)) {
-               throw grlm::InvalidArgument("tie_rank must be a 1-D array of one rank per item");
-             }
-             const grlm::ScoreMode score_mode = grlm_py::ParseMode(mode);
-             py::gil_scoped_release release;
-             return std::make_unique<grlm::CudaStructuralScorer>(
-                 terms.data(), terms.shape(0), static_cast<int>(terms.shape(1)), tie_rank.data(),
-                 vocab_size, score_mode, std::move(weights), device);
-           }),
+      .def(py::init(
+               [](const Ids& terms,
+                  const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& tie_rank,
+                  std::size_t vocab_size, const std::string& mode, std::vector<double> weights,
+                  int device) {
+                 if (terms.ndim() != 2) {
+                   throw grlm::InvalidArgument("terms must be a 2-D array [items, L], got " +
+                                               std::to_string(terms.ndim()) + " dimensions");
+                 }
+                 if (tie_rank.ndim() != 1 || tie_rank.shape(0) != terms.shape(0)) {
+                   throw grlm::InvalidArgument("tie_rank must be a 1-D array of one rank per item");
+                 }
+                 const grlm::ScoreMode score_mode = grlm_py::ParseMode(mode);
+                 py::gil_scoped_release release;
+                 return std::make_unique<grlm::CudaStructuralScorer>(
+                     terms.data(), terms.shape(0), static_cast<int>(terms.shape(1)),
+                     tie_rank.data(), vocab_size, score_mode, std::move(weights), device);
+               }),
            py::arg("terms"), py::arg("tie_rank"), py::arg("vocab_size"), py::arg("mode"),
            py::arg("weights"), py::arg("device"))
       .def(
           "top_k",
           [](grlm::CudaStructuralScorer& s, const Ids& ids, int k,
-             const std::optional<Offsets>& credit_offsets,
-             const std::optional<Ids>& credit_terms, const std::optional<Units>& credit_units) {
+             const std::optional<Offsets>& credit_offsets, const std::optional<Ids>& credit_terms,
+             const std::optional<Units>& credit_units) {
             const int length = s.term_id_length();
             if (ids.ndim() != 2 || ids.shape(1) != length) {
               throw grlm::InvalidArgument("query ids must have shape [Q, " +
@@ -95,7 +96,8 @@ void BindCuda(py::module_& m) {
               }
               const int64_t total = nq == 0 ? 0 : credit_offsets->data()[nq];
               if (credit_terms->size() < total || credit_units->size() < total) {
-                throw grlm::InvalidArgument("credit_terms/credit_units shorter than credit_offsets[-1]");
+                throw grlm::InvalidArgument(
+                    "credit_terms/credit_units shorter than credit_offsets[-1]");
               }
               batch.credit_offsets = OptionalData(credit_offsets);
               batch.credit_terms = OptionalData(credit_terms);
@@ -135,18 +137,16 @@ void BindCuda(py::module_& m) {
             py::gil_scoped_release release;
             s.TopKDevice(batch, k, out, reinterpret_cast<grlm::CudaStream>(stream));
           },
-          py::arg("num_queries"), py::arg("k"), py::arg("ids"), py::arg("items"),
-          py::arg("scores"), py::arg("counts"), py::arg("stream"), py::arg("credit_offsets") = 0,
+          py::arg("num_queries"), py::arg("k"), py::arg("ids"), py::arg("items"), py::arg("scores"),
+          py::arg("counts"), py::arg("stream"), py::arg("credit_offsets") = 0,
           py::arg("credit_terms") = 0, py::arg("credit_units") = 0)
       .def("refresh",
            [](grlm::CudaStructuralScorer& s) {
              py::gil_scoped_release release;
              s.Refresh();
            })
-      .def_property_readonly("mode",
-                             [](const grlm::CudaStructuralScorer& s) {
-                               return grlm_py::ModeName(s.mode());
-                             })
+      .def_property_readonly(
+          "mode", [](const grlm::CudaStructuralScorer& s) { return grlm_py::ModeName(s.mode()); })
       .def_property_readonly("term_id_length", &grlm::CudaStructuralScorer::term_id_length)
       .def_property_readonly("num_items", &grlm::CudaStructuralScorer::num_items)
       .def_property_readonly("device", &grlm::CudaStructuralScorer::device)

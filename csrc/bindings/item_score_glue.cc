@@ -21,15 +21,15 @@ using Units = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 }  // namespace
 
 void BindItemScore(py::module_& m) {
-  m.def("item_score_positional", [](const Ids& item, const Ids& query,
-                                    const std::vector<double>& weights) {
-    if (item.ndim() != 1 || query.ndim() != 1 || item.shape(0) != query.shape(0) ||
-        static_cast<std::size_t>(item.shape(0)) != weights.size()) {
-      throw grlm::InvalidArgument("item, query and weights must have the same length");
-    }
-    return grlm::PositionalItemScore(item.data(), query.data(), weights.data(),
-                                     static_cast<int>(item.shape(0)));
-  });
+  m.def("item_score_positional",
+        [](const Ids& item, const Ids& query, const std::vector<double>& weights) {
+          if (item.ndim() != 1 || query.ndim() != 1 || item.shape(0) != query.shape(0) ||
+              static_cast<std::size_t>(item.shape(0)) != weights.size()) {
+            throw grlm::InvalidArgument("item, query and weights must have the same length");
+          }
+          return grlm::PositionalItemScore(item.data(), query.data(), weights.data(),
+                                           static_cast<int>(item.shape(0)));
+        });
   m.def("item_score_bag_units", [](const Ids& item, const Units& credit_table) {
     if (item.ndim() != 1 || credit_table.ndim() != 1) {
       throw grlm::InvalidArgument("item and credit_table must be 1-D");

@@ -1,6 +1,7 @@
 // The module grlm._core: the grounding core's classes here; the token trie, the CUDA scorer and the
-// shared item-score functions in their own glue files. Docstrings for users live in the Python wrappers (python/grlm/) and the
-// signatures in python/grlm/_core.pyi; this file converts types and releases the GIL.
+// shared item-score functions in their own glue files. Docstrings for users live in the Python
+// wrappers (python/grlm/) and the signatures in python/grlm/_core.pyi; this file converts types and
+// releases the GIL.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -25,7 +26,8 @@ using grlm_py::Utf8View;
 
 grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& term_ids,
                              int term_id_length, const std::string& mode,
-                             std::vector<double> weights, std::optional<std::vector<double>> priors) {
+                             std::vector<double> weights,
+                             std::optional<std::vector<double>> priors) {
   if (py::len(item_ids) != py::len(term_ids)) {
     throw grlm::InvalidArgument("got " + std::to_string(py::len(item_ids)) + " item ids but " +
                                 std::to_string(py::len(term_ids)) + " Term IDs");
@@ -55,7 +57,8 @@ const grlm::StructuralBackend* AsBackend(const py::object& backend) {
 std::vector<grlm::PreparedQuery> PrepareAll(const grlm::Grounder& grounder,
                                             const QueryViews& views) {
   std::vector<grlm::PreparedQuery> prepared(views.queries.size());
-  for (std::size_t q = 0; q < prepared.size(); ++q) grounder.Prepare(views.queries[q], &prepared[q]);
+  for (std::size_t q = 0; q < prepared.size(); ++q)
+    grounder.Prepare(views.queries[q], &prepared[q]);
   return prepared;
 }
 
@@ -125,109 +128,136 @@ PYBIND11_MODULE(_core, m) {
 
   // Opaque: a backend is only passed back to Grounder's grounding calls.
   py::class_<grlm::StructuralBackend>(m, "StructuralBackend");
-  m.def("normalize_term", [](py::handle term) { return grlm::TermVocab::Normalize(Utf8View(term.ptr(), "a term")); });
+  m.def("normalize_term",
+        [](py::handle term) { return grlm::TermVocab::Normalize(Utf8View(term.ptr(), "a term")); });
 
   // Held by shared_ptr: an UpdatableGrounder shares the grounder as its base segment.
   py::class_<grlm::Grounder, std::shared_ptr<grlm::Grounder>>(m, "Grounder")
       .def(py::init(&BuildGrounder), py::arg("item_ids"), py::arg("term_ids"),
            py::arg("term_id_length"), py::arg("mode"), py::arg("weights"), py::arg("priors"))
-      .def_static("load", [](const std::string& path) {
-        py::gil_scoped_release release;
-        return grlm::LoadIndex(path);
-      })
-      .def("save", [](const grlm::Grounder& g, const std::string& path) {
-        py::gil_scoped_release release;
-        grlm::SaveIndex(g, path);
-      })
-      .def("ground_batch", [](const grlm::Grounder& g, const py::sequence& queries, int k,
-                              int num_threads, const py::object& backend) {
-        const QueryViews views(queries);  // a copy: other threads may change `queries` meanwhile
-        std::vector<grlm::GroundResult> results;
-        {
-          py::gil_scoped_release release;
-          results = g.GroundBatch(views.queries, k, num_threads, AsBackend(backend));
-        }
-        return PackResults(results);
-      }, py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
-      // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
-      .def("ground_one", [](const grlm::Grounder& g, py::handle query, int k,
-                            const py::object& backend_object) {
-        const grlm::StructuralBackend* backend = AsBackend(backend_object);
-        grlm::GroundResult r;
-        if (backend == nullptr) {
-          r = g.Ground(TermViews(query), k);
-        } else {  // a GPU call may take a while: the term views must outlive the released GIL
-          const std::vector<std::string_view> borrowed = TermViews(query);
-          const std::vector<std::string> terms(borrowed.begin(), borrowed.end());
-          const std::vector<std::string_view> views(terms.begin(), terms.end());
-          py::gil_scoped_release release;
-          r = g.Ground(views, k, backend);
-        }
-        return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
-      }, py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
-      // The structural top-k alone, packed like ground_batch: the oracle of the backend tests.
-      .def("structural_top_k", [](const grlm::Grounder& g, const py::sequence& queries, int k,
-                                  int num_threads, const py::object& backend) {
-        const QueryViews views(queries);
-        std::vector<grlm::GroundResult> results(views.queries.size());
-        {
-          py::gil_scoped_release release;
-          const std::vector<grlm::PreparedQuery> prepared = PrepareAll(g, views);
-          std::vector<const grlm::PreparedQuery*> pointers;
-          for (const auto& p : prepared) pointers.push_back(&p);
-          auto top = g.StructuralTopK(pointers, k, num_threads, AsBackend(backend));
-          for (std::size_t q = 0; q < top.size(); ++q) {
-            for (const grlm::ScoredItem& s : top[q]) {
-              results[q].items.push_back(s.item);
-              results[q].scores.push_back(s.score);
+      .def_static("load",
+                  [](const std::string& path) {
+                    py::gil_scoped_release release;
+                    return grlm::LoadIndex(path);
+                  })
+      .def("save",
+           [](const grlm::Grounder& g, const std::string& path) {
+             py::gil_scoped_release release;
+             grlm::SaveIndex(g, path);
+           })
+      .def(
+          "ground_batch",
+          [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads,
+             const py::object& backend) {
+            const QueryViews views(
+                queries);  // a copy: other threads may change `queries` meanwhile
+            std::vector<grlm::GroundResult> results;
+            {
+              py::gil_scoped_release release;
+              results = g.GroundBatch(views.queries, k, num_threads, AsBackend(backend));
             }
-            results[q].hit = top[q].empty() ? grlm::HitType::kNone : grlm::HitType::kStructural;
-          }
-        }
-        return PackResults(results);
-      }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
-         py::arg("backend") = py::none())
-      .def("prepare_queries", [](const grlm::Grounder& g, const py::sequence& queries) {
-        const QueryViews views(queries);
-        std::vector<grlm::PreparedQuery> prepared;
-        {
-          py::gil_scoped_release release;
-          prepared = PrepareAll(g, views);
-        }
-        return PackPrepared(prepared, g.catalog().term_id_length());
-      }, py::arg("queries"))
-      .def_property_readonly("num_items", [](const grlm::Grounder& g) { return g.catalog().size(); })
-      .def_property_readonly("term_id_length", [](const grlm::Grounder& g) { return g.catalog().term_id_length(); })
+            return PackResults(results);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
+      // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
+      .def(
+          "ground_one",
+          [](const grlm::Grounder& g, py::handle query, int k, const py::object& backend_object) {
+            const grlm::StructuralBackend* backend = AsBackend(backend_object);
+            grlm::GroundResult r;
+            if (backend == nullptr) {
+              r = g.Ground(TermViews(query), k);
+            } else {  // a GPU call may take a while: the term views must outlive the released GIL
+              const std::vector<std::string_view> borrowed = TermViews(query);
+              const std::vector<std::string> terms(borrowed.begin(), borrowed.end());
+              const std::vector<std::string_view> views(terms.begin(), terms.end());
+              py::gil_scoped_release release;
+              r = g.Ground(views, k, backend);
+            }
+            return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
+          },
+          py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
+      // The structural top-k alone, packed like ground_batch: the oracle of the backend tests.
+      .def(
+          "structural_top_k",
+          [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads,
+             const py::object& backend) {
+            const QueryViews views(queries);
+            std::vector<grlm::GroundResult> results(views.queries.size());
+            {
+              py::gil_scoped_release release;
+              const std::vector<grlm::PreparedQuery> prepared = PrepareAll(g, views);
+              std::vector<const grlm::PreparedQuery*> pointers;
+              for (const auto& p : prepared) pointers.push_back(&p);
+              auto top = g.StructuralTopK(pointers, k, num_threads, AsBackend(backend));
+              for (std::size_t q = 0; q < top.size(); ++q) {
+                for (const grlm::ScoredItem& s : top[q]) {
+                  results[q].items.push_back(s.item);
+                  results[q].scores.push_back(s.score);
+                }
+                results[q].hit = top[q].empty() ? grlm::HitType::kNone : grlm::HitType::kStructural;
+              }
+            }
+            return PackResults(results);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+          py::arg("backend") = py::none())
+      .def(
+          "prepare_queries",
+          [](const grlm::Grounder& g, const py::sequence& queries) {
+            const QueryViews views(queries);
+            std::vector<grlm::PreparedQuery> prepared;
+            {
+              py::gil_scoped_release release;
+              prepared = PrepareAll(g, views);
+            }
+            return PackPrepared(prepared, g.catalog().term_id_length());
+          },
+          py::arg("queries"))
+      .def_property_readonly("num_items",
+                             [](const grlm::Grounder& g) { return g.catalog().size(); })
+      .def_property_readonly("term_id_length",
+                             [](const grlm::Grounder& g) { return g.catalog().term_id_length(); })
       .def_property_readonly("mode", [](const grlm::Grounder& g) { return ModeName(g.mode()); })
-      .def_property_readonly("weights", [](const grlm::Grounder& g) { return g.scorer().weights(); })
-      .def_property_readonly("item_ids", [](const grlm::Grounder& g) { return g.catalog().item_ids(); })
-      .def_property_readonly("vocab", [](const grlm::Grounder& g) { return g.catalog().vocab().terms(); })
-      .def_property_readonly("priors", [](const grlm::Grounder& g) -> std::optional<std::vector<double>> {
-        if (!g.catalog().has_priors()) return std::nullopt;
-        return g.catalog().priors();
-      })
-      .def_property_readonly("num_direct_groups", [](const grlm::Grounder& g) { return g.direct_map().num_groups(); })
-      .def("term_matrix", [](const grlm::Grounder& g) {
-        const auto& c = g.catalog();
-        py::array_t<uint32_t> out({c.size(), std::size_t(c.term_id_length())});
-        std::copy(c.terms().begin(), c.terms().end(), out.mutable_data());
-        return out;
-      })
-      .def("tie_rank", [](const grlm::Grounder& g) {
-        const auto& r = g.catalog().tie_rank();
-        return py::array_t<uint32_t>(r.size(), r.data());
-      })
-      .def("item_index", [](const grlm::Grounder& g, const std::string& id) { return g.catalog().FindItem(id); })
-      .def("item_terms", [](const grlm::Grounder& g, uint32_t index) {
-        const auto& c = g.catalog();
-        if (index >= c.size()) throw py::index_error("item index " + std::to_string(index) + " out of range");
-        std::vector<std::string> terms;
-        for (int j = 0; j < c.term_id_length(); ++j) {
-          const grlm::TermId t = c.ItemTerms(index)[j];
-          if (t < grlm::kPadTerm) terms.push_back(c.vocab().Term(t));
-        }
-        return terms;
-      })
+      .def_property_readonly("weights",
+                             [](const grlm::Grounder& g) { return g.scorer().weights(); })
+      .def_property_readonly("item_ids",
+                             [](const grlm::Grounder& g) { return g.catalog().item_ids(); })
+      .def_property_readonly("vocab",
+                             [](const grlm::Grounder& g) { return g.catalog().vocab().terms(); })
+      .def_property_readonly("priors",
+                             [](const grlm::Grounder& g) -> std::optional<std::vector<double>> {
+                               if (!g.catalog().has_priors()) return std::nullopt;
+                               return g.catalog().priors();
+                             })
+      .def_property_readonly("num_direct_groups",
+                             [](const grlm::Grounder& g) { return g.direct_map().num_groups(); })
+      .def("term_matrix",
+           [](const grlm::Grounder& g) {
+             const auto& c = g.catalog();
+             py::array_t<uint32_t> out({c.size(), std::size_t(c.term_id_length())});
+             std::copy(c.terms().begin(), c.terms().end(), out.mutable_data());
+             return out;
+           })
+      .def("tie_rank",
+           [](const grlm::Grounder& g) {
+             const auto& r = g.catalog().tie_rank();
+             return py::array_t<uint32_t>(r.size(), r.data());
+           })
+      .def("item_index",
+           [](const grlm::Grounder& g, const std::string& id) { return g.catalog().FindItem(id); })
+      .def("item_terms",
+           [](const grlm::Grounder& g, uint32_t index) {
+             const auto& c = g.catalog();
+             if (index >= c.size())
+               throw py::index_error("item index " + std::to_string(index) + " out of range");
+             std::vector<std::string> terms;
+             for (int j = 0; j < c.term_id_length(); ++j) {
+               const grlm::TermId t = c.ItemTerms(index)[j];
+               if (t < grlm::kPadTerm) terms.push_back(c.vocab().Term(t));
+             }
+             return terms;
+           })
       .def("memory_bytes", &grlm::Grounder::MemoryBytes);
 
   BindTokenTrie(m);

@@ -50,8 +50,8 @@ void BindTokenTrie(py::module_& m) {
             CheckOneDim(tokens, "tokens");
             CheckOneDim(offsets, "offsets");
             GRLM_CHECK(offsets.size() == items.size() + 1, InvalidArgument,
-                       "offsets must have len(items) + 1 = " << items.size() + 1
-                                                             << " entries, got " << offsets.size());
+                       "offsets must have len(items) + 1 = " << items.size() + 1 << " entries, got "
+                                                             << offsets.size());
             const int64_t n = items.size();
             GRLM_CHECK(n == 0 || offsets.data()[n] == tokens.size(), InvalidArgument,
                        "offsets[-1] = " << (n ? offsets.data()[n] : 0) << " but there are "
@@ -75,21 +75,22 @@ void BindTokenTrie(py::module_& m) {
       .def("items_at", &grlm::TokenTrie::ItemsAt, py::arg("node"))
       .def("sequence", &grlm::TokenTrie::Sequence, py::arg("item"))
       .def("path_nodes", &grlm::TokenTrie::PathNodes, py::arg("item"))
-      .def("export", [](const grlm::TokenTrie& t) {
-        grlm::TokenTrieArrays a;
-        {
-          py::gil_scoped_release release;
-          a = t.Export();
-        }
-        py::dict out;
-        out["row_ptr"] = ToNumpy(std::move(a.row_ptr));
-        out["child_token"] = ToNumpy(std::move(a.child_token));
-        out["child_node"] = ToNumpy(std::move(a.child_node));
-        out["live"] = ToNumpy(std::move(a.live));
-        out["item_ptr"] = ToNumpy(std::move(a.item_ptr));
-        out["items"] = ToNumpy(std::move(a.items));
-        return out;
-      })
+      .def("export",
+           [](const grlm::TokenTrie& t) {
+             grlm::TokenTrieArrays a;
+             {
+               py::gil_scoped_release release;
+               a = t.Export();
+             }
+             py::dict out;
+             out["row_ptr"] = ToNumpy(std::move(a.row_ptr));
+             out["child_token"] = ToNumpy(std::move(a.child_token));
+             out["child_node"] = ToNumpy(std::move(a.child_node));
+             out["live"] = ToNumpy(std::move(a.live));
+             out["item_ptr"] = ToNumpy(std::move(a.item_ptr));
+             out["items"] = ToNumpy(std::move(a.items));
+             return out;
+           })
       .def_property_readonly("end_token", &grlm::TokenTrie::end_token)
       .def_property_readonly("num_items", &grlm::TokenTrie::num_items)
       .def_property_readonly("num_nodes", &grlm::TokenTrie::num_nodes)

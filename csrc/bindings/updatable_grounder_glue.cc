@@ -69,51 +69,58 @@ std::vector<grlm::GroundResult> Unpack(const py::array_t<uint8_t>& hits,
 void BindUpdatableGrounder(py::module_& m) {
   using Snapshot = grlm::CatalogSnapshot;
   py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "CatalogSnapshot")
-      .def("ground_one", [](const Snapshot& s, py::handle query, int k) {
-        const grlm::GroundResult r = s.Ground(TermViews(query), k);
-        return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
-      })
-      .def("ground_batch", [](const Snapshot& s, const py::sequence& queries, int k,
-                              int num_threads) {
-        const QueryViews views(queries);
-        std::vector<grlm::GroundResult> results;
-        {
-          py::gil_scoped_release release;
-          results = s.GroundBatch(views.queries, k, num_threads);
-        }
-        return PackResults(results);
-      }, py::arg("queries"), py::arg("k"), py::arg("num_threads"))
-      .def("merge_batch", [](const Snapshot& s, const py::sequence& queries, int k,
-                             const py::array_t<uint8_t>& hits, const py::array_t<int64_t>& offsets,
-                             const py::array_t<int64_t>& items, const py::array_t<double>& scores,
-                             int num_threads) {
-        const QueryViews views(queries);
-        auto base = Unpack(hits, offsets, items, scores);
-        std::vector<grlm::GroundResult> results;
-        {
-          py::gil_scoped_release release;
-          results = s.MergeBatch(views.queries, k, std::move(base), num_threads);
-        }
-        return PackResults(results);
-      })
+      .def("ground_one",
+           [](const Snapshot& s, py::handle query, int k) {
+             const grlm::GroundResult r = s.Ground(TermViews(query), k);
+             return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
+           })
+      .def(
+          "ground_batch",
+          [](const Snapshot& s, const py::sequence& queries, int k, int num_threads) {
+            const QueryViews views(queries);
+            std::vector<grlm::GroundResult> results;
+            {
+              py::gil_scoped_release release;
+              results = s.GroundBatch(views.queries, k, num_threads);
+            }
+            return PackResults(results);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("num_threads"))
+      .def("merge_batch",
+           [](const Snapshot& s, const py::sequence& queries, int k,
+              const py::array_t<uint8_t>& hits, const py::array_t<int64_t>& offsets,
+              const py::array_t<int64_t>& items, const py::array_t<double>& scores,
+              int num_threads) {
+             const QueryViews views(queries);
+             auto base = Unpack(hits, offsets, items, scores);
+             std::vector<grlm::GroundResult> results;
+             {
+               py::gil_scoped_release release;
+               results = s.MergeBatch(views.queries, k, std::move(base), num_threads);
+             }
+             return PackResults(results);
+           })
       .def("base_k", &Snapshot::BaseK)
-      .def_property_readonly("base", [](const Snapshot& s) {
-        return std::const_pointer_cast<grlm::Grounder>(s.shared_base());
-      })
+      .def_property_readonly("base",
+                             [](const Snapshot& s) {
+                               return std::const_pointer_cast<grlm::Grounder>(s.shared_base());
+                             })
       .def("__len__", &Snapshot::size)
-      .def("__getitem__", [](const Snapshot& s, int64_t position) {
-        const auto n = int64_t(s.size());
-        if (position < -n || position >= n) {
-          throw py::index_error("item position " + std::to_string(position) + " out of range for " +
-                                std::to_string(n) + " items");
-        }
-        return s.ItemIdAt(std::size_t(position < 0 ? position + n : position));
-      })
+      .def("__getitem__",
+           [](const Snapshot& s, int64_t position) {
+             const auto n = int64_t(s.size());
+             if (position < -n || position >= n) {
+               throw py::index_error("item position " + std::to_string(position) +
+                                     " out of range for " + std::to_string(n) + " items");
+             }
+             return s.ItemIdAt(std::size_t(position < 0 ? position + n : position));
+           })
       .def("item_index", [](const Snapshot& s, const std::string& id) { return s.FindItem(id); })
-      .def("item_terms", [](const Snapshot& s, std::size_t position) {
-        if (position >= s.size()) throw py::index_error("item position out of range");
-        return s.ItemTerms(position);
-      })
+      .def("item_terms",
+           [](const Snapshot& s, std::size_t position) {
+             if (position >= s.size()) throw py::index_error("item position out of range");
+             return s.ItemTerms(position);
+           })
       .def("item_ids", &Snapshot::ItemIds)
       .def_property_readonly("delta_size", &Snapshot::delta_size)
       .def_property_readonly("num_tombstones", &Snapshot::num_tombstones)
@@ -128,35 +135,37 @@ void BindUpdatableGrounder(py::module_& m) {
              return std::make_unique<grlm::UpdatableGrounder>(std::move(base), compact_threshold);
            }),
            py::arg("base"), py::arg("compact_threshold"))
-      .def("add_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-                           const std::vector<std::vector<std::string>>& terms,
-                           const OptionalPriors& priors) {
-        const auto items = ToItems(ids, terms, priors);
-        py::gil_scoped_release release;
-        g.AddItems(items);
-      })
-      .def("update_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-                              const std::vector<std::vector<std::string>>& terms,
-                              const OptionalPriors& priors) {
-        const auto items = ToItems(ids, terms, priors);
-        py::gil_scoped_release release;
-        g.UpdateItems(items);
-      })
-      .def("upsert_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-                              const std::vector<std::vector<std::string>>& terms,
-                              const OptionalPriors& priors) {
-        const auto items = ToItems(ids, terms, priors);
-        py::gil_scoped_release release;
-        g.UpsertItems(items);
-      })
-      .def("remove_items", [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids) {
-        py::gil_scoped_release release;
-        g.RemoveItems(ids);
-      })
+      .def("add_items",
+           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
+              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
+             const auto items = ToItems(ids, terms, priors);
+             py::gil_scoped_release release;
+             g.AddItems(items);
+           })
+      .def("update_items",
+           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
+              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
+             const auto items = ToItems(ids, terms, priors);
+             py::gil_scoped_release release;
+             g.UpdateItems(items);
+           })
+      .def("upsert_items",
+           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
+              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
+             const auto items = ToItems(ids, terms, priors);
+             py::gil_scoped_release release;
+             g.UpsertItems(items);
+           })
+      .def("remove_items",
+           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids) {
+             py::gil_scoped_release release;
+             g.RemoveItems(ids);
+           })
       .def("compact", &grlm::UpdatableGrounder::Compact, py::call_guard<py::gil_scoped_release>())
       .def("save", &grlm::UpdatableGrounder::Save, py::call_guard<py::gil_scoped_release>())
-      .def("snapshot", [](const grlm::UpdatableGrounder& g) {
-        return std::const_pointer_cast<Snapshot>(g.snapshot());
-      })
+      .def("snapshot",
+           [](const grlm::UpdatableGrounder& g) {
+             return std::const_pointer_cast<Snapshot>(g.snapshot());
+           })
       .def_property_readonly("compact_threshold", &grlm::UpdatableGrounder::compact_threshold);
 }

@@ -26,7 +26,8 @@ uint32_t Catalog::AddItem(std::string_view item_id, std::span<const std::string_
     try {
       ids[j] = vocab_.Intern(terms[j]);
     } catch (const InvalidArgument& e) {
-      GRLM_CHECK(false, InvalidArgument, "item '" << item_id << "', term " << j << ": " << e.what());
+      GRLM_CHECK(false, InvalidArgument,
+                 "item '" << item_id << "', term " << j << ": " << e.what());
     }
   }
   return AddEncodedItem(item_id, ids);
@@ -69,9 +70,9 @@ void Catalog::RecomputeTieRank() {
 
 void Catalog::EncodeQuery(std::span<const std::string_view> terms, TermId* out) const {
   GRLM_CHECK(!terms.empty(), InvalidArgument, "Term ID is empty");
-  GRLM_CHECK(int(terms.size()) <= length_, InvalidArgument,
-             "Term ID has " << terms.size() << " terms; the catalog's Term IDs have at most "
-                            << length_);
+  GRLM_CHECK(
+      int(terms.size()) <= length_, InvalidArgument,
+      "Term ID has " << terms.size() << " terms; the catalog's Term IDs have at most " << length_);
   std::string buffer;
   for (int j = 0; j < length_; ++j) {
     if (j >= int(terms.size())) {

@@ -20,7 +20,7 @@ DirectMap::DirectMap(const Catalog& catalog) : length_(catalog.term_id_length())
   std::iota(order.begin(), order.end(), 0u);
   const auto& rank = catalog.tie_rank();
   std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
-  FlatHashIndex group_index;  // key hash -> group, while building
+  FlatHashIndex group_index;         // key hash -> group, while building
   std::vector<uint32_t> first_item;  // a group's key is its first item's Term ID
   std::vector<uint32_t> group_size;
   std::vector<uint32_t> group_of_item(catalog.size());

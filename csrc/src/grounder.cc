@@ -87,9 +87,9 @@ GroundResult Grounder::Ground(std::span<const std::string_view> terms, int k,
   return result;
 }
 
-std::vector<GroundResult> Grounder::GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                                int k, int num_threads,
-                                                const StructuralBackend* backend) const {
+std::vector<GroundResult> Grounder::GroundBatch(
+    const std::vector<std::span<const std::string_view>>& queries, int k, int num_threads,
+    const StructuralBackend* backend) const {
   const StructuralBackend& structural = BackendFor(backend, k);
   const std::size_t threads = detail::WorkerCount(num_threads, queries.size());
   std::vector<GroundResult> results(queries.size());

@@ -107,7 +107,7 @@ std::string SystemError(const std::string& what, const std::string& path) {
 std::string ReadRegularFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   GRLM_CHECK(fd >= 0, IndexFileError, SystemError("cannot open index file", path));
-  struct stat info {};
+  struct stat info{};
   std::string bytes;
   std::string error;
   if (::fstat(fd, &info) != 0) {
@@ -159,9 +159,9 @@ Grounder ParseIndex(std::string_view bytes, const std::string& path) {
   const char* field = "term_id_length";
   try {
     const auto length = r.Get<uint32_t>(field);
-    GRLM_CHECK(length >= 1 && length <= uint32_t(kMaxTermIdLength), IndexFileError,
-               path << ": field 'term_id_length' = " << length << " is not in 1.."
-                    << kMaxTermIdLength);
+    GRLM_CHECK(
+        length >= 1 && length <= uint32_t(kMaxTermIdLength), IndexFileError,
+        path << ": field 'term_id_length' = " << length << " is not in 1.." << kMaxTermIdLength);
     field = "mode";
     const auto mode = r.Get<uint8_t>(field);
     GRLM_CHECK(mode <= uint8_t(ScoreMode::kBag), IndexFileError,

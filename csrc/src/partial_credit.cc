@@ -73,13 +73,15 @@ void PartialCreditIndex::ComputeCredits(std::string_view g, std::vector<TermCred
   const auto& terms = vocab_.terms();
   const std::size_t first = out->size();
   // Terms containing g (g itself included): suffixes starting with g form one sorted range.
-  auto lower = std::lower_bound(suffixes_.begin(), suffixes_.end(), g, [&](const Suffix& s, std::string_view key) {
-    return std::string_view(terms[s.term]).substr(s.offset) < key;
-  });
+  auto lower = std::lower_bound(suffixes_.begin(), suffixes_.end(), g,
+                                [&](const Suffix& s, std::string_view key) {
+                                  return std::string_view(terms[s.term]).substr(s.offset) < key;
+                                });
   for (auto it = lower; it != suffixes_.end(); ++it) {
     const std::string_view suffix = std::string_view(terms[it->term]).substr(it->offset);
     if (suffix.substr(0, g.size()) != g) break;
-    out->emplace_back(it->term, terms[it->term].size() == g.size() ? kBagExactCredit : kBagPartialCredit);
+    out->emplace_back(it->term,
+                      terms[it->term].size() == g.size() ? kBagExactCredit : kBagPartialCredit);
   }
   ForEachContainedTerm(g, [&](TermId t) { out->emplace_back(t, kBagPartialCredit); });
   SortUnique(out, first);

@@ -90,7 +90,8 @@ class BestK {
 
 }  // namespace
 
-StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights)
+StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode,
+                                   std::vector<double> weights)
     : catalog_(catalog),
       mode_(mode),
       weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())) {
@@ -101,21 +102,27 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode, std::
     posting_begin_.resize(length);
     posting_items_.resize(length);
     for (int j = 0; j < length; ++j) {
-      BuildPostings(num_terms, [&](auto&& emit) {
-        for (uint32_t i = 0; i < n; ++i) {
-          const TermId t = catalog.ItemTerms(i)[j];
-          if (t < kPadTerm) emit(t, i);
-        }
-      }, &posting_begin_[j], &posting_items_[j]);
+      BuildPostings(
+          num_terms,
+          [&](auto&& emit) {
+            for (uint32_t i = 0; i < n; ++i) {
+              const TermId t = catalog.ItemTerms(i)[j];
+              if (t < kPadTerm) emit(t, i);
+            }
+          },
+          &posting_begin_[j], &posting_items_[j]);
     }
   } else {
     posting_begin_.resize(1);
     posting_items_.resize(1);
-    BuildPostings(num_terms, [&](auto&& emit) {
-      for (uint32_t i = 0; i < n; ++i) {
-        ForEachBagCreditedTerm(catalog.ItemTerms(i), length, [&](TermId t) { emit(t, i); });
-      }
-    }, &posting_begin_[0], &posting_items_[0]);
+    BuildPostings(
+        num_terms,
+        [&](auto&& emit) {
+          for (uint32_t i = 0; i < n; ++i) {
+            ForEachBagCreditedTerm(catalog.ItemTerms(i), length, [&](TermId t) { emit(t, i); });
+          }
+        },
+        &posting_begin_[0], &posting_items_[0]);
     credit_index_.emplace_back(catalog.vocab());
   }
 }
@@ -203,7 +210,8 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
 }
 
 void StructuralScorer::TopKBatch(std::span<const PreparedQuery* const> queries, int k,
-                                 int num_threads, std::span<std::vector<ScoredItem>> results) const {
+                                 int num_threads,
+                                 std::span<std::vector<ScoredItem>> results) const {
   GRLM_CHECK(results.size() == queries.size(), InvalidArgument,
              "got " << results.size() << " result slots for " << queries.size() << " queries");
   const std::size_t threads = detail::WorkerCount(num_threads, queries.size());

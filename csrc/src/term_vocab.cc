@@ -6,7 +6,9 @@
 namespace grlm {
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 bool IsNormalized(std::string_view s) {
   if (s.empty() || s.front() == ' ' || s.back() == ' ') return false;
@@ -57,8 +59,8 @@ TermId TermVocab::Intern(std::string_view raw) {
                                            << ": '" << term.substr(0, 40) << "...'");
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
   const auto next = TermId(terms_.size());
-  const TermId id = ids_.Insert(MixHash(HashState(term)), next,
-                                [&](uint32_t t) { return terms_[t] == term; });
+  const TermId id =
+      ids_.Insert(MixHash(HashState(term)), next, [&](uint32_t t) { return terms_[t] == term; });
   if (id == next) terms_.emplace_back(term);
   return id;
 }
@@ -69,8 +71,8 @@ TermId TermVocab::FindNormalized(std::string_view normalized) const {
 
 TermId TermVocab::FindNormalizedByState(std::string_view normalized, uint64_t hash_state) const {
   // FNV-1a's low bits are weak and choose the slot: mix them.
-  const uint32_t id = ids_.Find(MixHash(hash_state),
-                                [&](uint32_t t) { return terms_[t] == normalized; });
+  const uint32_t id =
+      ids_.Find(MixHash(hash_state), [&](uint32_t t) { return terms_[t] == normalized; });
   return id == FlatHashIndex::kEmpty ? kUnknownTerm : id;
 }
 

@@ -124,9 +124,9 @@ std::optional<CatalogSnapshot::Location> CatalogSnapshot::Locate(std::string_vie
 uint64_t CatalogSnapshot::Position(uint64_t key) const {
   // Live items with a smaller key: in the base, then in each delta segment.
   const uint64_t base_size = base_->catalog().size();
-  uint64_t before = std::min(key, base_size) -
-                    uint64_t(std::lower_bound(tombstones_.begin(), tombstones_.end(), key) -
-                             tombstones_.begin());
+  uint64_t before =
+      std::min(key, base_size) -
+      uint64_t(std::lower_bound(tombstones_.begin(), tombstones_.end(), key) - tombstones_.begin());
   for (const auto& seg : segments_) {
     const auto& items = seg.segment->items;
     const auto below_key = [&](const DeltaItem& d) { return d.key < key; };
@@ -333,8 +333,7 @@ std::vector<GroundResult> CatalogSnapshot::MergeBatch(const Queries& queries, in
                                                       int num_threads) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   GRLM_CHECK(base_results.size() == queries.size(), InvalidArgument,
-             "got " << base_results.size() << " base results for " << queries.size()
-                    << " queries");
+             "got " << base_results.size() << " base results for " << queries.size() << " queries");
   if (pristine()) return base_results;
   std::vector<std::vector<GroundResult>> delta(segments_.size());
   for (std::size_t s = 1; s < num_segments(); ++s) {
@@ -493,8 +492,8 @@ void UpdatableGrounder::RemoveItems(std::span<const std::string> item_ids) {
 std::shared_ptr<CatalogSnapshot> UpdatableGrounder::Compacted(const CatalogSnapshot& state) const {
   auto next = std::make_shared<CatalogSnapshot>();
   const Grounder& base = *state.base_;
-  next->base_ = std::make_shared<const Grounder>(state.BuildCatalog(), base.mode(),
-                                                 base.scorer().weights());
+  next->base_ =
+      std::make_shared<const Grounder>(state.BuildCatalog(), base.mode(), base.scorer().weights());
   next->next_key_ = next->base_->catalog().size();
   next->size_ = next->base_->catalog().size();
   next->has_priors_ = state.has_priors_;

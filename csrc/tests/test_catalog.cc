@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+
 #include "grlm/catalog.h"
 #include "grlm/error.h"
 

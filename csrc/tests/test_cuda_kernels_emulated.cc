@@ -3,13 +3,14 @@
 // StructuralScorer. Runs everywhere (no GPU, no nvcc needed), so the selection, bitonic sorting,
 // multi-level merging and finalization logic is checked in CI; the GPU tests then only have to
 // confirm the same on a device.
+#include <doctest/doctest.h>
+
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/structural.h"
 #include "grlm/term_vocab.h"
@@ -92,12 +93,18 @@ struct EmulatedLauncher {
   cudaError_t Scan(const gc::BatchArgs& args, gc::ScanPhase phase) const {
     ++scans;
     switch (args.length) {
-      case 1: return ScanFor<1>(args, phase);
-      case 2: return ScanFor<2>(args, phase);
-      case 3: return ScanFor<3>(args, phase);
-      case 5: return ScanFor<5>(args, phase);
-      case 8: return ScanFor<8>(args, phase);
-      default: throw std::runtime_error("length not instantiated in the emulation test");
+      case 1:
+        return ScanFor<1>(args, phase);
+      case 2:
+        return ScanFor<2>(args, phase);
+      case 3:
+        return ScanFor<3>(args, phase);
+      case 5:
+        return ScanFor<5>(args, phase);
+      case 8:
+        return ScanFor<8>(args, phase);
+      default:
+        throw std::runtime_error("length not instantiated in the emulation test");
     }
   }
   cudaError_t Resolve(const gc::BatchArgs& args) const {
@@ -142,7 +149,8 @@ Output RunEmulated(const grlm::Catalog& catalog, const grlm::StructuralScorer& s
   const uint32_t vocab = static_cast<uint32_t>(catalog.vocab().size());
   const int nq = static_cast<int>(queries.size());
   std::vector<uint32_t> item_of_rank(n);
-  for (std::size_t i = 0; i < n; ++i) item_of_rank[catalog.tie_rank()[i]] = static_cast<uint32_t>(i);
+  for (std::size_t i = 0; i < n; ++i)
+    item_of_rank[catalog.tie_rank()[i]] = static_cast<uint32_t>(i);
   std::vector<TermId> ids(static_cast<std::size_t>(nq) * length);
   std::vector<int64_t> offsets(nq + 1, 0);
   std::vector<TermId> credit_terms;
@@ -159,8 +167,8 @@ Output RunEmulated(const grlm::Catalog& catalog, const grlm::StructuralScorer& s
   credit_units.push_back(0);
   std::vector<int32_t> dense(static_cast<std::size_t>(nq) * std::max<uint32_t>(vocab, 1), 0);
   const bool bag = scorer.mode() == ScoreMode::kBag;
-  const gc::PositionalLevels levels = gc::BuildPositionalLevels(
-      bag ? std::vector<double>(length, 1.0) : scorer.weights());
+  const gc::PositionalLevels levels =
+      gc::BuildPositionalLevels(bag ? std::vector<double>(length, 1.0) : scorer.weights());
   const gc::ScanPlan plan = gc::PlanScan(n, nq, num_sms);
   const int capacity = gc::CandidateCapacity(k);
   // Garbage in the workspace, as after an earlier batch: the kernels must not rely on zeros.
@@ -204,7 +212,7 @@ Output RunEmulated(const grlm::Catalog& catalog, const grlm::StructuralScorer& s
   EmulatedLauncher launcher;
   CHECK_EQ(gc::RunBatch(args, launcher), cudaSuccess);
   for (const auto& s : states) {
-    CHECK(s.refining == 0);             // the rounds settled every query
+    CHECK(s.refining == 0);              // the rounds settled every query
     CHECK(s.collected <= capacity - 1);  // and the collected lists fit
   }
   for (uint32_t v : histogram) CHECK_EQ(v, 0u);  // Resolve leaves the histograms clean

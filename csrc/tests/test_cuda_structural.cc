@@ -1,10 +1,11 @@
 // CudaStructuralScorer through the public C++ API: without a GPU (CI) it must fail cleanly with
 // CudaError; with one it must return StructuralScorer's lists and scores exactly.
+#include <doctest/doctest.h>
+
 #include <random>
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/cuda_structural.h"
 #include "grlm/structural.h"
 
@@ -32,7 +33,8 @@ TEST_CASE("WithoutAGpuConstructionThrowsCudaError") {
   if (grlm::CudaCompiled() && grlm::CudaDeviceCount() > 0) return;
   grlm::Catalog catalog(2);
   catalog.AddItem("a", {"x", "y"});
-  CHECK_THROWS_AS(grlm::CudaStructuralScorer(catalog, grlm::ScoreMode::kPositional), grlm::CudaError);
+  CHECK_THROWS_AS(grlm::CudaStructuralScorer(catalog, grlm::ScoreMode::kPositional),
+                  grlm::CudaError);
 }
 
 TEST_CASE("OnAGpuMatchesTheCpuScorer") {

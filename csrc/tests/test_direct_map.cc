@@ -1,12 +1,13 @@
 #include <doctest/doctest.h>
-#include "grlm/catalog.h"
-#include "grlm/direct_map.h"
 
 #include <algorithm>
 #include <array>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "grlm/catalog.h"
+#include "grlm/direct_map.h"
 
 TEST_CASE("ReturnsEveryItemOfACollidingTermIdInTieOrder") {
   grlm::Catalog c(2);
@@ -32,9 +33,9 @@ TEST_CASE("FindsWhatAScanFindsAlsoInBatches") {
   std::mt19937 rng(3);
   grlm::Catalog c(3);
   for (int i = 0; i < 2000; ++i) {
-    c.AddItem("i" + std::to_string(i), {"a" + std::to_string(rng() % 6),
-                                        "b" + std::to_string(rng() % 6),
-                                        "c" + std::to_string(rng() % 4)});
+    c.AddItem("i" + std::to_string(i),
+              {"a" + std::to_string(rng() % 6), "b" + std::to_string(rng() % 6),
+               "c" + std::to_string(rng() % 4)});
   }
   grlm::DirectMap map(c);
   std::vector<std::array<grlm::TermId, 3>> keys(300);

@@ -1,3 +1,4 @@
+#include <doctest/doctest.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -8,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/grounder.h"
 #include "grlm/position_weights.h"
@@ -42,7 +42,8 @@ class CountingBackend final : public grlm::StructuralBackend {
 grlm::Catalog SmallCatalog(int n) {
   grlm::Catalog c(2);
   for (int i = 0; i < n; ++i) {
-    c.AddItem("i" + std::to_string(i), {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
+    c.AddItem("i" + std::to_string(i),
+              {"t" + std::to_string(i % 37), "u" + std::to_string(i % 11)});
   }
   return c;
 }
@@ -104,8 +105,8 @@ TEST_CASE("BatchEqualsSingle") {
 TEST_CASE("BackendServesTheMissesOfABatchInOneCall") {
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     grlm::Grounder g(SmallCatalog(300), mode);
-    std::vector<std::vector<std::string_view>> terms = {
-        {"t1", "u1"}, {"t1", "zz"}, {"x", "u3"}, {"q", "w"}, {"t5", "u5"}, {"t40", "u4"}};
+    std::vector<std::vector<std::string_view>> terms = {{"t1", "u1"}, {"t1", "zz"}, {"x", "u3"},
+                                                        {"q", "w"},   {"t5", "u5"}, {"t40", "u4"}};
     std::vector<std::span<const std::string_view>> queries(terms.begin(), terms.end());
     CountingBackend backend(g, 5);
     for (int threads : {1, 2}) {
@@ -156,10 +157,12 @@ TEST_CASE("PositionWeightsAreDefinedAndCheckedOnce") {
   CHECK_THROWS_AS(grlm::ResolvePositionWeights({1.0, 0.0}, 2), grlm::InvalidArgument);
   CHECK_THROWS_AS(grlm::ResolvePositionWeights({1.0, std::nan("")}, 2), grlm::InvalidArgument);
   CHECK_THROWS_AS(grlm::Grounder(SmallCatalog(3), grlm::ScoreMode::kPositional, {1.0, -1.0}),
-               grlm::InvalidArgument);
+                  grlm::InvalidArgument);
 }
 
-TEST_CASE("RejectsEmptyCatalog") { CHECK_THROWS_AS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument); }
+TEST_CASE("RejectsEmptyCatalog") {
+  CHECK_THROWS_AS(grlm::Grounder(grlm::Catalog(5)), grlm::InvalidArgument);
+}
 
 // A worker thread that cannot start is an exception, not std::terminate: under an address-space
 // limit too low for the threads' stacks, GroundBatch throws ResourceError and the process goes

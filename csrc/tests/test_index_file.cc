@@ -1,9 +1,10 @@
+#include <doctest/doctest.h>
+
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
 
-#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/index_file.h"
 

@@ -1,9 +1,10 @@
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/catalog.h"
 #include "grlm/item_score.h"
 #include "grlm/structural.h"
@@ -65,7 +66,8 @@ TEST_CASE("ScoreMatchesTheSharedItemFunction") {
   grlm::StructuralScorer s(c, grlm::ScoreMode::kPositional, {0.7, 0.2, 0.1});
   auto q = Prepare(s, c, {"y", "x", "z"});
   for (auto scored : s.TopK(q, 5)) {
-    CHECK_EQ(scored.score, grlm::PositionalItemScore(c.ItemTerms(scored.item), q.ids, s.weights().data(), 3));
+    CHECK_EQ(scored.score,
+             grlm::PositionalItemScore(c.ItemTerms(scored.item), q.ids, s.weights().data(), 3));
     CHECK_EQ(scored.score, s.Score(q, scored.item));
   }
 }
@@ -74,8 +76,8 @@ TEST_CASE("ScoreMatchesTheSharedItemFunction") {
 // scores, decided by priors), substring credits, repeated item terms and every k.
 TEST_CASE("BagTopKEqualsBruteForceWithTies") {
   std::mt19937 rng(7);
-  const std::vector<std::string> words = {"hair", "hair-mask", "mask", "serum", "se", "oil",
-                                          "face-oil", "cream", "hand-cream", "gel"};
+  const std::vector<std::string> words = {"hair", "hair-mask", "mask",  "serum",      "se",
+                                          "oil",  "face-oil",  "cream", "hand-cream", "gel"};
   for (int round = 0; round < 40; ++round) {
     const int length = 1 + static_cast<int>(rng() % 5);
     grlm::Catalog c(length);

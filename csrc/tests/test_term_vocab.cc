@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+
 #include "grlm/error.h"
 #include "grlm/term_vocab.h"
 

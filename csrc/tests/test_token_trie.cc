@@ -1,5 +1,7 @@
 // TokenTrie against a brute-force reference (a list of live sequences) on random catalogs with
 // collisions, prefixes, removals and additions after a bulk build.
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -8,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/token_trie.h"
 
@@ -154,7 +155,6 @@ TEST_CASE("ErrorsAndEmptyTrie") {
   CHECK(trie.AllowedTokens(0).empty());
   CHECK(trie.Walk(good.data(), 1) == grlm::TokenTrie::kNone);
 }
-
 
 // Readers walk stable items while a writer adds, removes and exports others: every reader sees
 // a complete snapshot, so a stable item is always found (run under TSan by sanitize.sh).

@@ -1,3 +1,5 @@
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -11,7 +13,6 @@
 #include <utility>
 #include <vector>
 
-#include <doctest/doctest.h>
 #include "grlm/error.h"
 #include "grlm/index_file.h"
 #include "grlm/updatable_grounder.h"
@@ -204,23 +205,23 @@ TEST_CASE("BadChangesLeaveTheCatalogUnchanged") {
   grlm::UpdatableGrounder live(Base(m, 2, grlm::ScoreMode::kPositional));
   const auto before = live.snapshot();
   std::vector<grlm::CatalogItem> adds = {{"c", {"q"}, {}}, {"a", {"x"}, {}}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // a exists
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // a exists
   adds = {{"c", {"q"}, {}}, {"c", {"r"}, {}}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // listed twice
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // listed twice
   adds = {{"c", {"q"}, {}}, {"d", {"1", "2", "3"}, {}}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // longer than L
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // longer than L
   adds = {{"c", {"q"}, {}}, {"d", {}, {}}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // empty Term ID
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // empty Term ID
   adds = {{"c", {"q"}, {}}, {"d", {"  "}, {}}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // empty term
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // empty term
   adds = {{"c", {"q"}, std::numeric_limits<double>::infinity()}};
-  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);         // prior
+  CHECK_THROWS_AS(live.AddItems(adds), grlm::InvalidArgument);  // prior
   std::vector<std::string> removes = {"a", "nope"};
-  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);   // unknown
+  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);  // unknown
   removes = {"a", "b"};
-  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);   // would empty the catalog
+  CHECK_THROWS_AS(live.RemoveItems(removes), grlm::InvalidArgument);  // would empty the catalog
   std::vector<grlm::CatalogItem> updates = {{"a", {"q"}, {}}, {"nope", {"q"}, {}}};
-  CHECK_THROWS_AS(live.UpdateItems(updates), grlm::InvalidArgument);   // unknown
+  CHECK_THROWS_AS(live.UpdateItems(updates), grlm::InvalidArgument);  // unknown
   CHECK(live.snapshot() == before);
   try {
     live.RemoveItems(std::vector<std::string>{"nope"});

@@ -45,13 +45,27 @@ std::string JsonString(std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char escaped[8];
@@ -67,9 +81,12 @@ std::string JsonString(std::string_view s) {
 
 const char* HitName(grlm::HitType hit) {
   switch (hit) {
-    case grlm::HitType::kDirect: return "direct";
-    case grlm::HitType::kStructural: return "structural";
-    default: return "none";
+    case grlm::HitType::kDirect:
+      return "direct";
+    case grlm::HitType::kStructural:
+      return "structural";
+    default:
+      return "none";
   }
 }
 

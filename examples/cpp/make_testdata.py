@@ -17,8 +17,18 @@ from grlm.ground import Grounder
 
 MODES = ("positional", "bag")
 K = 10
-VOCAB = ["perfume", "floral", "woody", "hair-mask", "water bottle", "café", "oud", "mint",
-         "musk", "citrus"]
+VOCAB = [
+    "perfume",
+    "floral",
+    "woody",
+    "hair-mask",
+    "water bottle",
+    "café",
+    "oud",
+    "mint",
+    "musk",
+    "citrus",
+]
 
 
 def catalog() -> dict[str, list[str]]:
@@ -34,8 +44,11 @@ def queries(items: dict[str, list[str]]) -> list[str]:
     terms = list(items.values())
     lines = []
     for n in range(60):
-        query = list(rng.choice(terms)) if n % 2 else [
-            rng.choice(VOCAB + ["unknown"]) for _ in range(rng.randint(1, 4))]
+        query = (
+            list(rng.choice(terms))
+            if n % 2
+            else [rng.choice(VOCAB + ["unknown"]) for _ in range(rng.randint(1, 4))]
+        )
         lines.append(", ".join(query) if n % 3 else "[" + ", ".join(query) + "]")
     return lines + ["", "  PERFUME ,  Floral,woody , oud  "]  # a blank line; normalization
 
@@ -57,14 +70,18 @@ def write(out: Path) -> None:
     items = catalog()
     lines = queries(items)
     priors = {item: float(n % 3) for n, item in enumerate(items)}
-    (out / "catalog.json").write_text(json.dumps(items, ensure_ascii=False, indent=0) + "\n",
-                                      encoding="utf-8")
+    (out / "catalog.json").write_text(
+        json.dumps(items, ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
+    )
     (out / "queries.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for mode in MODES:
         grounder = Grounder(items, mode=mode, priors=priors)
         grounder.save(out / f"{mode}.grlm")
-        answers = [answer_line(n, grounder.ground(parse(line), k=K))
-                   for n, line in enumerate(lines, start=1) if line.strip()]
+        answers = [
+            answer_line(n, grounder.ground(parse(line), k=K))
+            for n, line in enumerate(lines, start=1)
+            if line.strip()
+        ]
         (out / f"expected_{mode}.jsonl").write_text("\n".join(answers) + "\n", encoding="utf-8")
 
 

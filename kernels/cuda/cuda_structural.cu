@@ -1,6 +1,5 @@
-// CudaStructuralScorer: device copy of the catalog, workspace, and the launch sequence of one batch.
-#include "grlm/cuda_structural.h"
-
+// CudaStructuralScorer: device copy of the catalog, workspace, and the launch sequence of one
+// batch.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -9,14 +8,15 @@
 #include <string>
 #include <utility>
 
+#include "grlm/cuda_structural.h"
 #include "structural_kernels.cuh"
 
-#define GRLM_CUDA_CHECK(expr)                                                               \
-  do {                                                                                      \
-    const cudaError_t grlm_cuda_status_ = (expr);                                           \
-    GRLM_CHECK(grlm_cuda_status_ == cudaSuccess, CudaError,                                 \
-               #expr << ": " << cudaGetErrorName(grlm_cuda_status_) << " ("                 \
-                     << cudaGetErrorString(grlm_cuda_status_) << ")");                      \
+#define GRLM_CUDA_CHECK(expr)                                               \
+  do {                                                                      \
+    const cudaError_t grlm_cuda_status_ = (expr);                           \
+    GRLM_CHECK(grlm_cuda_status_ == cudaSuccess, CudaError,                 \
+               #expr << ": " << cudaGetErrorName(grlm_cuda_status_) << " (" \
+                     << cudaGetErrorString(grlm_cuda_status_) << ")");      \
   } while (0)
 
 namespace grlm {
@@ -24,7 +24,8 @@ namespace {
 
 // Dense bag credit table: at most this many bytes (rows of vocab_size int32 each).
 constexpr std::size_t kDenseCreditBudget = std::size_t{256} << 20;
-// Queries per internal sub-batch (bounds the workspace: 16 KiB of candidates per query at k = 1024).
+// Queries per internal sub-batch (bounds the workspace: 16 KiB of candidates per query at k =
+// 1024).
 constexpr int64_t kMaxSubBatch = 4096;
 
 // Grows-only device buffer; its old contents are dropped on growth.
@@ -215,8 +216,8 @@ struct CudaStructuralScorer::Impl {
     tie_rank.Reserve(items);
     item_of_rank.Reserve(items);
     if (cells > 0) {
-      GRLM_CUDA_CHECK(cudaMemcpy(terms.get(), item_terms, cells * sizeof(TermId),
-                                 cudaMemcpyHostToDevice));
+      GRLM_CUDA_CHECK(
+          cudaMemcpy(terms.get(), item_terms, cells * sizeof(TermId), cudaMemcpyHostToDevice));
       GRLM_CUDA_CHECK(
           cudaMemcpy(tie_rank.get(), ranks, items * sizeof(uint32_t), cudaMemcpyHostToDevice));
       GRLM_CUDA_CHECK(cudaMemcpy(item_of_rank.get(), inverse.data(), items * sizeof(uint32_t),
@@ -265,8 +266,8 @@ struct CudaStructuralScorer::Impl {
 
   // The launch sequence on device pointers; out rows start at q * k.
   void Run(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out, cudaStream_t stream) {
-    GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument, "k must be in 1.." << kMaxTopK
-                                                                             << ", got " << k);
+    GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument,
+               "k must be in 1.." << kMaxTopK << ", got " << k);
     GRLM_CHECK(batch.num_queries >= 0, InvalidArgument,
                "num_queries must be >= 0, got " << batch.num_queries);
     if (batch.num_queries == 0) return;
@@ -325,11 +326,11 @@ struct CudaStructuralScorer::Impl {
   }
 
   std::size_t Bytes() const {
-    std::size_t total = terms.bytes() + tie_rank.bytes() + item_of_rank.bytes() +
-                        level_of_mask.bytes() + level_score.bytes() + dense_credit.bytes() +
-                        states.bytes() + histogram.bytes() + candidates.bytes() + query_ids.bytes() +
-                        credit_offsets.bytes() + credit_terms.bytes() + credit_units.bytes() +
-                        out_items.bytes() + out_scores.bytes() + out_counts.bytes();
+    std::size_t total =
+        terms.bytes() + tie_rank.bytes() + item_of_rank.bytes() + level_of_mask.bytes() +
+        level_score.bytes() + dense_credit.bytes() + states.bytes() + histogram.bytes() +
+        candidates.bytes() + query_ids.bytes() + credit_offsets.bytes() + credit_terms.bytes() +
+        credit_units.bytes() + out_items.bytes() + out_scores.bytes() + out_counts.bytes();
     return total;
   }
 };
@@ -358,8 +359,8 @@ void CudaStructuralScorer::Refresh() {
   impl_->UploadCatalog();
 }
 
-void CudaStructuralScorer::TopKDevice(const CudaQueryBatch& batch, int k,
-                                      const CudaTopKOutput& out, CudaStream stream) {
+void CudaStructuralScorer::TopKDevice(const CudaQueryBatch& batch, int k, const CudaTopKOutput& out,
+                                      CudaStream stream) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   DeviceScope scope(impl_->device);
   impl_->SyncCatalog();
@@ -368,8 +369,8 @@ void CudaStructuralScorer::TopKDevice(const CudaQueryBatch& batch, int k,
 
 void CudaStructuralScorer::TopKHost(const CudaQueryBatch& batch, int k,
                                     const CudaTopKOutput& out) const {
-  GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument, "k must be in 1.." << kMaxTopK
-                                                                           << ", got " << k);
+  GRLM_CHECK(k >= 1 && k <= kMaxTopK, InvalidArgument,
+             "k must be in 1.." << kMaxTopK << ", got " << k);
   GRLM_CHECK(batch.num_queries >= 0, InvalidArgument,
              "num_queries must be >= 0, got " << batch.num_queries);
   if (batch.num_queries == 0) return;

@@ -115,11 +115,11 @@ __global__ void InitKernel(const BatchArgs args) {
 
 // Loads item's terms and tie rank when item < end.
 template <int kLength>
-__device__ inline void LoadItem(const BatchArgs& args, uint32_t item, uint32_t end,
-                                TermId* terms, uint32_t* tie_rank) {
+__device__ inline void LoadItem(const BatchArgs& args, uint32_t item, uint32_t end, TermId* terms,
+                                uint32_t* tie_rank) {
   if (item >= end) return;
   const TermId* row = args.terms + static_cast<std::size_t>(item) * kLength;
-GRLM_PRAGMA_UNROLL
+  GRLM_PRAGMA_UNROLL
   for (int j = 0; j < kLength; ++j) terms[j] = __ldg(row + j);
   *tie_rank = __ldg(args.tie_rank + item);
 }
@@ -164,8 +164,8 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
   // query of the group is scored for an item that passes the filter.
   bool use_hash = true;
   if constexpr (!kPositional) {
-    use_hash = args.credit_offsets[q_begin + group_size] - args.credit_offsets[q_begin] <=
-               kHashSlots / 2;
+    use_hash =
+        args.credit_offsets[q_begin + group_size] - args.credit_offsets[q_begin] <= kHashSlots / 2;
     for (int i = tid; i < kFilterWords; i += kScanThreads) filter[i] = 0;
   }
   if (use_hash) {
@@ -212,13 +212,13 @@ __global__ void __launch_bounds__(kScanThreads) ScanKernel(const BatchArgs args)
   LoadItem<kLength>(args, item_begin + tid, item_end, next_terms, &next_rank);
   for (uint32_t item = item_begin + tid; item < item_end; item += kScanThreads) {
     TermId terms[kLength];
-GRLM_PRAGMA_UNROLL
+    GRLM_PRAGMA_UNROLL
     for (int j = 0; j < kLength; ++j) terms[j] = next_terms[j];
     const uint32_t tie_rank = next_rank;
     LoadItem<kLength>(args, item + kScanThreads, item_end, next_terms, &next_rank);
     uint32_t match[kLength];  // positional: the group's queries holding terms[j] at position j
     uint32_t candidates = 0;  // queries of the group that may score above 0
-GRLM_PRAGMA_UNROLL
+    GRLM_PRAGMA_UNROLL
     for (int j = 0; j < kLength; ++j) {
       if constexpr (kPositional) {
         match[j] = terms[j] < kPadTerm
@@ -238,14 +238,14 @@ GRLM_PRAGMA_UNROLL
       uint32_t score_rank;
       if constexpr (kPositional) {
         uint32_t mask = 0;
-GRLM_PRAGMA_UNROLL
+        GRLM_PRAGMA_UNROLL
         for (int j = 0; j < kLength; ++j) mask |= (match[j] >> qi & 1u) << j;
         score_rank = __ldg(args.level_of_mask + mask);
       } else {
-        const int32_t units = BagItemUnits(
-            terms, kLength,
-            DenseCredits{args.dense_credit +
-                         static_cast<std::size_t>(q_begin + qi) * args.vocab_size});
+        const int32_t units =
+            BagItemUnits(terms, kLength,
+                         DenseCredits{args.dense_credit +
+                                      static_cast<std::size_t>(q_begin + qi) * args.vocab_size});
         if (units <= 0) continue;
         score_rank = static_cast<uint32_t>(units);
       }

@@ -1,7 +1,6 @@
 // Launchers of the CUDA structural scorer's kernels; see structural_kernels.cuh for the pipeline.
-#include "structural_kernels.cuh"
-
 #include "structural_device.cuh"
+#include "structural_kernels.cuh"
 
 namespace grlm::cuda {
 namespace {
@@ -35,8 +34,9 @@ cudaError_t CudaLauncher::ScatterCredits(const BatchArgs& args, bool clear) cons
 cudaError_t CudaLauncher::Init(const BatchArgs& args) const {
   const int threads = 256;
   const std::size_t cells = static_cast<std::size_t>(args.num_queries) * kBuckets;
-  device::InitKernel<<<static_cast<unsigned>((cells + threads - 1) / threads), threads, 0,
-                       stream>>>(args);
+  device::
+      InitKernel<<<static_cast<unsigned>((cells + threads - 1) / threads), threads, 0, stream>>>(
+          args);
   return cudaGetLastError();
 }
 

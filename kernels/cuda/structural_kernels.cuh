@@ -14,11 +14,11 @@
 //   2. Init: each query's key range [lo, hi) = every possible positive key; histograms zeroed.
 //   3. Rounds of Scan<kCount> + Resolve: the scan streams the term matrix once, scores every item
 //      against the group's refining queries (positional: a shared hash of (position, term) ->
-//      query bitmask, so an item costs L lookups whatever the group size; bag mode: credited term ->
-//      query bitmask behind a bitmap filter) and counts each query's
-//      keys in kBuckets buckets of its range; Resolve keeps the bucket holding the k-th key as the
-//      new range. A query stops refining once that bucket holds at most kTieCapacity keys; blocks
-//      whose queries all stopped return at once, so the rounds left cost a near-empty launch.
+//      query bitmask, so an item costs L lookups whatever the group size; bag mode: credited term
+//      -> query bitmask behind a bitmap filter) and counts each query's keys in kBuckets buckets of
+//      its range; Resolve keeps the bucket holding the k-th key as the new range. A query stops
+//      refining once that bucket holds at most kTieCapacity keys; blocks whose queries all stopped
+//      return at once, so the rounds left cost a near-empty launch.
 //   4. Scan<kCollect>: every key >= lo (fewer than k + kTieCapacity per query) is appended to the
 //      query's candidate list.
 //   5. Select: one block per query keeps the keys at or above the k-th key's bucket of one more
@@ -58,12 +58,12 @@ inline constexpr uint32_t kFilterMask = kFilterWords * 32 - 1;
 
 // A query's selection state, in device memory.
 struct QueryState {
-  uint64_t lo = 0;       // every key >= lo is collected at the end
-  uint64_t hi = 0;       // [lo, hi): the keys still split into buckets while refining
-  int32_t shift = 0;     // bucket of a key in [lo, hi): (key - lo) >> shift, < kBuckets
-  int32_t need = 0;      // how many keys of [lo, hi) belong to the top-k
-  int32_t refining = 0;  // 1 while [lo, hi) may hold more than kTieCapacity keys
-  int32_t collected = 0; // keys appended by the collect scan
+  uint64_t lo = 0;        // every key >= lo is collected at the end
+  uint64_t hi = 0;        // [lo, hi): the keys still split into buckets while refining
+  int32_t shift = 0;      // bucket of a key in [lo, hi): (key - lo) >> shift, < kBuckets
+  int32_t need = 0;       // how many keys of [lo, hi) belong to the top-k
+  int32_t refining = 0;   // 1 while [lo, hi) may hold more than kTieCapacity keys
+  int32_t collected = 0;  // keys appended by the collect scan
 };
 
 enum class ScanPhase { kCount, kCollect };
@@ -93,10 +93,10 @@ struct BatchArgs {
   int num_queries = 0;
   int k = 1;
   // Workspace.
-  QueryState* states = nullptr;       // num_queries
-  uint32_t* histogram = nullptr;      // num_queries x kBuckets
-  uint64_t* candidates = nullptr;     // num_queries x candidate_capacity
-  int candidate_capacity = 0;         // CandidateCapacity(k)
+  QueryState* states = nullptr;    // num_queries
+  uint32_t* histogram = nullptr;   // num_queries x kBuckets
+  uint64_t* candidates = nullptr;  // num_queries x candidate_capacity
+  int candidate_capacity = 0;      // CandidateCapacity(k)
   // Scan grid: blockIdx.x = query group, blockIdx.y = chunk of chunk_items items.
   uint32_t chunk_items = 0;
   int num_chunks = 1;

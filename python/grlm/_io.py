@@ -17,8 +17,14 @@ from typing import Any
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["atomic_write_json", "atomic_write_jsonl", "atomic_write_text", "open_text",
-           "read_jsonl", "require_file"]
+__all__ = [
+    "atomic_write_json",
+    "atomic_write_jsonl",
+    "atomic_write_text",
+    "open_text",
+    "read_jsonl",
+    "require_file",
+]
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -40,14 +46,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, data: Any, *, default=None) -> None:
     """Writes ``data`` as indented JSON plus a newline, atomically; ``default`` as in
     :func:`json.dumps` (``str`` turns paths and other objects into text)."""
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=default)
-                      + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=default) + "\n")
 
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[Any], *, default=None) -> None:
     """Writes one JSON value per line, atomically."""
-    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False, default=default) + "\n"
-                                    for row in rows))
+    atomic_write_text(
+        path, "".join(json.dumps(row, ensure_ascii=False, default=default) + "\n" for row in rows)
+    )
 
 
 def open_text(path: str | os.PathLike):
@@ -87,6 +93,7 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as error:
                 raise InvalidInputError(f"{path}:{lineno}: malformed JSON: {error}") from None
             if not isinstance(obj, dict):
-                raise InvalidInputError(f"{path}:{lineno}: expected a JSON object, got "
-                                        f"{type(obj).__name__}")
+                raise InvalidInputError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
             yield lineno, obj

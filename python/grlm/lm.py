@@ -90,8 +90,7 @@ def chat_prompt_text(tokenizer, prompt: str, system: str) -> str:
         return _plain_prompt(system, prompt)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     try:
-        return tokenizer.apply_chat_template(messages, tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     except Exception:  # noqa: BLE001 - templates raise arbitrary errors on a system turn
         merged = [{"role": "user", "content": f"{system}\n\n{prompt}"}]
         return tokenizer.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
@@ -103,8 +102,14 @@ def prompt_ids(tokenizer, prompt: str, system: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1,
-             max_len: int | None = None, device=None):
+def left_pad(
+    rows: Sequence[Sequence[int]],
+    pad_id: int,
+    *,
+    multiple: int = 1,
+    max_len: int | None = None,
+    device=None,
+):
     """(input_ids, attention_mask) int64 tensors of token rows padded on the left with
     ``pad_id``, as decoder-only batched generation needs.
 
@@ -125,6 +130,6 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int, *, multiple: int = 1,
     for i, row in enumerate(rows):
         if len(row):
             row = list(row)
-            ids[i, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
-            mask[i, width - len(row):] = 1
+            ids[i, width - len(row) :] = torch.as_tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
     return ids.to(device), mask.to(device)

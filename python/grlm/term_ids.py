@@ -125,7 +125,7 @@ def parse_term_id(text: str) -> list[str]:
     start = body.find("[")
     if start >= 0:
         end = body.find("]", start + 1)
-        body = body[start + 1:end] if end >= 0 else body[start + 1:]
+        body = body[start + 1 : end] if end >= 0 else body[start + 1 :]
     body = body.replace("\u3001", ",").replace("\uff0c", ",")
     if re.search(r"[,;|\n]", body):
         pieces = re.split(r"[,;|\n]", body)
@@ -217,15 +217,17 @@ def load_term_ids(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
                 record = _json_loads(line, where)
             except json.JSONDecodeError as error:
                 raise InvalidInputError(
-                    f"{where}: neither a JSON map of Term IDs nor JSONL ({error.msg})") from None
+                    f"{where}: neither a JSON map of Term IDs nor JSONL ({error.msg})"
+                ) from None
             if not isinstance(record, dict) or "item_id" not in record or "terms" not in record:
                 raise InvalidInputError(f"{where}: a JSONL line needs 'item_id' and 'terms'")
             records.append((record["item_id"], record["terms"], where))
     result: dict[str, tuple[str, ...]] = {}
     for item_id, terms, where in records:
         if not isinstance(item_id, (str, int)) or isinstance(item_id, bool):
-            raise InvalidInputError(f"{where}: item_id must be a string or integer, got "
-                                    f"{item_id!r}")
+            raise InvalidInputError(
+                f"{where}: item_id must be a string or integer, got {item_id!r}"
+            )
         key = str(item_id)
         if key in result:
             raise InvalidInputError(f"{where}: item {key!r} appears twice")
@@ -239,12 +241,14 @@ def _read_utf8(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise InvalidInputError(f"{path}:{line}: not UTF-8 (byte {error.start}: "
-                                f"{error.reason})") from None
+        raise InvalidInputError(
+            f"{path}:{line}: not UTF-8 (byte {error.start}: {error.reason})"
+        ) from None
 
 
 def _json_loads(text: str, where: str):
     """json.loads refusing repeated keys (the last would silently win) and deep nesting."""
+
     def no_repeated_keys(pairs):
         obj = {}
         for key, value in pairs:
@@ -259,11 +263,12 @@ def _json_loads(text: str, where: str):
         raise InvalidInputError(f"{where}: JSON nested too deeply") from None
 
 
-def save_term_ids(path: str | os.PathLike[str],
-                  term_ids: Mapping[str, Iterable[str]]) -> None:
+def save_term_ids(path: str | os.PathLike[str], term_ids: Mapping[str, Iterable[str]]) -> None:
     """Writes Term IDs as JSONL (``{"item_id", "terms"}`` per line), atomically.
 
     Terms are written as given; normalize them first (every grlm writer does).
     """
-    atomic_write_jsonl(path, ({"item_id": str(item_id), "terms": list(terms)}
-                              for item_id, terms in term_ids.items()))
+    atomic_write_jsonl(
+        path,
+        ({"item_id": str(item_id), "terms": list(terms)} for item_id, terms in term_ids.items()),
+    )

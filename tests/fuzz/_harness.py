@@ -32,7 +32,7 @@ def _load_libfuzzer_globally() -> None:
 def run(test_one_input: Callable[[bytes], None], setup: Callable[[], None] | None = None) -> None:
     """Fuzzes test_one_input (libFuzzer flags in sys.argv), or replays inputs with --replay."""
     if "--replay" in sys.argv:
-        paths = [Path(p) for p in sys.argv[sys.argv.index("--replay") + 1:]]
+        paths = [Path(p) for p in sys.argv[sys.argv.index("--replay") + 1 :]]
         files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
         if setup:
             setup()
@@ -44,8 +44,8 @@ def run(test_one_input: Callable[[bytes], None], setup: Callable[[], None] | Non
 
     _load_libfuzzer_globally()
     with atheris.instrument_imports(include=["grlm"]):
-        import grlm.decoding.trie  # noqa: F401
-        import grlm.ground  # noqa: F401
+        import grlm.decoding.trie
+        import grlm.ground
         import grlm.term_ids  # noqa: F401
     if setup:
         setup()

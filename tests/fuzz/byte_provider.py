@@ -33,6 +33,6 @@ class Provider:
         return "".join(self.pick(alphabet) for _ in range(self.int(0, max_chars)))
 
     def remaining(self) -> bytes:
-        rest = self._data[self._pos:]
+        rest = self._data[self._pos :]
         self._pos = len(self._data)
         return rest

@@ -6,8 +6,23 @@ from __future__ import annotations
 import _harness
 
 # Few distinct words, so that equal terms, substrings and collisions are common.
-WORDS = ["a", "ab", "abc", "b", "bc", "hair", "hair-mask", "mask", "water bottle", "Water  Bottle",
-         "se", "serum", "é", "éa", "zz"]
+WORDS = [
+    "a",
+    "ab",
+    "abc",
+    "b",
+    "bc",
+    "hair",
+    "hair-mask",
+    "mask",
+    "water bottle",
+    "Water  Bottle",
+    "se",
+    "serum",
+    "é",
+    "éa",
+    "zz",
+]
 
 
 def test_one_input(data: bytes) -> None:

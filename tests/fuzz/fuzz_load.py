@@ -10,8 +10,10 @@ import tempfile
 
 import _harness
 
-PATH = os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
-                    f"grlm_fuzz_load_{os.getpid()}.grlm")
+PATH = os.path.join(
+    "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
+    f"grlm_fuzz_load_{os.getpid()}.grlm",
+)
 
 
 def test_one_input(data: bytes) -> None:

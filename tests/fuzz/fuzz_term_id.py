@@ -30,8 +30,9 @@ def test_one_input(data: bytes) -> None:
     # Round trip: simple terms (letters, digits, inner hyphens and spaces) survive formatting.
     # At least two, so that the list has a comma: "[water bottle]" alone reads as two terms.
     fdp = provider.Provider(data)
-    words = ["".join(fdp.pick("abcxyz019") for _ in range(fdp.int(1, 5)))
-             for _ in range(fdp.int(2, 6))]
+    words = [
+        "".join(fdp.pick("abcxyz019") for _ in range(fdp.int(1, 5))) for _ in range(fdp.int(2, 6))
+    ]
     simple = [w if i % 3 else f"{w}-{w}" if i % 2 else f"{w} {w}" for i, w in enumerate(words)]
     assert parse_term_id(format_term_id(simple)) == simple, simple
 

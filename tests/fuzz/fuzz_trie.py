@@ -49,8 +49,9 @@ def test_one_input(data: bytes) -> None:
             assert trie.allowed_after(prefix) == expected, (prefix, expected, model)
             expected_items = sorted(k for k, s in model.items() if s == prefix)
             assert trie.items_of(prefix) == expected_items, (prefix, model)
-            assert (trie.walk(prefix) >= 0) == (tuple(prefix) in live_prefixes(model)
-                                                or bool(expected_items))
+            assert (trie.walk(prefix) >= 0) == (
+                tuple(prefix) in live_prefixes(model) or bool(expected_items)
+            )
     assert len(trie) == len(model)
     arrays = trie.export()
     assert int(arrays["live"][0]) == len(model)

@@ -21,18 +21,38 @@ def test_terms_stage_builds_term_ids_with_ctg(tmp_path, monkeypatch):
     model.save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     words = ["steel", "copper", "brass", "nylon", "rubber", "glass"]
-    items = {f"i{n}": Item(f"i{n}", title=f"{words[n % 6]} {words[(n + 1) % 6]} clamp size {n}",
-                           description="A sturdy workshop clamp.", brand="Acme")
-             for n in range(8)}
+    items = {
+        f"i{n}": Item(
+            f"i{n}",
+            title=f"{words[n % 6]} {words[(n + 1) % 6]} clamp size {n}",
+            description="A sturdy workshop clamp.",
+            brand="Acme",
+        )
+        for n in range(8)
+    }
     sequences = {f"u{u}": [f"i{(u + j) % 8}" for j in range(4)] for u in range(6)}
     save_dataset(Dataset("clamps", items, sequences), tmp_path / "data")
-    config = config_from_dict({
-        "name": "ctg", "output_dir": str(tmp_path / "run"), "model": str(model_dir),
-        "dataset": {"source": str(tmp_path / "data")},
-        "terms": {"source": "ctg", "ctg_args": ["--no-context", "--batch-size", "4",
-                                                "--max-new-tokens", "8", "--seeds", "1",
-                                                "--no-progress"]},
-    })
+    config = config_from_dict(
+        {
+            "name": "ctg",
+            "output_dir": str(tmp_path / "run"),
+            "model": str(model_dir),
+            "dataset": {"source": str(tmp_path / "data")},
+            "terms": {
+                "source": "ctg",
+                "ctg_args": [
+                    "--no-context",
+                    "--batch-size",
+                    "4",
+                    "--max-new-tokens",
+                    "8",
+                    "--seeds",
+                    "1",
+                    "--no-progress",
+                ],
+            },
+        }
+    )
     lines = []
     Pipeline(config, log=lines.append).run(until="terms")
 

@@ -35,8 +35,15 @@ def saved_model(tmp_path_factory):
 
 def write_catalog(folder, n=8):
     folder.mkdir()
-    items = {str(i): {"title": f"Tool number {i} steel", "description": "['Strong tool.']",
-                      "brand": "Acme", "categories": ""} for i in range(n)}
+    items = {
+        str(i): {
+            "title": f"Tool number {i} steel",
+            "description": "['Strong tool.']",
+            "brand": "Acme",
+            "categories": "",
+        }
+        for i in range(n)
+    }
     (folder / "items.json").write_text(json.dumps(items))
     return items
 
@@ -49,9 +56,23 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
     monkeypatch.setattr(terms_cli, "read_items", terms_cli._read_items_folder)
     write_catalog(tmp_path / "data")
     out = tmp_path / "terms.jsonl"
-    argv = ["build", "--dataset", str(tmp_path / "data"), "--out", str(out), "--model",
-            str(saved_model), "--no-context", "--batch-size", "4", "--max-new-tokens", "8",
-            "--seeds", "1", "--no-progress"]
+    argv = [
+        "build",
+        "--dataset",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--model",
+        str(saved_model),
+        "--no-context",
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--seeds",
+        "1",
+        "--no-progress",
+    ]
     assert run(argv) == 0
     printed = capsys.readouterr().out
     assert "legal before repair" in printed
@@ -60,8 +81,12 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
     # A random model answers nonsense: whatever is kept was repaired from the item text, every
     # item is accounted for, and the saved Term IDs are legal and distinct.
     assert generation["catalog_items"] == 8
-    assert (generation["legal_first_try"] + generation["retried"] + generation["repaired"]
-            + generation["failed"]) == 8
+    assert (
+        generation["legal_first_try"]
+        + generation["retried"]
+        + generation["repaired"]
+        + generation["failed"]
+    ) == 8
     ids = load_term_ids(out)
     assert len(ids) == 8 - generation["failed"]
     assert all(len(t) == 5 and len(set(t)) == 5 for t in ids.values())
@@ -79,8 +104,17 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
     assert report["from_log"] and report["stats"]["generation"]["generated"] == 0
     with pytest.raises(InvalidInputError, match="lacks 1 of 9"):
         write_catalog(tmp_path / "data9", n=9)
-        run([*argv[:1], "--dataset", str(tmp_path / "data9"), *argv[3:], "--log",
-             str(tmp_path / "terms.jsonl.log.jsonl"), "--from-log"])
+        run(
+            [
+                *argv[:1],
+                "--dataset",
+                str(tmp_path / "data9"),
+                *argv[3:],
+                "--log",
+                str(tmp_path / "terms.jsonl.log.jsonl"),
+                "--from-log",
+            ]
+        )
 
     assert run(["stats", str(out), "--json", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["items"] == len(ids)
@@ -97,7 +131,8 @@ def test_read_items_formats_and_errors(tmp_path):
     assert [i.item_id for i in read] == list(items) and read[0].brand == "Acme"
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "items.jsonl").write_text(
-        '{"item_id": "x", "title": "T", "categories": ["A", "B"]}\n')
+        '{"item_id": "x", "title": "T", "categories": ["A", "B"]}\n'
+    )
     read = terms_cli._read_items_folder(tmp_path / "b")
     assert read[0].categories == ("A", "B") and read[0].title == "T"
     (tmp_path / "c").mkdir()
@@ -126,22 +161,49 @@ def test_two_processes_shard_and_merge(tmp_path, saved_model):
     write_catalog(tmp_path / "data", n=10)
     runner = tmp_path / "runner.py"
     runner.write_text(RANK_RUNNER)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
     out = tmp_path / "t.jsonl"
     with socket.socket() as probe:  # a free port, so parallel or leftover runs cannot collide
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(port), str(runner),
-               "terms", "build", "--dataset", str(tmp_path / "data"), "--out", str(out),
-               "--model", str(saved_model), "--no-context", "--batch-size", "2",
-               "--max-new-tokens", "6", "--seeds", "", "--no-progress"]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600,
-                         check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        str(runner),
+        "terms",
+        "build",
+        "--dataset",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--model",
+        str(saved_model),
+        "--no-context",
+        "--batch-size",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--seeds",
+        "",
+        "--no-progress",
+    ]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
-    shards = [(tmp_path / f"t.jsonl.log.jsonl.rank{r}").read_text().splitlines()[1:]
-              for r in range(2)]
+    shards = [
+        (tmp_path / f"t.jsonl.log.jsonl.rank{r}").read_text().splitlines()[1:] for r in range(2)
+    ]
     logged = [json.loads(line)["item_id"] for shard in shards for line in shard]
     assert sorted(logged, key=int) == [str(i) for i in range(10)]
     assert [json.loads(line)["item_id"] for line in shards[1]] == ["1", "3", "5", "7", "9"]

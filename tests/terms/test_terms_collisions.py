@@ -20,11 +20,14 @@ def test_regeneration_fixes_later_items_only():
 
     def regenerate(requests, round_index):
         asked.append((round_index, [(i, [tuple(t) for t in avoid]) for i, avoid in requests]))
-        return {"2": ("glue", "bonding", "fast", "hobbyist", "thick"),
-                "3": ("glue", "bonding", "fast", "hobbyist", "thick")}  # 3 collides with new 2
+        return {
+            "2": ("glue", "bonding", "fast", "hobbyist", "thick"),
+            "3": ("glue", "bonding", "fast", "hobbyist", "thick"),
+        }  # 3 collides with new 2
 
-    fixed, report = resolve_collisions(ids, texts={i: "Title: glue gel" for i in ids},
-                                       regenerate=regenerate, rounds=1)
+    fixed, report = resolve_collisions(
+        ids, texts={i: "Title: glue gel" for i in ids}, regenerate=regenerate, rounds=1
+    )
     assert asked == [(0, [("2", [A]), ("3", [A])])]
     assert fixed["1"] == A
     assert fixed["2"] == ("glue", "bonding", "fast", "hobbyist", "thick")
@@ -45,8 +48,11 @@ def test_illegal_or_taken_proposals_are_rejected():
         return {"3": B} if round_index == 0 else {"3": ("only", "four", "terms", "here")}
 
     fixed, report = resolve_collisions(
-        ids, texts={"1": "", "2": "", "3": "Title: Cyanoacrylate glue for balsa models"},
-        regenerate=regenerate, rounds=2)
+        ids,
+        texts={"1": "", "2": "", "3": "Title: Cyanoacrylate glue for balsa models"},
+        regenerate=regenerate,
+        rounds=2,
+    )
     assert report.changed_by_regeneration == []
     assert report.changed_by_text == ["3"]
     # The weakest (last) term is replaced with a word from the item's own text.
@@ -66,5 +72,10 @@ def test_text_replacement_prefers_rare_words_and_reports_unresolved():
 
 def test_distinguishing_words():
     assert distinguishing_words("Title: The Stanley TRA708T staple, Heavy-Duty for roofing") == [
-        "stanley", "tra708t", "staple", "heavy-duty", "roofing"]
+        "stanley",
+        "tra708t",
+        "staple",
+        "heavy-duty",
+        "roofing",
+    ]
     assert distinguishing_words("x common rare", {"common": 10, "rare": 1}) == ["rare", "common"]

@@ -75,8 +75,17 @@ def test_default_model_is_offline_minilm(tmp_path):
 class TableEncoder:
     """Terms of one family ("drill", "drills", "drilling") get nearly the same vector."""
 
-    FAMILIES: ClassVar[dict[str, int]] = {"drill": 0, "drills": 0, "drilling": 0, "glue": 1, "adhesive": 1, "red": 2,
-                "crimson": 2, "steel": 3, "metal": 3}
+    FAMILIES: ClassVar[dict[str, int]] = {
+        "drill": 0,
+        "drills": 0,
+        "drilling": 0,
+        "glue": 1,
+        "adhesive": 1,
+        "red": 2,
+        "crimson": 2,
+        "steel": 3,
+        "metal": 3,
+    }
 
     def encode(self, texts):
         rows = np.zeros((len(texts), 4), dtype=np.float32)
@@ -87,8 +96,12 @@ class TableEncoder:
 
 
 def test_compress_folds_families_and_keeps_terms_distinct():
-    ids = {"1": ("drill", "red", "steel"), "2": ("drills", "crimson", "metal"),
-           "3": ("glue", "adhesive", "red"), "4": ("drilling", "glue", "steel")}
+    ids = {
+        "1": ("drill", "red", "steel"),
+        "2": ("drills", "crimson", "metal"),
+        "3": ("glue", "adhesive", "red"),
+        "4": ("drilling", "glue", "steel"),
+    }
     compressed, report = compress_vocabulary(ids, 4, encoder=TableEncoder())
     core = {t: compressed["1"][i] for i, t in enumerate(ids["1"])}
     # Items 1 and 2 were synonyms term by term: they now share a Term ID.

@@ -42,7 +42,8 @@ def test_ivf_finds_true_neighbours_on_clustered_data():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(20, 16))
     vectors = (np.repeat(centres, 50, axis=0) + 0.01 * rng.normal(size=(1000, 16))).astype(
-        np.float32)
+        np.float32
+    )
     found = nearest_neighbours(vectors, 5, index="ivf", nprobe=64)
     expected = nearest_neighbours_reference(vectors, 5)
     same_cluster = (found // 50) == (np.arange(1000)[:, None] // 50)
@@ -50,13 +51,16 @@ def test_ivf_finds_true_neighbours_on_clustered_data():
     assert found.shape == expected.shape
 
 
-@pytest.mark.parametrize("vectors, k, message", [
-    (np.zeros((0, 3)), 1, "non-empty"),
-    (np.ones((3,)), 1, "2-D"),
-    (np.ones((3, 2)), 3, "only 2 other items"),
-    (np.ones((3, 2)), -1, "k must be"),
-    (np.array([[1.0, np.nan], [1.0, 0.0]]), 1, "NaN"),
-])
+@pytest.mark.parametrize(
+    "vectors, k, message",
+    [
+        (np.zeros((0, 3)), 1, "non-empty"),
+        (np.ones((3,)), 1, "2-D"),
+        (np.ones((3, 2)), 3, "only 2 other items"),
+        (np.ones((3, 2)), -1, "k must be"),
+        (np.array([[1.0, np.nan], [1.0, 0.0]]), 1, "NaN"),
+    ],
+)
 def test_bad_inputs(vectors, k, message):
     with pytest.raises(InvalidInputError, match=message):
         nearest_neighbours(vectors, k)

@@ -19,9 +19,11 @@ PREFIXED = [
     ("drill, drilling, cordless, contractor, two-speed", FIVE),  # cut before "]"
     ("drill, drilling, cordless, contractor, two-speed\n\nExplanation: a, b, c", FIVE),
     ("w1, w2, w3, w4, w5] [drill, drilling, cordless, contractor, two-speed]", FIVE),
-    ("relay, starting, 500% increase, compressor, 10000]",
-     ("relay", "starting", "500% increase", "compressor", "10000")),
-    ("vise, quick  release, woodworking, 9\"]", ("vise", "quick release", "woodworking", "9")),
+    (
+        "relay, starting, 500% increase, compressor, 10000]",
+        ("relay", "starting", "500% increase", "compressor", "10000"),
+    ),
+    ('vise, quick  release, woodworking, 9"]', ("vise", "quick release", "woodworking", "9")),
     ("]", ()),
     ("", ()),
 ]
@@ -51,16 +53,19 @@ def test_plain_corpus(output, expected):
     assert extract_terms(output) == expected
 
 
-@pytest.mark.parametrize("terms, problem", [
-    (FIVE, None),
-    (FIVE[:4], "4 terms instead of 5"),
-    (FIVE + ("x",), "6 terms instead of 5"),
-    (("a", "a", "b", "c", "d"), "repeated term"),
-    (("a", "b", "c", "d", "one two three four"), "more than 3 words"),
-    (("a", "b", "c", "d", "x" * 41), "more than 40 characters"),
-    (("a", "b", "c", "d", "%%"), "without letters or digits"),
-    (("a", "b", "c", "d", ""), "empty term"),
-])
+@pytest.mark.parametrize(
+    "terms, problem",
+    [
+        (FIVE, None),
+        (FIVE[:4], "4 terms instead of 5"),
+        (FIVE + ("x",), "6 terms instead of 5"),
+        (("a", "a", "b", "c", "d"), "repeated term"),
+        (("a", "b", "c", "d", "one two three four"), "more than 3 words"),
+        (("a", "b", "c", "d", "x" * 41), "more than 40 characters"),
+        (("a", "b", "c", "d", "%%"), "without letters or digits"),
+        (("a", "b", "c", "d", ""), "empty term"),
+    ],
+)
 def test_validate(terms, problem):
     problems = validate_terms(terms)
     if problem is None:
@@ -72,9 +77,11 @@ def test_validate(terms, problem):
 term = st.from_regex(r"[A-Za-z][a-z0-9]{0,8}(-[a-z0-9]{1,5})?( [a-z]{1,6})?", fullmatch=True)
 
 
-@given(st.lists(term, min_size=5, max_size=5, unique_by=normalize_term),
-       st.sampled_from(["{}", "Keywords: {}", "{}\n\nThe end.", "Answer: {}."]),
-       st.sampled_from(["'", '"', ""]))
+@given(
+    st.lists(term, min_size=5, max_size=5, unique_by=normalize_term),
+    st.sampled_from(["{}", "Keywords: {}", "{}\n\nThe end.", "Answer: {}."]),
+    st.sampled_from(["'", '"', ""]),
+)
 def test_fuzz_wrapped_lists_parse_back(terms, wrapper, quote):
     text = wrapper.format(format_term_id(f"{quote}{t}{quote}" for t in terms))
     parsed = parse_output(text)

@@ -38,14 +38,21 @@ DRILL = "drill, drilling, cordless, contractor, battery]"
 ANSWERS = {
     "Title: Cordless drill": {"greedy": DRILL},
     # Same answer as "a": a collision; the "must differ" prompt fixes it.
-    "Title: Hammer drill": {"greedy": DRILL,
-                            "avoid": "drill, drilling, hammer, contractor, masonry]"},
+    "Title: Hammer drill": {
+        "greedy": DRILL,
+        "avoid": "drill, drilling, hammer, contractor, masonry]",
+    },
     # Illegal first (4 terms), legal with the stricter prompt.
-    "Title: Super glue gel": {"greedy": "glue, bonding, gel, hobbyist]",
-                              "strict": "glue, bonding, gel, hobbyist, fast-setting]"},
+    "Title: Super glue gel": {
+        "greedy": "glue, bonding, gel, hobbyist]",
+        "strict": "glue, bonding, gel, hobbyist, fast-setting]",
+    },
     # Legal only when sampled with seed 2.
-    "Title: Wood glue": {"greedy": "glue glue glue]", "strict": "glue]",
-                         "sample:2": "glue, woodworking, strong, carpenter, sandable]"},
+    "Title: Wood glue": {
+        "greedy": "glue glue glue]",
+        "strict": "glue]",
+        "sample:2": "glue, woodworking, strong, carpenter, sandable]",
+    },
     # Never legal, nothing usable in its text: failed.
     "Title: Mystery": {},
     # Never legal; repaired from its answer plus its own words.
@@ -69,8 +76,9 @@ class FakeEncoder:
 
 def build(tmp_path, generator, **config):
     config = CTGConfig(**{"context": False, "batch_size": 2, **config})
-    return build_term_ids(ITEMS, generator=generator, log_path=tmp_path / "log.jsonl",
-                          config=config, progress=False)
+    return build_term_ids(
+        ITEMS, generator=generator, log_path=tmp_path / "log.jsonl", config=config, progress=False
+    )
 
 
 def test_statuses_retries_repair_and_collisions(tmp_path):
@@ -78,9 +86,19 @@ def test_statuses_retries_repair_and_collisions(tmp_path):
     result = build(tmp_path, generator)
     records = result.records
     assert {i: records[i]["status"] for i in records} == {
-        "a": "ok", "b": "ok", "c": "retried", "d": "retried", "e": "failed", "f": "repaired"}
-    assert [a["mode"] for a in records["d"]["attempts"]] == ["greedy", "strict", "sample:1",
-                                                             "sample:2"]
+        "a": "ok",
+        "b": "ok",
+        "c": "retried",
+        "d": "retried",
+        "e": "failed",
+        "f": "repaired",
+    }
+    assert [a["mode"] for a in records["d"]["attempts"]] == [
+        "greedy",
+        "strict",
+        "sample:1",
+        "sample:2",
+    ]
     assert result.term_ids["a"] == ("drill", "drilling", "cordless", "contractor", "battery")
     assert result.term_ids["b"] == ("drill", "drilling", "hammer", "contractor", "masonry")
     assert result.term_ids["c"] == ("glue", "bonding", "gel", "hobbyist", "fast-setting")
@@ -105,8 +123,9 @@ def test_no_repair_reports_failures(tmp_path):
 
 
 def test_repair_terms():
-    assert repair_terms([["aa bb cc dd", "xx", "i"], ["xx", "yy", "the"]], "Title: Zed and more",
-                        num_terms=4) == ("xx", "yy", "zed", "more")
+    assert repair_terms(
+        [["aa bb cc dd", "xx", "i"], ["xx", "yy", "the"]], "Title: Zed and more", num_terms=4
+    ) == ("xx", "yy", "zed", "more")
     assert repair_terms([["xx"]], "", num_terms=2) is None
 
 
@@ -120,8 +139,14 @@ def test_context_puts_neighbours_in_prompts(tmp_path):
             seen.extend(c[-1]["content"] for c in conversations)
             return super().generate(conversations, **kw)
 
-    build_term_ids(ITEMS, generator=Spy(ANSWERS), encoder=FakeEncoder(), config=config,
-                   log_path=tmp_path / "ctx.jsonl", progress=False)
+    build_term_ids(
+        ITEMS,
+        generator=Spy(ANSWERS),
+        encoder=FakeEncoder(),
+        config=config,
+        log_path=tmp_path / "ctx.jsonl",
+        progress=False,
+    )
     first = seen[0]
     assert "Similar products:\n1. Title: " in first and "\n2. Title: " in first
     assert "\n3. " not in first.split("Target product")[0]
@@ -129,8 +154,9 @@ def test_context_puts_neighbours_in_prompts(tmp_path):
     glue = next(p for p in seen if "Target product:\nTitle: Wood glue" in p)
     assert "1. Title: Super glue gel" in glue
     with pytest.raises(InvalidInputError, match="encoder"):
-        build_term_ids(ITEMS, generator=generator, config=config, log_path=tmp_path / "x.jsonl",
-                       progress=False)
+        build_term_ids(
+            ITEMS, generator=generator, config=config, log_path=tmp_path / "x.jsonl", progress=False
+        )
 
 
 def test_resume_after_injected_failure(tmp_path):
@@ -188,8 +214,11 @@ def test_resume_after_kill(tmp_path):
     env = {**os.environ, "PYTHONPATH": f"{python_dir}{os.pathsep}{here}"}
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
-    process = subprocess.Popen([sys.executable, str(script), str(python_dir), str(here),
-                                str(tmp_path), "0.3"], env=env, stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(python_dir), str(here), str(tmp_path), "0.3"],
+        env=env,
+        stdout=subprocess.PIPE,
+    )
     log = tmp_path / "log.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -200,9 +229,13 @@ def test_resume_after_kill(tmp_path):
     process.wait()
     done = len(log.read_text().splitlines()) - 1
     assert 2 <= done < len(ITEMS)
-    finished = subprocess.run([sys.executable, str(script), str(python_dir), str(here),
-                               str(tmp_path), "0"], env=env, capture_output=True, text=True,
-                              check=True)
+    finished = subprocess.run(
+        [sys.executable, str(script), str(python_dir), str(here), str(tmp_path), "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     resumed = json.loads(finished.stdout.strip().splitlines()[-1])
     fresh = build(tmp_path / "fresh", CannedGenerator(ANSWERS), batch_size=1)
     assert resumed == {k: list(v) for k, v in fresh.term_ids.items()}
@@ -225,16 +258,20 @@ SHORT_ITEMS = [
 ]
 SHORT_ANSWERS = {
     "Title: Socket zed wrench": {"greedy": "socket, zed, wrench, metric, tool]"},
-    "Title: Socket": {"greedy": "socket, socket, socket, socket, socket]",
-                      "avoid": "socket, zed, wrench, metric, spare]"},
+    "Title: Socket": {
+        "greedy": "socket, socket, socket, socket, socket]",
+        "avoid": "socket, zed, wrench, metric, spare]",
+    },
     "Title: Garden hose reel": {"greedy": "hose, garden, reel, watering, outdoor]"},
 }
 
 
 def test_complete_from_neighbours_rules():
-    assert complete_from_neighbours([["socket"] * 5], "Title: Socket\nBrand: Zed",
-                                    [["socket", "a", "the", "wrench", "zed"], ["metric", "tool"]]
-                                    ) == ("socket", "zed", "wrench", "metric", "tool")
+    assert complete_from_neighbours(
+        [["socket"] * 5],
+        "Title: Socket\nBrand: Zed",
+        [["socket", "a", "the", "wrench", "zed"], ["metric", "tool"]],
+    ) == ("socket", "zed", "wrench", "metric", "tool")
     assert complete_from_neighbours([["socket"]], "Title: Socket", [["wrench"]]) is None
 
 
@@ -242,8 +279,14 @@ def test_complete_from_neighbours_rules():
 def test_short_item_completed_from_neighbour_then_collision_resolved(tmp_path, context):
     generator = CannedGenerator(SHORT_ANSWERS)
     config = CTGConfig(context=context, neighbours=1, batch_size=3, sample_seeds=(1,))
-    result = build_term_ids(SHORT_ITEMS, generator=generator, encoder=FakeEncoder(),
-                            config=config, log_path=tmp_path / "log.jsonl", progress=False)
+    result = build_term_ids(
+        SHORT_ITEMS,
+        generator=generator,
+        encoder=FakeEncoder(),
+        config=config,
+        log_path=tmp_path / "log.jsonl",
+        progress=False,
+    )
     record = result.records["x"]
     assert record["status"] == "completed" and record["completed_from"] == ["z"]
     assert record["terms"] == ["socket", "zed", "wrench", "metric", "tool"]
@@ -264,17 +307,26 @@ def test_short_item_completed_from_neighbour_then_collision_resolved(tmp_path, c
 
 def test_one_item_catalog_still_fails(tmp_path):
     items = [Item("x", title="Socket", brand="Zed")]
-    result = build_term_ids(items, generator=CannedGenerator(SHORT_ANSWERS),
-                            encoder=FakeEncoder(), config=CTGConfig(context=False),
-                            log_path=tmp_path / "log.jsonl", progress=False)
+    result = build_term_ids(
+        items,
+        generator=CannedGenerator(SHORT_ANSWERS),
+        encoder=FakeEncoder(),
+        config=CTGConfig(context=False),
+        log_path=tmp_path / "log.jsonl",
+        progress=False,
+    )
     assert [f["item_id"] for f in result.failures] == ["x"] and not result.term_ids
     assert result.stats["generation"]["failed"] == 1
     assert result.stats["generation"]["completed_from_neighbours"] == 0
 
 
 def test_no_repair_completes_nothing(tmp_path):
-    result = build_term_ids(SHORT_ITEMS, generator=CannedGenerator(SHORT_ANSWERS),
-                            encoder=FakeEncoder(),
-                            config=CTGConfig(context=False, neighbours=1, repair=False),
-                            log_path=tmp_path / "log.jsonl", progress=False)
+    result = build_term_ids(
+        SHORT_ITEMS,
+        generator=CannedGenerator(SHORT_ANSWERS),
+        encoder=FakeEncoder(),
+        config=CTGConfig(context=False, neighbours=1, repair=False),
+        log_path=tmp_path / "log.jsonl",
+        progress=False,
+    )
     assert [f["item_id"] for f in result.failures] == ["x"]

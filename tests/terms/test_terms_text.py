@@ -16,10 +16,16 @@ def test_clean_text_list_literal_html_and_entities():
 
 
 def test_item_text_fields_order_and_missing():
-    item = Item("7", title="Drill", description="['Fast drill.']", brand="Acme",
-                categories=("Tools", "Power Tools"))
-    assert item_text(item) == ("Title: Drill\nBrand: Acme\nCategories: Tools > Power Tools\n"
-                               "Description: Fast drill.")
+    item = Item(
+        "7",
+        title="Drill",
+        description="['Fast drill.']",
+        brand="Acme",
+        categories=("Tools", "Power Tools"),
+    )
+    assert item_text(item) == (
+        "Title: Drill\nBrand: Acme\nCategories: Tools > Power Tools\nDescription: Fast drill."
+    )
     assert item_text(Item("8", title="Only title")) == "Title: Only title"
     assert item_text(Item("9")) == "Item 9"
 

@@ -45,7 +45,9 @@ class Catalog {
   const TermVocab& vocab() const { return vocab_; }
   TermVocab& mutable_vocab() { return vocab_; }
   const std::vector<TermId>& terms() const { return terms_; }
-  const TermId* ItemTerms(uint32_t index) const { return terms_.data() + std::size_t(index) * length_; }
+  const TermId* ItemTerms(uint32_t index) const {
+    return terms_.data() + std::size_t(index) * length_;
+  }
   const std::string& ItemId(uint32_t index) const { return item_ids_[index]; }
   const std::vector<std::string>& item_ids() const { return item_ids_; }
   // Index of item_id, or -1.

@@ -135,9 +135,9 @@ inline CudaStructuralScorer::CudaStructuralScorer(const Catalog&, ScoreMode, std
                                                   int) {
   detail::ThrowCudaNotCompiled();
 }
-inline CudaStructuralScorer::CudaStructuralScorer(const TermId*, std::size_t, int,
-                                                  const uint32_t*, std::size_t, ScoreMode,
-                                                  std::vector<double>, int) {
+inline CudaStructuralScorer::CudaStructuralScorer(const TermId*, std::size_t, int, const uint32_t*,
+                                                  std::size_t, ScoreMode, std::vector<double>,
+                                                  int) {
   detail::ThrowCudaNotCompiled();
 }
 inline CudaStructuralScorer::~CudaStructuralScorer() = default;

@@ -54,12 +54,13 @@ template <typename E>
 }  // namespace grlm
 
 // GRLM_CHECK(cond, ExceptionType, message-stream): throws ExceptionType with the message and
-// file:line when cond is false. The message may use <<: GRLM_CHECK(k > 0, InvalidArgument, "k=" << k).
-#define GRLM_CHECK(cond, E, msg)                                            \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::ostringstream grlm_check_out_;                                   \
-      grlm_check_out_ << msg;                                               \
+// file:line when cond is false. The message may use <<: GRLM_CHECK(k > 0, InvalidArgument, "k=" <<
+// k).
+#define GRLM_CHECK(cond, E, msg)                                                   \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      std::ostringstream grlm_check_out_;                                          \
+      grlm_check_out_ << msg;                                                      \
       ::grlm::detail::Throw<::grlm::E>(__FILE__, __LINE__, grlm_check_out_.str()); \
-    }                                                                       \
+    }                                                                              \
   } while (0)

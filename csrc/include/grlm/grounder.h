@@ -27,7 +27,8 @@ struct GroundResult {
 class Grounder {
  public:
   // weights: positional-mode weights; empty means DefaultPositionWeights.
-  Grounder(Catalog catalog, ScoreMode mode = ScoreMode::kPositional, std::vector<double> weights = {});
+  Grounder(Catalog catalog, ScoreMode mode = ScoreMode::kPositional,
+           std::vector<double> weights = {});
 
   // Grounds one generated Term ID (1..L raw terms). A direct hit returns every item with exactly
   // that Term ID (at most k, tie order); otherwise the structural top-k; kNone when no item
@@ -51,14 +52,14 @@ class Grounder {
   // Grounds many Term IDs on up to num_threads threads (0: hardware concurrency): queries are
   // prepared and looked up directly in parallel, then the structural top-k of all direct misses
   // is one backend->TopKBatch call (one GPU batch on the CUDA backend). backend as for Ground.
-  std::vector<GroundResult> GroundBatch(const std::vector<std::span<const std::string_view>>& queries,
-                                        int k, int num_threads = 0,
-                                        const StructuralBackend* backend = nullptr) const;
+  std::vector<GroundResult> GroundBatch(
+      const std::vector<std::span<const std::string_view>>& queries, int k, int num_threads = 0,
+      const StructuralBackend* backend = nullptr) const;
   // The structural top-k alone (no direct mapping) of prepared queries, on backend as chosen by
   // Ground (an oracle for tests of other backends).
-  std::vector<std::vector<ScoredItem>> StructuralTopK(std::span<const PreparedQuery* const> queries,
-                                                      int k, int num_threads = 0,
-                                                      const StructuralBackend* backend = nullptr) const;
+  std::vector<std::vector<ScoredItem>> StructuralTopK(
+      std::span<const PreparedQuery* const> queries, int k, int num_threads = 0,
+      const StructuralBackend* backend = nullptr) const;
 
   const Catalog& catalog() const { return *catalog_; }
   const DirectMap& direct_map() const { return *direct_; }

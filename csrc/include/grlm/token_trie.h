@@ -9,9 +9,9 @@
 //
 // Threads: any number of readers may run alongside one writer at a time (writers queue on a
 // mutex). Readers work on an immutable snapshot, swapped in atomically when a change is complete
-// (read-copy-update over a std::shared_ptr<const Snapshot>, grlm/snapshot_cell.h): a reader never waits for a change in
-// progress, never sees half a change, and keeps its snapshot alive while it uses it. A change
-// copies the arrays once (O(nodes + edges)), so add many items with one AddBatch.
+// (read-copy-update over a std::shared_ptr<const Snapshot>, grlm/snapshot_cell.h): a reader never
+// waits for a change in progress, never sees half a change, and keeps its snapshot alive while it
+// uses it. A change copies the arrays once (O(nodes + edges)), so add many items with one AddBatch.
 #pragma once
 
 #include <cstddef>
@@ -53,8 +53,7 @@ class TokenTrie {
   // Adds n items; sequence i is tokens[offsets[i] .. offsets[i+1]-1], as one change. On an empty
   // trie the arrays are built in one pass over the sorted sequences. Validates everything before
   // changing anything.
-  void AddBatch(const int64_t* items, const int32_t* tokens, const int64_t* offsets,
-                std::size_t n);
+  void AddBatch(const int64_t* items, const int32_t* tokens, const int64_t* offsets, std::size_t n);
   // Removes item; returns false when it is not present (or already removed).
   bool Remove(int64_t item);
   bool Contains(int64_t item) const;

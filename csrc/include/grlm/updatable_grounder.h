@@ -156,10 +156,10 @@ class CatalogSnapshot {
                      std::span<const GroundResult> answers) const;
 
   std::shared_ptr<const Grounder> base_;
-  std::vector<uint32_t> tombstones_;     // sorted base indices
-  std::vector<SegmentState> segments_;   // oldest first
-  std::size_t size_ = 0;                 // live items
-  uint64_t next_key_ = 0;                // key of the next added item
+  std::vector<uint32_t> tombstones_;    // sorted base indices
+  std::vector<SegmentState> segments_;  // oldest first
+  std::size_t size_ = 0;                // live items
+  uint64_t next_key_ = 0;               // key of the next added item
   bool has_priors_ = false;
   uint64_t version_ = 0;
 };

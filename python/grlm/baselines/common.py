@@ -49,10 +49,18 @@ class ItemIndex:
 ScoreFn = Callable[[Sequence[Sequence[int]]], "np.ndarray"]
 
 
-def evaluate_examples(score_fn: ScoreFn, examples: Sequence[Example], index: ItemIndex, *,
-                      ks: Iterable[int] = DEFAULT_KS, exclude_history: bool = False,
-                      batch_size: int = 1024, progress: bool = False, desc: str = "eval",
-                      with_ranks: bool = False) -> dict:
+def evaluate_examples(
+    score_fn: ScoreFn,
+    examples: Sequence[Example],
+    index: ItemIndex,
+    *,
+    ks: Iterable[int] = DEFAULT_KS,
+    exclude_history: bool = False,
+    batch_size: int = 1024,
+    progress: bool = False,
+    desc: str = "eval",
+    with_ranks: bool = False,
+) -> dict:
     """Full-ranking metrics of a scoring model on evaluation examples.
 
     Parameters
@@ -85,13 +93,14 @@ def evaluate_examples(score_fn: ScoreFn, examples: Sequence[Example], index: Ite
 
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for start in starts:
-        batch = examples[start:start + batch_size]
+        batch = examples[start : start + batch_size]
         histories = [index.indices(e.history) for e in batch]
         targets = index.indices(e.target for e in batch)
         scores = score_fn(histories)
         acc.add_scores(scores, targets, histories if exclude_history else None)
     result = acc.result(ks)
     if with_ranks:
-        result["ranks"] = {e.user_id: (float(r) if np.isfinite(r) else None)
-                           for e, r in zip(examples, acc.ranks)}
+        result["ranks"] = {
+            e.user_id: (float(r) if np.isfinite(r) else None) for e, r in zip(examples, acc.ranks)
+        }
     return result

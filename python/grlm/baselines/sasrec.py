@@ -56,10 +56,19 @@ class SASRecConfig:
 
     def validate(self) -> None:
         if self.hidden % self.num_heads:
-            raise InvalidInputError(f"hidden {self.hidden} is not divisible by "
-                                    f"num_heads {self.num_heads}")
-        for name in ("hidden", "num_blocks", "num_heads", "max_len", "batch_size", "max_epochs",
-                     "patience", "eval_every"):
+            raise InvalidInputError(
+                f"hidden {self.hidden} is not divisible by num_heads {self.num_heads}"
+            )
+        for name in (
+            "hidden",
+            "num_blocks",
+            "num_heads",
+            "max_len",
+            "batch_size",
+            "max_epochs",
+            "patience",
+            "eval_every",
+        ):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -81,8 +90,9 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         batch, length, hidden = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+        )
         return self.out(out.transpose(1, 2).reshape(batch, length, hidden))
 
 
@@ -101,11 +111,13 @@ class SASRec(nn.Module):
         self.attn_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(config.num_blocks))
         self.attns = nn.ModuleList(
             CausalSelfAttention(d, config.num_heads, config.dropout)
-            for _ in range(config.num_blocks))
+            for _ in range(config.num_blocks)
+        )
         self.ffn_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(config.num_blocks))
         self.ffns = nn.ModuleList(
             nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(d, d))
-            for _ in range(config.num_blocks))
+            for _ in range(config.num_blocks)
+        )
         self.dropout = nn.Dropout(config.dropout)
         self.final_norm = nn.LayerNorm(d)
         self.apply(self._init_weights)
@@ -128,16 +140,18 @@ class SASRec(nn.Module):
         pad = seqs == 0
         # Positions count from the right end, as in SASRec's fixed-length left padding, so the
         # batch's padded width never changes what a sequence sees.
-        positions = torch.arange(self.config.max_len - length, self.config.max_len,
-                                 device=seqs.device).unsqueeze(0)
+        positions = torch.arange(
+            self.config.max_len - length, self.config.max_len, device=seqs.device
+        ).unsqueeze(0)
         x = self.item_emb(seqs) * math.sqrt(self.config.hidden) + self.pos_emb(positions)
         x = self.emb_dropout(x) * (~pad).unsqueeze(-1)
         causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
         allowed = (causal.unsqueeze(0) & ~pad.unsqueeze(1)) | eye.unsqueeze(0)  # (B, L, L)
         allowed = allowed.unsqueeze(1)  # broadcast over heads
-        for norm, attn, ffn_norm, ffn in zip(self.attn_norms, self.attns, self.ffn_norms,
-                                             self.ffns):
+        for norm, attn, ffn_norm, ffn in zip(
+            self.attn_norms, self.attns, self.ffn_norms, self.ffns
+        ):
             h = norm(x)
             out = attn(h, allowed)
             x = x + self.dropout(out)
@@ -153,18 +167,23 @@ class SASRec(nn.Module):
     def score_histories(self, histories: Sequence[Sequence[int]]) -> torch.Tensor:
         """Scores over the catalog (columns = item index 0..num_items-1) after each history of
         item indices (0-based, oldest first); only the last ``max_len`` items are used."""
-        seqs, _ = left_pad([[i + 1 for i in h] for h in histories], PAD,
-                           max_len=self.config.max_len, device=self.item_emb.weight.device)
+        seqs, _ = left_pad(
+            [[i + 1 for i in h] for h in histories],
+            PAD,
+            max_len=self.config.max_len,
+            device=self.item_emb.weight.device,
+        )
         hidden = self.forward(seqs)[:, -1]
         return self.item_logits(hidden)
 
 
-def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
-                   ) -> list[np.ndarray]:
+def length_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Batches of sequence indices with similar lengths (so little compute goes to padding), in
     random order; sequences of equal length are shuffled among themselves every epoch."""
     order = np.lexsort((rng.random(len(lengths)), lengths))
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -206,8 +225,14 @@ def training_pairs(split: Split, index: ItemIndex, max_len: int) -> list[list[in
     return out
 
 
-def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = None, *,
-                 progress: bool = True, log=None) -> tuple[SASRec, TrainResult]:
+def train_sasrec(
+    split: Split,
+    index: ItemIndex,
+    config: SASRecConfig | None = None,
+    *,
+    progress: bool = True,
+    log=None,
+) -> tuple[SASRec, TrainResult]:
     """Trains SASRec on ``split.train`` with early stopping on ``split.valid``.
 
     Parameters
@@ -234,8 +259,7 @@ def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = N
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     model = SASRec(len(index), config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sequences = training_pairs(split, index, config.max_len)
     lengths = np.array([len(seq) for seq in sequences])
     best_score, best_state, best_epoch, best_valid = -1.0, None, 0, {}
@@ -269,11 +293,13 @@ def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = N
         over_budget = config.time_budget_s is not None and elapsed > config.time_budget_s
         if epoch % config.eval_every == 0 or epoch == config.max_epochs or over_budget:
             model.eval()
-            valid = evaluate_examples(model.score_histories, split.valid, index,
-                                      batch_size=config.eval_batch_size)
+            valid = evaluate_examples(
+                model.score_histories, split.valid, index, batch_size=config.eval_batch_size
+            )
             if config.valid_metric not in valid:
-                raise InvalidInputError(f"valid_metric {config.valid_metric!r} is not one of "
-                                        f"{sorted(valid)}")
+                raise InvalidInputError(
+                    f"valid_metric {config.valid_metric!r} is not one of {sorted(valid)}"
+                )
             record["valid"] = valid
             score = valid[config.valid_metric]
             if score > best_score:
@@ -282,8 +308,9 @@ def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = N
             else:
                 stale += 1
             if bar is not None:
-                bar.set_postfix(loss=f"{record['loss']:.3f}",
-                                **{config.valid_metric: f"{score:.4f}"})
+                bar.set_postfix(
+                    loss=f"{record['loss']:.3f}", **{config.valid_metric: f"{score:.4f}"}
+                )
         history.append(record)
         if log is not None:
             log(record)
@@ -299,7 +326,13 @@ def train_sasrec(split: Split, index: ItemIndex, config: SASRecConfig | None = N
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    result = TrainResult(best_epoch=best_epoch, epochs_run=epoch, best_valid=best_valid,
-                         train_seconds=train_seconds, stopped_by=stopped_by, history=history,
-                         config=asdict(config))
+    result = TrainResult(
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        best_valid=best_valid,
+        train_seconds=train_seconds,
+        stopped_by=stopped_by,
+        history=history,
+        config=asdict(config),
+    )
     return model, result

@@ -9,8 +9,17 @@ import sys
 
 from grlm.errors import GrlmError
 
-COMMAND_MODULES = ("ground", "serve", "baseline", "data", "terms", "train", "recommend", "run",
-                   "demo")
+COMMAND_MODULES = (
+    "ground",
+    "serve",
+    "baseline",
+    "data",
+    "terms",
+    "train",
+    "recommend",
+    "run",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

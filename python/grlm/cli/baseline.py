@@ -12,14 +12,25 @@ import sys
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", choices=("popularity", "sasrec"))
-    parser.add_argument("--dataset", required=True,
-                        help="dataset folder/file, or a name: beauty, industrial, ml-100k")
-    parser.add_argument("--split", default="leave_one_out",
-                        choices=("leave_one_out", "chronological", "minionerec"))
-    parser.add_argument("--max-history", type=int, default=20,
-                        help="items of history kept for validation/test examples (default 20)")
-    parser.add_argument("--exclude-history", action="store_true",
-                        help="remove each user's history items from the ranking (off by default)")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="dataset folder/file, or a name: beauty, industrial, ml-100k",
+    )
+    parser.add_argument(
+        "--split", default="leave_one_out", choices=("leave_one_out", "chronological", "minionerec")
+    )
+    parser.add_argument(
+        "--max-history",
+        type=int,
+        default=20,
+        help="items of history kept for validation/test examples (default 20)",
+    )
+    parser.add_argument(
+        "--exclude-history",
+        action="store_true",
+        help="remove each user's history items from the ranking (off by default)",
+    )
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--out", help="write the metrics JSON here (temp file + rename)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -33,11 +44,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     sas.add_argument("--weight-decay", type=float, default=0.0)
     sas.add_argument("--batch-size", type=int, default=128)
     sas.add_argument("--epochs", type=int, default=200, help="maximum epochs")
-    sas.add_argument("--patience", type=int, default=10,
-                     help="stop after this many evaluations without validation gain")
+    sas.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop after this many evaluations without validation gain",
+    )
     sas.add_argument("--eval-every", type=int, default=1)
-    sas.add_argument("--time-budget", type=float, default=None,
-                     help="stop training after this many seconds (best epoch so far is kept)")
+    sas.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="stop training after this many seconds (best epoch so far is kept)",
+    )
     sas.add_argument("--valid-metric", default="ndcg@10")
     sas.add_argument("--seed", type=int, default=42)
     sas.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:0, ...")
@@ -46,8 +65,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("baseline", help="train and evaluate a classical baseline",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "baseline",
+        help="train and evaluate a classical baseline",
+        description=__doc__.splitlines()[0],
+    )
     _add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -58,8 +80,9 @@ def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle
-                       if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return cpu
@@ -83,13 +106,23 @@ def run(args: argparse.Namespace) -> int:
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        config = SASRecConfig(hidden=args.hidden, num_blocks=args.blocks, num_heads=args.heads,
-                              max_len=args.max_len, dropout=args.dropout, lr=args.lr,
-                              weight_decay=args.weight_decay, batch_size=args.batch_size,
-                              max_epochs=args.epochs, patience=args.patience,
-                              eval_every=args.eval_every, time_budget_s=args.time_budget,
-                              seed=args.seed, device=args.device,
-                              valid_metric=args.valid_metric)
+        config = SASRecConfig(
+            hidden=args.hidden,
+            num_blocks=args.blocks,
+            num_heads=args.heads,
+            max_len=args.max_len,
+            dropout=args.dropout,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            batch_size=args.batch_size,
+            max_epochs=args.epochs,
+            patience=args.patience,
+            eval_every=args.eval_every,
+            time_budget_s=args.time_budget,
+            seed=args.seed,
+            device=args.device,
+            valid_metric=args.valid_metric,
+        )
         device = str(resolve_device(args.device))
         if device.startswith("cuda"):
             device += f" ({torch.cuda.get_device_name(torch.device(device))})"
@@ -102,16 +135,25 @@ def run(args: argparse.Namespace) -> int:
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
 
-        report = run_baseline(args.model, dataset, split, ks=args.ks,
-                              exclude_history=args.exclude_history, config=config,
-                              progress=not args.no_progress, log=log)
+        report = run_baseline(
+            args.model,
+            dataset,
+            split,
+            ks=args.ks,
+            exclude_history=args.exclude_history,
+            config=config,
+            progress=not args.no_progress,
+            log=log,
+        )
     report["dataset_summary"] = dataset.summary()
     report["machine"] = {"cpu": _machine(), "device": device}
     report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report["command"] = shlex.join(sys.argv)
     keys = [f"{m}@{k}" for k in args.ks for m in ("recall", "ndcg")] + ["mrr"]
-    print(f"{args.model} on {dataset.name} ({split.protocol}, "
-          f"exclude_history={args.exclude_history}), train {report['train_seconds']:.1f}s")
+    print(
+        f"{args.model} on {dataset.name} ({split.protocol}, "
+        f"exclude_history={args.exclude_history}), train {report['train_seconds']:.1f}s"
+    )
     for part in ("valid", "test"):
         print(f"  {part:5s} " + "  ".join(f"{k}={report[part][k]:.4f}" for k in keys))
     if args.out:

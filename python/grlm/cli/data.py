@@ -11,23 +11,27 @@ import sys
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True)
     prepare = sub.add_parser("prepare", help="load a dataset and save it as a JSONL directory")
-    prepare.add_argument("--dataset", required=True,
-                         help="folder/file or name (beauty, industrial, ml-100k)")
+    prepare.add_argument(
+        "--dataset", required=True, help="folder/file or name (beauty, industrial, ml-100k)"
+    )
     prepare.add_argument("--out", required=True, help="output directory")
     prepare.add_argument("--name", help="dataset name to record")
-    prepare.add_argument("--k", type=int, default=5,
-                         help="k-core for raw Amazon reviews files (default 5)")
+    prepare.add_argument(
+        "--k", type=int, default=5, help="k-core for raw Amazon reviews files (default 5)"
+    )
     prepare.add_argument("--meta", help="Amazon metadata file (with a reviews file --dataset)")
     summary = sub.add_parser("summary", help="print dataset and split counts as JSON")
     summary.add_argument("--dataset", required=True)
-    summary.add_argument("--split", default="leave_one_out",
-                         choices=("leave_one_out", "chronological", "minionerec"))
+    summary.add_argument(
+        "--split", default="leave_one_out", choices=("leave_one_out", "chronological", "minionerec")
+    )
     summary.add_argument("--max-history", type=int, default=20)
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="prepare or summarise a dataset",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "data", help="prepare or summarise a dataset", description=__doc__.splitlines()[0]
+    )
     _add_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -39,10 +39,13 @@ class CommandError(Exception):
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "ground", help="map generated Term IDs to catalog items (direct, then structural)",
+        "ground",
+        help="map generated Term IDs to catalog items (direct, then structural)",
         description="Ground Term IDs given as arguments or read from a file (one per line, "
-                    "'[a, b, c, d, e]' or 'a, b, c, d, e'); prints one JSON line per Term ID.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "'[a, b, c, d, e]' or 'a, b, c, d, e'); prints one JSON line per Term ID.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tids", help="catalog Term IDs: JSON map {item_id: [terms]} or JSONL")
     source.add_argument("--index", help="a grounding index written by --save-index")
@@ -72,8 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.queries is not None:
         lines += _read_query_lines(args.queries, undecodable, first=len(lines))
     if not lines and not undecodable and not args.save_index:
-        raise CommandError("no Term IDs to ground: give them as arguments or with --queries",
-                           EXIT_USAGE)
+        raise CommandError(
+            "no Term IDs to ground: give them as arguments or with --queries", EXIT_USAGE
+        )
     grounder = _build_grounder(args)
     if args.save_index:
         _save_index(grounder, args.save_index)
@@ -81,16 +85,25 @@ def _run(args: argparse.Namespace) -> int:
     results = grounder.ground_batch(queries, k=args.top_k)
     try:
         for query, result in zip(queries, results):
-            print(json.dumps({"term_id": query, "hit": result.hit,
-                              "items": list(result.item_ids), "scores": list(result.scores)}))
+            print(
+                json.dumps(
+                    {
+                        "term_id": query,
+                        "hit": result.hit,
+                        "items": list(result.item_ids),
+                        "scores": list(result.scores),
+                    }
+                )
+            )
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left (`| head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
-def _read_query_lines(name: str, undecodable: list[tuple[int, str]],
-                      first: int) -> list[tuple[int, str, str]]:
+def _read_query_lines(
+    name: str, undecodable: list[tuple[int, str]], first: int
+) -> list[tuple[int, str, str]]:
     """Non-blank lines of the queries file (or stdin) with their FILE:LINE, decoded line by line
     so that a non-UTF-8 line is reported where it is (appended to undecodable)."""
     label = "<stdin>" if name == "-" else name
@@ -101,8 +114,9 @@ def _read_query_lines(name: str, undecodable: list[tuple[int, str]],
             with open(name, "rb") as stream:
                 raw_lines = stream.read().splitlines()
     except OSError as error:
-        raise CommandError(f"{label}: cannot read queries: {error.strerror}", EXIT_BAD_FILE) \
-            from None
+        raise CommandError(
+            f"{label}: cannot read queries: {error.strerror}", EXIT_BAD_FILE
+        ) from None
     lines = []
     for number, raw in enumerate(raw_lines, start=1):
         try:
@@ -140,14 +154,16 @@ def _save_index(grounder, path: str) -> None:
     try:
         grounder.save(path)
     except OSError as error:
-        raise CommandError(f"{path}: cannot write the index: {error.strerror}",
-                           EXIT_BAD_FILE) from None
+        raise CommandError(
+            f"{path}: cannot write the index: {error.strerror}", EXIT_BAD_FILE
+        ) from None
     except GrlmError as error:
         raise CommandError(f"{path}: {error}", EXIT_BAD_FILE) from None
 
 
-def _parse_queries(lines: list[tuple[int, str, str]], term_id_length: int,
-                   bad: list[tuple[int, str]]) -> list[list[str]]:
+def _parse_queries(
+    lines: list[tuple[int, str, str]], term_id_length: int, bad: list[tuple[int, str]]
+) -> list[list[str]]:
     """Parses every line; all bad ones (and those in bad already) are reported together, in
     the order of the input."""
     from grlm.errors import InvalidInputError
@@ -164,8 +180,15 @@ def _parse_queries(lines: list[tuple[int, str, str]], term_id_length: int,
             bad.append((position, f"{where}: {reason}"))
             continue
         if len(terms) > term_id_length:
-            bad.append((position, f"{where}: {len(terms)} terms, but the catalog's Term IDs "
-                                  f"have at most {term_id_length}"))
+            bad.append(
+                (
+                    position,
+                    (
+                        f"{where}: {len(terms)} terms, but the catalog's Term IDs "
+                        f"have at most {term_id_length}"
+                    ),
+                )
+            )
             continue
         queries.append(terms)
     _report([message for _, message in sorted(bad)])
@@ -178,5 +201,4 @@ def _report(bad: list[str]) -> None:
     for line in bad[:MAX_REPORTED]:
         print(f"grlm ground: error: {line}", file=sys.stderr)
     more = f" ({len(bad) - MAX_REPORTED} more not shown)" if len(bad) > MAX_REPORTED else ""
-    raise CommandError(f"{len(bad)} invalid Term ID(s); nothing was grounded{more}",
-                       EXIT_BAD_QUERY)
+    raise CommandError(f"{len(bad)} invalid Term ID(s); nothing was grounded{more}", EXIT_BAD_QUERY)

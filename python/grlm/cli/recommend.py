@@ -11,11 +11,15 @@ from __future__ import annotations
 def register(subparsers) -> None:
     from grlm.cli.run import add_config_arguments
 
-    parser = subparsers.add_parser("recommend", help="recommend and evaluate with a run's model",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "recommend", help="recommend and evaluate with a run's model", description=__doc__
+    )
     add_config_arguments(parser)
-    parser.add_argument("--decoding", choices=["free", "constrained", "both"],
-                        help="free generation + grounding, trie-constrained beam search, or both")
+    parser.add_argument(
+        "--decoding",
+        choices=["free", "constrained", "both"],
+        help="free generation + grounding, trie-constrained beam search, or both",
+    )
     parser.set_defaults(func=main)
 
 

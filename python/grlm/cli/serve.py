@@ -37,38 +37,63 @@ exit codes:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "serve", help="serve grounding (and recommendation) over HTTP",
+        "serve",
+        help="serve grounding (and recommendation) over HTTP",
         description="Serve POST /v1/ground (and /v1/recommend with --model) on HTTP; binds "
-                    "127.0.0.1 unless --host says otherwise.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "127.0.0.1 unless --host says otherwise.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tids", help="catalog Term IDs: JSON map {item_id: [terms]} or JSONL")
     source.add_argument("--index", help="a grounding index written by Grounder.save")
-    parser.add_argument("--mode", choices=["positional", "bag"], default="positional",
-                        help="structural mode of a catalog given with --tids")
+    parser.add_argument(
+        "--mode",
+        choices=["positional", "bag"],
+        default="positional",
+        help="structural mode of a catalog given with --tids",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="uvicorn worker processes, each loading the catalog itself")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes, each loading the catalog itself",
+    )
     parser.add_argument("--model", help="fine-tuned model directory: turns on /v1/recommend")
-    parser.add_argument("--objective", choices=["packed", "prefix"], default="packed",
-                        help="the fine-tuning objective of --model (its prompt layout)")
+    parser.add_argument(
+        "--objective",
+        choices=["packed", "prefix"],
+        default="packed",
+        help="the fine-tuning objective of --model (its prompt layout)",
+    )
     parser.add_argument("--num-beams", type=int, default=10)
-    parser.add_argument("--token-file", help="file whose first line is the admin token "
-                                             "(default: $GRLM_ADMIN_TOKEN)")
-    parser.add_argument("--coalesce-window-ms", type=float, default=1.0,
-                        help="gather single-Term-ID requests this long (0: off; at most 1)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads of each ground_batch call (0: all cores); requests "
-                             "already run in parallel, one per core")
+    parser.add_argument(
+        "--token-file", help="file whose first line is the admin token (default: $GRLM_ADMIN_TOKEN)"
+    )
+    parser.add_argument(
+        "--coalesce-window-ms",
+        type=float,
+        default=1.0,
+        help="gather single-Term-ID requests this long (0: off; at most 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads of each ground_batch call (0: all cores); requests "
+        "already run in parallel, one per core",
+    )
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20)
     parser.add_argument("--max-term-ids", type=int, default=1024)
     parser.add_argument("--max-terms", type=int, default=16)
     parser.add_argument("--max-k", type=int, default=1024)
     parser.add_argument("--max-history", type=int, default=50)
     parser.add_argument("--max-items-per-update", type=int, default=10_000)
-    parser.add_argument("--log-level", default="warning",
-                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
     parser.set_defaults(func=run)
 
 
@@ -91,30 +116,42 @@ def run(args: argparse.Namespace) -> int:
     from grlm.serve.state import source_from
 
     if not 0 <= args.coalesce_window_ms <= 1:
-        return _fail(f"--coalesce-window-ms must be in [0, 1], got {args.coalesce_window_ms}",
-                     EXIT_USAGE)
-    if not 0 <= args.port <= 65535 or args.workers < 1 or args.num_beams < 1 or \
-            args.threads < 0:
-        return _fail("--port must be in [0, 65535]; --workers and --num-beams at least 1; "
-                     "--threads at least 0", EXIT_USAGE)
+        return _fail(
+            f"--coalesce-window-ms must be in [0, 1], got {args.coalesce_window_ms}", EXIT_USAGE
+        )
+    if not 0 <= args.port <= 65535 or args.workers < 1 or args.num_beams < 1 or args.threads < 0:
+        return _fail(
+            "--port must be in [0, 65535]; --workers and --num-beams at least 1; "
+            "--threads at least 0",
+            EXIT_USAGE,
+        )
     try:
-        limits = Limits(max_body_bytes=args.max_body_bytes, max_term_ids=args.max_term_ids,
-                        max_terms=args.max_terms, max_k=args.max_k,
-                        max_history=args.max_history,
-                        max_items_per_update=args.max_items_per_update)
+        limits = Limits(
+            max_body_bytes=args.max_body_bytes,
+            max_term_ids=args.max_term_ids,
+            max_terms=args.max_terms,
+            max_k=args.max_k,
+            max_history=args.max_history,
+            max_items_per_update=args.max_items_per_update,
+        )
     except GrlmError as error:
         return _fail(str(error).replace("limit max_", "--max-").replace("_", "-"), EXIT_USAGE)
     try:
         token = read_token(args.token_file)
     except OSError as error:
-        return _fail(f"{args.token_file}: cannot read the token: {error.strerror}",
-                     EXIT_BAD_FILE)
+        return _fail(f"{args.token_file}: cannot read the token: {error.strerror}", EXIT_BAD_FILE)
     except ValueError as error:
         return _fail(str(error), EXIT_USAGE)
-    config = ServeConfig(source=source_from(args.index, args.tids, args.mode), limits=limits,
-                         token=token, model_dir=args.model, objective=args.objective,
-                         num_beams=args.num_beams, coalesce_window_ms=args.coalesce_window_ms,
-                         num_threads=args.threads)
+    config = ServeConfig(
+        source=source_from(args.index, args.tids, args.mode),
+        limits=limits,
+        token=token,
+        model_dir=args.model,
+        objective=args.objective,
+        num_beams=args.num_beams,
+        coalesce_window_ms=args.coalesce_window_ms,
+        num_threads=args.threads,
+    )
     if args.model is not None and not os.path.isdir(args.model):
         return _fail(f"{args.model}: not a model directory", EXIT_BAD_FILE)
     if args.workers > 1:
@@ -122,8 +159,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         app = create_app(config)
     except OSError as error:
-        return _fail(f"{error.filename or config.source.path}: cannot read: {error.strerror}",
-                     EXIT_BAD_FILE)
+        return _fail(
+            f"{error.filename or config.source.path}: cannot read: {error.strerror}", EXIT_BAD_FILE
+        )
     except GrlmError as error:
         return _fail(str(error), EXIT_BAD_FILE)
     return _listen(app, args)
@@ -133,9 +171,16 @@ def _listen(app, args: argparse.Namespace, **options) -> int:
     import uvicorn
 
     _short_gil_switch()
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                           log_level=args.log_level, access_log=False,
-                                           **options))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            **options,
+        )
+    )
     try:
         server.run()
     except SystemExit as stop:  # uvicorn exits 1 when it cannot bind
@@ -162,9 +207,15 @@ def _run_workers(args: argparse.Namespace, config, env_name: str) -> int:
     data["token_file"] = args.token_file
     os.environ[env_name] = json.dumps(data)
     try:
-        uvicorn.run("grlm.serve.app:app_from_environment", factory=True, host=args.host,
-                    port=args.port, workers=args.workers, log_level=args.log_level,
-                    access_log=False)
+        uvicorn.run(
+            "grlm.serve.app:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,
+        )
     except SystemExit as stop:
         return EXIT_LISTEN if stop.code else EXIT_OK
     except KeyboardInterrupt:

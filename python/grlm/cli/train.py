@@ -7,8 +7,9 @@ from __future__ import annotations
 def register(subparsers) -> None:
     from grlm.cli.run import add_config_arguments
 
-    parser = subparsers.add_parser("train", help="fine-tune a model on a run configuration",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "train", help="fine-tune a model on a run configuration", description=__doc__
+    )
     add_config_arguments(parser)
     parser.set_defaults(func=main)
 

@@ -33,10 +33,26 @@ from grlm.data.storage import is_saved_dataset, load_saved_dataset, save_dataset
 from grlm.errors import InvalidInputError
 
 __all__ = [
-    "DEFAULT_MAX_HISTORY", "Dataset", "Example", "Item", "Split", "chronological_split",
-    "k_core", "leave_one_out", "load_amazon", "load_dataset", "load_minionerec", "load_p5",
-    "load_recbole", "load_saved_dataset", "make_split", "minionerec_split", "read_term_ids",
-    "resolve_dataset_path", "save_dataset", "shared_data_dir",
+    "DEFAULT_MAX_HISTORY",
+    "Dataset",
+    "Example",
+    "Item",
+    "Split",
+    "chronological_split",
+    "k_core",
+    "leave_one_out",
+    "load_amazon",
+    "load_dataset",
+    "load_minionerec",
+    "load_p5",
+    "load_recbole",
+    "load_saved_dataset",
+    "make_split",
+    "minionerec_split",
+    "read_term_ids",
+    "resolve_dataset_path",
+    "save_dataset",
+    "shared_data_dir",
 ]
 
 #: Short names understood by :func:`load_dataset`; the shared-data ones resolve under
@@ -51,8 +67,11 @@ def shared_data_dir() -> Path | None:
     env = os.environ.get("GRLM_SHARED_DATA")
     candidates = [Path(env)] if env else []
     repo_root = Path(__file__).resolve().parents[3]
-    candidates += [repo_root.parent / "shared" / "data", Path.cwd().parent / "shared" / "data",
-                   Path.cwd() / "shared" / "data"]
+    candidates += [
+        repo_root.parent / "shared" / "data",
+        Path.cwd().parent / "shared" / "data",
+        Path.cwd() / "shared" / "data",
+    ]
     return next((c for c in candidates if c.is_dir()), None)
 
 
@@ -76,10 +95,13 @@ def resolve_dataset_path(path_or_name: str | os.PathLike) -> Path:
         shared = shared_data_dir()
         if shared is not None and (shared / text.lower()).is_dir():
             return shared / text.lower()
-        raise FileNotFoundError(f"dataset {text!r}: no shared data folder found "
-                                "(set GRLM_SHARED_DATA to the folder holding beauty/, industrial/)")
-    raise FileNotFoundError(f"dataset {text!r} is neither an existing path nor one of "
-                            f"{SHARED_NAMES + MOVIELENS_NAMES}")
+        raise FileNotFoundError(
+            f"dataset {text!r}: no shared data folder found "
+            "(set GRLM_SHARED_DATA to the folder holding beauty/, industrial/)"
+        )
+    raise FileNotFoundError(
+        f"dataset {text!r} is neither an existing path nor one of {SHARED_NAMES + MOVIELENS_NAMES}"
+    )
 
 
 def load_dataset(path_or_name: str | os.PathLike, *, name: str | None = None) -> Dataset:
@@ -112,8 +134,10 @@ def load_dataset(path_or_name: str | os.PathLike, *, name: str | None = None) ->
             return load_recbole(path.parent, name=name)
         if ".json" in path.name:
             return load_amazon(path, name=name)
-        raise InvalidInputError(f"{path}: unrecognised dataset file (expected a .inter file or "
-                                "an Amazon reviews .json[.gz])")
+        raise InvalidInputError(
+            f"{path}: unrecognised dataset file (expected a .inter file or "
+            "an Amazon reviews .json[.gz])"
+        )
     if is_saved_dataset(path):
         dataset = load_saved_dataset(path)
         if name:
@@ -128,9 +152,11 @@ def load_dataset(path_or_name: str | os.PathLike, *, name: str | None = None) ->
     amazon = find_amazon_files(path)
     if amazon is not None:
         return load_amazon(amazon[0], amazon[1], name=name)
-    raise InvalidInputError(f"{path}: no known dataset format (expected meta.json, "
-                            "sequential_data.txt, items.json + test.csv, a .inter file, or "
-                            "Amazon reviews_*.json.gz)")
+    raise InvalidInputError(
+        f"{path}: no known dataset format (expected meta.json, "
+        "sequential_data.txt, items.json + test.csv, a .inter file, or "
+        "Amazon reviews_*.json.gz)"
+    )
 
 
 def minionerec_split(dataset: Dataset, max_history: int | None = 10) -> Split:
@@ -140,8 +166,9 @@ def minionerec_split(dataset: Dataset, max_history: int | None = 10) -> Split:
     return chronological_split(dataset, valid_start=1.0, test_start=2.0, max_history=max_history)
 
 
-def make_split(dataset: Dataset, protocol: str = "leave_one_out",
-               max_history: int | None = DEFAULT_MAX_HISTORY) -> Split:
+def make_split(
+    dataset: Dataset, protocol: str = "leave_one_out", max_history: int | None = DEFAULT_MAX_HISTORY
+) -> Split:
     """Builds a split by protocol name: ``leave_one_out`` (default), ``chronological``
     (8:1:1 by time) or ``minionerec`` (the original Industrial split)."""
     if protocol == "leave_one_out":
@@ -150,5 +177,6 @@ def make_split(dataset: Dataset, protocol: str = "leave_one_out",
         return chronological_split(dataset, max_history=max_history)
     if protocol == "minionerec":
         return minionerec_split(dataset, max_history=max_history)
-    raise InvalidInputError(f"unknown split protocol {protocol!r} "
-                            "(leave_one_out, chronological, minionerec)")
+    raise InvalidInputError(
+        f"unknown split protocol {protocol!r} (leave_one_out, chronological, minionerec)"
+    )

@@ -57,8 +57,10 @@ def _objects(path: Path):
                 try:
                     obj = ast.literal_eval(line)
                 except (ValueError, SyntaxError):
-                    raise InvalidInputError(f"{where}: malformed line (neither JSON nor a Python "
-                                            f"dict literal): {line[:80]!r}") from None
+                    raise InvalidInputError(
+                        f"{where}: malformed line (neither JSON nor a Python "
+                        f"dict literal): {line[:80]!r}"
+                    ) from None
             if not isinstance(obj, dict):
                 raise InvalidInputError(f"{where}: expected an object, got {type(obj).__name__}")
             yield where, obj
@@ -78,8 +80,9 @@ def _categories(meta: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_reviews(path: str | os.PathLike, *, min_rating: float | None = None
-                 ) -> list[tuple[str, str, float]]:
+def read_reviews(
+    path: str | os.PathLike, *, min_rating: float | None = None
+) -> list[tuple[str, str, float]]:
     """Reads (user, item, time) triples from a reviews file, in file order.
 
     Raises
@@ -113,9 +116,13 @@ def read_meta(path: str | os.PathLike) -> dict[str, Item]:
         asin = str(asin)
         if asin in items:
             continue
-        items[asin] = Item(item_id=asin, title=clean_text(obj.get("title")),
-                           description=clean_text(obj.get("description")),
-                           brand=clean_text(obj.get("brand")), categories=_categories(obj))
+        items[asin] = Item(
+            item_id=asin,
+            title=clean_text(obj.get("title")),
+            description=clean_text(obj.get("description")),
+            brand=clean_text(obj.get("brand")),
+            categories=_categories(obj),
+        )
     if not items:
         raise InvalidInputError(f"{path} holds no products")
     return items
@@ -136,9 +143,15 @@ def k_core(interactions: list[tuple[str, str, float]], k: int) -> list[tuple[str
         current = kept
 
 
-def load_amazon(reviews: str | os.PathLike, meta: str | os.PathLike | None = None, *,
-                k: int = 5, min_rating: float | None = None,
-                drop_items_without_meta: bool = True, name: str | None = None) -> Dataset:
+def load_amazon(
+    reviews: str | os.PathLike,
+    meta: str | os.PathLike | None = None,
+    *,
+    k: int = 5,
+    min_rating: float | None = None,
+    drop_items_without_meta: bool = True,
+    name: str | None = None,
+) -> Dataset:
     """Loads raw Amazon reviews (+ metadata) into a k-core dataset with timestamps.
 
     Parameters
@@ -178,10 +191,15 @@ def load_amazon(reviews: str | os.PathLike, meta: str | os.PathLike | None = Non
     if name is None:
         stem = reviews.name.split(".json")[0]
         name = stem.removeprefix("reviews_").removesuffix("_5")
-    source = (f"Amazon reviews {reviews.name}" + (f" + {Path(meta).name}" if meta else "")
-              + f", {k}-core" + (f", rating >= {min_rating}" if min_rating is not None else ""))
-    dataset = Dataset(name=name, items=items, sequences=sequences, timestamps=timestamps,
-                      source=source)
+    source = (
+        f"Amazon reviews {reviews.name}"
+        + (f" + {Path(meta).name}" if meta else "")
+        + f", {k}-core"
+        + (f", rating >= {min_rating}" if min_rating is not None else "")
+    )
+    dataset = Dataset(
+        name=name, items=items, sequences=sequences, timestamps=timestamps, source=source
+    )
     dataset.validate()
     return dataset
 
@@ -191,8 +209,11 @@ def find_amazon_files(path: str | os.PathLike) -> tuple[Path, Path | None] | Non
     path = Path(path)
     files = sorted(p for p in path.iterdir() if p.is_file() and ".json" in p.name)
     meta = [p for p in files if p.name.startswith("meta_")]
-    reviews = [p for p in files if not p.name.startswith("meta_")
-               and (p.name.startswith("reviews_") or "_5.json" in p.name)]
+    reviews = [
+        p
+        for p in files
+        if not p.name.startswith("meta_") and (p.name.startswith("reviews_") or "_5.json" in p.name)
+    ]
     if len(reviews) != 1:
         return None
     if len(meta) > 1:

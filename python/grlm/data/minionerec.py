@@ -107,8 +107,9 @@ def _read_rows(path: Path, items: dict[str, Item]) -> list[tuple[str, list[str],
             try:
                 history = ast.literal_eval(row["history_item_id"])
             except (ValueError, SyntaxError):
-                raise InvalidInputError(f"{where}: malformed history_item_id "
-                                        f"{row['history_item_id']!r}") from None
+                raise InvalidInputError(
+                    f"{where}: malformed history_item_id {row['history_item_id']!r}"
+                ) from None
             if not isinstance(history, list):
                 raise InvalidInputError(f"{where}: history_item_id is not a list")
             history = [str(h) for h in history]
@@ -157,16 +158,20 @@ def load_minionerec(path: str | os.PathLike, *, name: str | None = None) -> Data
             if seq is None:
                 seq = sequences[user] = list(history)
                 periods[user] = [0.0] * len(history)
-            elif history and seq[-len(history):] != history:
+            elif history and seq[-len(history) :] != history:
                 raise InvalidInputError(
                     f"{file_path}: history {history} of user {user!r} is not the end of the "
-                    f"user's earlier interactions {seq[-len(history):]}")
+                    f"user's earlier interactions {seq[-len(history) :]}"
+                )
             seq.append(target)
             periods[user].append(period)
-    source = (f"MiniOneRec format from {path}; sequences rebuilt from valid/test histories "
-              "(training interactions older than the first 10-item history are lost; "
-              "timestamps are period labels 0=train 1=valid 2=test)")
-    dataset = Dataset(name=name or path.name, items=items, sequences=sequences,
-                      timestamps=periods, source=source)
+    source = (
+        f"MiniOneRec format from {path}; sequences rebuilt from valid/test histories "
+        "(training interactions older than the first 10-item history are lost; "
+        "timestamps are period labels 0=train 1=valid 2=test)"
+    )
+    dataset = Dataset(
+        name=name or path.name, items=items, sequences=sequences, timestamps=periods, source=source
+    )
     dataset.validate()
     return dataset

@@ -37,16 +37,22 @@ def read_term_ids(path: str | os.PathLike) -> dict[str, tuple[str, ...]]:
     raw = read_json_object(path, "terms")
     terms: dict[str, tuple[str, ...]] = {}
     for item_id, value in raw.items():
-        if (not isinstance(value, list) or not value
-                or not all(isinstance(t, str) and t.strip() for t in value)):
-            raise InvalidInputError(f"{path}: item {item_id!r} has an invalid Term ID {value!r} "
-                                    "(expected a non-empty list of non-empty strings)")
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(t, str) and t.strip() for t in value)
+        ):
+            raise InvalidInputError(
+                f"{path}: item {item_id!r} has an invalid Term ID {value!r} "
+                "(expected a non-empty list of non-empty strings)"
+            )
         terms[str(item_id)] = tuple(t.strip() for t in value)
     return terms
 
 
-def load_p5(path: str | os.PathLike, *, name: str | None = None,
-            require_terms: bool = True) -> Dataset:
+def load_p5(
+    path: str | os.PathLike, *, name: str | None = None, require_terms: bool = True
+) -> Dataset:
     """Loads a GRLM/P5-format directory.
 
     Parameters
@@ -84,16 +90,20 @@ def load_p5(path: str | os.PathLike, *, name: str | None = None,
             if not fields:
                 continue
             if len(fields) < 2:
-                raise InvalidInputError(f"{seq_path}:{lineno}: user {fields[0]!r} has no items "
-                                        "(expected 'user_id item_id item_id ...')")
+                raise InvalidInputError(
+                    f"{seq_path}:{lineno}: user {fields[0]!r} has no items "
+                    "(expected 'user_id item_id item_id ...')"
+                )
             user, seq = fields[0], fields[1:]
             if user in sequences:
                 raise InvalidInputError(f"{seq_path}:{lineno}: duplicate user id {user!r}")
             if terms:
                 for item_id in seq:
                     if item_id not in terms:
-                        raise InvalidInputError(f"{seq_path}:{lineno}: item id {item_id!r} has no "
-                                                f"Term ID in {terms_path.name}")
+                        raise InvalidInputError(
+                            f"{seq_path}:{lineno}: item id {item_id!r} has no "
+                            f"Term ID in {terms_path.name}"
+                        )
             sequences[user] = seq
     if not sequences:
         raise InvalidInputError(f"{seq_path} holds no user sequences")

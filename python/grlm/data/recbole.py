@@ -46,8 +46,9 @@ def _read_atomic(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 continue
             values = line.split("\t")
             if len(values) > len(fields):
-                raise InvalidInputError(f"{path}:{lineno}: {len(values)} columns for "
-                                        f"{len(fields)} header fields")
+                raise InvalidInputError(
+                    f"{path}:{lineno}: {len(values)} columns for {len(fields)} header fields"
+                )
             rows.append((lineno, values + [""] * (len(fields) - len(values))))
     if not rows:
         raise InvalidInputError(f"{path} holds a header but no rows")
@@ -79,8 +80,9 @@ def read_atomic_items(path: str | os.PathLike) -> dict[str, Item]:
         year = _clean(values[col["release_year"]]) if "release_year" in col else ""
         if title and year:
             title = f"{title} ({year})"
-        categories = tuple(c for c in (values[cat_col].split() if cat_col is not None else [])
-                           if _clean(c))
+        categories = tuple(
+            c for c in (values[cat_col].split() if cat_col is not None else []) if _clean(c)
+        )
         brand = _clean(values[col["brand"]]) if "brand" in col else ""
         items[item_id] = Item(item_id=item_id, title=title, brand=brand, categories=categories)
     return items
@@ -122,23 +124,29 @@ def load_recbole(path: str | os.PathLike, *, name: str | None = None) -> Dataset
         if not user or not item:
             raise InvalidInputError(f"{inter_path}:{lineno}: empty user_id or item_id")
         if item_path is not None and item not in items:
-            raise InvalidInputError(f"{inter_path}:{lineno}: unknown item id {item!r} "
-                                    f"(not in {item_path.name})")
+            raise InvalidInputError(
+                f"{inter_path}:{lineno}: unknown item id {item!r} (not in {item_path.name})"
+            )
         time = 0.0
         if has_time:
             try:
                 time = float(values[col["timestamp"]])
             except ValueError:
-                raise InvalidInputError(f"{inter_path}:{lineno}: bad timestamp "
-                                        f"{values[col['timestamp']]!r}") from None
+                raise InvalidInputError(
+                    f"{inter_path}:{lineno}: bad timestamp {values[col['timestamp']]!r}"
+                ) from None
         per_user.setdefault(user, []).append((time, order, item))
     sequences, timestamps = chronological_sequences(per_user)
     for seq in sequences.values():
         for item in seq:
             if item not in items:
                 items[item] = Item(item_id=item)
-    dataset = Dataset(name=name or inter_path.stem, items=items, sequences=sequences,
-                      timestamps=timestamps if has_time else None,
-                      source=f"RecBole atomic files {inter_path}")
+    dataset = Dataset(
+        name=name or inter_path.stem,
+        items=items,
+        sequences=sequences,
+        timestamps=timestamps if has_time else None,
+        source=f"RecBole atomic files {inter_path}",
+    )
     dataset.validate()
     return dataset

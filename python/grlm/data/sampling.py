@@ -30,20 +30,25 @@ def sample_dataset_users(dataset: Dataset, max_users: int | None, seed: int) -> 
     users = sample_ids(dataset.sequences, max_users, seed)
     if len(users) == len(dataset.sequences):
         return dataset
-    return Dataset(dataset.name, dataset.items, {u: dataset.sequences[u] for u in users},
-                   source=dataset.source)
+    return Dataset(
+        dataset.name, dataset.items, {u: dataset.sequences[u] for u in users}, source=dataset.source
+    )
 
 
 def cut_to_users(split: Split, users: Iterable[str]) -> Split:
     """``split`` with validation and test cases of ``users`` only; training sequences stay."""
     keep = set(users)
-    return Split(split.protocol, split.train, [e for e in split.valid if e.user_id in keep],
-                 [e for e in split.test if e.user_id in keep], split.max_history,
-                 split.skipped_users)
+    return Split(
+        split.protocol,
+        split.train,
+        [e for e in split.valid if e.user_id in keep],
+        [e for e in split.test if e.user_id in keep],
+        split.max_history,
+        split.skipped_users,
+    )
 
 
 def sample_split_users(split: Split, max_users: int | None, seed: int) -> Split:
     """``split`` with validation and test cases of ``max_users`` random test users (all when
     None or 0): the users a run evaluates, the same for every model."""
-    return cut_to_users(split, sample_ids((case.user_id for case in split.test), max_users,
-                                          seed))
+    return cut_to_users(split, sample_ids((case.user_id for case in split.test), max_users, seed))

@@ -87,7 +87,8 @@ class Dataset:
                 if len(times) != len(self.sequences[user]):
                     raise InvalidInputError(
                         f"user {user!r} has {len(times)} timestamps for "
-                        f"{len(self.sequences[user])} interactions")
+                        f"{len(self.sequences[user])} interactions"
+                    )
                 if any(b < a for a, b in pairwise(times)):
                     raise InvalidInputError(f"timestamps of user {user!r} are not sorted")
 

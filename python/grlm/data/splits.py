@@ -107,15 +107,21 @@ def leave_one_out(dataset: Dataset, max_history: int | None = DEFAULT_MAX_HISTOR
         valid.append(Example(user, _truncate(seq[:-2], max_history), seq[-2]))
         test.append(Example(user, _truncate(seq[:-1], max_history), seq[-1]))
     if not train:
-        raise InvalidInputError(f"no user of {dataset.name!r} has the 3 interactions "
-                                "leave-one-out needs")
+        raise InvalidInputError(
+            f"no user of {dataset.name!r} has the 3 interactions leave-one-out needs"
+        )
     return Split("leave_one_out", train, valid, test, max_history, skipped)
 
 
-def chronological_split(dataset: Dataset, *, valid_fraction: float = 0.1,
-                        test_fraction: float = 0.1, valid_start: float | None = None,
-                        test_start: float | None = None,
-                        max_history: int | None = DEFAULT_MAX_HISTORY) -> Split:
+def chronological_split(
+    dataset: Dataset,
+    *,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    valid_start: float | None = None,
+    test_start: float | None = None,
+    max_history: int | None = DEFAULT_MAX_HISTORY,
+) -> Split:
     """Global chronological split on the dataset's timestamps.
 
     Interactions with time ``< valid_start`` are training data; those in
@@ -171,6 +177,10 @@ def chronological_split(dataset: Dataset, *, valid_fraction: float = 0.1,
     users = len(dataset.sequences)
     evaluated = {e.user_id for e in valid} | {e.user_id for e in test}
     skipped = sum(1 for u in dataset.sequences if u not in train and u not in evaluated)
-    details = {"valid_start": valid_start, "test_start": test_start,
-               "dropped_examples_without_history": dropped, "users": users}
+    details = {
+        "valid_start": valid_start,
+        "test_start": test_start,
+        "dropped_examples_without_history": dropped,
+        "users": users,
+    }
     return Split("chronological", train, valid, test, max_history, skipped, details)

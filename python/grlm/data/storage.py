@@ -51,14 +51,17 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
     dataset.validate()
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    items = [{
-        "item_id": it.item_id,
-        "title": it.title,
-        "description": it.description,
-        "brand": it.brand,
-        "categories": list(it.categories),
-        "terms": list(it.terms) if it.terms is not None else None,
-    } for it in dataset.items.values()]
+    items = [
+        {
+            "item_id": it.item_id,
+            "title": it.title,
+            "description": it.description,
+            "brand": it.brand,
+            "categories": list(it.categories),
+            "terms": list(it.terms) if it.terms is not None else None,
+        }
+        for it in dataset.items.values()
+    ]
     sequences = []
     for user, seq in dataset.sequences.items():
         record: dict = {"user_id": user, "items": seq}
@@ -68,9 +71,16 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
     (path / META_FILE).unlink(missing_ok=True)
     atomic_write_jsonl(path / ITEMS_FILE, items)
     atomic_write_jsonl(path / SEQUENCES_FILE, sequences)
-    meta = {"format": FORMAT, "version": VERSION, "name": dataset.name, "source": dataset.source,
-            "has_timestamps": dataset.timestamps is not None, "users": dataset.num_users,
-            "items": dataset.num_items, "interactions": dataset.num_interactions}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": dataset.name,
+        "source": dataset.source,
+        "has_timestamps": dataset.timestamps is not None,
+        "users": dataset.num_users,
+        "items": dataset.num_items,
+        "interactions": dataset.num_interactions,
+    }
     atomic_write_text(path / META_FILE, json.dumps(meta, indent=2) + "\n")
     return path
 
@@ -97,8 +107,10 @@ def load_saved_dataset(path: str | os.PathLike) -> Dataset:
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"{meta_path}: malformed JSON: {error}") from None
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise InvalidInputError(f"{meta_path}: not a {FORMAT} v{VERSION} directory "
-                                f"(format={meta.get('format')!r}, version={meta.get('version')!r})")
+        raise InvalidInputError(
+            f"{meta_path}: not a {FORMAT} v{VERSION} directory "
+            f"(format={meta.get('format')!r}, version={meta.get('version')!r})"
+        )
     items: dict[str, Item] = {}
     items_path = path / ITEMS_FILE
     for lineno, obj in read_jsonl(require_file(items_path)):
@@ -144,7 +156,12 @@ def load_saved_dataset(path: str | os.PathLike) -> Dataset:
             timestamps[user] = [float(t) for t in times]
     if not sequences:
         raise InvalidInputError(f"{seq_path} holds no user sequences")
-    dataset = Dataset(name=str(meta.get("name", path.name)), items=items, sequences=sequences,
-                      timestamps=timestamps, source=str(meta.get("source", "")))
+    dataset = Dataset(
+        name=str(meta.get("name", path.name)),
+        items=items,
+        sequences=sequences,
+        timestamps=timestamps,
+        source=str(meta.get("source", "")),
+    )
     dataset.validate()
     return dataset

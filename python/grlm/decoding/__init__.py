@@ -21,5 +21,10 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["BeamSearchDecoder", "Hypothesis", "TokenTrie", "constrained_beam_search",
-           "reference_constrained_beam_search"]
+__all__ = [
+    "BeamSearchDecoder",
+    "Hypothesis",
+    "TokenTrie",
+    "constrained_beam_search",
+    "reference_constrained_beam_search",
+]

@@ -74,11 +74,21 @@ class BeamSearchDecoder:
         value is refused), else this value or the model's EOS.
     """
 
-    def __init__(self, model, trie=None, *, num_beams: int = 20, length_penalty: float = 1.0,
-                 early_stopping: bool | str = False, normalization: str = "full",
-                 backend: str = "auto", cuda_graph: bool | str = "auto",
-                 shared_prompt: bool | str = "auto", pad_token_id: int | None = None,
-                 eos_token_id: int | None = None):
+    def __init__(
+        self,
+        model,
+        trie=None,
+        *,
+        num_beams: int = 20,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        normalization: str = "full",
+        backend: str = "auto",
+        cuda_graph: bool | str = "auto",
+        shared_prompt: bool | str = "auto",
+        pad_token_id: int | None = None,
+        eos_token_id: int | None = None,
+    ):
         from grlm.decoding.runners import (
             ExpandedCacheRunner,
             SharedPromptRunner,
@@ -88,11 +98,13 @@ class BeamSearchDecoder:
         if num_beams < 1:
             raise InvalidInputError(f"num_beams must be >= 1, got {num_beams}")
         if normalization not in NORMALIZATIONS:
-            raise InvalidInputError(f"normalization must be one of {NORMALIZATIONS}, got "
-                                    f"{normalization!r}")
+            raise InvalidInputError(
+                f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
         if early_stopping not in (True, False, "never"):
-            raise InvalidInputError(f"early_stopping must be True, False or 'never', got "
-                                    f"{early_stopping!r}")
+            raise InvalidInputError(
+                f"early_stopping must be True, False or 'never', got {early_stopping!r}"
+            )
         self.model = model
         self.trie = trie
         self.num_beams = int(num_beams)
@@ -104,8 +116,9 @@ class BeamSearchDecoder:
         if shared_prompt == "auto":
             shared_prompt = shared_prompt_supported(model)
         elif shared_prompt and not shared_prompt_supported(model):
-            raise InvalidInputError(f"shared-prompt decoding does not support model type "
-                                    f"{model.config.model_type!r}")
+            raise InvalidInputError(
+                f"shared-prompt decoding does not support model type {model.config.model_type!r}"
+            )
         self.runner = SharedPromptRunner(model) if shared_prompt else ExpandedCacheRunner(model)
         if cuda_graph == "auto":
             cuda_graph = self.device.type == "cuda" and self.runner.graph_safe
@@ -117,8 +130,9 @@ class BeamSearchDecoder:
             eos = eos[0]
         if trie is not None:
             if eos_token_id is not None and int(eos_token_id) != trie.end_token:
-                raise InvalidInputError(f"eos_token_id {eos_token_id} != the trie's end token "
-                                        f"{trie.end_token}")
+                raise InvalidInputError(
+                    f"eos_token_id {eos_token_id} != the trie's end token {trie.end_token}"
+                )
             eos = trie.end_token
         elif eos_token_id is not None:
             eos = eos_token_id
@@ -132,10 +146,16 @@ class BeamSearchDecoder:
         self._state_key = None
 
     # -- public ---------------------------------------------------------------------------------
-    def search(self, prompts: Sequence[Sequence[int]], *, constrained: bool = True,
-               max_new_tokens: int | None = None, num_return_sequences: int | None = None,
-               on_step: Callable[[int], None] | None = None,
-               pad_multiple: int = 1) -> list[list[Hypothesis]]:
+    def search(
+        self,
+        prompts: Sequence[Sequence[int]],
+        *,
+        constrained: bool = True,
+        max_new_tokens: int | None = None,
+        num_return_sequences: int | None = None,
+        on_step: Callable[[int], None] | None = None,
+        pad_multiple: int = 1,
+    ) -> list[list[Hypothesis]]:
         """Beam search for each prompt (token ids); returns per prompt the finished hypotheses,
         best first, at most ``num_return_sequences`` (default ``num_beams``).
 
@@ -152,8 +172,9 @@ class BeamSearchDecoder:
             if self.trie is None:
                 raise InvalidInputError("constrained search needs a trie")
             if self.trie.num_items == 0:
-                raise InvalidInputError("the trie holds no items: constrained decoding needs a "
-                                        "non-empty catalog")
+                raise InvalidInputError(
+                    "the trie holds no items: constrained decoding needs a non-empty catalog"
+                )
             if max_new_tokens is None:
                 max_new_tokens = self.trie.max_length
         elif max_new_tokens is None:
@@ -177,12 +198,19 @@ class BeamSearchDecoder:
             logits = self.runner.prefill(ids, mask, positions)
             # The first step scores the root's children, which can be the whole vocabulary: the
             # torch path spreads that over the device better than one kernel program per row.
-            self._merge(logits.repeat_interleave(nb, dim=0), state, arrays, steps,
-                        backend="torch")
+            self._merge(logits.repeat_interleave(nb, dim=0), state, arrays, steps, backend="torch")
             if on_step is not None:
                 on_step(0)
-            key = (batch, nb, prompt_len, steps, constrained, id(arrays), self.backend,
-                   self.normalization)
+            key = (
+                batch,
+                nb,
+                prompt_len,
+                steps,
+                constrained,
+                id(arrays),
+                self.backend,
+                self.normalization,
+            )
             use_graph = self.cuda_graph and on_step is None and steps > 2
             step = 1
             while step < steps and not bool(state.done.all()):
@@ -202,8 +230,11 @@ class BeamSearchDecoder:
                         # be reused by a later export while the graph is cached.
                         self._graphs = {key: (self._capture(state, arrays, steps), arrays)}
                     except RuntimeError as error:  # capture does not run the step: state intact
-                        warnings.warn(f"CUDA graph capture failed, decoding eagerly: {error}",
-                                      RuntimeWarning, stacklevel=2)
+                        warnings.warn(
+                            f"CUDA graph capture failed, decoding eagerly: {error}",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
                         self.cuda_graph = use_graph = False
                 else:
                     self._body(state, arrays, steps)
@@ -278,9 +309,15 @@ class BeamSearchDecoder:
         dev = logits.device
         flat_score = state.score.view(-1)
         if arrays is not None:
-            values, edges = constrained_topk(logits, state.node.view(-1), flat_score, arrays, k,
-                                             normalization=self.normalization,
-                                             backend=backend or self.backend)
+            values, edges = constrained_topk(
+                logits,
+                state.node.view(-1),
+                flat_score,
+                arrays,
+                k,
+                normalization=self.normalization,
+                backend=backend or self.backend,
+            )
             safe = edges.clamp(min=0)
             tokens = torch.where(edges >= 0, arrays.child_token[safe].long(), -1)
             children = torch.where(edges >= 0, arrays.child_node[safe].long(), 0)
@@ -309,20 +346,24 @@ class BeamSearchDecoder:
         if arrays is None:  # free search: Hugging Face finishes every beam at max length
             finishing = finishing | (finite & (step + 1 == steps))
         finishing = finishing & in_first[None, :] & can_add[:, None]
-        normalized = torch.where(finishing, top_values / length ** self.length_penalty, _NEG)
+        normalized = torch.where(finishing, top_values / length**self.length_penalty, _NEG)
         candidate_tokens = state.tokens.gather(1, top_beams[:, :, None].expand(-1, -1, steps))
         candidate_tokens = candidate_tokens.scatter(
-            2, step.view(1, 1, 1).expand(batch, k, 1), top_tokens[:, :, None])
+            2, step.view(1, 1, 1).expand(batch, k, 1), top_tokens[:, :, None]
+        )
         # Finished pool: keep the best nb of the old pool and the new finished hypotheses.
         merged = torch.cat((state.pool_score, normalized), dim=1)
         keep = torch.sort(merged, dim=1, descending=True, stable=True).indices[:, :nb]
         state.pool_score.copy_(merged.gather(1, keep))
-        state.pool_log_prob.copy_(
-            torch.cat((state.pool_log_prob, top_values), 1).gather(1, keep))
-        state.pool_tokens.copy_(torch.cat((state.pool_tokens, candidate_tokens), 1).gather(
-            1, keep[:, :, None].expand(-1, -1, steps)))
-        state.pool_length.copy_(torch.cat(
-            (state.pool_length, (step + 1).expand(batch, k)), 1).gather(1, keep))
+        state.pool_log_prob.copy_(torch.cat((state.pool_log_prob, top_values), 1).gather(1, keep))
+        state.pool_tokens.copy_(
+            torch.cat((state.pool_tokens, candidate_tokens), 1).gather(
+                1, keep[:, :, None].expand(-1, -1, steps)
+            )
+        )
+        state.pool_length.copy_(
+            torch.cat((state.pool_length, (step + 1).expand(batch, k)), 1).gather(1, keep)
+        )
         state.pool_node.copy_(torch.cat((state.pool_node, top_children), 1).gather(1, keep))
         # Running beams: the best nb candidates that did not end.
         running = torch.where(is_eos | ~finite, _NEG, top_values)
@@ -340,7 +381,7 @@ class BeamSearchDecoder:
             best_length = torch.full_like(length, float(steps))
         else:
             best_length = length
-        best = new_score[:, 0] / best_length ** self.length_penalty
+        best = new_score[:, 0] / best_length**self.length_penalty
         pool_full = torch.isfinite(state.pool_score).all(dim=1)
         worst = torch.where(pool_full, state.pool_score.min(dim=1).values, -1.0e9)
         state.unsatisfied &= best > worst
@@ -371,25 +412,50 @@ class BeamSearchDecoder:
                     items = tuple(self.trie.items_of(seq))
                 else:
                     items = ()
-                hyps.append(Hypothesis(tokens=seq, score=scores[b][j],
-                                       log_prob=log_probs[b][j], items=items))
+                hyps.append(
+                    Hypothesis(
+                        tokens=seq, score=scores[b][j], log_prob=log_probs[b][j], items=items
+                    )
+                )
             results.append(hyps[:limit])
         return results
 
 
-def constrained_beam_search(model, tokenizer, prompts, trie, *, num_beams: int = 20,
-                            length_penalty: float = 1.0, early_stopping: bool | str = False,
-                            normalization: str = "full", backend: str = "auto",
-                            cuda_graph: bool | str = "auto", constrained: bool = True,
-                            max_new_tokens: int | None = None,
-                            num_return_sequences: int | None = None) -> list[list[Hypothesis]]:
+def constrained_beam_search(
+    model,
+    tokenizer,
+    prompts,
+    trie,
+    *,
+    num_beams: int = 20,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    normalization: str = "full",
+    backend: str = "auto",
+    cuda_graph: bool | str = "auto",
+    constrained: bool = True,
+    max_new_tokens: int | None = None,
+    num_return_sequences: int | None = None,
+) -> list[list[Hypothesis]]:
     """Beam search of ``model`` for each prompt (a string, tokenized with ``tokenizer``, or
     token ids) over the items of ``trie``; see :class:`BeamSearchDecoder`. Each hypothesis names
     the items (several when their Term IDs collide) whose answer it spells."""
     ids = [tokenizer(p)["input_ids"] if isinstance(p, str) else list(p) for p in prompts]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else None
-    decoder = BeamSearchDecoder(model, trie, num_beams=num_beams, length_penalty=length_penalty,
-                                early_stopping=early_stopping, normalization=normalization,
-                                backend=backend, cuda_graph=cuda_graph, pad_token_id=pad)
-    return decoder.search(ids, constrained=constrained, max_new_tokens=max_new_tokens,
-                          num_return_sequences=num_return_sequences)
+    decoder = BeamSearchDecoder(
+        model,
+        trie,
+        num_beams=num_beams,
+        length_penalty=length_penalty,
+        early_stopping=early_stopping,
+        normalization=normalization,
+        backend=backend,
+        cuda_graph=cuda_graph,
+        pad_token_id=pad,
+    )
+    return decoder.search(
+        ids,
+        constrained=constrained,
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=num_return_sequences,
+    )

@@ -16,15 +16,18 @@ NORMALIZATIONS = ("full", "allowed")
 
 def _check(logits, node, score, k, normalization):
     if normalization not in NORMALIZATIONS:
-        raise InvalidInputError(f"normalization must be one of {NORMALIZATIONS}, got "
-                                f"{normalization!r}")
+        raise InvalidInputError(
+            f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+        )
     if logits.dim() != 2:
-        raise InvalidInputError(f"logits must be 2-D (rows, vocab), got shape "
-                                f"{tuple(logits.shape)}")
+        raise InvalidInputError(
+            f"logits must be 2-D (rows, vocab), got shape {tuple(logits.shape)}"
+        )
     rows = logits.shape[0]
     if node.shape != (rows,) or score.shape != (rows,):
-        raise InvalidInputError(f"node {tuple(node.shape)} and score {tuple(score.shape)} must "
-                                f"have shape ({rows},)")
+        raise InvalidInputError(
+            f"node {tuple(node.shape)} and score {tuple(score.shape)} must have shape ({rows},)"
+        )
     if k < 1:
         raise InvalidInputError(f"k must be >= 1, got {k}")
 
@@ -46,13 +49,16 @@ def resolve_backend(backend: str, device) -> str:
     if backend not in ("torch", "triton"):
         raise InvalidInputError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
     if backend == "triton" and not triton_available(device):
-        raise InvalidInputError(f"the triton backend needs triton and a CUDA device (or "
-                                f"TRITON_INTERPRET=1 on the CPU); device is {device}")
+        raise InvalidInputError(
+            f"the triton backend needs triton and a CUDA device (or "
+            f"TRITON_INTERPRET=1 on the CPU); device is {device}"
+        )
     return backend
 
 
-def constrained_topk(logits, node, score, arrays, k: int, *, normalization: str = "full",
-                     backend: str = "auto"):
+def constrained_topk(
+    logits, node, score, arrays, k: int, *, normalization: str = "full", backend: str = "auto"
+):
     """Per row ``r``: the ``k`` best ``score[r] + log p(token | row)`` over the live children of
     trie node ``node[r]``.
 

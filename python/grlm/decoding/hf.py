@@ -78,13 +78,15 @@ class TrieLogitsProcessor(LogitsProcessor):
         import torch
 
         device = scores.device
-        if self._arrays is None or self._arrays.structure_version != \
-                self.trie._native.structure_version:
+        if (
+            self._arrays is None
+            or self._arrays.structure_version != self.trie._native.structure_version
+        ):
             self._arrays = self.trie.arrays(device)
             row_ptr = self._arrays.row_ptr.long()
             self._max_degree = int((row_ptr[1:] - row_ptr[:-1]).max())
         arrays = self._arrays
-        generated = input_ids[:, self.prompt_length:]
+        generated = input_ids[:, self.prompt_length :]
         rows, length = generated.shape
         if length == 0:
             node = torch.zeros(rows, dtype=torch.long, device=device)
@@ -92,8 +94,10 @@ class TrieLogitsProcessor(LogitsProcessor):
         else:
             prev_ids, prev_node = self._previous_ids, self._previous_node
             if prev_ids is None or prev_ids.shape[1] != length - 1:
-                raise RuntimeError("TrieLogitsProcessor must see every step of one generate call "
-                                   "(create a new processor per call)")
+                raise RuntimeError(
+                    "TrieLogitsProcessor must see every step of one generate call "
+                    "(create a new processor per call)"
+                )
             # Parent row: a previous row whose generated tokens equal this row's prefix.
             same = (generated[:, None, :-1] == prev_ids[None, :, :]).all(dim=-1)
             has_parent = same.any(dim=1)

@@ -96,12 +96,16 @@ def reference_constrained_beam_search(
         at_end = sequences is None and length == max_new_tokens
         for score, beam, token in top[:num_beams]:
             if token == eos_token_id or (at_end and math.isfinite(score)):
-                finished.append((score / length**length_penalty, score,
-                                 running[beam][1] + (token,)))
+                finished.append(
+                    (score / length**length_penalty, score, running[beam][1] + (token,))
+                )
         finished.sort(key=lambda f: -f[0])
         finished = finished[:num_beams]
-        running = [(score, running[beam][1] + (token,)) for score, beam, token in top
-                   if token != eos_token_id][:num_beams]
+        running = [
+            (score, running[beam][1] + (token,))
+            for score, beam, token in top
+            if token != eos_token_id
+        ][:num_beams]
         # Hugging Face's stopping rule: stop once num_beams hypotheses are finished and no running
         # beam can do better (with early_stopping=True: as soon as num_beams are finished).
         if len(finished) == num_beams:
@@ -113,9 +117,16 @@ def reference_constrained_beam_search(
                 best_length = length
             if not running or running[0][0] / best_length**length_penalty <= finished[-1][0]:
                 break
-    return [Hypothesis(tokens=tokens, score=score, log_prob=log_prob,
-                       items=tuple(sorted(items_of.get(tokens, ()), key=_sort_key)))
-            for score, log_prob, tokens in finished if math.isfinite(score)]
+    return [
+        Hypothesis(
+            tokens=tokens,
+            score=score,
+            log_prob=log_prob,
+            items=tuple(sorted(items_of.get(tokens, ()), key=_sort_key)),
+        )
+        for score, log_prob, tokens in finished
+        if math.isfinite(score)
+    ]
 
 
 def _sort_key(key):

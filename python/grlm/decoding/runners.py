@@ -39,8 +39,11 @@ def _last_logits_kwargs(model) -> dict:
     """Ask for the last position's logits only (a prompt's full logits can be gigabytes)."""
     import inspect
 
-    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(
-        model.forward).parameters else {}
+    return (
+        {"logits_to_keep": 1}
+        if "logits_to_keep" in inspect.signature(model.forward).parameters
+        else {}
+    )
 
 
 def _output_cache(out):
@@ -114,9 +117,13 @@ class SharedPromptRunner:
         import torch
 
         num_beams = self.shape[1]
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=position_ids, use_cache=True,
-                         **_last_logits_kwargs(self.model))
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **_last_logits_kwargs(self.model),
+        )
         for i, (keys, values) in enumerate(_layer_kv(_output_cache(out))):
             self.prompt_k[i].copy_(keys)
             self.prompt_v[i].copy_(values)
@@ -199,9 +206,13 @@ class ExpandedCacheRunner:
 
     def prefill(self, input_ids, attention_mask, position_ids):
         num_beams = self.shape[1]
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=position_ids, use_cache=True,
-                         **_last_logits_kwargs(self.model))
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **_last_logits_kwargs(self.model),
+        )
         self.cache = _output_cache(out)
         self.cache.batch_repeat_interleave(num_beams)
         self.mask = attention_mask.repeat_interleave(num_beams, dim=0)
@@ -212,11 +223,16 @@ class ExpandedCacheRunner:
         import torch
 
         s = int(slot)
-        ones = torch.ones((self.mask.shape[0], s + 1), dtype=self.mask.dtype,
-                          device=self.mask.device)
-        out = self.model(input_ids=tokens[:, None], attention_mask=torch.cat((self.mask, ones), 1),
-                         position_ids=(self.next_position + s)[:, None],
-                         use_cache=True, **{self.cache_kwarg: self.cache})
+        ones = torch.ones(
+            (self.mask.shape[0], s + 1), dtype=self.mask.dtype, device=self.mask.device
+        )
+        out = self.model(
+            input_ids=tokens[:, None],
+            attention_mask=torch.cat((self.mask, ones), 1),
+            position_ids=(self.next_position + s)[:, None],
+            use_cache=True,
+            **{self.cache_kwarg: self.cache},
+        )
         self.cache = _output_cache(out)
         return out.logits[:, -1, :]
 

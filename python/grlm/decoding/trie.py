@@ -74,7 +74,9 @@ class TokenTrie:
         return trie
 
     @classmethod
-    def from_sequences(cls, sequences: Mapping[Hashable, Sequence[int]], end_token: int) -> TokenTrie:
+    def from_sequences(
+        cls, sequences: Mapping[Hashable, Sequence[int]], end_token: int
+    ) -> TokenTrie:
         """Trie of ``{item_key: token ids}``; every sequence must end with ``end_token``."""
         trie = cls(end_token)
         trie.add_sequences(sequences)
@@ -105,12 +107,14 @@ class TokenTrie:
         """Adds ``{item_key: terms}`` (tokenized with ``encode_answer``)."""
         if end_of_answer_id(tokenizer) != self.end_token:
             raise InvalidInputError(
-                f"tokenizer EOS {end_of_answer_id(tokenizer)} != trie end token {self.end_token}")
+                f"tokenizer EOS {end_of_answer_id(tokenizer)} != trie end token {self.end_token}"
+            )
         sequences = {}
         for key, terms in items.items():
             if isinstance(terms, str) or not terms:
-                raise InvalidInputError(f"item {key!r}: Term ID must be a non-empty list of "
-                                        f"terms, got {terms!r}")
+                raise InvalidInputError(
+                    f"item {key!r}: Term ID must be a non-empty list of terms, got {terms!r}"
+                )
             sequences[key] = encode_answer(tokenizer, terms)
         self.add_sequences(sequences)
 
@@ -120,8 +124,9 @@ class TokenTrie:
         Token ids must be ints (or numpy integers) in ``[0, 2^31)``; anything else raises
         InvalidInputError, never a silent conversion (``"1"`` or ``1.5`` are not token ids)."""
         if not isinstance(sequences, Mapping):
-            raise TypeError(f"sequences must be a mapping item_key -> token ids, got "
-                            f"{type(sequences).__name__}")
+            raise TypeError(
+                f"sequences must be a mapping item_key -> token ids, got {type(sequences).__name__}"
+            )
         keys = list(sequences.keys())
         token_lists = [_token_list(key, sequences[key]) for key in keys]
         with self._write_lock:
@@ -146,8 +151,9 @@ class TokenTrie:
             indices[i] = index
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
         np.cumsum([len(tokens) for tokens in token_lists], out=offsets[1:])
-        tokens = np.fromiter((t for seq in token_lists for t in seq), dtype=np.int64,
-                             count=int(offsets[-1]))
+        tokens = np.fromiter(
+            (t for seq in token_lists for t in seq), dtype=np.int64, count=int(offsets[-1])
+        )
         if tokens.size and (tokens.min() < 0 or tokens.max() >= 2**31):
             raise InvalidInputError("token ids must be in [0, 2^31)")
         # Keys first: a reader that finds a new index in the native trie must find its key.
@@ -160,7 +166,7 @@ class TokenTrie:
         except BaseException:
             for key in fresh:
                 del self._index[key]
-            del self._keys[len(self._keys) - len(fresh):]
+            del self._keys[len(self._keys) - len(fresh) :]
             raise
         if self._native.structure_version != before:
             self._device_arrays.clear()
@@ -292,12 +298,15 @@ class TokenTrie:
         if cached is not None and cached.structure_version == self._native.structure_version:
             return cached
         if self.num_items == 0:
-            raise InvalidInputError("the trie holds no items: constrained decoding needs a "
-                                    "non-empty catalog")
+            raise InvalidInputError(
+                "the trie holds no items: constrained decoding needs a non-empty catalog"
+            )
         exported = self._native.export()
         arrays = TrieArrays(
-            **{name: torch.from_numpy(np.asarray(exported[name])).to(device)
-               for name in ("row_ptr", "child_token", "child_node", "live")},
+            **{
+                name: torch.from_numpy(np.asarray(exported[name])).to(device)
+                for name in ("row_ptr", "child_token", "child_node", "live")
+            },
             structure_version=int(self._native.structure_version),
         )
         self._device_arrays[key] = arrays
@@ -307,8 +316,9 @@ class TokenTrie:
 def _token_list(key: Hashable, sequence: Sequence[int]) -> list[int]:
     """The token ids of one item as Python ints, refusing anything that is not an integer."""
     if isinstance(sequence, (str, bytes)) or not isinstance(sequence, (Sequence, np.ndarray)):
-        raise InvalidInputError(f"item {key!r}: token ids must be a sequence of ints, got "
-                                f"{type(sequence).__name__}")
+        raise InvalidInputError(
+            f"item {key!r}: token ids must be a sequence of ints, got {type(sequence).__name__}"
+        )
     tokens = []
     for token in sequence:
         if isinstance(token, (bool, np.bool_)) or not isinstance(token, (int, np.integer)):

@@ -56,8 +56,9 @@ def _check(values: np.ndarray, level: float, n_resamples: int) -> None:
         raise InvalidInputError(f"n_resamples must be at least 1, got {n_resamples}")
 
 
-def bootstrap_interval(values, *, level: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES,
-                       seed: int = 0) -> dict:
+def bootstrap_interval(
+    values, *, level: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> dict:
     """``{"mean", "low", "high"}``: the mean of per-user ``values`` and its percentile
     bootstrap interval."""
     values = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -68,8 +69,9 @@ def bootstrap_interval(values, *, level: float = 0.95, n_resamples: int = DEFAUL
     return {"mean": float(values.mean()), "low": float(low), "high": float(high)}
 
 
-def paired_difference(values_a, values_b, *, level: float = 0.95,
-                      n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
+def paired_difference(
+    values_a, values_b, *, level: float = 0.95, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> dict:
     """``{"mean", "low", "high"}`` of mean(a) - mean(b) over the same users, resampled together
     (paired bootstrap). ``values_a[i]`` and ``values_b[i]`` must be the same user's."""
     a = np.asarray(values_a, dtype=np.float64).reshape(-1)
@@ -88,15 +90,20 @@ def intervals_from_ranks(ranks, metrics: Iterable[str], **kwargs) -> dict[str, d
     return {m: bootstrap_interval(per_user_values(ranks, m), **kwargs) for m in metrics}
 
 
-def paired_from_ranks(ranks_a: Mapping[str, float], ranks_b: Mapping[str, float],
-                      metrics: Iterable[str], **kwargs) -> dict[str, dict]:
+def paired_from_ranks(
+    ranks_a: Mapping[str, float], ranks_b: Mapping[str, float], metrics: Iterable[str], **kwargs
+) -> dict[str, dict]:
     """``{metric: paired_difference}`` of model a minus model b, over the users both ranked
     (``{user_id: rank}``), which must be the same users."""
     if set(ranks_a) != set(ranks_b):
-        raise InvalidInputError(f"paired comparison over different users: "
-                                f"{len(set(ranks_a) ^ set(ranks_b))} users differ")
+        raise InvalidInputError(
+            f"paired comparison over different users: "
+            f"{len(set(ranks_a) ^ set(ranks_b))} users differ"
+        )
     users = sorted(ranks_a)
     a = np.array([ranks_a[u] for u in users], dtype=np.float64)
     b = np.array([ranks_b[u] for u in users], dtype=np.float64)
-    return {m: paired_difference(per_user_values(a, m), per_user_values(b, m), **kwargs)
-            for m in metrics}
+    return {
+        m: paired_difference(per_user_values(a, m), per_user_values(b, m), **kwargs)
+        for m in metrics
+    }

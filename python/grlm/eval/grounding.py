@@ -21,8 +21,7 @@ from grlm.errors import InvalidInputError
 from grlm.ground.grounder import HIT_TYPES
 
 
-def grounding_metrics(hit_types: Sequence[Sequence[str]], ks: Iterable[int] = (1, 5, 10)
-                      ) -> dict:
+def grounding_metrics(hit_types: Sequence[Sequence[str]], ks: Iterable[int] = (1, 5, 10)) -> dict:
     """VR@K, DHR@K and direct_rate@K from per-example lists of grounding hit types.
 
     Parameters
@@ -52,8 +51,9 @@ def grounding_metrics(hit_types: Sequence[Sequence[str]], ks: Iterable[int] = (1
             raise InvalidInputError(f"example {i}: expected a list of hit types, got a string")
         for t in types:
             if t not in HIT_TYPES:
-                raise InvalidInputError(f"example {i}: unknown hit type {t!r} (expected one of "
-                                        f"{HIT_TYPES})")
+                raise InvalidInputError(
+                    f"example {i}: unknown hit type {t!r} (expected one of {HIT_TYPES})"
+                )
     out: dict = {}
     for k in ks:
         generated = direct = structural = 0

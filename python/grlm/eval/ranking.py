@@ -40,8 +40,9 @@ def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
     return ks
 
 
-def metrics_from_ranks(ranks, ks: Iterable[int] = DEFAULT_KS, *,
-                       exclude_history: bool = False) -> dict:
+def metrics_from_ranks(
+    ranks, ks: Iterable[int] = DEFAULT_KS, *, exclude_history: bool = False
+) -> dict:
     """Recall@K, NDCG@K and MRR from the 1-based ranks of the targets.
 
     Parameters
@@ -77,8 +78,7 @@ def metrics_from_ranks(ranks, ks: Iterable[int] = DEFAULT_KS, *,
     return out
 
 
-def rank_in_list(ranked: Sequence[str], target: str,
-                 exclude: Iterable[str] = ()) -> float:
+def rank_in_list(ranked: Sequence[str], target: str, exclude: Iterable[str] = ()) -> float:
     """1-based rank of ``target`` in ``ranked`` after dropping repeats and ``exclude`` items.
 
     Returns
@@ -101,10 +101,14 @@ def rank_in_list(ranked: Sequence[str], target: str,
     return MISSING_RANK
 
 
-def evaluate_ranked_lists(ranked_lists: Sequence[Sequence[str]], targets: Sequence[str], *,
-                          ks: Iterable[int] = DEFAULT_KS,
-                          histories: Sequence[Iterable[str]] | None = None,
-                          exclude_history: bool = False) -> dict:
+def evaluate_ranked_lists(
+    ranked_lists: Sequence[Sequence[str]],
+    targets: Sequence[str],
+    *,
+    ks: Iterable[int] = DEFAULT_KS,
+    histories: Sequence[Iterable[str]] | None = None,
+    exclude_history: bool = False,
+) -> dict:
     """Metrics from one ranked list of item ids per example (best first).
 
     Parameters
@@ -128,13 +132,20 @@ def evaluate_ranked_lists(ranked_lists: Sequence[Sequence[str]], targets: Sequen
         raise InvalidInputError(f"{len(ranked_lists)} ranked lists for {len(targets)} targets")
     if exclude_history and (histories is None or len(histories) != len(targets)):
         raise InvalidInputError("exclude_history=True needs one history per target")
-    ranks = [rank_in_list(ranked, target, histories[i] if exclude_history else ())
-             for i, (ranked, target) in enumerate(zip(ranked_lists, targets))]
+    ranks = [
+        rank_in_list(ranked, target, histories[i] if exclude_history else ())
+        for i, (ranked, target) in enumerate(zip(ranked_lists, targets))
+    ]
     return metrics_from_ranks(ranks, ks, exclude_history=exclude_history)
 
 
-def ranks_from_scores(scores, targets, *, histories: Sequence[Sequence[int]] | None = None,
-                      exclude_history: bool = False) -> np.ndarray:
+def ranks_from_scores(
+    scores,
+    targets,
+    *,
+    histories: Sequence[Sequence[int]] | None = None,
+    exclude_history: bool = False,
+) -> np.ndarray:
     """1-based pessimistic ranks of the targets in a score matrix (higher score = better).
 
     Parameters
@@ -167,8 +178,9 @@ def ranks_from_scores(scores, targets, *, histories: Sequence[Sequence[int]] | N
             scores = scores.astype(np.float64)
         targets_t = np.asarray(targets, dtype=np.int64)
     if scores.ndim != 2:
-        raise InvalidInputError(f"scores must be 2-D (examples x items), got shape "
-                                f"{tuple(scores.shape)}")
+        raise InvalidInputError(
+            f"scores must be 2-D (examples x items), got shape {tuple(scores.shape)}"
+        )
     n, num_items = scores.shape
     if targets_t.shape != (n,):
         raise InvalidInputError(f"{tuple(targets_t.shape)} targets for {n} score rows")
@@ -191,8 +203,10 @@ def ranks_from_scores(scores, targets, *, histories: Sequence[Sequence[int]] | N
         if is_torch:
             import torch
 
-            scores[torch.as_tensor(rows, device=scores.device),
-                   torch.as_tensor(cols, device=scores.device)] = -math.inf
+            scores[
+                torch.as_tensor(rows, device=scores.device),
+                torch.as_tensor(cols, device=scores.device),
+            ] = -math.inf
         else:
             scores[rows, cols] = -np.inf
     if is_torch:
@@ -206,13 +220,17 @@ def ranks_from_scores(scores, targets, *, histories: Sequence[Sequence[int]] | N
     return ranks
 
 
-def evaluate_scores(scores, targets, *, ks: Iterable[int] = DEFAULT_KS,
-                    histories: Sequence[Sequence[int]] | None = None,
-                    exclude_history: bool = False) -> dict:
+def evaluate_scores(
+    scores,
+    targets,
+    *,
+    ks: Iterable[int] = DEFAULT_KS,
+    histories: Sequence[Sequence[int]] | None = None,
+    exclude_history: bool = False,
+) -> dict:
     """Metrics from a full score matrix; see :func:`ranks_from_scores` and
     :func:`metrics_from_ranks`."""
-    ranks = ranks_from_scores(scores, targets, histories=histories,
-                              exclude_history=exclude_history)
+    ranks = ranks_from_scores(scores, targets, histories=histories, exclude_history=exclude_history)
     return metrics_from_ranks(ranks, ks, exclude_history=exclude_history)
 
 
@@ -232,11 +250,13 @@ class RankAccumulator:
         self.exclude_history = exclude_history
         self._ranks: list[np.ndarray] = []
 
-    def add_scores(self, scores, targets, histories: Sequence[Sequence[int]] | None = None
-                   ) -> np.ndarray:
+    def add_scores(
+        self, scores, targets, histories: Sequence[Sequence[int]] | None = None
+    ) -> np.ndarray:
         """Ranks one chunk of rows and keeps the ranks; returns them."""
-        ranks = ranks_from_scores(scores, targets, histories=histories,
-                                  exclude_history=self.exclude_history)
+        ranks = ranks_from_scores(
+            scores, targets, histories=histories, exclude_history=self.exclude_history
+        )
         self._ranks.append(ranks)
         return ranks
 

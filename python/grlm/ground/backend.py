@@ -51,8 +51,10 @@ def resolve_device(device: str) -> Device:
     if not cuda_compiled():
         if device == "auto":
             return "cpu"
-        raise CudaError("device='cuda': grlm was built without the CUDA kernel "
-                        "(no nvcc at build time or GRLM_CUDA=OFF)")
+        raise CudaError(
+            "device='cuda': grlm was built without the CUDA kernel "
+            "(no nvcc at build time or GRLM_CUDA=OFF)"
+        )
     if cuda_device_count() == 0:
         if device == "auto":
             return "cpu"

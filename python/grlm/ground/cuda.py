@@ -54,8 +54,10 @@ class TopK(NamedTuple):
     def lists(self) -> list[list[tuple[int, float]]]:
         """``[(item, score), ...]`` per query, without the padding."""
         items, scores, counts = (_to_numpy(a) for a in self)
-        return [list(zip(items[q, :c].tolist(), scores[q, :c].tolist()))
-                for q, c in enumerate(counts.tolist())]
+        return [
+            list(zip(items[q, :c].tolist(), scores[q, :c].tolist()))
+            for q, c in enumerate(counts.tolist())
+        ]
 
 
 class CudaStructuralScorer:
@@ -86,9 +88,17 @@ class CudaStructuralScorer:
         from grlm.ground.grounder import Grounder
 
         if not isinstance(grounder, Grounder):
-            raise TypeError(f"grounder must be a grlm.ground.Grounder, got {type(grounder).__name__}")
-        native = _native_scorer(grounder.term_matrix(), grounder.tie_rank(), len(grounder.vocab),
-                                grounder.mode, grounder.weights, device)
+            raise TypeError(
+                f"grounder must be a grlm.ground.Grounder, got {type(grounder).__name__}"
+            )
+        native = _native_scorer(
+            grounder.term_matrix(),
+            grounder.tie_rank(),
+            len(grounder.vocab),
+            grounder.mode,
+            grounder.weights,
+            device,
+        )
         self._init(native, grounder)
 
     def _init(self, native, grounder) -> None:
@@ -97,9 +107,16 @@ class CudaStructuralScorer:
         self._vocab: list[str] | None = None
 
     @classmethod
-    def from_arrays(cls, term_matrix, *, tie_rank=None, vocab_size: int | None = None,
-                    mode: str = "positional", weights: Sequence[float] | None = None,
-                    device: int | None = None) -> CudaStructuralScorer:
+    def from_arrays(
+        cls,
+        term_matrix,
+        *,
+        tie_rank=None,
+        vocab_size: int | None = None,
+        mode: str = "positional",
+        weights: Sequence[float] | None = None,
+        device: int | None = None,
+    ) -> CudaStructuralScorer:
         """A scorer over a raw term matrix, without a Grounder (e.g. for serving or benchmarks).
 
         Parameters
@@ -160,8 +177,9 @@ class CudaStructuralScorer:
             Bag-mode credits (empty arrays in positional mode).
         """
         if self._grounder is None:
-            raise InvalidInputError("term strings need a scorer built from a Grounder; "
-                                    "pass encoded ids instead")
+            raise InvalidInputError(
+                "term strings need a scorer built from a Grounder; pass encoded ids instead"
+            )
         return self._grounder.prepare(queries)
 
     def top_k(self, queries, *, k: int = 10, credits=None) -> TopK:
@@ -205,7 +223,9 @@ class CudaStructuralScorer:
 
     def _credits_from_ids(self, ids: np.ndarray):
         if self._grounder is None:
-            raise InvalidInputError("bag mode with encoded ids needs credits=(offsets, terms, units)")
+            raise InvalidInputError(
+                "bag mode with encoded ids needs credits=(offsets, terms, units)"
+            )
         if self._vocab is None:
             self._vocab = self._grounder.vocab
         queries = []
@@ -219,7 +239,8 @@ class CudaStructuralScorer:
                 if t >= len(self._vocab):
                     raise InvalidInputError(
                         f"query {q}: bag mode needs the string of unknown term id {t:#x} at "
-                        f"position {j}; pass the Term IDs as lists of str or pass credits")
+                        f"position {j}; pass the Term IDs as lists of str or pass credits"
+                    )
                 terms.append(self._vocab[t])
             if not terms:
                 raise InvalidInputError(f"query {q} is empty (all padding)")
@@ -230,10 +251,13 @@ class CudaStructuralScorer:
         import torch
 
         if ids.device.index != self.device:
-            raise InvalidInputError(f"query tensor is on {ids.device}, the catalog on cuda:{self.device}")
+            raise InvalidInputError(
+                f"query tensor is on {ids.device}, the catalog on cuda:{self.device}"
+            )
         if ids.dim() != 2 or ids.shape[1] != self.term_id_length:
             raise InvalidInputError(
-                f"query ids must have shape (Q, {self.term_id_length}), got {tuple(ids.shape)}")
+                f"query ids must have shape (Q, {self.term_id_length}), got {tuple(ids.shape)}"
+            )
         ids = _as_uint32_bits(ids)
         device = ids.device
         num_queries = ids.shape[0]
@@ -255,22 +279,33 @@ class CudaStructuralScorer:
         counts = torch.empty((num_queries,), dtype=torch.int32, device=device)
         stream = torch.cuda.current_stream(device).cuda_stream
         ptrs = [t.data_ptr() for t in credit_tensors] if credit_tensors else [0, 0, 0]
-        self._native.top_k_device(num_queries, k, ids.data_ptr(), items.data_ptr(),
-                                  scores.data_ptr(), counts.data_ptr(), stream, *ptrs)
+        self._native.top_k_device(
+            num_queries,
+            k,
+            ids.data_ptr(),
+            items.data_ptr(),
+            scores.data_ptr(),
+            counts.data_ptr(),
+            stream,
+            *ptrs,
+        )
         # Keep inputs alive until the stream has consumed them.
         for t in [ids, *credit_tensors]:
             t.record_stream(torch.cuda.current_stream(device))
         return TopK(items, scores, counts)
 
     def __repr__(self) -> str:
-        return (f"CudaStructuralScorer({self.num_items} items, L={self.term_id_length}, "
-                f"mode={self.mode!r}, device=cuda:{self.device})")
+        return (
+            f"CudaStructuralScorer({self.num_items} items, L={self.term_id_length}, "
+            f"mode={self.mode!r}, device=cuda:{self.device})"
+        )
 
 
 def _check_available() -> None:
     if not cuda_compiled():
-        raise CudaError("grlm was built without the CUDA kernel (no nvcc at build time or "
-                        "GRLM_CUDA=OFF)")
+        raise CudaError(
+            "grlm was built without the CUDA kernel (no nvcc at build time or GRLM_CUDA=OFF)"
+        )
     if cuda_device_count() == 0:
         raise CudaError("no CUDA device is visible (no GPU or no driver)")
 
@@ -288,8 +323,12 @@ def _native_scorer(terms, tie_rank, vocab_size: int, mode: str, weights, device:
 
     return _core.CudaStructuralScorer(
         np.ascontiguousarray(terms, dtype=np.uint32),
-        np.ascontiguousarray(tie_rank, dtype=np.uint32), int(vocab_size), mode,
-        [float(w) for w in weights] if weights is not None else [], _device_index(device))
+        np.ascontiguousarray(tie_rank, dtype=np.uint32),
+        int(vocab_size),
+        mode,
+        [float(w) for w in weights] if weights is not None else [],
+        _device_index(device),
+    )
 
 
 def _checked_k(k) -> int:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import operator
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,8 +75,9 @@ class BatchResult(Sequence[GroundResult]):
         try:
             q = operator.index(q)
         except TypeError:
-            raise TypeError(f"BatchResult indices must be integers or slices, not "
-                            f"{type(q).__name__}") from None
+            raise TypeError(
+                f"BatchResult indices must be integers or slices, not {type(q).__name__}"
+            ) from None
         # Negative indexes count from the end, as for a list; offsets[q + 1] would be wrong.
         if q < 0:
             q += len(self)
@@ -145,7 +147,9 @@ class Grounder:
         from grlm import _core
 
         if not isinstance(term_ids, Mapping):
-            raise TypeError(f"term_ids must be a mapping item_id -> terms, got {type(term_ids).__name__}")
+            raise TypeError(
+                f"term_ids must be a mapping item_id -> terms, got {type(term_ids).__name__}"
+            )
         if not term_ids:
             raise InvalidInputError("cannot build a Grounder from an empty catalog")
         item_ids = list(term_ids)
@@ -156,10 +160,18 @@ class Grounder:
         if weights is not None:
             weights = list(weights)
             if not weights:  # the core reads [] as "the defaults": say so instead of guessing
-                raise InvalidInputError("weights must hold one weight per position, got []; "
-                                        "pass weights=None for the defaults")
-        self._core = _core.Grounder(item_ids, terms, term_id_length, mode,
-                                    weights if weights is not None else [], prior_list)
+                raise InvalidInputError(
+                    "weights must hold one weight per position, got []; "
+                    "pass weights=None for the defaults"
+                )
+        self._core = _core.Grounder(
+            item_ids,
+            terms,
+            term_id_length,
+            mode,
+            weights if weights is not None else [],
+            prior_list,
+        )
         self._item_ids = item_ids
         self._init_device(device)
 
@@ -196,21 +208,24 @@ class Grounder:
             self._core.save(path)
 
     # -- online changes (grlm.ground.updates) ---------------------------------------------------
-    def add_items(self, term_ids: Mapping[str, Sequence[str]], *,
-                  priors: Mapping[str, float] | None = None) -> None:
+    def add_items(
+        self, term_ids: Mapping[str, Sequence[str]], *, priors: Mapping[str, float] | None = None
+    ) -> None:
         """Adds items ``{item_id: terms}`` at the end of the catalog, without a rebuild; items
         missing from ``priors`` get 0. All-or-nothing: an id already present (or a bad Term ID or
         prior) raises InvalidInputError naming the item, and nothing changes."""
         self._catalog_updates().add(term_ids, priors)
 
-    def update_items(self, term_ids: Mapping[str, Sequence[str]], *,
-                     priors: Mapping[str, float] | None = None) -> None:
+    def update_items(
+        self, term_ids: Mapping[str, Sequence[str]], *, priors: Mapping[str, float] | None = None
+    ) -> None:
         """Gives present items new Term IDs ``{item_id: terms}`` (and new priors where given);
         they keep their position. All-or-nothing; an unknown id raises InvalidInputError."""
         self._catalog_updates().update(term_ids, priors)
 
-    def upsert_items(self, term_ids: Mapping[str, Sequence[str]], *,
-                     priors: Mapping[str, float] | None = None) -> None:
+    def upsert_items(
+        self, term_ids: Mapping[str, Sequence[str]], *, priors: Mapping[str, float] | None = None
+    ) -> None:
         """``update_items`` for the items present and ``add_items`` for the others, as one
         all-or-nothing change (what a server's "add or replace" needs)."""
         self._catalog_updates().upsert(term_ids, priors)
@@ -232,8 +247,14 @@ class Grounder:
         ``pending`` (what the next compaction folds in; it runs past
         ``grlm.ground.updates.DEFAULT_COMPACT_THRESHOLD``) and ``version`` (+1 per change)."""
         if self._updates is None:
-            return {"items": len(self._item_ids), "delta_items": 0, "tombstones": 0,
-                    "delta_segments": 0, "pending": 0, "version": 0}
+            return {
+                "items": len(self._item_ids),
+                "delta_items": 0,
+                "tombstones": 0,
+                "delta_segments": 0,
+                "pending": 0,
+                "version": 0,
+            }
         return self._updates.stats()
 
     def _catalog_updates(self) -> CatalogUpdates:
@@ -255,8 +276,9 @@ class Grounder:
 
         self.device = resolve_device(device)
         # The GPU scorer is a backend the core's grounding calls take (None: the CPU scorer).
-        self._gpu_scorer = (_core.CudaStructuralScorer(self._core, -1) if self.device == "cuda"
-                            else None)
+        self._gpu_scorer = (
+            _core.CudaStructuralScorer(self._core, -1) if self.device == "cuda" else None
+        )
 
     def snapshot(self) -> GrounderSnapshot:
         """The catalog as it is now, immutable: its answers never see a later change (a server
@@ -275,8 +297,9 @@ class Grounder:
         """
         return self.snapshot().ground(term_id, k=k)
 
-    def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
-                     num_threads: int = 0) -> BatchResult:
+    def ground_batch(
+        self, term_ids: Sequence[Sequence[str]], *, k: int = 10, num_threads: int = 0
+    ) -> BatchResult:
         """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
         ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
         GroundResult over flat arrays). Errors as for ``ground``."""
@@ -294,11 +317,13 @@ class Grounder:
             Bag mode: the credit units each query gives each vocabulary term, query q's at
             ``offsets[q]:offsets[q + 1]`` (empty arrays in positional mode).
         """
-        if isinstance(term_ids, (str, bytes, Set, Mapping)):
-            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
-                            f"{type(term_ids).__name__}")
-        queries = [q if isinstance(q, (list, tuple)) else _as_term_list(q, "a Term ID")
-                   for q in term_ids]
+        if isinstance(term_ids, (str, bytes, AbstractSet, Mapping)):
+            raise TypeError(
+                f"term_ids must be a sequence of Term IDs, got {type(term_ids).__name__}"
+            )
+        queries = [
+            q if isinstance(q, (list, tuple)) else _as_term_list(q, "a Term ID") for q in term_ids
+        ]
         ids, offsets, terms, units = self._core.prepare_queries(queries)
         return ids, (offsets, terms, units)
 
@@ -351,8 +376,10 @@ class Grounder:
         return len(self.snapshot())
 
     def __repr__(self) -> str:
-        return (f"Grounder({len(self)} items, {len(self.vocab)} terms, mode={self.mode!r}, "
-                f"device={self.device!r})")
+        return (
+            f"Grounder({len(self)} items, {len(self.vocab)} terms, mode={self.mode!r}, "
+            f"device={self.device!r})"
+        )
 
 
 class GrounderSnapshot:
@@ -360,7 +387,7 @@ class GrounderSnapshot:
     catalog was when it was taken, whatever changes come later, through the same grounding
     policy and device as its Grounder."""
 
-    __slots__ = ("_reader", "_item_ids", "_backend")
+    __slots__ = ("_backend", "_item_ids", "_reader")
 
     def __init__(self, reader, item_ids: Sequence[str], backend):
         # reader: a _core.Grounder (backend: its GPU scorer or None) or a catalog snapshot of the
@@ -377,15 +404,16 @@ class GrounderSnapshot:
             hit, items, scores = self._reader.ground_one(term_id, k)
         else:
             hit, items, scores = self._reader.ground_one(term_id, k, self._backend)
-        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores),
-                            HIT_TYPES[hit])
+        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores), HIT_TYPES[hit])
 
-    def ground_batch(self, term_ids: Sequence[Sequence[str]], *, k: int = 10,
-                     num_threads: int = 0) -> BatchResult:
+    def ground_batch(
+        self, term_ids: Sequence[Sequence[str]], *, k: int = 10, num_threads: int = 0
+    ) -> BatchResult:
         """As ``Grounder.ground_batch``."""
-        if isinstance(term_ids, (str, bytes, Set, Mapping)):
-            raise TypeError(f"term_ids must be a sequence of Term IDs, got "
-                            f"{type(term_ids).__name__}")
+        if isinstance(term_ids, (str, bytes, AbstractSet, Mapping)):
+            raise TypeError(
+                f"term_ids must be a sequence of Term IDs, got {type(term_ids).__name__}"
+            )
         queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
         num_threads = _checked_threads(num_threads)
         k = _checked_k(k, len(self._item_ids))
@@ -440,8 +468,9 @@ def _checked_threads(num_threads) -> int:
     try:
         num_threads = operator.index(num_threads)  # numpy integers too, as for k
     except TypeError:
-        raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}: "
-                        f"{num_threads!r}") from None
+        raise TypeError(
+            f"num_threads must be an int, got {type(num_threads).__name__}: {num_threads!r}"
+        ) from None
     if not 0 <= num_threads < 2**31:
         raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
     return num_threads
@@ -449,8 +478,7 @@ def _checked_threads(num_threads) -> int:
 
 def _prior_list(priors: Mapping[str, float], item_ids: list[str]) -> list[float]:
     if not isinstance(priors, Mapping):
-        raise TypeError(f"priors must be a mapping item_id -> float, got "
-                        f"{type(priors).__name__}")
+        raise TypeError(f"priors must be a mapping item_id -> float, got {type(priors).__name__}")
     values = []
     for item_id in item_ids:
         value = priors.get(item_id, 0.0)
@@ -459,21 +487,26 @@ def _prior_list(priors: Mapping[str, float], item_ids: list[str]) -> list[float]
         try:
             values.append(float(value))
         except (TypeError, ValueError):
-            raise InvalidInputError(f"prior of item {item_id!r} must be a number, got "
-                                    f"{value!r}") from None
+            raise InvalidInputError(
+                f"prior of item {item_id!r} must be a number, got {value!r}"
+            ) from None
     return values
 
 
 def _as_term_list(term_id, what: str) -> list[str]:
     if isinstance(term_id, (str, bytes)):
-        raise TypeError(f"{what} must be a sequence of terms, not a single {type(term_id).__name__}:"
-                        f" {term_id!r}")
+        raise TypeError(
+            f"{what} must be a sequence of terms, not a single {type(term_id).__name__}:"
+            f" {term_id!r}"
+        )
     if isinstance(term_id, list):
         return term_id
     # A set or a dict has no order a Term ID could take its positions from.
-    if isinstance(term_id, (Set, Mapping)):
-        raise TypeError(f"{what} must be an ordered sequence of str (list or tuple), got "
-                        f"{type(term_id).__name__}: {term_id!r}")
+    if isinstance(term_id, (AbstractSet, Mapping)):
+        raise TypeError(
+            f"{what} must be an ordered sequence of str (list or tuple), got "
+            f"{type(term_id).__name__}: {term_id!r}"
+        )
     try:
         return list(term_id)
     except TypeError:

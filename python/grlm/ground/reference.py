@@ -78,8 +78,9 @@ class ReferenceGrounder:
 
     def structural(self, query: Sequence[str], k: int) -> list[tuple[int, float]]:
         scores = self.scores(query)
-        ranked = sorted((i for i, s in enumerate(scores) if s > 0),
-                        key=lambda i: (-scores[i], self.tie_key[i]))
+        ranked = sorted(
+            (i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], self.tie_key[i])
+        )
         return [(i, scores[i]) for i in ranked[:k]]
 
     def ground(self, query: Sequence[str], k: int) -> tuple[str, list[int], list[float]]:

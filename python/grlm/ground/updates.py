@@ -52,9 +52,14 @@ class CatalogUpdates:
     def stats(self) -> dict[str, int]:
         """Sizes of the current snapshot (see ``Grounder.update_stats``)."""
         s = self._native.snapshot()
-        return {"items": len(s), "delta_items": s.delta_size, "tombstones": s.num_tombstones,
-                "delta_segments": s.num_delta_segments, "pending": s.pending,
-                "version": s.version}
+        return {
+            "items": len(s),
+            "delta_items": s.delta_size,
+            "tombstones": s.num_tombstones,
+            "delta_segments": s.num_delta_segments,
+            "pending": s.pending,
+            "version": s.version,
+        }
 
     def item_ids(self) -> list[str]:
         """The current catalog's ids in order; built once per snapshot version (O(N))."""
@@ -106,8 +111,9 @@ class _CudaSnapshotReader:
         snapshot = self.snapshot
         if snapshot.pristine:
             return snapshot.base.ground_batch(queries, k, num_threads, self._gpu_scorer)
-        base = snapshot.base.ground_batch(queries, snapshot.base_k(k), num_threads,
-                                          self._gpu_scorer)
+        base = snapshot.base.ground_batch(
+            queries, snapshot.base_k(k), num_threads, self._gpu_scorer
+        )
         return snapshot.merge_batch(queries, k, *base, num_threads)
 
     def ground_one(self, query, k: int):
@@ -119,8 +125,9 @@ class _CudaSnapshotReader:
 
 def _item_id_list(item_ids: Iterable[str]) -> list[str]:
     if isinstance(item_ids, (str, bytes, Mapping)):
-        raise TypeError(f"item_ids must be an iterable of str, got {type(item_ids).__name__}: "
-                        f"{item_ids!r}")
+        raise TypeError(
+            f"item_ids must be an iterable of str, got {type(item_ids).__name__}: {item_ids!r}"
+        )
     ids = list(item_ids)
     for item_id in ids:
         if not isinstance(item_id, str):
@@ -141,22 +148,28 @@ def _change_items(term_ids, priors, what: str):
         term_list = _as_term_list(term_ids[item_id], f"Term ID of item {item_id!r}")
         for term in term_list:
             if not isinstance(term, str):
-                raise TypeError(f"Term ID of item {item_id!r}: terms must be str, got "
-                                f"{type(term).__name__}: {term!r}")
+                raise TypeError(
+                    f"Term ID of item {item_id!r}: terms must be str, got "
+                    f"{type(term).__name__}: {term!r}"
+                )
         terms.append(term_list)
     prior_list = None
     if priors is not None:
         unknown = set(priors) - set(ids)
         if unknown:
-            raise InvalidInputError(f"priors given for items not in this change: "
-                                    f"{sorted(map(repr, unknown))[:5]}")
+            raise InvalidInputError(
+                f"priors given for items not in this change: {sorted(map(repr, unknown))[:5]}"
+            )
         prior_list = [_prior(priors[i], i) if i in priors else None for i in ids]
     return ids, terms, prior_list
 
 
 def _prior(value, item_id) -> float:
-    if isinstance(value, (str, bytes, bool)) or not isinstance(value, (int, float)) and not hasattr(
-            value, "__float__"):
+    if (
+        isinstance(value, (str, bytes, bool))
+        or not isinstance(value, (int, float))
+        and not hasattr(value, "__float__")
+    ):
         raise InvalidInputError(f"prior of item {item_id!r} must be a number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):
@@ -187,8 +200,13 @@ class CatalogChange:
     remove: Sequence[str] = ()
 
 
-def apply_catalog_change(grounder, change: CatalogChange, *, trie=None,
-                         encode: Callable[[Sequence[str]], Sequence[int]] | None = None) -> None:
+def apply_catalog_change(
+    grounder,
+    change: CatalogChange,
+    *,
+    trie=None,
+    encode: Callable[[Sequence[str]], Sequence[int]] | None = None,
+) -> None:
     """Applies ``change`` to ``grounder`` and, when given, to ``trie`` (the
     :class:`grlm.decoding.TokenTrie` of the same catalog, keyed by item id).
 

@@ -24,11 +24,21 @@ def _pack(x, position):
 
 @triton.jit
 def constrained_topk_kernel(
-    logits_ptr, stride_row, vocab,
-    node_ptr, score_ptr,
-    row_ptr_ptr, child_token_ptr, child_node_ptr, live_ptr,
-    out_value_ptr, out_edge_ptr, k,
-    FULL: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_E: tl.constexpr,
+    logits_ptr,
+    stride_row,
+    vocab,
+    node_ptr,
+    score_ptr,
+    row_ptr_ptr,
+    child_token_ptr,
+    child_node_ptr,
+    live_ptr,
+    out_value_ptr,
+    out_edge_ptr,
+    k,
+    FULL: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+    BLOCK_E: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     score = tl.load(score_ptr + row)
@@ -66,8 +76,9 @@ def constrained_topk_kernel(
 
     if FULL:
         top = tl.max(lane_max, axis=0)
-        total = tl.sum(tl.where(lane_max == float("-inf"), 0.0,
-                                lane_sum * tl.exp(lane_max - top)), axis=0)
+        total = tl.sum(
+            tl.where(lane_max == float("-inf"), 0.0, lane_sum * tl.exp(lane_max - top)), axis=0
+        )
         lse = top + tl.log(total)
     else:
         # Renormalise over the allowed children: the log-sum-exp of the kept keys' logits is not
@@ -80,15 +91,17 @@ def constrained_topk_kernel(
             token = tl.load(child_token_ptr + edges, mask=in_row, other=0)
             child = tl.load(child_node_ptr + edges, mask=in_row, other=0)
             live = tl.load(live_ptr + child, mask=in_row, other=0)
-            x = tl.load(row_logits + token, mask=in_row & (live > 0),
-                        other=float("-inf")).to(tl.float32)
+            x = tl.load(row_logits + token, mask=in_row & (live > 0), other=float("-inf")).to(
+                tl.float32
+            )
             new_max = tl.maximum(acc_max, x)
             safe = tl.where(new_max == float("-inf"), 0.0, new_max)
             acc_sum = acc_sum * tl.exp(acc_max - safe) + tl.exp(x - safe)
             acc_max = new_max
         top = tl.max(acc_max, axis=0)
-        total = tl.sum(tl.where(acc_max == float("-inf"), 0.0,
-                                acc_sum * tl.exp(acc_max - top)), axis=0)
+        total = tl.sum(
+            tl.where(acc_max == float("-inf"), 0.0, acc_sum * tl.exp(acc_max - top)), axis=0
+        )
         lse = top + tl.log(total)
 
     slots = tl.arange(0, BLOCK_E)

@@ -16,8 +16,12 @@ def constrained_topk_triton(logits, node, score, arrays, k: int, *, normalizatio
     if logits.stride(1) != 1:
         logits = logits.contiguous()
     device = logits.device
-    for name, tensor in (("node", node), ("score", score), ("row_ptr", arrays.row_ptr),
-                         ("live", arrays.live)):
+    for name, tensor in (
+        ("node", node),
+        ("score", score),
+        ("row_ptr", arrays.row_ptr),
+        ("live", arrays.live),
+    ):
         if tensor.device != device:
             raise ValueError(f"{name} is on {tensor.device}, logits on {device}")
     score = score.to(torch.float32).contiguous()
@@ -28,11 +32,21 @@ def constrained_topk_triton(logits, node, score, arrays, k: int, *, normalizatio
         return values, edges
     block_e = max(16, triton.next_power_of_2(k))
     constrained_topk_kernel[(rows,)](
-        logits, logits.stride(0), vocab,
-        node, score,
-        arrays.row_ptr, arrays.child_token, arrays.child_node, arrays.live,
-        values, edges, k,
-        FULL=normalization == "full", BLOCK_V=1024, BLOCK_E=block_e,
+        logits,
+        logits.stride(0),
+        vocab,
+        node,
+        score,
+        arrays.row_ptr,
+        arrays.child_token,
+        arrays.child_node,
+        arrays.live,
+        values,
+        edges,
+        k,
+        FULL=normalization == "full",
+        BLOCK_V=1024,
+        BLOCK_E=block_e,
         num_warps=4,
     )
     return values, edges

@@ -74,8 +74,9 @@ class RunConfig:
 
     def validate(self) -> None:
         if self.terms.source not in ("file", "metadata", "ctg"):
-            raise InvalidInputError(f"terms.source must be file, metadata or ctg, got "
-                                    f"{self.terms.source!r}")
+            raise InvalidInputError(
+                f"terms.source must be file, metadata or ctg, got {self.terms.source!r}"
+            )
         if self.terms.source == "file" and not self.terms.path:
             raise InvalidInputError("terms.source: file needs terms.path")
         for split in self.recommend.splits:
@@ -91,19 +92,27 @@ class RunConfig:
         if self.recommend.decoder not in ("fast", "hf"):
             raise InvalidInputError("recommend.decoder must be fast or hf")
         decoding = self.recommend.decoding
-        if (not isinstance(decoding, list) or not decoding or len(set(decoding)) != len(decoding)
-                or any(d not in ("free", "constrained") for d in decoding)):
-            raise InvalidInputError(f"recommend.decoding must be a non-empty list of distinct "
-                                    f"'free' / 'constrained', got {decoding!r}")
+        if (
+            not isinstance(decoding, list)
+            or not decoding
+            or len(set(decoding)) != len(decoding)
+            or any(d not in ("free", "constrained") for d in decoding)
+        ):
+            raise InvalidInputError(
+                f"recommend.decoding must be a non-empty list of distinct "
+                f"'free' / 'constrained', got {decoding!r}"
+            )
         if self.sft.objective not in ("packed", "prefix"):
-            raise InvalidInputError(f"sft.objective must be packed or prefix, got "
-                                    f"{self.sft.objective!r}")
+            raise InvalidInputError(
+                f"sft.objective must be packed or prefix, got {self.sft.objective!r}"
+            )
         if self.sft.objective == "packed" and self.sft.max_targets_per_user:
-            raise InvalidInputError("sft.max_targets_per_user applies to the prefix objective "
-                                    "only (a packed window teaches all of its targets)")
+            raise InvalidInputError(
+                "sft.max_targets_per_user applies to the prefix objective "
+                "only (a packed window teaches all of its targets)"
+            )
         if self.sft.objective == "prefix" and self.sft.max_windows_per_user:
-            raise InvalidInputError("sft.max_windows_per_user applies to the packed objective "
-                                    "only")
+            raise InvalidInputError("sft.max_windows_per_user applies to the packed objective only")
         if self.sft.curve_users < 0:
             raise InvalidInputError("sft.curve_users must be >= 0")
         self.train.validate()
@@ -120,8 +129,13 @@ def _build(cls, data, where: str):
         raise InvalidInputError(f"{where}: unknown field(s) {sorted(unknown)}")
     kwargs = {}
     for key, value in data.items():
-        sub = {"dataset": DatasetSection, "terms": TermsSection, "sft": SFTSection,
-               "train": TrainConfig, "recommend": RecommendSection}.get(key)
+        sub = {
+            "dataset": DatasetSection,
+            "terms": TermsSection,
+            "sft": SFTSection,
+            "train": TrainConfig,
+            "recommend": RecommendSection,
+        }.get(key)
         kwargs[key] = _build(sub, value, f"{where}.{key}") if cls is RunConfig and sub else value
     return cls(**kwargs)
 

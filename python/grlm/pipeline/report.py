@@ -12,8 +12,16 @@ from pathlib import Path
 from grlm._io import atomic_write_json, atomic_write_text, read_jsonl
 from grlm.eval.ranking import DEFAULT_KS
 
-TABLE_METRICS = ("recall@1", "recall@5", "recall@10", "recall@20", "ndcg@5", "ndcg@10",
-                 "ndcg@20", "mrr")
+TABLE_METRICS = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "recall@20",
+    "ndcg@5",
+    "ndcg@10",
+    "ndcg@20",
+    "mrr",
+)
 PAIRED_METRICS = ("recall@5", "recall@10", "recall@20", "ndcg@10")
 
 
@@ -48,15 +56,15 @@ def _fmt(value) -> str:
 
 def metrics_table(results: dict[str, dict], metrics=TABLE_METRICS) -> str:
     """A markdown table, one row per model, one column per metric."""
-    lines = ["| model | " + " | ".join(metrics) + " |",
-             "|---|" + "---|" * len(metrics)]
+    lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for name, values in results.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(values.get(m)) for m in metrics) + " |")
     return "\n".join(lines)
 
 
-def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
-           train: dict | None) -> list[str]:
+def _plots(
+    out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict, train: dict | None
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,8 +94,9 @@ def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
         kinds = ("direct", "structural", "none")
         bottom = [0.0] * len(names)
         for kind in kinds:
-            values = [hit_counts[n].get(kind, 0) / max(sum(hit_counts[n].values()), 1)
-                      for n in names]
+            values = [
+                hit_counts[n].get(kind, 0) / max(sum(hit_counts[n].values()), 1) for n in names
+            ]
             ax.bar(names, values, bottom=bottom, label=kind)
             bottom = [b + v for b, v in zip(bottom, values)]
         ax.set_ylabel("share of beams")
@@ -103,8 +112,11 @@ def _plots(out: Path, rows: dict[str, dict[str, dict]], hit_counts: dict,
             ax.plot(vs, vl, marker="o", label="validation loss")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("answer-token loss")
-        curve = [(step, values["recall@10"]) for step, values in train.get("valid_metrics", [])
-                 if "recall@10" in values]
+        curve = [
+            (step, values["recall@10"])
+            for step, values in train.get("valid_metrics", [])
+            if "recall@10" in values
+        ]
         if curve:
             right = ax.twinx()
             right.plot(*zip(*curve), marker="s", color="tab:green", label="validation R@10")
@@ -134,16 +146,18 @@ def _statistics(ranks: dict[str, dict[str, float]], baselines: Sequence[str]) ->
     against every baseline, on the same users."""
     from grlm.eval.bootstrap import intervals_from_ranks, paired_from_ranks
 
-    intervals = {name: intervals_from_ranks(list(r.values()), TABLE_METRICS)
-                 for name, r in ranks.items()}
+    intervals = {
+        name: intervals_from_ranks(list(r.values()), TABLE_METRICS) for name, r in ranks.items()
+    }
     paired = {}
     for name, r in ranks.items():
         if name in baselines:
             continue
         for baseline in baselines:
             if baseline in ranks:
-                paired[f"{name} - {baseline}"] = paired_from_ranks(r, ranks[baseline],
-                                                                   PAIRED_METRICS)
+                paired[f"{name} - {baseline}"] = paired_from_ranks(
+                    r, ranks[baseline], PAIRED_METRICS
+                )
     return intervals, paired
 
 
@@ -167,8 +181,11 @@ def _grlm_rows(config, out: Path) -> dict:
                 for hit in row["beam_hits"]:
                     counts[hit] = counts.get(hit, 0) + 1
             rows_of["hit_counts"][f"{name} {decoding}"] = counts
-            if rows and (rows_of["example"] is None or name == "test") and decoding == (
-                    config.recommend.decoding[0]):
+            if (
+                rows
+                and (rows_of["example"] is None or name == "test")
+                and decoding == (config.recommend.decoding[0])
+            ):
                 hit = next((r for r in rows if r["target"] in r["items"][:10]), rows[0])
                 rows_of["example"] = {"split": name, **hit}
     return rows_of
@@ -195,13 +212,16 @@ def _baseline_rows(config, out: Path, table: dict, ranks: dict) -> dict:
 
 def _describe_example_user(user: dict, dataset, term_ids, eval_split) -> None:
     """Adds the example user's history and top 10 with titles and Term IDs."""
-    history = next((e.history for e in getattr(eval_split, user["split"])
-                    if e.user_id == user["user_id"]), ())
-    user["history"] = [{"item_id": i, "title": dataset.items[i].title,
-                        "terms": list(term_ids[i])} for i in history]
+    history = next(
+        (e.history for e in getattr(eval_split, user["split"]) if e.user_id == user["user_id"]), ()
+    )
+    user["history"] = [
+        {"item_id": i, "title": dataset.items[i].title, "terms": list(term_ids[i])} for i in history
+    ]
     user["recommended"] = [
         {"item_id": i, "title": dataset.items[i].title, "terms": list(term_ids[i]), "hit": h}
-        for i, h in zip(user["items"][:10], user["item_hits"][:10])]
+        for i, h in zip(user["items"][:10], user["item_hits"][:10])
+    ]
 
 
 def build_report(pipeline) -> dict:
@@ -215,9 +235,10 @@ def build_report(pipeline) -> dict:
     grlm = _grlm_rows(config, out)
     table, ranks, example_user = grlm["table"], grlm["ranks"], grlm["example"]
     baselines = _baseline_rows(config, out, table, ranks)
-    statistics = {part: dict(zip(("intervals", "paired"),
-                                 _statistics(r, list(baselines))))
-                  for part, r in ranks.items()}
+    statistics = {
+        part: dict(zip(("intervals", "paired"), _statistics(r, list(baselines))))
+        for part, r in ranks.items()
+    }
     train = _load(out / "train" / "train_result.json")
     sft = _load(out / "sft" / "summary.json")
     if example_user is not None:
@@ -227,13 +248,21 @@ def build_report(pipeline) -> dict:
         "name": config.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": _machine(),
-        "dataset": {"name": dataset.name, "users": dataset.num_users,
-                    "items": dataset.num_items, "interactions": dataset.num_interactions,
-                    "split": split.summary(), "eval_users": len(eval_split.test)},
-        "terms": {"source": config.terms.source, "items": len(term_ids),
-                  "distinct_term_ids": distinct,
-                  "items_sharing_a_term_id": len(term_ids) - distinct,
-                  "examples": {i: list(term_ids[i]) for i in sample_items}},
+        "dataset": {
+            "name": dataset.name,
+            "users": dataset.num_users,
+            "items": dataset.num_items,
+            "interactions": dataset.num_interactions,
+            "split": split.summary(),
+            "eval_users": len(eval_split.test),
+        },
+        "terms": {
+            "source": config.terms.source,
+            "items": len(term_ids),
+            "distinct_term_ids": distinct,
+            "items_sharing_a_term_id": len(term_ids) - distinct,
+            "examples": {i: list(term_ids[i]) for i in sample_items},
+        },
         "sft": sft,
         "train": train,
         "model": grlm["model"],
@@ -251,8 +280,7 @@ def build_report(pipeline) -> dict:
     return report
 
 
-def interval_table(rows: dict[str, dict], intervals: dict[str, dict],
-                   metrics=TABLE_METRICS) -> str:
+def interval_table(rows: dict[str, dict], intervals: dict[str, dict], metrics=TABLE_METRICS) -> str:
     """A markdown table, one row per model: every metric with its 95% interval."""
     lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
     for name, values in rows.items():
@@ -280,32 +308,58 @@ def paired_table(paired: dict[str, dict], metrics=PAIRED_METRICS) -> str:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# grlm run: {report['name']}", "",
-             f"{report['created']}, {report['machine']}", ""]
+    lines = [f"# grlm run: {report['name']}", "", f"{report['created']}, {report['machine']}", ""]
     d = report["dataset"]
-    lines += [(f"Dataset {d['name']}: {d['users']} users, {d['items']} items, "
-               f"{d['interactions']} interactions; evaluated on {d['eval_users']} users."), ""]
+    lines += [
+        (
+            f"Dataset {d['name']}: {d['users']} users, {d['items']} items, "
+            f"{d['interactions']} interactions; evaluated on {d['eval_users']} users."
+        ),
+        "",
+    ]
     t = report["terms"]
-    lines += [(f"Term IDs ({t['source']}): {t['items']} items, {t['distinct_term_ids']} "
-               f"distinct, {t['items_sharing_a_term_id']} items share a Term ID."), ""]
+    lines += [
+        (
+            f"Term IDs ({t['source']}): {t['items']} items, {t['distinct_term_ids']} "
+            f"distinct, {t['items_sharing_a_term_id']} items share a Term ID."
+        ),
+        "",
+    ]
     for split, rows in report["table"].items():
         stats = report["statistics"].get(split, {})
-        lines += [f"## {split}", "", "Metrics with 95% bootstrap intervals (users resampled):",
-                  "", interval_table(rows, stats.get("intervals", {})), ""]
+        lines += [
+            f"## {split}",
+            "",
+            "Metrics with 95% bootstrap intervals (users resampled):",
+            "",
+            interval_table(rows, stats.get("intervals", {})),
+            "",
+        ]
         if stats.get("paired"):
             note = "Paired bootstrap differences on the same users (*: the interval excludes 0):"
             lines += [note, "", paired_table(stats["paired"]), ""]
         for decoding, m in report["model"].get(split, {}).items():
             vr = sorted((k for k in m if k.startswith("vr@")), key=lambda k: int(k[3:]))
-            lines += [f"Grounding ({decoding}): " + ", ".join(
-                f"{k} {m[k]:.3f}, {k.replace('vr', 'dhr')} {m[k.replace('vr', 'dhr')]:.3f}"
-                for k in vr) + f"; {m['grounding_ms_per_term_id']:.3f} ms per Term ID, "
-                f"generation {m['generation_s_per_user']:.3f} s per user.", ""]
+            lines += [
+                f"Grounding ({decoding}): "
+                + ", ".join(
+                    f"{k} {m[k]:.3f}, {k.replace('vr', 'dhr')} {m[k.replace('vr', 'dhr')]:.3f}"
+                    for k in vr
+                )
+                + f"; {m['grounding_ms_per_term_id']:.3f} ms per Term ID, "
+                f"generation {m['generation_s_per_user']:.3f} s per user.",
+                "",
+            ]
     if report.get("train"):
         tr = report["train"]
-        lines += [(f"Fine-tuning: {tr['steps']} steps, {tr['examples_seen']} examples, "
-                   f"{tr['tokens_seen']} tokens, {tr['tokens_per_second']:.0f} tokens/s, "
-                   f"{tr['seconds']:.0f} s."), ""]
+        lines += [
+            (
+                f"Fine-tuning: {tr['steps']} steps, {tr['examples_seen']} examples, "
+                f"{tr['tokens_seen']} tokens, {tr['tokens_per_second']:.0f} tokens/s, "
+                f"{tr['seconds']:.0f} s."
+            ),
+            "",
+        ]
         curve = learning_curve(tr)
         if curve:
             lines += ["Learning curve (validation):", "", curve, ""]
@@ -316,12 +370,16 @@ def markdown(report: dict) -> str:
         lines += [f"## User {user['user_id']} ({user['split']})", "", "History:"]
         lines += [f"- {h['title'] or h['item_id']} {h['terms']}" for h in user["history"]]
         lines += ["", f"Target: {user['target']}", "", "Top 10:"]
-        lines += [f"{n}. {r['title'] or r['item_id']} {r['terms']} ({r['hit']})"
-                  + ("  <- target" if r["item_id"] == user["target"] else "")
-                  for n, r in enumerate(user["recommended"], 1)]
+        lines += [
+            f"{n}. {r['title'] or r['item_id']} {r['terms']} ({r['hit']})"
+            + ("  <- target" if r["item_id"] == user["target"] else "")
+            for n, r in enumerate(user["recommended"], 1)
+        ]
         lines.append("")
-    lines += ["Stage seconds: " + ", ".join(f"{k} {v:.1f}"
-                                            for k, v in report["stage_seconds"].items()), ""]
+    lines += [
+        "Stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["stage_seconds"].items()),
+        "",
+    ]
     lines += [f"![{p}]({p})" for p in report["plots"]]
     return "\n".join(lines) + "\n"
 
@@ -334,11 +392,14 @@ def learning_curve(train: dict) -> str:
     if not steps:
         return ""
     names = sorted({k for values in metrics.values() for k in values})
-    lines = ["| step | validation loss | " + " | ".join(names) + " |",
-             "|---|---|" + "---|" * len(names)]
+    lines = [
+        "| step | validation loss | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
     for step in steps:
         loss = f"{losses[step]:.4f}" if step in losses else ""
         values = metrics.get(step, {})
-        lines.append(f"| {step} | {loss} | "
-                     + " | ".join(_fmt(values.get(n)) for n in names) + " |")
+        lines.append(
+            f"| {step} | {loss} | " + " | ".join(_fmt(values.get(n)) for n in names) + " |"
+        )
     return "\n".join(lines)

@@ -82,8 +82,9 @@ def throttled_progress(log: Callable[[str], None], prefix: str, every_s: float =
 class Pipeline:
     """Runs the stages of one :class:`RunConfig` in ``config.output_dir``."""
 
-    def __init__(self, config: RunConfig, *, log: Callable[[str], None] = print,
-                 force: Sequence[str] = ()):
+    def __init__(
+        self, config: RunConfig, *, log: Callable[[str], None] = print, force: Sequence[str] = ()
+    ):
         self.config = config
         self.out = Path(config.output_dir)
         self.log = log
@@ -113,8 +114,9 @@ class Pipeline:
             return False
         return recorded == fingerprint and all(p.exists() for p in outputs)
 
-    def _run_stage(self, stage: str, fingerprint: str, outputs: Sequence[Path],
-                   body: Callable[[], None]) -> None:
+    def _run_stage(
+        self, stage: str, fingerprint: str, outputs: Sequence[Path], body: Callable[[], None]
+    ) -> None:
         self._fingerprints[stage] = fingerprint
         if self._up_to_date(stage, fingerprint, outputs):
             self.log(f"[{stage}] up to date, skipped")
@@ -130,8 +132,10 @@ class Pipeline:
         if missing:
             raise GrlmError(f"stage {stage} did not write {missing}")
         finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        atomic_write_json(self._marker(stage), {"fingerprint": fingerprint, "seconds": seconds,
-                                                "finished": finished})
+        atomic_write_json(
+            self._marker(stage),
+            {"fingerprint": fingerprint, "seconds": seconds, "finished": finished},
+        )
         self.log(f"[{stage}] done in {seconds:.1f} s")
 
     # ----------------------------------------------------------------------------------- data
@@ -139,14 +143,20 @@ class Pipeline:
     def split_fingerprint(self) -> str:
         """The training split's inputs: the dataset section, the seed and the data's content."""
         dataset, _, _ = self.data()
-        return _hash({"dataset": dataclasses.asdict(self.config.dataset), "seed": self.config.seed,
-                      "content": _dataset_digest(dataset)})
+        return _hash(
+            {
+                "dataset": dataclasses.asdict(self.config.dataset),
+                "seed": self.config.seed,
+                "content": _dataset_digest(dataset),
+            }
+        )
 
     @property
     def eval_fingerprint(self) -> str:
         """The evaluation cases' inputs: the split's, and which users are evaluated."""
-        return _hash({"split": self.split_fingerprint,
-                      "eval_users": self.config.recommend.max_eval_users})
+        return _hash(
+            {"split": self.split_fingerprint, "eval_users": self.config.recommend.max_eval_users}
+        )
 
     def data(self):
         """(dataset, split, eval_split): the (sub-sampled) dataset, its leave-one-out split,
@@ -157,8 +167,7 @@ class Pipeline:
         from grlm.data.sampling import sample_dataset_users, sample_split_users
 
         c = self.config
-        dataset = sample_dataset_users(load_dataset(c.dataset.source), c.dataset.max_users,
-                                       c.seed)
+        dataset = sample_dataset_users(load_dataset(c.dataset.source), c.dataset.max_users, c.seed)
         split = leave_one_out(dataset, max_history=c.dataset.max_history)
         eval_split = sample_split_users(split, c.recommend.max_eval_users, c.seed + 1)
         self._data = (dataset, split, eval_split)
@@ -171,9 +180,14 @@ class Pipeline:
 
     def stage_terms(self) -> None:
         c = self.config.terms
-        fingerprint = _hash({"terms": dataclasses.asdict(c), "file": _file_digest(c.path),
-                             "items": _items_digest(self.data()[0].items),
-                             "model": self.config.model if c.source == "ctg" else None})
+        fingerprint = _hash(
+            {
+                "terms": dataclasses.asdict(c),
+                "file": _file_digest(c.path),
+                "items": _items_digest(self.data()[0].items),
+                "model": self.config.model if c.source == "ctg" else None,
+            }
+        )
 
         def body() -> None:
             dataset, _, _ = self.data()
@@ -189,10 +203,12 @@ class Pipeline:
                 term_ids = self._run_ctg()
             missing = [i for i in dataset.items if i not in term_ids]
             if missing:
-                raise InvalidInputError(f"{len(missing)} items have no Term ID "
-                                        f"(first: {missing[:3]})")
-            atomic_write_jsonl(self.terms_path, ({"item_id": i, "terms": list(term_ids[i])}
-                                                 for i in dataset.items))
+                raise InvalidInputError(
+                    f"{len(missing)} items have no Term ID (first: {missing[:3]})"
+                )
+            atomic_write_jsonl(
+                self.terms_path, ({"item_id": i, "terms": list(term_ids[i])} for i in dataset.items)
+            )
 
         self._run_stage("terms", fingerprint, [self.terms_path], body)
 
@@ -216,42 +232,63 @@ class Pipeline:
         self.log("[terms] grlm terms build " + " ".join(argv))
         items, request = ctg_request(build_parser().parse_args(argv))
         if build_term_id_file(items, **request) is None:
-            raise GrlmError("the pipeline's CTG runs in one process; launch `grlm terms build` "
-                            "under torchrun for several and give the pipeline its file")
+            raise GrlmError(
+                "the pipeline's CTG runs in one process; launch `grlm terms build` "
+                "under torchrun for several and give the pipeline its file"
+            )
         return load_term_ids(target)
 
     def term_ids(self) -> dict[str, tuple[str, ...]]:
         if self._term_ids is None:
-            self._term_ids = {row["item_id"]: tuple(row["terms"])
-                              for _, row in read_jsonl(self.terms_path)}
+            self._term_ids = {
+                row["item_id"]: tuple(row["terms"]) for _, row in read_jsonl(self.terms_path)
+            }
         return self._term_ids
 
     # ------------------------------------------------------------------------------------ sft
     def stage_sft(self) -> None:
         c = self.config.sft
-        fingerprint = _hash({"sft": dataclasses.asdict(c), "seed": self.config.seed,
-                             "data": self.split_fingerprint,
-                             "terms": self._fingerprints["terms"],
-                             "similar": _file_digest(c.similar_items)})
+        fingerprint = _hash(
+            {
+                "sft": dataclasses.asdict(c),
+                "seed": self.config.seed,
+                "data": self.split_fingerprint,
+                "terms": self._fingerprints["terms"],
+                "similar": _file_digest(c.similar_items),
+            }
+        )
         folder = self.out / "sft"
 
         def body() -> None:
             from grlm.train.sft import build_sft
 
             dataset, split, _ = self.data()
-            data = build_sft(dataset.items, split, self.term_ids(), c, seed=self.config.seed,
-                             max_history=self.config.dataset.max_history)
-            atomic_write_jsonl(folder / "train.jsonl", (dataclasses.asdict(e) for e in data.train),
-                               default=str)
-            atomic_write_jsonl(folder / "valid.jsonl", (dataclasses.asdict(e) for e in data.valid),
-                               default=str)
+            data = build_sft(
+                dataset.items,
+                split,
+                self.term_ids(),
+                c,
+                seed=self.config.seed,
+                max_history=self.config.dataset.max_history,
+            )
+            atomic_write_jsonl(
+                folder / "train.jsonl", (dataclasses.asdict(e) for e in data.train), default=str
+            )
+            atomic_write_jsonl(
+                folder / "valid.jsonl", (dataclasses.asdict(e) for e in data.valid), default=str
+            )
             atomic_write_json(folder / "summary.json", data.summary, default=str)
-            self.log(f"[sft] {c.objective}: built {data.summary['built']}, mixed "
-                     f"{data.summary['mixed']}, valid {len(data.valid)}")
+            self.log(
+                f"[sft] {c.objective}: built {data.summary['built']}, mixed "
+                f"{data.summary['mixed']}, valid {len(data.valid)}"
+            )
 
-        self._run_stage("sft", fingerprint,
-                        [folder / "train.jsonl", folder / "valid.jsonl", folder / "summary.json"],
-                        body)
+        self._run_stage(
+            "sft",
+            fingerprint,
+            [folder / "train.jsonl", folder / "valid.jsonl", folder / "summary.json"],
+            body,
+        )
 
     def _titles(self):
         from grlm.train.sft import titles_of
@@ -265,12 +302,25 @@ class Pipeline:
         examples = []
         for _, row in read_jsonl(self.out / "sft" / f"{name}.jsonl"):
             if "items" in row:
-                examples.append(PackedExample(row["task"], row["user_id"], tuple(row["items"]),
-                                              tuple(tuple(t) for t in row["terms"]),
-                                              row["first_target"]))
+                examples.append(
+                    PackedExample(
+                        row["task"],
+                        row["user_id"],
+                        tuple(row["items"]),
+                        tuple(tuple(t) for t in row["terms"]),
+                        row["first_target"],
+                    )
+                )
             else:
-                examples.append(SFTExample(row["task"], row["prompt"], tuple(row["target"]),
-                                           row["target_item"], row["user_id"]))
+                examples.append(
+                    SFTExample(
+                        row["task"],
+                        row["prompt"],
+                        tuple(row["target"]),
+                        row["target_item"],
+                        row["user_id"],
+                    )
+                )
         return examples
 
     @property
@@ -286,8 +336,14 @@ class Pipeline:
 
     def stage_train(self) -> None:
         c = self.config
-        fingerprint = _hash({"train": dataclasses.asdict(c.train), "model": c.model,
-                             "max_length": c.sft.max_length, "sft": self._fingerprints["sft"]})
+        fingerprint = _hash(
+            {
+                "train": dataclasses.asdict(c.train),
+                "model": c.model,
+                "max_length": c.sft.max_length,
+                "sft": self._fingerprints["sft"],
+            }
+        )
         folder = self.out / "train"
 
         def body() -> None:
@@ -304,22 +360,37 @@ class Pipeline:
             tokenizer = load_tokenizer(c.model)
             model = load_model(c.model)
             objective = self.objective
-            train_set, dropped = encode_examples(tokenizer, self.sft_examples("train"),
-                                                 max_length=c.sft.max_length,
-                                                 objective=objective)
-            valid_set, _ = encode_examples(tokenizer, self.sft_examples("valid"),
-                                           max_length=c.sft.max_length, objective=objective)
+            train_set, dropped = encode_examples(
+                tokenizer,
+                self.sft_examples("train"),
+                max_length=c.sft.max_length,
+                objective=objective,
+            )
+            valid_set, _ = encode_examples(
+                tokenizer,
+                self.sft_examples("valid"),
+                max_length=c.sft.max_length,
+                objective=objective,
+            )
             tokens = sum(len(e.input_ids) for e in train_set)
-            self.log(f"[train] {len(train_set)} {objective.name} examples ({dropped} over "
-                     f"{c.sft.max_length} tokens dropped), {tokens} tokens per epoch, "
-                     f"{len(valid_set)} validation examples")
-            result = train(model, tokenizer, train_set, folder, c.train,
-                           valid_examples=valid_set, log=lambda s: self.log("[train] " + s),
-                           evaluate=self._curve_evaluator(tokenizer))
+            self.log(
+                f"[train] {len(train_set)} {objective.name} examples ({dropped} over "
+                f"{c.sft.max_length} tokens dropped), {tokens} tokens per epoch, "
+                f"{len(valid_set)} validation examples"
+            )
+            result = train(
+                model,
+                tokenizer,
+                train_set,
+                folder,
+                c.train,
+                valid_examples=valid_set,
+                log=lambda s: self.log("[train] " + s),
+                evaluate=self._curve_evaluator(tokenizer),
+            )
             self.log(f"[train] {result.steps} steps, {result.tokens_per_second:.0f} tokens/s")
 
-        self._run_stage("train", fingerprint, [self.model_dir, folder / "train_result.json"],
-                        body)
+        self._run_stage("train", fingerprint, [self.model_dir, folder / "train_result.json"], body)
 
     # ------------------------------------------------------------------------------ recommend
     def grounder(self, device: str = "cpu"):
@@ -328,8 +399,12 @@ class Pipeline:
         from grlm.recommend.priors import popularity_priors
 
         _, split, _ = self.data()
-        return Grounder(self.term_ids(), mode=self.config.recommend.grounding_mode,
-                        priors=popularity_priors(split.train), device=device)
+        return Grounder(
+            self.term_ids(),
+            mode=self.config.recommend.grounding_mode,
+            priors=popularity_priors(split.train),
+            device=device,
+        )
 
     def cases(self, examples, tokenizer) -> list:
         """Recommendation cases (prompt ids of the objective) of evaluation examples."""
@@ -337,14 +412,24 @@ class Pipeline:
 
         term_ids, max_history = self.term_ids(), self.config.dataset.max_history
         titles = self._titles()
-        return [Case(e.user_id, tuple(self.objective.history_prompt_ids(
-            tokenizer, tuple(e.history)[-max_history:], term_ids, titles)), e.target)
-            for e in examples]
+        return [
+            Case(
+                e.user_id,
+                tuple(
+                    self.objective.history_prompt_ids(
+                        tokenizer, tuple(e.history)[-max_history:], term_ids, titles
+                    )
+                ),
+                e.target,
+            )
+            for e in examples
+        ]
 
     def _max_new_tokens(self, tokenizer) -> int:
         term_ids = self.term_ids()
         return self.config.recommend.max_new_tokens or 8 + max(
-            len(self.objective.answer_ids(tokenizer, t)) for t in set(term_ids.values()))
+            len(self.objective.answer_ids(tokenizer, t)) for t in set(term_ids.values())
+        )
 
     def _curve_evaluator(self, tokenizer):
         """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed
@@ -364,11 +449,20 @@ class Pipeline:
         max_new = self._max_new_tokens(tokenizer)
 
         def evaluate(model) -> dict:
-            run = recommend(model, tokenizer, grounder, cases, k=10,
-                            num_beams=c.recommend.num_beams, batch_size=c.recommend.batch_size,
-                            max_new_tokens=max_new, term_id_length=grounder.term_id_length,
-                            trie=trie, decoder=c.recommend.decoder,
-                            eos_token_id=self.objective.end_token(tokenizer))
+            run = recommend(
+                model,
+                tokenizer,
+                grounder,
+                cases,
+                k=10,
+                num_beams=c.recommend.num_beams,
+                batch_size=c.recommend.batch_size,
+                max_new_tokens=max_new,
+                term_id_length=grounder.term_id_length,
+                trie=trie,
+                decoder=c.recommend.decoder,
+                eos_token_id=self.objective.end_token(tokenizer),
+            )
             result = metrics(run, ks=(10,))
             return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
 
@@ -376,10 +470,14 @@ class Pipeline:
 
     def stage_recommend(self) -> None:
         c = self.config
-        fingerprint = _hash({"recommend": dataclasses.asdict(c.recommend),
-                             "train": self._fingerprints["train"],
-                             "terms": self._fingerprints["terms"],
-                             "data": self.eval_fingerprint})
+        fingerprint = _hash(
+            {
+                "recommend": dataclasses.asdict(c.recommend),
+                "train": self._fingerprints["train"],
+                "terms": self._fingerprints["terms"],
+                "data": self.eval_fingerprint,
+            }
+        )
         folder = self.out / "recommend"
         names = [f"{s}-{d}" for d in c.recommend.decoding for s in c.recommend.splits]
         outputs = [folder / f"{name}.jsonl" for name in names]
@@ -398,45 +496,88 @@ class Pipeline:
             model = load_model(str(self.model_dir), device=device, dtype=dtype)
             grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
             for decoding in c.recommend.decoding:
-                trie = self.objective.trie(tokenizer, self.term_ids()) if (
-                    decoding == "constrained") else None
+                trie = (
+                    self.objective.trie(tokenizer, self.term_ids())
+                    if (decoding == "constrained")
+                    else None
+                )
                 for split_name in c.recommend.splits:
                     cases = self.cases(getattr(eval_split, split_name), tokenizer)
-                    self._recommend_cases(model, tokenizer, grounder, cases, trie=trie,
-                                          name=f"{split_name}-{decoding}", decoding=decoding,
-                                          device=device, folder=folder)
+                    self._recommend_cases(
+                        model,
+                        tokenizer,
+                        grounder,
+                        cases,
+                        trie=trie,
+                        name=f"{split_name}-{decoding}",
+                        decoding=decoding,
+                        device=device,
+                        folder=folder,
+                    )
 
         self._run_stage("recommend", fingerprint, outputs, body)
 
-    def _recommend_cases(self, model, tokenizer, grounder, cases, *, trie, name: str,
-                         decoding: str, device: str, folder: Path) -> None:
+    def _recommend_cases(
+        self,
+        model,
+        tokenizer,
+        grounder,
+        cases,
+        *,
+        trie,
+        name: str,
+        decoding: str,
+        device: str,
+        folder: Path,
+    ) -> None:
         """Recommends for ``cases`` and writes ``<name>.jsonl`` and ``<name>_metrics.json``."""
         from grlm.recommend import metrics, recommend
 
         r = self.config.recommend
         max_new = self._max_new_tokens(tokenizer)
-        self.log(f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
-                 f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens")
-        run = recommend(model, tokenizer, grounder, cases, k=r.k, num_beams=r.num_beams,
-                        batch_size=r.batch_size, max_new_tokens=max_new,
-                        term_id_length=grounder.term_id_length, trie=trie, decoder=r.decoder,
-                        eos_token_id=self.objective.end_token(tokenizer),
-                        progress=throttled_progress(self.log, f"[recommend] {name}"))
-        atomic_write_jsonl(folder / f"{name}.jsonl", (dataclasses.asdict(u) for u in run.users),
-                           default=str)
+        self.log(
+            f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
+            f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens"
+        )
+        run = recommend(
+            model,
+            tokenizer,
+            grounder,
+            cases,
+            k=r.k,
+            num_beams=r.num_beams,
+            batch_size=r.batch_size,
+            max_new_tokens=max_new,
+            term_id_length=grounder.term_id_length,
+            trie=trie,
+            decoder=r.decoder,
+            eos_token_id=self.objective.end_token(tokenizer),
+            progress=throttled_progress(self.log, f"[recommend] {name}"),
+        )
+        atomic_write_jsonl(
+            folder / f"{name}.jsonl", (dataclasses.asdict(u) for u in run.users), default=str
+        )
         result = metrics(run)
-        result.update(max_new_tokens=max_new, decoder=r.decoder, decoding=decoding,
-                      device=device, grounding_device=grounder.device)
+        result.update(
+            max_new_tokens=max_new,
+            decoder=r.decoder,
+            decoding=decoding,
+            device=device,
+            grounding_device=grounder.device,
+        )
         atomic_write_json(folder / f"{name}_metrics.json", result, default=str)
-        self.log(f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
-                 f"ndcg@10 {result['ndcg@10']:.4f}, "
-                 f"{result['generation_s_per_user']:.3f} s per user")
+        self.log(
+            f"[recommend] {name}: recall@10 {result['recall@10']:.4f} "
+            f"ndcg@10 {result['ndcg@10']:.4f}, "
+            f"{result['generation_s_per_user']:.3f} s per user"
+        )
 
     # ------------------------------------------------------------------------------ baselines
     def stage_baselines(self) -> None:
         c = self.config
-        fingerprint = _hash({"baselines": c.baselines, "sasrec": c.sasrec,
-                             "data": self.eval_fingerprint})
+        fingerprint = _hash(
+            {"baselines": c.baselines, "sasrec": c.sasrec, "data": self.eval_fingerprint}
+        )
         folder = self.out / "baselines"
 
         def body() -> None:
@@ -449,14 +590,15 @@ class Pipeline:
                     from grlm.baselines.sasrec import SASRecConfig
 
                     config = SASRecConfig(**c.sasrec)
-                report = run_baseline(name, dataset, eval_split, config=config, progress=False,
-                                      with_ranks=True)
+                report = run_baseline(
+                    name, dataset, eval_split, config=config, progress=False, with_ranks=True
+                )
                 atomic_write_json(folder / f"{name}.json", report, default=str)
-                self.log(f"[baselines] {name}: test recall@10 "
-                         f"{report['test']['recall@10']:.4f}")
+                self.log(f"[baselines] {name}: test recall@10 {report['test']['recall@10']:.4f}")
 
-        self._run_stage("baselines", fingerprint,
-                        [folder / f"{name}.json" for name in c.baselines], body)
+        self._run_stage(
+            "baselines", fingerprint, [folder / f"{name}.json" for name in c.baselines], body
+        )
 
     # --------------------------------------------------------------------------------- report
     def stage_report(self) -> dict:
@@ -473,9 +615,14 @@ class Pipeline:
             raise InvalidInputError(f"unknown stage {until!r} (one of {STAGES})")
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "config.json", config_to_dict(self.config), default=str)
-        steps = {"terms": self.stage_terms, "sft": self.stage_sft, "train": self.stage_train,
-                 "recommend": self.stage_recommend, "baselines": self.stage_baselines}
-        for stage in STAGES[:STAGES.index(until) + 1]:
+        steps = {
+            "terms": self.stage_terms,
+            "sft": self.stage_sft,
+            "train": self.stage_train,
+            "recommend": self.stage_recommend,
+            "baselines": self.stage_baselines,
+        }
+        for stage in STAGES[: STAGES.index(until) + 1]:
             if stage == "report":
                 return self.stage_report()
             steps[stage]()

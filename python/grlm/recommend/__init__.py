@@ -14,5 +14,16 @@ from grlm.recommend.evaluate import Case, RecommendRun, UserRecommendation, metr
 from grlm.recommend.generate import Beam, beam_search, generation_config
 from grlm.recommend.rank import RankedItem, parse_beam, rank_items
 
-__all__ = ["Beam", "Case", "RankedItem", "RecommendRun", "UserRecommendation", "beam_search",
-           "generation_config", "metrics", "parse_beam", "rank_items", "recommend"]
+__all__ = [
+    "Beam",
+    "Case",
+    "RankedItem",
+    "RecommendRun",
+    "UserRecommendation",
+    "beam_search",
+    "generation_config",
+    "metrics",
+    "parse_beam",
+    "rank_items",
+    "recommend",
+]

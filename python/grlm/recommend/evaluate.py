@@ -73,11 +73,22 @@ def _ground_all(grounder, queries: list[tuple[str, ...]], k: int) -> list:
         return out
 
 
-def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, k: int = 20,
-              num_beams: int = 20, batch_size: int = 4, max_new_tokens: int = 48,
-              term_id_length: int | None = None, trie=None, decoder: str = "fast",
-              eos_token_id: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> RecommendRun:
+def recommend(
+    model,
+    tokenizer,
+    grounder,
+    cases: Sequence[Case],
+    *,
+    k: int = 20,
+    num_beams: int = 20,
+    batch_size: int = 4,
+    max_new_tokens: int = 48,
+    term_id_length: int | None = None,
+    trie=None,
+    decoder: str = "fast",
+    eos_token_id: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RecommendRun:
     """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
     time with the ``"fast"`` or ``"hf"`` decoder (:mod:`grlm.recommend.generate`; constrained
     to the catalog when ``trie`` is given, answers ended by ``eos_token_id`` otherwise), each
@@ -91,15 +102,21 @@ def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, k: int = 20,
     order = sorted(range(len(cases)), key=lambda i: len(cases[i].prompt_ids))
     chunk_size = batch_size * 8  # several decoder batches per grounding batch
     for start in range(0, len(order), chunk_size):
-        rows = order[start:start + chunk_size]
+        rows = order[start : start + chunk_size]
         chunk = [cases[i] for i in rows]
-        beams, seconds = beam_search(model, tokenizer, [c.prompt_ids for c in chunk],
-                                     decoder=decoder, num_beams=num_beams,
-                                     max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                     trie=trie, eos_token_id=eos_token_id)
+        beams, seconds = beam_search(
+            model,
+            tokenizer,
+            [c.prompt_ids for c in chunk],
+            decoder=decoder,
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            trie=trie,
+            eos_token_id=eos_token_id,
+        )
         run.generation_seconds += seconds
-        parsed = [[parse_beam(b.text, term_id_length) for b in user_beams]
-                  for user_beams in beams]
+        parsed = [[parse_beam(b.text, term_id_length) for b in user_beams] for user_beams in beams]
         queries = [terms for user in parsed for terms in user if terms is not None]
         started = time.perf_counter()
         grounded = iter(_ground_all(grounder, queries, k))
@@ -110,18 +127,23 @@ def recommend(model, tokenizer, grounder, cases: Sequence[Case], *, k: int = 20,
             run.unparsed_beams += sum(terms is None for terms in user_parsed)
             ranked = rank_items(results, k)
             users[row] = UserRecommendation(
-                user_id=case.user_id, target=case.target,
-                items=[r.item_id for r in ranked], item_hits=[r.hit for r in ranked],
-                beams=[b.text for b in user_beams], beam_scores=[b.score for b in user_beams],
-                beam_hits=[HIT_NONE if r is None else str(r.hit) for r in results])
+                user_id=case.user_id,
+                target=case.target,
+                items=[r.item_id for r in ranked],
+                item_hits=[r.hit for r in ranked],
+                beams=[b.text for b in user_beams],
+                beam_scores=[b.score for b in user_beams],
+                beam_hits=[HIT_NONE if r is None else str(r.hit) for r in results],
+            )
         if progress is not None:
             progress(min(start + chunk_size, len(cases)), len(cases))
     run.users = list(users)
     return run
 
 
-def metrics(run: RecommendRun, *, ks: Sequence[int] = DEFAULT_KS,
-            vr_ks: Sequence[int] | None = None) -> dict:
+def metrics(
+    run: RecommendRun, *, ks: Sequence[int] = DEFAULT_KS, vr_ks: Sequence[int] | None = None
+) -> dict:
     """Recall@K, NDCG@K, MRR (:func:`grlm.eval.evaluate_ranked_lists`), VR@K and DHR@K over
     the beams (:func:`grlm.eval.grounding_metrics`), the share of listed items per hit type and
     the per-user generation and grounding times."""
@@ -130,11 +152,13 @@ def metrics(run: RecommendRun, *, ks: Sequence[int] = DEFAULT_KS,
     users = [u for u in run.users if u.target is not None]
     if not users:
         raise InvalidInputError("no evaluation case has a target")
-    out = dict(evaluate_ranked_lists([u.items for u in users], [u.target for u in users],
-                                     ks=ks))
+    out = dict(evaluate_ranked_lists([u.items for u in users], [u.target for u in users], ks=ks))
     beams = max(len(u.beam_hits) for u in users)
-    out.update(grounding_metrics([u.beam_hits for u in users],
-                                 ks=vr_ks or sorted({1, min(5, beams), beams})))
+    out.update(
+        grounding_metrics(
+            [u.beam_hits for u in users], ks=vr_ks or sorted({1, min(5, beams), beams})
+        )
+    )
     listed = [h for u in users for h in u.item_hits]
     for hit in ("direct", "structural"):
         out[f"items_from_{hit}"] = listed.count(hit) / max(len(listed), 1)

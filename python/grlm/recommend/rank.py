@@ -26,6 +26,7 @@ HIT_STRUCTURAL = "structural"
 HIT_NONE = "none"
 HIT_INVALID = "invalid"  # the beam did not parse to a Term ID
 
+
 @dataclass(frozen=True)
 class RankedItem:
     item_id: str

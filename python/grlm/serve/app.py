@@ -5,7 +5,6 @@ reloads build the new snapshot off the event loop and swap it in. Client mistake
 :class:`grlm.serve.requests.BadRequest` (a 4xx with ``{"error": "<one line>"}``).
 """
 
-
 import asyncio
 import contextlib
 import dataclasses
@@ -32,8 +31,16 @@ from grlm.serve.requests import (
 from grlm.serve.state import CatalogSource, SnapshotHolder, first_snapshot
 
 CONFIG_ENV = "GRLM_SERVE_CONFIG"  # the configuration handed to each worker process
-ROUTES = ("/v1/ground", "/v1/recommend", "/v1/items", "/v1/admin/reload", "/healthz",
-          "/metrics", "/openapi.json", "/docs")
+ROUTES = (
+    "/v1/ground",
+    "/v1/recommend",
+    "/v1/items",
+    "/v1/admin/reload",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+)
 
 
 @dataclass(frozen=True)
@@ -102,13 +109,20 @@ def _batch_json(batch, item_ids) -> list[dict]:
     (a GroundResult per query costs several times more)."""
     hits, offsets, scores = batch.hits.tolist(), batch.offsets.tolist(), batch.scores.tolist()
     names = [item_ids[i] for i in batch.items.tolist()]
-    return [{"hit": HIT_TYPES[hits[q]], "items": names[offsets[q]:offsets[q + 1]],
-             "scores": scores[offsets[q]:offsets[q + 1]]} for q in range(len(hits))]
+    return [
+        {
+            "hit": HIT_TYPES[hits[q]],
+            "items": names[offsets[q] : offsets[q + 1]],
+            "scores": scores[offsets[q] : offsets[q + 1]],
+        }
+        for q in range(len(hits))
+    ]
 
 
 try:  # orjson (the serve extra) writes the same JSON as json.dumps, several times faster
     from orjson import dumps as _dumps
 except ImportError:  # pragma: no cover - without it, the standard library
+
     def _dumps(data) -> bytes:
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -145,22 +159,42 @@ class _MetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
-GROUND_SCHEMA = {"type": "object", "required": ["term_ids"], "properties": {
-    "term_ids": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-    "k": {"type": "integer", "minimum": 1, "default": 10}}}
-RECOMMEND_SCHEMA = {"type": "object", "required": ["history"], "properties": {
-    "history": {"type": "array", "items": {"type": "string"}},
-    "k": {"type": "integer", "minimum": 1, "default": 10}}}
+GROUND_SCHEMA = {
+    "type": "object",
+    "required": ["term_ids"],
+    "properties": {
+        "term_ids": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+        "k": {"type": "integer", "minimum": 1, "default": 10},
+    },
+}
+RECOMMEND_SCHEMA = {
+    "type": "object",
+    "required": ["history"],
+    "properties": {
+        "history": {"type": "array", "items": {"type": "string"}},
+        "k": {"type": "integer", "minimum": 1, "default": 10},
+    },
+}
 RELOAD_SCHEMA = {"type": "object", "properties": {"index": {"type": "string"}}}
-PUT_ITEMS_SCHEMA = {"type": "object", "required": ["items"], "properties": {"items": {
-    "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
-DELETE_ITEMS_SCHEMA = {"type": "object", "required": ["item_ids"], "properties": {
-    "item_ids": {"type": "array", "items": {"type": "string"}}}}
+PUT_ITEMS_SCHEMA = {
+    "type": "object",
+    "required": ["items"],
+    "properties": {
+        "items": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+    },
+}
+DELETE_ITEMS_SCHEMA = {
+    "type": "object",
+    "required": ["item_ids"],
+    "properties": {"item_ids": {"type": "array", "items": {"type": "string"}}},
+}
 
 
 def _body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema}}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def create_app(config: ServeConfig, grounder=None):
@@ -173,24 +207,31 @@ def create_app(config: ServeConfig, grounder=None):
     if config.model_dir is not None:
         from grlm.serve.recommender import LoadedModel
 
-        loaded = LoadedModel.load(config.model_dir, objective=config.objective,
-                                  num_beams=config.num_beams)
+        loaded = LoadedModel.load(
+            config.model_dir, objective=config.objective, num_beams=config.num_beams
+        )
     if grounder is None:
         grounder = config.source.load()
-    snapshot = first_snapshot(grounder, config.source,
-                              loaded.trie_for(grounder) if loaded is not None else None)
+    snapshot = first_snapshot(
+        grounder, config.source, loaded.trie_for(grounder) if loaded is not None else None
+    )
     holder = SnapshotHolder(snapshot)
     limits = config.limits
     metrics = Metrics()
     metrics.observe_snapshot(snapshot)
-    ground_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1),
-                                     thread_name_prefix="grlm-ground")
+    ground_pool = ThreadPoolExecutor(
+        max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="grlm-ground"
+    )
     model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grlm-model")
     coalescer = None
     if config.coalesce_window_ms > 0:
-        coalescer = Coalescer(ground_pool, window_s=config.coalesce_window_ms / 1000,
-                              max_batch=config.max_batch, num_threads=config.num_threads,
-                              on_batch=metrics.batch_size.observe)
+        coalescer = Coalescer(
+            ground_pool,
+            window_s=config.coalesce_window_ms / 1000,
+            max_batch=config.max_batch,
+            num_threads=config.num_threads,
+            on_batch=metrics.batch_size.observe,
+        )
     write_lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
@@ -199,9 +240,13 @@ def create_app(config: ServeConfig, grounder=None):
         ground_pool.shutdown(wait=False, cancel_futures=True)
         model_pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="grlm serve", version="1", lifespan=lifespan,
-                  description="Grounding of generated Term IDs against a catalog "
-                              "(and recommendation when a model is loaded).")
+    app = FastAPI(
+        title="grlm serve",
+        version="1",
+        lifespan=lifespan,
+        description="Grounding of generated Term IDs against a catalog "
+        "(and recommendation when a model is loaded).",
+    )
     app.state.holder = holder
     app.state.metrics = metrics
 
@@ -229,18 +274,25 @@ def create_app(config: ServeConfig, grounder=None):
         body = await read_body(request, limits.max_body_bytes)
         parsed = parse_ground(body, limits, snap.grounder.term_id_length)
         if len(parsed.term_ids) == 1 and coalescer is not None:
-            results = [_result_json(await coalescer.ground(snap.grounder, parsed.term_ids[0],
-                                                           parsed.k))]
+            results = [
+                _result_json(await coalescer.ground(snap.grounder, parsed.term_ids[0], parsed.k))
+            ]
         else:
             loop = asyncio.get_running_loop()
-            results = _batch_json(await loop.run_in_executor(
-                ground_pool, lambda: snap.grounder.ground_batch(
-                    parsed.term_ids, k=parsed.k, num_threads=config.num_threads)),
-                snap.grounder.item_ids)
+            results = _batch_json(
+                await loop.run_in_executor(
+                    ground_pool,
+                    lambda: snap.grounder.ground_batch(
+                        parsed.term_ids, k=parsed.k, num_threads=config.num_threads
+                    ),
+                ),
+                snap.grounder.item_ids,
+            )
         metrics.term_ids.inc(len(parsed.term_ids))
         return _json_response({"results": results, "catalog_version": snap.version})
 
     if loaded is not None:
+
         @app.post("/v1/recommend", openapi_extra=_body(RECOMMEND_SCHEMA))
         async def recommend(request: Request):
             """The top-k items after a history: ``{"items": [...], "hits": [...]}``."""
@@ -249,8 +301,8 @@ def create_app(config: ServeConfig, grounder=None):
             parsed = parse_recommend(body, limits)
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(
-                model_pool, loaded.recommend, snap.grounder, snap.trie, parsed.history,
-                parsed.k)
+                model_pool, loaded.recommend, snap.grounder, snap.trie, parsed.history, parsed.k
+            )
             answer["catalog_version"] = snap.version
             return _json_response(answer)
 
@@ -262,21 +314,21 @@ def create_app(config: ServeConfig, grounder=None):
         path = parse_reload(await read_body(request, limits.max_body_bytes))
         async with write_lock:
             old = holder.current
-            source = old.source if path is None else CatalogSource(os.path.abspath(path),
-                                                                   "index")
+            source = old.source if path is None else CatalogSource(os.path.abspath(path), "index")
             try:
                 new = await asyncio.to_thread(source.load)
-                trie = (await asyncio.to_thread(loaded.trie_for, new)
-                        if loaded is not None else None)
+                trie = await asyncio.to_thread(loaded.trie_for, new) if loaded is not None else None
             except (GrlmError, OSError) as error:
                 metrics.reloads.labels("failed").inc()
-                raise BadRequest(422, f"reload failed, still serving version {old.version}: "
-                                      f"{_one_line(error)}") from None
+                raise BadRequest(
+                    422, f"reload failed, still serving version {old.version}: {_one_line(error)}"
+                ) from None
             snap = holder.swap(new, trie, source)
         metrics.reloads.labels("ok").inc()
         metrics.observe_snapshot(snap)
-        return _json_response({"catalog_version": snap.version, "items": snap.items,
-                               "source": snap.source.path})
+        return _json_response(
+            {"catalog_version": snap.version, "items": snap.items, "source": snap.source.path}
+        )
 
     async def change_catalog(request, parse, make_change) -> dict:
         """Parses the body, applies the change to the Grounder (and the trie) on a worker
@@ -291,8 +343,9 @@ def create_app(config: ServeConfig, grounder=None):
             encode = loaded.encode if loaded is not None else None
             trie = snap.trie if loaded is not None else None
             try:
-                await asyncio.to_thread(apply_catalog_change, snap.catalog, change, trie=trie,
-                                        encode=encode)
+                await asyncio.to_thread(
+                    apply_catalog_change, snap.catalog, change, trie=trie, encode=encode
+                )
             finally:  # a refused change leaves the catalog as it was; a new view costs nothing
                 snap = holder.swap(snap.catalog, snap.trie, snap.source)
                 metrics.observe_snapshot(snap)
@@ -302,16 +355,19 @@ def create_app(config: ServeConfig, grounder=None):
         from grlm.ground.updates import CatalogChange
 
         present = {i: t for i, t in items.items() if i in snap.grounder}
-        return CatalogChange(add={i: t for i, t in items.items() if i not in present},
-                             update=present)
+        return CatalogChange(
+            add={i: t for i, t in items.items() if i not in present}, update=present
+        )
 
     @app.put("/v1/items", openapi_extra=_body(PUT_ITEMS_SCHEMA))
     async def put_items(request: Request):
         """Adds items, or gives present ones a new Term ID, online: the next request sees them.
         Needs the admin bearer token."""
         answer = await change_catalog(
-            request, lambda body, snap: parse_put_items(body, limits, snap.grounder.term_id_length),
-            _put_change)
+            request,
+            lambda body, snap: parse_put_items(body, limits, snap.grounder.term_id_length),
+            _put_change,
+        )
         metrics.updates.labels("put").inc()
         return _json_response(answer)
 
@@ -321,18 +377,26 @@ def create_app(config: ServeConfig, grounder=None):
         from grlm.ground.updates import CatalogChange
 
         answer = await change_catalog(
-            request, lambda body, snap: parse_delete_items(body, limits),
-            lambda ids, snap: CatalogChange(remove=ids))
+            request,
+            lambda body, snap: parse_delete_items(body, limits),
+            lambda ids, snap: CatalogChange(remove=ids),
+        )
         metrics.updates.labels("delete").inc()
         return _json_response(answer)
 
     @app.get("/healthz")
     async def healthz():
         snap = holder.current
-        return _json_response({"status": "ok", "items": snap.items,
-                               "catalog_version": snap.version, "mode": snap.grounder.mode,
-                               "delta_items": snap.grounder.delta_size,
-                               "recommend": loaded is not None})
+        return _json_response(
+            {
+                "status": "ok",
+                "items": snap.items,
+                "catalog_version": snap.version,
+                "mode": snap.grounder.mode,
+                "delta_items": snap.grounder.delta_size,
+                "recommend": loaded is not None,
+            }
+        )
 
     @app.get("/metrics")
     async def prometheus_metrics():

@@ -26,8 +26,10 @@ def read_token(token_file: str | None, environ=os.environ) -> str | None:
         if not token:
             return None
     if len(token) < MIN_TOKEN_CHARS:
-        raise ValueError(f"{where}: the admin token must have at least {MIN_TOKEN_CHARS} "
-                         f"characters, it has {len(token)}")
+        raise ValueError(
+            f"{where}: the admin token must have at least {MIN_TOKEN_CHARS} "
+            f"characters, it has {len(token)}"
+        )
     return token
 
 
@@ -35,11 +37,15 @@ def check_bearer(header: str | None, token: str | None) -> None:
     """Raises BadRequest unless ``header`` is ``Bearer <token>``, compared in constant time;
     403 when no token is configured at all."""
     if token is None:
-        raise BadRequest(403, f"state-changing endpoints are disabled: no admin token is "
-                              f"configured (set ${TOKEN_ENV} or --token-file)")
+        raise BadRequest(
+            403,
+            f"state-changing endpoints are disabled: no admin token is "
+            f"configured (set ${TOKEN_ENV} or --token-file)",
+        )
     scheme, _, given = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise BadRequest(401, "missing bearer token (Authorization: Bearer <token>)")
-    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"),
-                               token.encode("utf-8")):
+    if not hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
+    ):
         raise BadRequest(401, "wrong bearer token")

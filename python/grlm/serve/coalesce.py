@@ -50,8 +50,16 @@ def ground_each_or_all(grounder, queries: list[list[str]], k: int, num_threads: 
 class Coalescer:
     """Gathers single-Term-ID requests for at most ``window_s`` or ``max_batch`` queries."""
 
-    def __init__(self, executor: Executor, *, window_s: float = 0.001, max_batch: int = 256,
-                 num_threads: int = 0, eager: bool = True, on_batch=None):
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        window_s: float = 0.001,
+        max_batch: int = 256,
+        num_threads: int = 0,
+        eager: bool = True,
+        on_batch=None,
+    ):
         self._executor = executor
         self._window_s = window_s
         self._eager = eager
@@ -94,8 +102,13 @@ class Coalescer:
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(
-                self._executor, ground_each_or_all, batch.grounder, batch.queries, batch.k,
-                self._num_threads)
+                self._executor,
+                ground_each_or_all,
+                batch.grounder,
+                batch.queries,
+                batch.k,
+                self._num_threads,
+            )
         except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
             results = [error] * len(batch.futures)
         finally:

@@ -45,5 +45,7 @@ class Limits:
             if type(value) is not int or value < 1:
                 raise InvalidInputError(f"limit {name} must be a positive int, got {value!r}")
         if self.max_k > CORE_MAX_K:
-            raise InvalidInputError(f"limit max_k must be at most {CORE_MAX_K} (the core's "
-                                    f"largest top-k), got {self.max_k}")
+            raise InvalidInputError(
+                f"limit max_k must be at most {CORE_MAX_K} (the core's "
+                f"largest top-k), got {self.max_k}"
+            )

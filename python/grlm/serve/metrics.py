@@ -4,8 +4,23 @@ several apps in one process do not share counters)."""
 from __future__ import annotations
 
 # Latency buckets from 100 us: grounding answers in well under a millisecond.
-LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
-                   0.25, 0.5, 1.0, 2.5, 10.0)
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    10.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -14,27 +29,50 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
-        self.requests = Counter("grlm_requests", "HTTP requests by route and status",
-                                ["route", "status"], registry=self.registry)
-        self.latency = Histogram("grlm_request_seconds", "Request latency by route", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.term_ids = Counter("grlm_term_ids_grounded", "Term IDs grounded",
-                                registry=self.registry)
-        self.batch_size = Histogram("grlm_coalesced_batch_size",
-                                    "Single-Term-ID requests per coalesced ground_batch call",
-                                    buckets=BATCH_BUCKETS, registry=self.registry)
-        self.catalog_items = Gauge("grlm_catalog_items", "Items in the served catalog",
-                                   registry=self.registry)
-        self.catalog_delta = Gauge("grlm_catalog_delta_items",
-                                   "Items changed since the index was last compacted (the "
-                                   "delta segment plus tombstones)", registry=self.registry)
-        self.catalog_version = Gauge("grlm_catalog_version",
-                                     "Catalog version: 1 at start, +1 per reload or update",
-                                     registry=self.registry)
-        self.updates = Counter("grlm_catalog_updates", "Online catalog changes by kind",
-                               ["kind"], registry=self.registry)
-        self.reloads = Counter("grlm_reloads", "Index reloads by outcome", ["outcome"],
-                               registry=self.registry)
+        self.requests = Counter(
+            "grlm_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "grlm_request_seconds",
+            "Request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.term_ids = Counter(
+            "grlm_term_ids_grounded", "Term IDs grounded", registry=self.registry
+        )
+        self.batch_size = Histogram(
+            "grlm_coalesced_batch_size",
+            "Single-Term-ID requests per coalesced ground_batch call",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.catalog_items = Gauge(
+            "grlm_catalog_items", "Items in the served catalog", registry=self.registry
+        )
+        self.catalog_delta = Gauge(
+            "grlm_catalog_delta_items",
+            "Items changed since the index was last compacted (the delta segment plus tombstones)",
+            registry=self.registry,
+        )
+        self.catalog_version = Gauge(
+            "grlm_catalog_version",
+            "Catalog version: 1 at start, +1 per reload or update",
+            registry=self.registry,
+        )
+        self.updates = Counter(
+            "grlm_catalog_updates",
+            "Online catalog changes by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.reloads = Counter(
+            "grlm_reloads", "Index reloads by outcome", ["outcome"], registry=self.registry
+        )
 
     def observe_snapshot(self, snapshot) -> None:
         self.catalog_items.set(snapshot.items)

@@ -28,8 +28,9 @@ class LoadedModel:
         from grlm.lm import load_model, load_tokenizer
         from grlm.train.objective import Objective
 
-        return cls(load_model(model_dir), load_tokenizer(model_dir), Objective(objective),
-                   num_beams)
+        return cls(
+            load_model(model_dir), load_tokenizer(model_dir), Objective(objective), num_beams
+        )
 
     def trie_for(self, grounder):
         """The token trie spelling exactly the catalog of ``grounder`` (keyed by item id)."""
@@ -50,9 +51,18 @@ class LoadedModel:
             raise BadRequest(422, f"history item {unknown[0]!r} is not in the catalog")
         term_ids = {item: view.item_terms(item) for item in history}
         prompt = self.objective.history_prompt_ids(self.tokenizer, history, term_ids)
-        run = recommend(self.model, self.tokenizer, view, [Case("request", tuple(prompt))],
-                        k=k, num_beams=self.num_beams, batch_size=1,
-                        term_id_length=view.term_id_length, trie=trie, decoder="fast",
-                        eos_token_id=self.objective.end_token(self.tokenizer))
+        run = recommend(
+            self.model,
+            self.tokenizer,
+            view,
+            [Case("request", tuple(prompt))],
+            k=k,
+            num_beams=self.num_beams,
+            batch_size=1,
+            term_id_length=view.term_id_length,
+            trie=trie,
+            decoder="fast",
+            eos_token_id=self.objective.end_token(self.tokenizer),
+        )
         user = run.users[0]
         return {"items": user.items, "hits": user.item_hits}

@@ -33,7 +33,7 @@ class RecommendRequest:
 
 def _show(value, limit: int = 40) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_json_object(body: bytes) -> dict:
@@ -47,8 +47,9 @@ def parse_json_object(body: bytes) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        raise BadRequest(400, f"bad JSON: {error.msg} at line {error.lineno} column "
-                              f"{error.colno}") from None
+        raise BadRequest(
+            400, f"bad JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
     except RecursionError:
         raise BadRequest(400, "bad JSON: nested too deeply") from None
     if not isinstance(value, dict):
@@ -88,8 +89,11 @@ def check_term_id(term_id, where: str, limits: Limits, term_id_length: int) -> l
         if not term.strip():
             raise BadRequest(422, f"{where}[{j}] is an empty term")
         if len(term) > limits.max_term_chars:
-            raise BadRequest(422, f"{where}[{j}] has {len(term)} characters; at most "
-                                  f"{limits.max_term_chars} are allowed")
+            raise BadRequest(
+                422,
+                f"{where}[{j}] has {len(term)} characters; at most "
+                f"{limits.max_term_chars} are allowed",
+            )
         try:
             term.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate such as "\ud800" from a JSON escape
@@ -103,17 +107,20 @@ def parse_ground(body: bytes, limits: Limits, term_id_length: int) -> GroundRequ
     _check_fields(value, ("term_ids",), ("k",))
     term_ids = value["term_ids"]
     if not isinstance(term_ids, list):
-        raise BadRequest(422, f"term_ids must be a list of Term IDs, got "
-                              f"{type(term_ids).__name__}")
+        raise BadRequest(422, f"term_ids must be a list of Term IDs, got {type(term_ids).__name__}")
     if not 1 <= len(term_ids) <= limits.max_term_ids:
-        raise BadRequest(422, f"term_ids holds {len(term_ids)} Term IDs; 1 to "
-                              f"{limits.max_term_ids} are allowed")
+        raise BadRequest(
+            422, f"term_ids holds {len(term_ids)} Term IDs; 1 to {limits.max_term_ids} are allowed"
+        )
     longest, chars = min(limits.max_terms, term_id_length), limits.max_term_chars
     for i, t in enumerate(term_ids):
         # The common case in one pass; anything else is checked again, slowly, for its reason.
-        if not (type(t) is list and 0 < len(t) <= longest and all(
-                type(x) is str and 0 < len(x) <= chars and not x.isspace() for x in t)
-                and _encodes("".join(t))):
+        if not (
+            type(t) is list
+            and 0 < len(t) <= longest
+            and all(type(x) is str and 0 < len(x) <= chars and not x.isspace() for x in t)
+            and _encodes("".join(t))
+        ):
             check_term_id(t, f"term_ids[{i}]", limits, term_id_length)
     return GroundRequest(term_ids, parse_k(value, limits))
 
@@ -132,15 +139,16 @@ def parse_recommend(body: bytes, limits: Limits) -> RecommendRequest:
     _check_fields(value, ("history",), ("k",))
     history = value["history"]
     if not isinstance(history, list):
-        raise BadRequest(422, f"history must be a list of item ids, got "
-                              f"{type(history).__name__}")
+        raise BadRequest(422, f"history must be a list of item ids, got {type(history).__name__}")
     if not 1 <= len(history) <= limits.max_history:
-        raise BadRequest(422, f"history holds {len(history)} items; 1 to {limits.max_history} "
-                              f"are allowed")
+        raise BadRequest(
+            422, f"history holds {len(history)} items; 1 to {limits.max_history} are allowed"
+        )
     for i, item in enumerate(history):
         if not isinstance(item, str):
-            raise BadRequest(422, f"history[{i}] must be an item id string, got "
-                                  f"{type(item).__name__}")
+            raise BadRequest(
+                422, f"history[{i}] must be an item id string, got {type(item).__name__}"
+            )
     return RecommendRequest(history, parse_k(value, limits))
 
 
@@ -165,8 +173,9 @@ def _check_item_id(item_id, where: str) -> str:
     if not isinstance(item_id, str):
         raise BadRequest(422, f"{where} must be an item id string, got {type(item_id).__name__}")
     if not item_id or len(item_id) > MAX_ITEM_ID_CHARS:
-        raise BadRequest(422, f"{where} must have 1 to {MAX_ITEM_ID_CHARS} characters, got "
-                              f"{len(item_id)}")
+        raise BadRequest(
+            422, f"{where} must have 1 to {MAX_ITEM_ID_CHARS} characters, got {len(item_id)}"
+        )
     try:
         item_id.encode("utf-8")
     except UnicodeEncodeError:
@@ -180,11 +189,13 @@ def parse_put_items(body: bytes, limits: Limits, term_id_length: int) -> dict[st
     _check_fields(value, ("items",), ())
     items = value["items"]
     if not isinstance(items, dict):
-        raise BadRequest(422, f"items must be an object {{item id: [terms]}}, got "
-                              f"{type(items).__name__}")
+        raise BadRequest(
+            422, f"items must be an object {{item id: [terms]}}, got {type(items).__name__}"
+        )
     if not 1 <= len(items) <= limits.max_items_per_update:
-        raise BadRequest(422, f"items holds {len(items)} items; 1 to "
-                              f"{limits.max_items_per_update} are allowed")
+        raise BadRequest(
+            422, f"items holds {len(items)} items; 1 to {limits.max_items_per_update} are allowed"
+        )
     checked = {}
     for item_id, terms in items.items():
         where = f"items[{_show(item_id)}]"
@@ -192,8 +203,11 @@ def parse_put_items(body: bytes, limits: Limits, term_id_length: int) -> dict[st
         check_term_id(terms, where, limits, term_id_length)
         for j, term in enumerate(terms):
             if len(term.strip().encode("utf-8")) > MAX_CATALOG_TERM_BYTES:
-                raise BadRequest(422, f"{where}[{j}] is longer than {MAX_CATALOG_TERM_BYTES} "
-                                      f"bytes, the most a catalog term may have")
+                raise BadRequest(
+                    422,
+                    f"{where}[{j}] is longer than {MAX_CATALOG_TERM_BYTES} "
+                    f"bytes, the most a catalog term may have",
+                )
         checked[item_id] = terms
     return checked
 
@@ -204,11 +218,12 @@ def parse_delete_items(body: bytes, limits: Limits) -> list[str]:
     _check_fields(value, ("item_ids",), ())
     item_ids = value["item_ids"]
     if not isinstance(item_ids, list):
-        raise BadRequest(422, f"item_ids must be a list of item ids, got "
-                              f"{type(item_ids).__name__}")
+        raise BadRequest(422, f"item_ids must be a list of item ids, got {type(item_ids).__name__}")
     if not 1 <= len(item_ids) <= limits.max_items_per_update:
-        raise BadRequest(422, f"item_ids holds {len(item_ids)} items; 1 to "
-                              f"{limits.max_items_per_update} are allowed")
+        raise BadRequest(
+            422,
+            f"item_ids holds {len(item_ids)} items; 1 to {limits.max_items_per_update} are allowed",
+        )
     for i, item_id in enumerate(item_ids):
         _check_item_id(item_id, f"item_ids[{i}]")
     if len(set(item_ids)) != len(item_ids):

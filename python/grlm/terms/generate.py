@@ -24,8 +24,13 @@ class TextGenerator(Protocol):
     means sampling seeded with it.
     """
 
-    def generate(self, conversations: Sequence[list[Message]], *, answer_prefix: str = "",
-                 seed: int | None = None) -> list[str]: ...
+    def generate(
+        self,
+        conversations: Sequence[list[Message]],
+        *,
+        answer_prefix: str = "",
+        seed: int | None = None,
+    ) -> list[str]: ...
 
 
 def _gguf_location(model: str) -> tuple[str, str] | None:
@@ -38,12 +43,14 @@ def _gguf_location(model: str) -> tuple[str, str] | None:
             return str(path), ggufs[0].name
         if len(ggufs) > 1:
             raise InvalidInputError(
-                f"{path} holds several GGUF files {[g.name for g in ggufs]}: pass one of them")
+                f"{path} holds several GGUF files {[g.name for g in ggufs]}: pass one of them"
+            )
     return None
 
 
-def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str = "auto",
-                   dtype: str = "auto"):
+def load_causal_lm(
+    model: str | os.PathLike[str] | None = None, *, device: str = "auto", dtype: str = "auto"
+):
     """(model, tokenizer) for a Hugging Face causal LM.
 
     Parameters
@@ -78,7 +85,8 @@ def load_causal_lm(model: str | os.PathLike[str] | None = None, *, device: str =
     # transformers before 4.56 names the argument torch_dtype (and rejects dtype).
     dtype_argument = "dtype" if _transformers_at_least("4.56") else "torch_dtype"
     lm = AutoModelForCausalLM.from_pretrained(
-        location[0], **{dtype_argument: getattr(torch, dtype)}, **extra, **_gguf_dense(location[1]))
+        location[0], **{dtype_argument: getattr(torch, dtype)}, **extra, **_gguf_dense(location[1])
+    )
     lm.to(device).eval()
     return lm, tokenizer
 
@@ -125,13 +133,22 @@ class HFGenerator:
         See :func:`load_causal_lm`.
     """
 
-    def __init__(self, model=None, *, max_new_tokens: int = 48, batch_size: int = 16,
-                 temperature: float = 0.8, top_p: float = 0.95,
-                 stop_strings: Sequence[str] = ("]",), device: str = "auto",
-                 dtype: str = "auto") -> None:
+    def __init__(
+        self,
+        model=None,
+        *,
+        max_new_tokens: int = 48,
+        batch_size: int = 16,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        stop_strings: Sequence[str] = ("]",),
+        device: str = "auto",
+        dtype: str = "auto",
+    ) -> None:
         if max_new_tokens < 1 or batch_size < 1:
             raise InvalidInputError(
-                f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
+                f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}"
+            )
         if isinstance(model, tuple):
             self.model, self.tokenizer = model
         else:
@@ -150,8 +167,10 @@ class HFGenerator:
 
     def _eos_ids(self) -> list[int]:
         ids = set()
-        for source in (self.tokenizer.eos_token_id,
-                       getattr(self.model.generation_config, "eos_token_id", None)):
+        for source in (
+            self.tokenizer.eos_token_id,
+            getattr(self.model.generation_config, "eos_token_id", None),
+        ):
             if isinstance(source, int):
                 ids.add(source)
             elif isinstance(source, (list, tuple)):
@@ -164,8 +183,9 @@ class HFGenerator:
         """The prompt text for one conversation: the chat template (or a plain fallback for
         tokenizers without one) followed by ``answer_prefix``."""
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(conversation, tokenize=False,
-                                                      add_generation_prompt=True)
+            text = self.tokenizer.apply_chat_template(
+                conversation, tokenize=False, add_generation_prompt=True
+            )
         else:
             text = "\n\n".join(m["content"] for m in conversation) + "\n\nAnswer: "
         return text + answer_prefix
@@ -173,17 +193,28 @@ class HFGenerator:
     def generation_config(self, seed: int | None):
         from transformers import GenerationConfig
 
-        common = {"max_new_tokens": self.max_new_tokens, "num_beams": 1,
-                  "pad_token_id": self.tokenizer.pad_token_id,
-                  "eos_token_id": self.eos_token_ids, "stop_strings": self.stop_strings or None}
+        common = {
+            "max_new_tokens": self.max_new_tokens,
+            "num_beams": 1,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.eos_token_ids,
+            "stop_strings": self.stop_strings or None,
+        }
         if seed is None:
-            return GenerationConfig(do_sample=False, temperature=None, top_p=None, top_k=None,
-                                    **common)
-        return GenerationConfig(do_sample=True, temperature=self.temperature, top_p=self.top_p,
-                                top_k=0, **common)
+            return GenerationConfig(
+                do_sample=False, temperature=None, top_p=None, top_k=None, **common
+            )
+        return GenerationConfig(
+            do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0, **common
+        )
 
-    def generate(self, conversations: Sequence[list[Message]], *, answer_prefix: str = "",
-                 seed: int | None = None) -> list[str]:
+    def generate(
+        self,
+        conversations: Sequence[list[Message]],
+        *,
+        answer_prefix: str = "",
+        seed: int | None = None,
+    ) -> list[str]:
         """Answers, in order; greedy when ``seed`` is None, else seeded sampling."""
         import torch
 
@@ -194,15 +225,20 @@ class HFGenerator:
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         answers: list[str] = [""] * len(prompts)
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            batch = self.tokenizer([prompts[i] for i in chunk], return_tensors="pt",
-                                   padding=True, add_special_tokens=False).to(device)
+            chunk = order[start : start + self.batch_size]
+            batch = self.tokenizer(
+                [prompts[i] for i in chunk],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(device)
             if seed is not None:
                 torch.manual_seed(seed + start)
             with torch.inference_mode():
-                output = self.model.generate(**batch, generation_config=config,
-                                             tokenizer=self.tokenizer)
-            new_tokens = output[:, batch["input_ids"].shape[1]:]
+                output = self.model.generate(
+                    **batch, generation_config=config, tokenizer=self.tokenizer
+                )
+            new_tokens = output[:, batch["input_ids"].shape[1] :]
             for i, row in zip(chunk, new_tokens):
                 answers[i] = self.tokenizer.decode(row, skip_special_tokens=True)
         return answers

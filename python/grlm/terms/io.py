@@ -40,8 +40,9 @@ class GenerationLog:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "w", encoding="utf-8") as out:
-                out.write(json.dumps({"grlm_terms_log": LOG_VERSION,
-                                      "settings": self.settings}) + "\n")
+                out.write(
+                    json.dumps({"grlm_terms_log": LOG_VERSION, "settings": self.settings}) + "\n"
+                )
                 out.flush()
                 os.fsync(out.fileno())
 
@@ -60,7 +61,8 @@ class GenerationLog:
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise InvalidInputError(
                 f"{self.path} was written with other settings ({', '.join(changed)} differ); "
-                "use another output file or delete this log to start over")
+                "use another output file or delete this log to start over"
+            )
         position = len(lines[0]) + 1  # bytes known good so far
         for index, line in enumerate(lines[1:], start=1):
             end = position + len(line) + (index < len(lines) - 1)

@@ -25,7 +25,8 @@ def _check(vectors: np.ndarray, k: int) -> np.ndarray:
         raise InvalidInputError(f"k must be >= 0, got {k}")
     if k > vectors.shape[0] - 1:
         raise InvalidInputError(
-            f"k={k} neighbours asked for, but only {vectors.shape[0] - 1} other items exist")
+            f"k={k} neighbours asked for, but only {vectors.shape[0] - 1} other items exist"
+        )
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
@@ -36,7 +37,9 @@ def _drop_self(found: np.ndarray, k: int) -> np.ndarray:
     for row in range(n):
         others = [j for j in found[row] if j != row and j >= 0]
         if len(others) < k:
-            raise InvalidInputError(f"the index returned only {len(others)} neighbours for row {row}")
+            raise InvalidInputError(
+                f"the index returned only {len(others)} neighbours for row {row}"
+            )
         out[row] = others[:k]
     return out
 
@@ -66,8 +69,9 @@ def nearest_neighbours_reference(vectors: np.ndarray, k: int = 5) -> np.ndarray:
     return np.argsort(-similarity, axis=1, kind="stable")[:, :k].astype(np.int64)
 
 
-def nearest_neighbours(vectors: np.ndarray, k: int = 5, *, index: str = "auto",
-                       device: str = "auto", nprobe: int = 16) -> np.ndarray:
+def nearest_neighbours(
+    vectors: np.ndarray, k: int = 5, *, index: str = "auto", device: str = "auto", nprobe: int = 16
+) -> np.ndarray:
     """The k most similar rows of each row by cosine similarity, itself excluded.
 
     Parameters
@@ -105,9 +109,11 @@ def nearest_neighbours(vectors: np.ndarray, k: int = 5, *, index: str = "auto",
         faiss = None
     if faiss is None:
         if index == "ivf" or device == "cuda":
-            raise InvalidInputError(f"index={index!r}, device={device!r} need faiss, which is "
-                                    "not installed (the exact numpy search runs with "
-                                    "index='auto' or 'flat' on the CPU)")
+            raise InvalidInputError(
+                f"index={index!r}, device={device!r} need faiss, which is "
+                "not installed (the exact numpy search runs with "
+                "index='auto' or 'flat' on the CPU)"
+            )
         return _exact_neighbours(unit, k)
     use_ivf = index == "ivf" or (index == "auto" and n >= IVF_THRESHOLD)
     if use_ivf:

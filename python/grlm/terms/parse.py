@@ -12,8 +12,9 @@ from grlm.term_ids import parse_term_id
 __all__ = ["ParsedOutput", "extract_terms", "parse_output", "validate_terms"]
 
 # "Keywords:", "Answer -", "**Output**:" ... before the list.
-_LABEL = re.compile(r"^\s*\**\s*(?:keywords?|terms?|answer|output|term id|result)\s*\**\s*[:\-=]\s*",
-                    re.IGNORECASE)
+_LABEL = re.compile(
+    r"^\s*\**\s*(?:keywords?|terms?|answer|output|term id|result)\s*\**\s*[:\-=]\s*", re.IGNORECASE
+)
 _CHAT_TOKEN = re.compile(r"<\|[^|>]{1,40}\|>|</?s>")
 
 
@@ -36,7 +37,7 @@ def extract_terms(output: str, *, answer_prefix: str = "") -> tuple[str, ...]:
     if "[" in text:
         # The first list that yields any term: a model may echo "[w1, ...]" placeholders first.
         for match in re.finditer(r"\[", text):
-            rest = text[match.start():]
+            rest = text[match.start() :]
             if "]" not in rest:
                 # An unclosed list ends where the model starts a new paragraph.
                 rest = rest.split("\n\n", 1)[0]
@@ -53,8 +54,9 @@ def extract_terms(output: str, *, answer_prefix: str = "") -> tuple[str, ...]:
     return _terms("\n".join(_LABEL.sub("", line) for line in lines))
 
 
-def validate_terms(terms: Sequence[str], *, num_terms: int = 5, max_words: int = 3,
-                   max_chars: int = 40) -> list[str]:
+def validate_terms(
+    terms: Sequence[str], *, num_terms: int = 5, max_words: int = 3, max_chars: int = 40
+) -> list[str]:
     """Problems that make a Term ID illegal; an empty list means legal.
 
     Legal: exactly ``num_terms`` terms, none empty, all distinct, none longer than ``max_words``
@@ -89,8 +91,9 @@ class ParsedOutput:
         return not self.problems
 
 
-def parse_output(output: str, *, answer_prefix: str = "", num_terms: int = 5,
-                 max_words: int = 3) -> ParsedOutput:
+def parse_output(
+    output: str, *, answer_prefix: str = "", num_terms: int = 5, max_words: int = 3
+) -> ParsedOutput:
     """:func:`extract_terms` followed by :func:`validate_terms`."""
     terms = extract_terms(output, answer_prefix=answer_prefix)
     problems = validate_terms(terms, num_terms=num_terms, max_words=max_words)

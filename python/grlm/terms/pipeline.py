@@ -73,8 +73,9 @@ class BuildResult:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def find_neighbours(items: Sequence[Item], texts: Mapping[str, str], encoder, k: int
-                    ) -> dict[str, list[str]]:
+def find_neighbours(
+    items: Sequence[Item], texts: Mapping[str, str], encoder, k: int
+) -> dict[str, list[str]]:
     """Each item's ``k`` nearest neighbours (item ids, most similar first) by the cosine
     similarity of its text's embedding: the lists CTG's prompts use."""
     from grlm.terms.neighbours import nearest_neighbours
@@ -84,11 +85,13 @@ def find_neighbours(items: Sequence[Item], texts: Mapping[str, str], encoder, k:
     return {item_id: [ids[j] for j in found[row]] for row, item_id in enumerate(ids)}
 
 
-def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
-                    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+def prepare_prompts(
+    items: Sequence[Item], config: CTGConfig, *, encoder=None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Item texts and, with context, each item's neighbour texts (by embedding similarity)."""
-    texts = {item.item_id: item_text(item, max_description=config.max_description)
-             for item in items}
+    texts = {
+        item.item_id: item_text(item, max_description=config.max_description) for item in items
+    }
     if len(texts) != len(items):
         raise InvalidInputError("item ids are not unique")
     neighbour_texts: dict[str, list[str]] = {item.item_id: [] for item in items}
@@ -96,32 +99,45 @@ def prepare_prompts(items: Sequence[Item], config: CTGConfig, *, encoder=None
         if encoder is None:
             raise InvalidInputError("context needs an embedding model (encoder)")
         if len(items) <= config.neighbours:
-            raise InvalidInputError(f"{len(items)} items cannot each have {config.neighbours} "
-                                    "neighbours; lower --neighbours or use --no-context")
+            raise InvalidInputError(
+                f"{len(items)} items cannot each have {config.neighbours} "
+                "neighbours; lower --neighbours or use --no-context"
+            )
         found = find_neighbours(items, texts, encoder, config.neighbours)
-        short = {item.item_id: item_text(item, max_description=config.neighbour_max_description,
-                                         max_title=config.neighbour_max_title)
-                 for item in items}
+        short = {
+            item.item_id: item_text(
+                item,
+                max_description=config.neighbour_max_description,
+                max_title=config.neighbour_max_title,
+            )
+            for item in items
+        }
         for item_id, neighbours in found.items():
             neighbour_texts[item_id] = [short[j] for j in neighbours]
     return texts, neighbour_texts
 
 
-def _usable_terms(pool: Iterable[str], chosen: list[str], *, num_terms: int,
-                  max_words: int) -> list[str]:
+def _usable_terms(
+    pool: Iterable[str], chosen: list[str], *, num_terms: int, max_words: int
+) -> list[str]:
     """``chosen`` extended with the terms of ``pool`` that a repair may use, in order, until it
     holds ``num_terms``: new, longer than one letter, not a stop word, legal on its own."""
     for term in pool:
         if len(chosen) == num_terms:
             break
-        if (term not in chosen and len(term) > 1 and term not in PRODUCT_STOPWORDS
-                and not validate_terms([term], num_terms=1, max_words=max_words)):
+        if (
+            term not in chosen
+            and len(term) > 1
+            and term not in PRODUCT_STOPWORDS
+            and not validate_terms([term], num_terms=1, max_words=max_words)
+        ):
             chosen.append(term)
     return chosen
 
 
-def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5,
-                 max_words: int = 3) -> TermId | None:
+def repair_terms(
+    attempts: Sequence[Sequence[str]], text: str, *, num_terms: int = 5, max_words: int = 3
+) -> TermId | None:
     """A legal Term ID from illegal answers: their usable terms in order, deduplicated, cut to
     ``num_terms`` (one-letter terms and stop words skipped), completed with words of the item's
     own text; ``None`` when even that gives fewer than ``num_terms`` terms."""
@@ -130,15 +146,23 @@ def repair_terms(attempts: Sequence[Sequence[str]], text: str, *, num_terms: int
     return tuple(chosen) if len(chosen) == num_terms else None
 
 
-def complete_from_neighbours(attempts: Sequence[Sequence[str]], text: str,
-                             neighbour_term_ids: Sequence[Sequence[str]], *, num_terms: int = 5,
-                             max_words: int = 3) -> TermId | None:
+def complete_from_neighbours(
+    attempts: Sequence[Sequence[str]],
+    text: str,
+    neighbour_term_ids: Sequence[Sequence[str]],
+    *,
+    num_terms: int = 5,
+    max_words: int = 3,
+) -> TermId | None:
     """:func:`repair_terms` with the item's neighbours' Term IDs as the last source: the usable
     terms of its answers, then of its own text, then of ``neighbour_term_ids`` (nearest first,
     each in its positions' order), terms already present and unusable ones skipped by the same
     rules; ``None`` when even that gives fewer than ``num_terms`` terms."""
-    pool = ([t for terms in attempts for t in terms] + distinguishing_words(text)
-            + [t for terms in neighbour_term_ids for t in terms])
+    pool = (
+        [t for terms in attempts for t in terms]
+        + distinguishing_words(text)
+        + [t for terms in neighbour_term_ids for t in terms]
+    )
     chosen = _usable_terms(pool, [], num_terms=num_terms, max_words=max_words)
     return tuple(chosen) if len(chosen) == num_terms else None
 
@@ -148,15 +172,22 @@ def run_settings(config: CTGConfig, template: PromptTemplate, **extra: Any) -> d
     answers (not batch size, not collision handling, which happens after generation)."""
     settings = {**asdict(config), **extra}
     settings["template"] = hashlib.sha256(
-        json.dumps(asdict(template), sort_keys=True).encode()).hexdigest()[:16]
+        json.dumps(asdict(template), sort_keys=True).encode()
+    ).hexdigest()[:16]
     settings.pop("batch_size")
     settings.pop("resolve_collisions")
     return settings
 
 
-def _ask(batch: Sequence[str], *, generator: TextGenerator, texts: Mapping[str, str],
-         neighbour_texts: Mapping[str, Sequence[str]], config: CTGConfig,
-         template: PromptTemplate) -> tuple[dict[str, list[dict[str, Any]]], dict[str, TermId]]:
+def _ask(
+    batch: Sequence[str],
+    *,
+    generator: TextGenerator,
+    texts: Mapping[str, str],
+    neighbour_texts: Mapping[str, Sequence[str]],
+    config: CTGConfig,
+    template: PromptTemplate,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, TermId]]:
     """Asks for the Term IDs of a batch: greedy, then the stricter prompt, then sampling with
     each of ``config.sample_seeds``, each round only for items still without a legal answer.
     Returns every item's attempts and the legal Term IDs found."""
@@ -169,42 +200,72 @@ def _ask(batch: Sequence[str], *, generator: TextGenerator, texts: Mapping[str, 
         todo = [i for i in batch if i not in legal]
         if not todo:
             break
-        conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
-                                           num_terms=config.num_terms, strict=strict)
-                         for i in todo]
+        conversations = [
+            template.messages(
+                texts[i], neighbour_texts.get(i, ()), num_terms=config.num_terms, strict=strict
+            )
+            for i in todo
+        ]
         outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
         if len(outputs) != len(todo):
             raise InvalidInputError(
-                f"the generator returned {len(outputs)} answers for {len(todo)} prompts")
+                f"the generator returned {len(outputs)} answers for {len(todo)} prompts"
+            )
         for item_id, output in zip(todo, outputs):
-            parsed = parse_output(output, answer_prefix=prefix, num_terms=config.num_terms,
-                                  max_words=config.max_words)
-            attempts[item_id].append({"mode": mode, "output": output,
-                                      "terms": list(parsed.terms),
-                                      "problems": list(parsed.problems)})
+            parsed = parse_output(
+                output, answer_prefix=prefix, num_terms=config.num_terms, max_words=config.max_words
+            )
+            attempts[item_id].append(
+                {
+                    "mode": mode,
+                    "output": output,
+                    "terms": list(parsed.terms),
+                    "problems": list(parsed.problems),
+                }
+            )
             if parsed.legal:
                 legal[item_id] = parsed.terms
     return attempts, legal
 
 
-def _record(item_id: str, tried: list[dict[str, Any]], terms: TermId | None, text: str,
-            config: CTGConfig) -> dict[str, Any]:
+def _record(
+    item_id: str, tried: list[dict[str, Any]], terms: TermId | None, text: str, config: CTGConfig
+) -> dict[str, Any]:
     """An item's log record: its legal Term ID (status ok at the first try, else retried) or
     one repaired from its answers and text (repaired), else none (failed)."""
     if terms is not None:
         status = "ok" if len(tried) == 1 else "retried"
     else:
-        terms = (repair_terms([a["terms"] for a in tried], text, num_terms=config.num_terms,
-                              max_words=config.max_words) if config.repair else None)
+        terms = (
+            repair_terms(
+                [a["terms"] for a in tried],
+                text,
+                num_terms=config.num_terms,
+                max_words=config.max_words,
+            )
+            if config.repair
+            else None
+        )
         status = "repaired" if terms is not None else "failed"
-    return {"item_id": item_id, "terms": list(terms) if terms else None, "status": status,
-            "attempts": tried}
+    return {
+        "item_id": item_id,
+        "terms": list(terms) if terms else None,
+        "status": status,
+        "attempts": tried,
+    }
 
 
-def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: GenerationLog,
-                     texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
-                     config: CTGConfig = CTGConfig(), template: PromptTemplate = DEFAULT_TEMPLATE,
-                     progress: bool = True) -> dict[str, Any]:
+def generate_records(
+    items: Sequence[Item],
+    *,
+    generator: TextGenerator,
+    log: GenerationLog,
+    texts: Mapping[str, str],
+    neighbour_texts: Mapping[str, Sequence[str]],
+    config: CTGConfig = CTGConfig(),
+    template: PromptTemplate = DEFAULT_TEMPLATE,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Generates every item missing from ``log`` and appends its record, batch by batch.
 
     Each item is asked greedily; an illegal answer is retried with the stricter prompt, then with
@@ -217,15 +278,29 @@ def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: Ge
     if progress and pending:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(items), initial=len(items) - len(pending), unit="item",
-                   desc="CTG", smoothing=0.1, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(items),
+            initial=len(items) - len(pending),
+            unit="item",
+            desc="CTG",
+            smoothing=0.1,
+            dynamic_ncols=True,
+        )
     started = time.perf_counter()
     for start in range(0, len(pending), config.batch_size):
-        batch = pending[start:start + config.batch_size]
-        attempts, legal = _ask(batch, generator=generator, texts=texts,
-                               neighbour_texts=neighbour_texts, config=config, template=template)
-        records = [_record(item_id, attempts[item_id], legal.get(item_id), texts[item_id], config)
-                   for item_id in batch]
+        batch = pending[start : start + config.batch_size]
+        attempts, legal = _ask(
+            batch,
+            generator=generator,
+            texts=texts,
+            neighbour_texts=neighbour_texts,
+            config=config,
+            template=template,
+        )
+        records = [
+            _record(item_id, attempts[item_id], legal.get(item_id), texts[item_id], config)
+            for item_id in batch
+        ]
         log.append(records)
         if bar is not None:
             bar.update(len(batch))
@@ -234,24 +309,39 @@ def generate_records(items: Sequence[Item], *, generator: TextGenerator, log: Ge
     return {"generated": len(pending), "seconds": time.perf_counter() - started}
 
 
-def _repair_logged(records: dict[str, dict[str, Any]], order: Sequence[str], *,
-                   texts: Mapping[str, str], config: CTGConfig) -> list[str]:
+def _repair_logged(
+    records: dict[str, dict[str, Any]],
+    order: Sequence[str],
+    *,
+    texts: Mapping[str, str],
+    config: CTGConfig,
+) -> list[str]:
     """Repairs again (in ``records``) every item logged without a Term ID; returns the items
     still without one."""
     if not config.repair:
         return []
     short = [i for i in order if not records[i]["terms"]]
     for item_id in short:
-        terms = repair_terms([a["terms"] for a in records[item_id]["attempts"]], texts[item_id],
-                             num_terms=config.num_terms, max_words=config.max_words)
+        terms = repair_terms(
+            [a["terms"] for a in records[item_id]["attempts"]],
+            texts[item_id],
+            num_terms=config.num_terms,
+            max_words=config.max_words,
+        )
         if terms is not None:
             records[item_id] = {**records[item_id], "terms": list(terms), "status": "repaired"}
     return [i for i in short if not records[i]["terms"]]
 
 
-def _complete_short(items: Sequence[Item], records: dict[str, dict[str, Any]],
-                    short: Sequence[str], *, texts: Mapping[str, str], encoder,
-                    config: CTGConfig) -> None:
+def _complete_short(
+    items: Sequence[Item],
+    records: dict[str, dict[str, Any]],
+    short: Sequence[str],
+    *,
+    texts: Mapping[str, str],
+    encoder,
+    config: CTGConfig,
+) -> None:
     """Completes (in ``records``) the ``short`` items from their neighbours' Term IDs as
     generated (before this step and collision resolution); see :func:`finalize`."""
     k = min(config.neighbours, len(items) - 1)
@@ -261,44 +351,75 @@ def _complete_short(items: Sequence[Item], records: dict[str, dict[str, Any]],
     for item_id in short:
         usable = [j for j in neighbours[item_id] if j not in short]
         answers = [a["terms"] for a in records[item_id]["attempts"]]
-        terms = complete_from_neighbours(answers, texts[item_id],
-                                         [records[j]["terms"] for j in usable],
-                                         num_terms=config.num_terms, max_words=config.max_words)
+        terms = complete_from_neighbours(
+            answers,
+            texts[item_id],
+            [records[j]["terms"] for j in usable],
+            num_terms=config.num_terms,
+            max_words=config.max_words,
+        )
         if terms is None:
             continue
-        own = _usable_terms([t for a in answers for t in a] + distinguishing_words(texts[item_id]),
-                            [], num_terms=config.num_terms, max_words=config.max_words)
+        own = _usable_terms(
+            [t for a in answers for t in a] + distinguishing_words(texts[item_id]),
+            [],
+            num_terms=config.num_terms,
+            max_words=config.max_words,
+        )
         # The first neighbour (nearest first) holding each borrowed term.
-        taken = list(dict.fromkeys(next(j for j in usable if t in records[j]["terms"])
-                                   for t in terms if t not in own))
-        records[item_id] = {**records[item_id], "terms": list(terms), "status": "completed",
-                            "completed_from": taken}
+        taken = list(
+            dict.fromkeys(
+                next(j for j in usable if t in records[j]["terms"]) for t in terms if t not in own
+            )
+        )
+        records[item_id] = {
+            **records[item_id],
+            "terms": list(terms),
+            "status": "completed",
+            "completed_from": taken,
+        }
 
 
-def _regenerator(generator: TextGenerator, *, texts: Mapping[str, str],
-                 neighbour_texts: Mapping[str, Sequence[str]], config: CTGConfig,
-                 template: PromptTemplate):
+def _regenerator(
+    generator: TextGenerator,
+    *,
+    texts: Mapping[str, str],
+    neighbour_texts: Mapping[str, Sequence[str]],
+    config: CTGConfig,
+    template: PromptTemplate,
+):
     """The ``regenerate`` callback of :func:`resolve_collisions`: strict prompts that name the
     taken Term IDs to avoid; round 0 greedy, later rounds sample with the configured seeds."""
     prefix = template.answer_prefix
 
     def regenerate(requests, round_index):
-        conversations = [template.messages(texts[i], neighbour_texts.get(i, ()),
-                                           num_terms=config.num_terms, strict=True, avoid=avoid)
-                         for i, avoid in requests]
+        conversations = [
+            template.messages(
+                texts[i],
+                neighbour_texts.get(i, ()),
+                num_terms=config.num_terms,
+                strict=True,
+                avoid=avoid,
+            )
+            for i, avoid in requests
+        ]
         seed = None
         if round_index > 0 and config.sample_seeds:
             seed = config.sample_seeds[(round_index - 1) % len(config.sample_seeds)]
         outputs = generator.generate(conversations, answer_prefix=prefix, seed=seed)
-        return {i: parse_output(o, answer_prefix=prefix, num_terms=config.num_terms,
-                                max_words=config.max_words).terms
-                for (i, _), o in zip(requests, outputs)}
+        return {
+            i: parse_output(
+                o, answer_prefix=prefix, num_terms=config.num_terms, max_words=config.max_words
+            ).terms
+            for (i, _), o in zip(requests, outputs)
+        }
 
     return regenerate
 
 
-def generation_stats(statuses: Sequence[str], timing: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
+def generation_stats(
+    statuses: Sequence[str], timing: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """How the catalog's items got their Term IDs (one status per item) and, with ``timing``,
     how fast the items of this run were generated."""
     n = len(statuses)
@@ -319,11 +440,18 @@ def generation_stats(statuses: Sequence[str], timing: Mapping[str, Any] | None =
     return generation
 
 
-def finalize(items: Sequence[Item], records: Mapping[str, Mapping[str, Any]], *,
-             texts: Mapping[str, str], neighbour_texts: Mapping[str, Sequence[str]],
-             generator: TextGenerator | None, config: CTGConfig = CTGConfig(),
-             template: PromptTemplate = DEFAULT_TEMPLATE, timing: Mapping[str, Any] | None = None,
-             encoder=None) -> BuildResult:
+def finalize(
+    items: Sequence[Item],
+    records: Mapping[str, Mapping[str, Any]],
+    *,
+    texts: Mapping[str, str],
+    neighbour_texts: Mapping[str, Sequence[str]],
+    generator: TextGenerator | None,
+    config: CTGConfig = CTGConfig(),
+    template: PromptTemplate = DEFAULT_TEMPLATE,
+    timing: Mapping[str, Any] | None = None,
+    encoder=None,
+) -> BuildResult:
     """Term IDs from generation records: completion from neighbours, collision resolution
     (regenerating later items with the taken Term ID as "must differ", then text replacement)
     and statistics.
@@ -339,48 +467,69 @@ def finalize(items: Sequence[Item], records: Mapping[str, Mapping[str, Any]], *,
     """
     missing = [item.item_id for item in items if item.item_id not in records]
     if missing:
-        raise InvalidInputError(f"{len(missing)} items have no generation record, e.g. "
-                                f"{missing[:5]}")
+        raise InvalidInputError(
+            f"{len(missing)} items have no generation record, e.g. {missing[:5]}"
+        )
     order = [item.item_id for item in items]
     records = dict(records)
     short = _repair_logged(records, order, texts=texts, config=config)
     _complete_short(items, records, short, texts=texts, encoder=encoder, config=config)
     term_ids = {i: tuple(records[i]["terms"]) for i in order if records[i]["terms"]}
-    failures = [{"item_id": i, "attempts": records[i]["attempts"]}
-                for i in order if not records[i]["terms"]]
+    failures = [
+        {"item_id": i, "attempts": records[i]["attempts"]} for i in order if not records[i]["terms"]
+    ]
     report = None
     if config.resolve_collisions and term_ids:
-        regenerate = None if generator is None else _regenerator(
-            generator, texts=texts, neighbour_texts=neighbour_texts, config=config,
-            template=template)
-        term_ids, report = resolve_collisions(term_ids, texts=texts, regenerate=regenerate,
-                                              num_terms=config.num_terms,
-                                              max_words=config.max_words)
+        regenerate = (
+            None
+            if generator is None
+            else _regenerator(
+                generator,
+                texts=texts,
+                neighbour_texts=neighbour_texts,
+                config=config,
+                template=template,
+            )
+        )
+        term_ids, report = resolve_collisions(
+            term_ids,
+            texts=texts,
+            regenerate=regenerate,
+            num_terms=config.num_terms,
+            max_words=config.max_words,
+        )
     stats = term_id_stats(term_ids) if term_ids else {"items": 0}
     stats["generation"] = generation_stats([records[i]["status"] for i in order], timing)
     if report is not None:
         stats["collisions"] = report.as_dict()
-    examples = [{"item_id": i, "text": texts[i], "terms": list(term_ids[i]),
-                 "status": records[i]["status"]} for i in order[:10] if i in term_ids]
+    examples = [
+        {"item_id": i, "text": texts[i], "terms": list(term_ids[i]), "status": records[i]["status"]}
+        for i in order[:10]
+        if i in term_ids
+    ]
     return BuildResult(term_ids, records, failures, stats, examples)
 
 
-def _logged_records(items: Sequence[Item], log_path, settings: Mapping[str, Any]
-                    ) -> dict[str, dict[str, Any]]:
+def _logged_records(
+    items: Sequence[Item], log_path, settings: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
     """The records of a log that must hold every item (a ``from_log`` build)."""
     if not os.path.exists(log_path):
         raise InvalidInputError(f"--from-log: no generation log at {log_path}")
     log = GenerationLog(os.fspath(log_path), settings)
     missing = [item.item_id for item in items if item.item_id not in log.records]
     if missing:
-        raise InvalidInputError(f"--from-log: {log.path} lacks {len(missing)} of {len(items)} "
-                                f"items (e.g. {missing[:5]}); rerun without --from-log to "
-                                "generate them")
+        raise InvalidInputError(
+            f"--from-log: {log.path} lacks {len(missing)} of {len(items)} "
+            f"items (e.g. {missing[:5]}); rerun without --from-log to "
+            "generate them"
+        )
     return log.records
 
 
-def _merged_records(items: Sequence[Item], log_path, settings: Mapping[str, Any],
-                    shard: Shard) -> dict[str, dict[str, Any]]:
+def _merged_records(
+    items: Sequence[Item], log_path, settings: Mapping[str, Any], shard: Shard
+) -> dict[str, dict[str, Any]]:
     """The main process's view after every shard finished: all shards' records."""
     records: dict[str, dict[str, Any]] = {}
     for rank in range(shard.world):
@@ -389,11 +538,19 @@ def _merged_records(items: Sequence[Item], log_path, settings: Mapping[str, Any]
     return records
 
 
-def build_term_ids(items: Sequence[Item], *, generator: TextGenerator | None, log_path,
-                   encoder=None, config: CTGConfig = CTGConfig(),
-                   template: PromptTemplate = DEFAULT_TEMPLATE,
-                   settings: Mapping[str, Any] | None = None, progress: bool = True,
-                   shard: Shard | None = None, from_log: bool = False) -> BuildResult | None:
+def build_term_ids(
+    items: Sequence[Item],
+    *,
+    generator: TextGenerator | None,
+    log_path,
+    encoder=None,
+    config: CTGConfig = CTGConfig(),
+    template: PromptTemplate = DEFAULT_TEMPLATE,
+    settings: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    shard: Shard | None = None,
+    from_log: bool = False,
+) -> BuildResult | None:
     """Runs CTG over ``items`` (resumable through the log at ``log_path``): the one CTG driver.
 
     Parameters
@@ -430,14 +587,30 @@ def build_term_ids(items: Sequence[Item], *, generator: TextGenerator | None, lo
         if generator is None:
             raise InvalidInputError("a CTG build needs a generator (or from_log)")
         log = GenerationLog(shard.log_path(log_path), settings)
-        timing = generate_records(shard.items(items), generator=generator, log=log,
-                                  texts=texts, neighbour_texts=neighbour_texts, config=config,
-                                  template=template, progress=progress and shard.is_main)
+        timing = generate_records(
+            shard.items(items),
+            generator=generator,
+            log=log,
+            texts=texts,
+            neighbour_texts=neighbour_texts,
+            config=config,
+            template=template,
+            progress=progress and shard.is_main,
+        )
         timing = shard.gather_timings(timing)
         if timing is None:
             return None
-        records = (log.records if shard.world == 1
-                   else _merged_records(items, log_path, settings, shard))
-    return finalize(items, records, texts=texts, neighbour_texts=neighbour_texts,
-                    generator=generator, config=config, template=template, timing=timing,
-                    encoder=encoder)
+        records = (
+            log.records if shard.world == 1 else _merged_records(items, log_path, settings, shard)
+        )
+    return finalize(
+        items,
+        records,
+        texts=texts,
+        neighbour_texts=neighbour_texts,
+        generator=generator,
+        config=config,
+        template=template,
+        timing=timing,
+        encoder=encoder,
+    )

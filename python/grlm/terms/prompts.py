@@ -27,8 +27,9 @@ class PromptTemplate:
     model begins a list; it is part of the text that is parsed.
     """
 
-    system: str = ("You are a product catalog expert. You describe products with short, "
-                   "standardized keywords.")
+    system: str = (
+        "You are a product catalog expert. You describe products with short, standardized keywords."
+    )
     instruction: str = (
         "Write exactly {num_terms} keywords for the target product.\n"
         "Rules:\n"
@@ -37,26 +38,41 @@ class PromptTemplate:
         "- order: 1 category or type, 2 function, 3 distinctive feature, 4 audience, "
         "5 unique selling point;\n"
         "- all {num_terms} keywords are different;\n"
-        "- answer only with the bracketed list of keywords, separated by commas.")
+        "- answer only with the bracketed list of keywords, separated by commas."
+    )
     context: str = (
         "Similar products:\n{neighbours}\n"
         "Use the same keywords as the similar products for the traits they share, and make the "
-        "remaining keywords describe what is special about the target product.")
+        "remaining keywords describe what is special about the target product."
+    )
     target: str = "Target product:\n{item}"
-    strict: str = ("Your previous answer was not valid. Answer with exactly {num_terms} different "
-                   "keywords of at most three words each, in brackets and separated by commas, "
-                   "and nothing else.")
-    avoid: str = ("These keyword lists already belong to other products: {term_ids}. Your list "
-                  "must differ from each of them in at least one keyword; use a keyword specific "
-                  "to the target product.")
-    example_item: str = ("Title: DEWALT 20V MAX Cordless Drill Driver Kit, 1/2-Inch\n"
-                         "Description: Compact, lightweight drill with a high-performance motor "
-                         "and two-speed transmission for drilling and fastening jobs...")
+    strict: str = (
+        "Your previous answer was not valid. Answer with exactly {num_terms} different "
+        "keywords of at most three words each, in brackets and separated by commas, "
+        "and nothing else."
+    )
+    avoid: str = (
+        "These keyword lists already belong to other products: {term_ids}. Your list "
+        "must differ from each of them in at least one keyword; use a keyword specific "
+        "to the target product."
+    )
+    example_item: str = (
+        "Title: DEWALT 20V MAX Cordless Drill Driver Kit, 1/2-Inch\n"
+        "Description: Compact, lightweight drill with a high-performance motor "
+        "and two-speed transmission for drilling and fastening jobs..."
+    )
     example_answer: str = "[drill, drilling, cordless, contractor, two-speed]"
     answer_prefix: str = "["
 
-    def messages(self, item: str, neighbours: Sequence[str] = (), *, num_terms: int = 5,
-                 strict: bool = False, avoid: Sequence[Sequence[str]] = ()) -> list[Message]:
+    def messages(
+        self,
+        item: str,
+        neighbours: Sequence[str] = (),
+        *,
+        num_terms: int = 5,
+        strict: bool = False,
+        avoid: Sequence[Sequence[str]] = (),
+    ) -> list[Message]:
         """Chat messages for one item.
 
         Parameters
@@ -74,22 +90,32 @@ class PromptTemplate:
         """
         parts = [self.instruction.format(num_terms=num_terms)]
         if neighbours:
-            listing = "\n".join(f"{i}. {text.replace(chr(10), '; ')}"
-                                for i, text in enumerate(neighbours, start=1))
+            listing = "\n".join(
+                f"{i}. {text.replace(chr(10), '; ')}" for i, text in enumerate(neighbours, start=1)
+            )
             parts.append(self.context.format(neighbours=listing))
         parts.append(self.target.format(item=item))
         if avoid:
-            parts.append(self.avoid.format(
-                term_ids="; ".join(format_term_id(terms) for terms in avoid)))
+            parts.append(
+                self.avoid.format(term_ids="; ".join(format_term_id(terms) for terms in avoid))
+            )
         if strict:
             parts.append(self.strict.format(num_terms=num_terms))
         messages = []
         if self.system:
             messages.append({"role": "system", "content": self.system})
         if self.example_item and self.example_answer:
-            messages.append({"role": "user", "content": "\n\n".join(
-                [self.instruction.format(num_terms=num_terms),
-                 self.target.format(item=self.example_item)])})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": "\n\n".join(
+                        [
+                            self.instruction.format(num_terms=num_terms),
+                            self.target.format(item=self.example_item),
+                        ]
+                    ),
+                }
+            )
             messages.append({"role": "assistant", "content": self.example_answer})
         messages.append({"role": "user", "content": "\n\n".join(parts)})
         return messages
@@ -116,7 +142,9 @@ def load_template(path: str | os.PathLike[str]) -> PromptTemplate:
     known = {f.name for f in dataclasses.fields(PromptTemplate)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidInputError(f"{path}: unknown template fields {unknown}; known: {sorted(known)}")
+        raise InvalidInputError(
+            f"{path}: unknown template fields {unknown}; known: {sorted(known)}"
+        )
     bad = [k for k, v in data.items() if not isinstance(v, str)]
     if bad:
         raise InvalidInputError(f"{path}: template fields {bad} must be strings")

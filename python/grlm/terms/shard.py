@@ -40,8 +40,9 @@ class Shard:
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         if not dist.is_initialized():
             # Shards finish at different times; the merge waits for the slowest one.
-            dist.init_process_group("nccl" if device != "cpu" else "gloo",
-                                    timeout=timedelta(hours=24))
+            dist.init_process_group(
+                "nccl" if device != "cpu" else "gloo", timeout=timedelta(hours=24)
+            )
         return cls(dist.get_rank(), dist.get_world_size(), device, dist)
 
     @property
@@ -56,7 +57,7 @@ class Shard:
 
     def items(self, items):
         """The items this shard generates: every world-th from its rank on."""
-        return items[self.rank::self.world]
+        return items[self.rank :: self.world]
 
     def gather_timings(self, timing: dict[str, Any]) -> dict[str, Any] | None:
         """Waits for every shard; on the main process, the timing of all of them (items
@@ -74,5 +75,7 @@ class Shard:
         dist.destroy_process_group()
         if not self.is_main:
             return None
-        return {"generated": sum(t["generated"] for t in timings),
-                "seconds": max(t["seconds"] for t in timings)}
+        return {
+            "generated": sum(t["generated"] for t in timings),
+            "seconds": max(t["seconds"] for t in timings),
+        }

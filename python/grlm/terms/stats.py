@@ -52,9 +52,14 @@ def term_id_stats(term_ids: Mapping[str, Sequence[str]], *, top: int = 15) -> di
         "multiword_terms": sum(" " in t for t in vocabulary) / len(vocabulary),
         "hyphenated_terms": sum("-" in t for t in vocabulary) / len(vocabulary),
         "positions": [
-            {"position": p + 1, "vocabulary_size": len(c), "entropy_bits": _entropy_bits(c),
-             "top_terms": c.most_common(top)}
-            for p, c in enumerate(per_position)],
+            {
+                "position": p + 1,
+                "vocabulary_size": len(c),
+                "entropy_bits": _entropy_bits(c),
+                "top_terms": c.most_common(top),
+            }
+            for p, c in enumerate(per_position)
+        ],
         "top_terms": terms_all.most_common(top),
     }
 
@@ -65,14 +70,17 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
     rows = [
         ("items", f"{stats['items']:,}"),
         ("distinct Term IDs", f"{stats['distinct_term_ids']:,}"),
-        ("items in collisions",
-         f"{stats['items_in_collisions']:,} ({100 * stats['collision_rate']:.2f} %)"),
-        ("collision groups (largest)",
-         f"{stats['collision_groups']:,} ({stats['largest_group']})"),
+        (
+            "items in collisions",
+            f"{stats['items_in_collisions']:,} ({100 * stats['collision_rate']:.2f} %)",
+        ),
+        ("collision groups (largest)", f"{stats['collision_groups']:,} ({stats['largest_group']})"),
         ("Term ID lengths", ", ".join(f"{k}: {v:,}" for k, v in stats["length_histogram"].items())),
         ("term vocabulary", f"{stats['vocabulary_size']:,}"),
-        ("multi-word / hyphenated terms",
-         f"{100 * stats['multiword_terms']:.1f} % / {100 * stats['hyphenated_terms']:.1f} %"),
+        (
+            "multi-word / hyphenated terms",
+            f"{100 * stats['multiword_terms']:.1f} % / {100 * stats['hyphenated_terms']:.1f} %",
+        ),
     ]
     generation = stats.get("generation")
     if generation:
@@ -88,11 +96,17 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
     collisions = stats.get("collisions")
     if collisions:
         rows += [
-            ("collisions before resolution",
-             (f"{collisions['items_in_collisions_before']:,} items in "
-              f"{collisions['groups_before']:,} groups")),
-            ("changed by regeneration / by text",
-             f"{collisions['changed_by_regeneration']:,} / {collisions['changed_by_text']:,}"),
+            (
+                "collisions before resolution",
+                (
+                    f"{collisions['items_in_collisions_before']:,} items in "
+                    f"{collisions['groups_before']:,} groups"
+                ),
+            ),
+            (
+                "changed by regeneration / by text",
+                f"{collisions['changed_by_regeneration']:,} / {collisions['changed_by_text']:,}",
+            ),
             ("unresolved", f"{len(collisions['unresolved']):,}"),
         ]
     width = max(len(name) for name, _ in rows)
@@ -102,9 +116,12 @@ def format_stats(stats: Mapping[str, Any], *, title: str = "Term IDs", top: int 
     lines.append(f"{'position':<9}{'vocab':>8}{'entropy':>9}  most frequent terms")
     for entry in stats["positions"]:
         common = ", ".join(f"{t} ({c})" for t, c in entry["top_terms"][:top])
-        lines.append(f"{entry['position']:<9}{entry['vocabulary_size']:>8,}"
-                     f"{entry['entropy_bits']:>9.2f}  {common}")
+        lines.append(
+            f"{entry['position']:<9}{entry['vocabulary_size']:>8,}"
+            f"{entry['entropy_bits']:>9.2f}  {common}"
+        )
     lines.append("")
-    lines.append("most frequent terms: " + ", ".join(f"{t} ({c})"
-                                                     for t, c in stats["top_terms"][:top * 2]))
+    lines.append(
+        "most frequent terms: " + ", ".join(f"{t} ({c})" for t, c in stats["top_terms"][: top * 2])
+    )
     return "\n".join(lines)

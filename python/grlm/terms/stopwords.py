@@ -11,18 +11,61 @@ from __future__ import annotations
 __all__ = ["PRODUCT_STOPWORDS", "STOPWORDS", "TITLE_STOPWORDS"]
 
 #: English function words.
-STOPWORDS = frozenset([
-    "a", "an", "and", "as", "at", "be", "by", "for", "from", "in", "is", "it", "its", "of", "on",
-    "or", "the", "to", "with",
-])
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "be",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "with",
+    ]
+)
 
 #: :data:`STOPWORDS` plus what titles add: demonstratives, other languages' articles, numerals.
-TITLE_STOPWORDS = STOPWORDS | frozenset([
-    "this", "that", "de", "la", "le", "el", "les", "des", "du", "der", "die", "das", "und", "ii",
-    "iii",
-])
+TITLE_STOPWORDS = STOPWORDS | frozenset(
+    [
+        "this",
+        "that",
+        "de",
+        "la",
+        "le",
+        "el",
+        "les",
+        "des",
+        "du",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ii",
+        "iii",
+    ]
+)
 
 #: :data:`STOPWORDS` plus what product texts add: auxiliaries, sizes and pack counts.
-PRODUCT_STOPWORDS = STOPWORDS | frozenset([
-    "are", "has", "have", "inch", "inches", "pack", "set", "x",
-])
+PRODUCT_STOPWORDS = STOPWORDS | frozenset(
+    [
+        "are",
+        "has",
+        "have",
+        "inch",
+        "inches",
+        "pack",
+        "set",
+        "x",
+    ]
+)

@@ -64,7 +64,8 @@ def item_text(item: Item, *, max_description: int = 150, max_title: int = 200) -
     """
     if max_description < 0 or max_title < 1:
         raise InvalidInputError(
-            f"max_description must be >= 0 and max_title >= 1, got {max_description}, {max_title}")
+            f"max_description must be >= 0 and max_title >= 1, got {max_description}, {max_title}"
+        )
     lines = []
     title = clean_text(item.title)
     if title:

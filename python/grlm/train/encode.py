@@ -28,9 +28,14 @@ class EncodedExample:
     task: str
 
 
-def encode_example(tokenizer, example: SFTExample | PackedExample, *,
-                   system: str = SYSTEM_PROMPT, objective: Objective = PREFIX,
-                   answer_ids=None) -> EncodedExample:
+def encode_example(
+    tokenizer,
+    example: SFTExample | PackedExample,
+    *,
+    system: str = SYSTEM_PROMPT,
+    objective: Objective = PREFIX,
+    answer_ids=None,
+) -> EncodedExample:
     """Token ids and labels of one example (``IGNORE_INDEX`` wherever there is no loss).
 
     A packed example's ids up to its first target line are exactly the inference prompt of its
@@ -41,8 +46,9 @@ def encode_example(tokenizer, example: SFTExample | PackedExample, *,
         if objective.name != "packed":
             raise InvalidInputError("a packed example needs the packed objective")
         cut = example.first_target
-        ids = objective.history_prompt_ids(tokenizer, example.items[:cut],
-                                           dict(zip(example.items, example.terms)))
+        ids = objective.history_prompt_ids(
+            tokenizer, example.items[:cut], dict(zip(example.items, example.terms))
+        )
         labels = [IGNORE_INDEX] * len(ids)
         for terms in example.terms[cut:]:
             line = answer_ids(terms)
@@ -51,12 +57,19 @@ def encode_example(tokenizer, example: SFTExample | PackedExample, *,
         return EncodedExample(tuple(ids), tuple(labels), example.task)
     prompt = prompt_ids(tokenizer, example.prompt, system)
     answer = answer_ids(example.target)
-    return EncodedExample(tuple(prompt + answer),
-                          tuple([IGNORE_INDEX] * len(prompt) + answer), example.task)
+    return EncodedExample(
+        tuple(prompt + answer), tuple([IGNORE_INDEX] * len(prompt) + answer), example.task
+    )
 
 
-def encode_examples(tokenizer, examples, *, max_length: int, system: str = SYSTEM_PROMPT,
-                    objective: Objective = PREFIX) -> tuple[list[EncodedExample], int]:
+def encode_examples(
+    tokenizer,
+    examples,
+    *,
+    max_length: int,
+    system: str = SYSTEM_PROMPT,
+    objective: Objective = PREFIX,
+) -> tuple[list[EncodedExample], int]:
     """Encodes every example; those longer than ``max_length`` tokens are dropped (never cut,
     which would lose the answer). Returns (encoded, number dropped)."""
     if max_length < 2:
@@ -71,8 +84,9 @@ def encode_examples(tokenizer, examples, *, max_length: int, system: str = SYSTE
 
     encoded, dropped = [], 0
     for example in examples:
-        item = encode_example(tokenizer, example, system=system, objective=objective,
-                              answer_ids=answer_ids)
+        item = encode_example(
+            tokenizer, example, system=system, objective=objective, answer_ids=answer_ids
+        )
         if len(item.input_ids) > max_length:
             dropped += 1
             continue
@@ -80,8 +94,14 @@ def encode_examples(tokenizer, examples, *, max_length: int, system: str = SYSTE
     return encoded, dropped
 
 
-def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int,
-                           group_factor: int = 50, grouped: bool = True) -> list[list[int]]:
+def length_grouped_batches(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    seed: int,
+    group_factor: int = 50,
+    grouped: bool = True,
+) -> list[list[int]]:
     """Batches of example indices for one epoch.
 
     Grouped: indices are shuffled, cut into mega-batches of ``batch_size * group_factor``,
@@ -95,12 +115,12 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int
     order = list(range(len(lengths)))
     rng.shuffle(order)
     if not grouped:
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     mega = batch_size * max(1, group_factor)
     batches = []
     for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
 

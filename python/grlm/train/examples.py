@@ -86,8 +86,11 @@ def gti_prompt(item) -> str:
     return GTI_INSTRUCTION + "\n" + item_text(item)
 
 
-def history_prompt(history: Sequence[str], term_ids: Mapping[str, Sequence[str]],
-                   titles: Mapping[str, str] | None = None) -> str:
+def history_prompt(
+    history: Sequence[str],
+    term_ids: Mapping[str, Sequence[str]],
+    titles: Mapping[str, str] | None = None,
+) -> str:
     """The ``seq`` prompt for a history (oldest first): one line per item, its Term ID then its
     title when ``titles`` knows one."""
     if not history:
@@ -107,22 +110,28 @@ def collab_prompt(terms: Sequence[str]) -> str:
     return COLLAB_INSTRUCTION + " " + format_term_id(terms)
 
 
-def gti_examples(items: Mapping[str, object],
-                 term_ids: Mapping[str, Sequence[str]]) -> list[SFTExample]:
+def gti_examples(
+    items: Mapping[str, object], term_ids: Mapping[str, Sequence[str]]
+) -> list[SFTExample]:
     """One ``gti`` example per item that has a Term ID and any text, in item-id order."""
     examples = []
     for item_id in sorted(items):
         item = items[item_id]
         if item_id not in term_ids or not item_text(item):
             continue
-        examples.append(SFTExample("gti", gti_prompt(item), _terms_of(term_ids, item_id),
-                                   item_id))
+        examples.append(SFTExample("gti", gti_prompt(item), _terms_of(term_ids, item_id), item_id))
     return examples
 
 
-def seq_examples(split, term_ids: Mapping[str, Sequence[str]], *, stage: str = "train",
-                 titles: Mapping[str, str] | None = None, max_history: int = 20,
-                 min_history: int = 1) -> list[SFTExample]:
+def seq_examples(
+    split,
+    term_ids: Mapping[str, Sequence[str]],
+    *,
+    stage: str = "train",
+    titles: Mapping[str, str] | None = None,
+    max_history: int = 20,
+    min_history: int = 1,
+) -> list[SFTExample]:
     """Sequence-prediction examples for one stage of a split (:class:`grlm.data.Split`).
 
     ``stage="train"``: for every user and every position ``t`` of the user's training sequence
@@ -133,22 +142,34 @@ def seq_examples(split, term_ids: Mapping[str, Sequence[str]], *, stage: str = "
     """
     if max_history < 1 or min_history < 1:
         raise InvalidInputError(
-            f"max_history and min_history must be at least 1, got {max_history}, {min_history}")
+            f"max_history and min_history must be at least 1, got {max_history}, {min_history}"
+        )
     if stage not in ("train", "valid", "test"):
         raise InvalidInputError(f"stage must be 'train', 'valid' or 'test', got {stage!r}")
     pairs: list[tuple[str, Sequence[str], str]] = []
     if stage == "train":
         for user in sorted(split.train):
             seq = split.train[user]
-            pairs.extend((user, seq[max(0, t - max_history):t], seq[t])
-                         for t in range(min_history, len(seq)))
+            pairs.extend(
+                (user, seq[max(0, t - max_history) : t], seq[t])
+                for t in range(min_history, len(seq))
+            )
     else:
         cases = split.valid if stage == "valid" else split.test
-        pairs.extend((case.user_id, tuple(case.history)[-max_history:], case.target)
-                     for case in cases)
-    return [SFTExample("seq", history_prompt(history, term_ids, titles),
-                       _terms_of(term_ids, target), target, str(user))
-            for user, history, target in pairs if history]
+        pairs.extend(
+            (case.user_id, tuple(case.history)[-max_history:], case.target) for case in cases
+        )
+    return [
+        SFTExample(
+            "seq",
+            history_prompt(history, term_ids, titles),
+            _terms_of(term_ids, target),
+            target,
+            str(user),
+        )
+        for user, history, target in pairs
+        if history
+    ]
 
 
 def read_similar_items(path: str | Path) -> dict[str, list[str]]:
@@ -170,9 +191,12 @@ def read_similar_items(path: str | Path) -> dict[str, list[str]]:
     return neighbours
 
 
-def collab_examples(neighbours: Mapping[str, Sequence[str]],
-                    term_ids: Mapping[str, Sequence[str]], *,
-                    top_n: int = 1) -> list[SFTExample]:
+def collab_examples(
+    neighbours: Mapping[str, Sequence[str]],
+    term_ids: Mapping[str, Sequence[str]],
+    *,
+    top_n: int = 1,
+) -> list[SFTExample]:
     """``collab`` examples: each anchor's Term ID → each of its first ``top_n`` neighbours'
     Term IDs (neighbours without a Term ID or equal to the anchor are skipped)."""
     if top_n < 1:
@@ -187,14 +211,21 @@ def collab_examples(neighbours: Mapping[str, Sequence[str]],
                 break
             if other == anchor or other not in term_ids:
                 continue
-            examples.append(SFTExample("collab", collab_prompt(_terms_of(term_ids, anchor)),
-                                       _terms_of(term_ids, other), other))
+            examples.append(
+                SFTExample(
+                    "collab",
+                    collab_prompt(_terms_of(term_ids, anchor)),
+                    _terms_of(term_ids, other),
+                    other,
+                )
+            )
             taken += 1
     return examples
 
 
-def mix(tasks: Mapping[str, Sequence[SFTExample]], ratios: Mapping[str, float], *,
-        seed: int = 0) -> list[SFTExample]:
+def mix(
+    tasks: Mapping[str, Sequence[SFTExample]], ratios: Mapping[str, float], *, seed: int = 0
+) -> list[SFTExample]:
     """Mixes task example lists and shuffles them.
 
     ``ratios[task]`` is how many times each example of that task is used per epoch on average:

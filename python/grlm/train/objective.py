@@ -24,8 +24,10 @@ from grlm.answer_format import encode_answer, end_of_answer_id, format_term_id
 from grlm.errors import InvalidInputError
 
 OBJECTIVES = ("prefix", "packed")
-PACKED_INSTRUCTION = ("A user interacted with these items, oldest first. Write the Term ID of "
-                      "each item, one per line.")
+PACKED_INSTRUCTION = (
+    "A user interacted with these items, oldest first. Write the Term ID of "
+    "each item, one per line."
+)
 
 
 def line_end_id(tokenizer) -> int:
@@ -42,8 +44,7 @@ class Objective:
 
     def __post_init__(self):
         if self.name not in OBJECTIVES:
-            raise InvalidInputError(f"sft.objective must be one of {OBJECTIVES}, got "
-                                    f"{self.name!r}")
+            raise InvalidInputError(f"sft.objective must be one of {OBJECTIVES}, got {self.name!r}")
 
     def end_token(self, tokenizer) -> int:
         """The token that ends an answer: generation stops there and the trie ends with it."""
@@ -56,9 +57,13 @@ class Objective:
         ids = tokenizer(format_term_id(terms), add_special_tokens=False)["input_ids"]
         return list(ids) + [self.end_token(tokenizer)]
 
-    def history_prompt_ids(self, tokenizer, history: Sequence[str],
-                           term_ids: Mapping[str, Sequence[str]],
-                           titles: Mapping[str, str] | None = None) -> list[int]:
+    def history_prompt_ids(
+        self,
+        tokenizer,
+        history: Sequence[str],
+        term_ids: Mapping[str, Sequence[str]],
+        titles: Mapping[str, str] | None = None,
+    ) -> list[int]:
         """The inference prompt for a history (oldest first): the model's answer is the next
         item. ``titles`` only apply to ``prefix`` (a packed line is a Term ID and nothing else)."""
         from grlm.lm import prompt_ids
@@ -81,4 +86,5 @@ class Objective:
 
         return TokenTrie.from_sequences(
             {item: self.answer_ids(tokenizer, terms) for item, terms in term_ids.items()},
-            self.end_token(tokenizer))
+            self.end_token(tokenizer),
+        )

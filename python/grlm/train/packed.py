@@ -31,7 +31,8 @@ class PackedExample:
         if len(self.items) != len(self.terms) or not 1 <= self.first_target < len(self.items):
             raise InvalidInputError(
                 f"packed example of user {self.user_id!r}: {len(self.items)} items, "
-                f"{len(self.terms)} Term IDs, first target {self.first_target}")
+                f"{len(self.terms)} Term IDs, first target {self.first_target}"
+            )
 
 
 def window_bounds(length: int, max_history: int) -> list[tuple[int, int]]:
@@ -59,8 +60,9 @@ def _terms(term_ids: Mapping[str, Sequence[str]], items: Sequence[str]):
     return tuple(out)
 
 
-def packed_train_examples(split, term_ids: Mapping[str, Sequence[str]], *,
-                          max_history: int = 20) -> list[PackedExample]:
+def packed_train_examples(
+    split, term_ids: Mapping[str, Sequence[str]], *, max_history: int = 20
+) -> list[PackedExample]:
     """One example per window of every user's training sequence, users in sorted order."""
     examples = []
     for user in sorted(split.train):
@@ -71,8 +73,9 @@ def packed_train_examples(split, term_ids: Mapping[str, Sequence[str]], *,
     return examples
 
 
-def packed_eval_examples(split, term_ids: Mapping[str, Sequence[str]], *, stage: str = "valid",
-                         max_history: int = 20) -> list[PackedExample]:
+def packed_eval_examples(
+    split, term_ids: Mapping[str, Sequence[str]], *, stage: str = "valid", max_history: int = 20
+) -> list[PackedExample]:
     """One example per evaluation case of ``split.valid`` / ``split.test``: its history (the
     last ``max_history`` items) then its target, the loss on the target only."""
     if stage not in ("valid", "test"):
@@ -83,6 +86,7 @@ def packed_eval_examples(split, term_ids: Mapping[str, Sequence[str]], *, stage:
         if not history:
             continue
         items = (*history, case.target)
-        examples.append(PackedExample("seq", str(case.user_id), items,
-                                      _terms(term_ids, items), len(history)))
+        examples.append(
+            PackedExample("seq", str(case.user_id), items, _terms(term_ids, items), len(history))
+        )
     return examples

@@ -19,9 +19,16 @@ from grlm.data.sampling import sample_ids
 from grlm.data.splits import Split
 from grlm.errors import InvalidInputError
 
-__all__ = ["SFTData", "build_sft", "build_sft_tasks", "keep_recent", "sample_examples",
-           "sample_train_users",
-           "titles_of", "valid_examples"]
+__all__ = [
+    "SFTData",
+    "build_sft",
+    "build_sft_tasks",
+    "keep_recent",
+    "sample_examples",
+    "sample_train_users",
+    "titles_of",
+    "valid_examples",
+]
 
 
 @dataclass
@@ -68,8 +75,9 @@ def keep_recent(examples: Sequence, keep: int | None) -> list:
     return [e for user in sorted(per_user) for e in per_user[user][-keep:]]
 
 
-def build_sft_tasks(items: Mapping[str, Any], split: Split, term_ids, config, *, seed: int,
-                    max_history: int) -> dict[str, list]:
+def build_sft_tasks(
+    items: Mapping[str, Any], split: Split, term_ids, config, *, seed: int, max_history: int
+) -> dict[str, list]:
     """Every task's examples as built from the training split (no validation or test
     target: ``split.train`` holds neither)."""
     from grlm.train.examples import (
@@ -84,8 +92,13 @@ def build_sft_tasks(items: Mapping[str, Any], split: Split, term_ids, config, *,
     if config.objective == "packed":
         seq = packed_train_examples(train_split, term_ids, max_history=max_history)
     else:
-        seq = seq_examples(train_split, term_ids, stage="train", titles=titles_of(items, config),
-                           max_history=max_history)
+        seq = seq_examples(
+            train_split,
+            term_ids,
+            stage="train",
+            titles=titles_of(items, config),
+            max_history=max_history,
+        )
     # One of the two applies per objective.
     tasks = {"seq": keep_recent(seq, config.max_targets_per_user or config.max_windows_per_user)}
     if config.tasks.get("gti", 0) > 0:
@@ -93,33 +106,45 @@ def build_sft_tasks(items: Mapping[str, Any], split: Split, term_ids, config, *,
     if config.tasks.get("collab", 0) > 0:
         if not config.similar_items:
             raise InvalidInputError("sft.tasks.collab needs sft.similar_items")
-        tasks["collab"] = collab_examples(read_similar_items(config.similar_items), term_ids,
-                                          top_n=config.collab_top_n)
+        tasks["collab"] = collab_examples(
+            read_similar_items(config.similar_items), term_ids, top_n=config.collab_top_n
+        )
     return tasks
 
 
-def valid_examples(items: Mapping[str, Any], split: Split, term_ids, config, *,
-                   max_history: int) -> list:
+def valid_examples(
+    items: Mapping[str, Any], split: Split, term_ids, config, *, max_history: int
+) -> list:
     """One example per validation case of ``split``, in the objective's format."""
     from grlm.train.examples import seq_examples
     from grlm.train.packed import packed_eval_examples
 
     if config.objective == "packed":
         return packed_eval_examples(split, term_ids, stage="valid", max_history=max_history)
-    return seq_examples(split, term_ids, stage="valid", titles=titles_of(items, config),
-                        max_history=max_history)
+    return seq_examples(
+        split, term_ids, stage="valid", titles=titles_of(items, config), max_history=max_history
+    )
 
 
-def build_sft(items: Mapping[str, Any], split: Split, term_ids, config, *, seed: int,
-              max_history: int) -> SFTData:
+def build_sft(
+    items: Mapping[str, Any], split: Split, term_ids, config, *, seed: int, max_history: int
+) -> SFTData:
     """The run's SFT data: tasks mixed by ``config.tasks`` (:func:`grlm.train.examples.mix`)
     and at most ``config.valid_users`` random validation examples."""
     from grlm.train.examples import mix, task_counts
 
     tasks = build_sft_tasks(items, split, term_ids, config, seed=seed, max_history=max_history)
     mixed = mix(tasks, config.tasks, seed=seed)
-    valid = sample_examples(valid_examples(items, split, term_ids, config,
-                                           max_history=max_history), config.valid_users, seed + 3)
-    summary = {"objective": config.objective, "built": {t: len(v) for t, v in tasks.items()},
-               "mixed": task_counts(mixed), "ratios": config.tasks, "valid": len(valid)}
+    valid = sample_examples(
+        valid_examples(items, split, term_ids, config, max_history=max_history),
+        config.valid_users,
+        seed + 3,
+    )
+    summary = {
+        "objective": config.objective,
+        "built": {t: len(v) for t, v in tasks.items()},
+        "mixed": task_counts(mixed),
+        "ratios": config.tasks,
+        "valid": len(valid),
+    }
     return SFTData(mixed, valid, summary)

@@ -68,8 +68,7 @@ class TrainConfig:
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidInputError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.precision not in ("auto", "fp32", "bf16"):
-            raise InvalidInputError(f"precision must be auto, fp32 or bf16, got "
-                                    f"{self.precision!r}")
+            raise InvalidInputError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
 
 
 @dataclass
@@ -102,14 +101,19 @@ def _apply_lora(model, config: TrainConfig):
         from peft import LoraConfig, get_peft_model
     except ImportError as error:
         raise InvalidInputError("lora: true needs the peft package (pip install peft)") from error
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=config.lora_targets,
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_targets,
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
-def evaluate_loss(model, examples: Sequence[EncodedExample], *, pad_id: int, batch_size: int,
-                  device) -> float:
+def evaluate_loss(
+    model, examples: Sequence[EncodedExample], *, pad_id: int, batch_size: int, device
+) -> float:
     """Mean answer-token cross entropy over ``examples`` (token-weighted)."""
     import torch
 
@@ -121,13 +125,16 @@ def evaluate_loss(model, examples: Sequence[EncodedExample], *, pad_id: int, bat
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
-            batch = [examples[i] for i in order[start:start + batch_size]]
+            batch = [examples[i] for i in order[start : start + batch_size]]
             ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             target = labels[:, 1:]
             loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100,
-                reduction="sum")
+                logits.reshape(-1, logits.shape[-1]),
+                target.reshape(-1),
+                ignore_index=-100,
+                reduction="sum",
+            )
             total += float(loss)
             count += int((target != -100).sum())
     if was_training:
@@ -159,9 +166,12 @@ class LengthGroupedBatches:
         self.epoch = epoch
 
     def __iter__(self):
-        yield from length_grouped_batches(self.lengths, self.config.batch_size,
-                                          seed=self.config.seed * 1000003 + self.epoch,
-                                          grouped=self.config.group_by_length)
+        yield from length_grouped_batches(
+            self.lengths,
+            self.config.batch_size,
+            seed=self.config.seed * 1000003 + self.epoch,
+            grouped=self.config.group_by_length,
+        )
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.config.batch_size)
@@ -189,8 +199,9 @@ def _trainer_class():
             self.model_accepts_loss_kwargs = False
 
         def get_train_dataloader(self):
-            loader = DataLoader(self.train_dataset, batch_sampler=self.batches,
-                                collate_fn=self.data_collator)
+            loader = DataLoader(
+                self.train_dataset, batch_sampler=self.batches, collate_fn=self.data_collator
+            )
             return self.accelerator.prepare(loader)
 
         def compute_loss(self, model, inputs, *args, **kwargs):
@@ -202,23 +213,35 @@ def _trainer_class():
     return GrlmTrainer
 
 
-def _training_arguments(output_dir: Path, config: TrainConfig, total_steps: int, bf16: bool,
-                        use_cache: bool):
+def _training_arguments(
+    output_dir: Path, config: TrainConfig, total_steps: int, bf16: bool, use_cache: bool
+):
     """The Trainer's arguments; ``use_cache`` is the model's own setting, which the Trainer
     would otherwise overwrite (False) in the saved model: generation would lose its KV cache."""
     import torch
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        output_dir=str(output_dir), max_steps=total_steps,
+        output_dir=str(output_dir),
+        max_steps=total_steps,
         per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum, max_grad_norm=config.max_grad_norm or 0.0,
-        logging_strategy="steps", logging_steps=max(1, config.log_every),
+        gradient_accumulation_steps=config.grad_accum,
+        max_grad_norm=config.max_grad_norm or 0.0,
+        logging_strategy="steps",
+        logging_steps=max(1, config.log_every),
         save_strategy="steps" if config.save_every else "no",
-        save_steps=config.save_every or 1, save_total_limit=max(1, config.keep_checkpoints),
-        eval_strategy="no", report_to="none", disable_tqdm=True, seed=config.seed, bf16=bf16,
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        remove_unused_columns=False, use_cache=use_cache)
+        save_steps=config.save_every or 1,
+        save_total_limit=max(1, config.keep_checkpoints),
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        use_cache=use_cache,
+    )
 
 
 def _progress_class():
@@ -253,8 +276,10 @@ class _Progress:
         step = hf_state.global_step
         self.state["train_loss"].append((step, float(logs["loss"])))
         rate = self.state["tokens_seen"] / max(self.state["seconds"], 1e-9)
-        self.log(f"step {step}/{self.total_steps} epoch {int(hf_state.epoch or 0)} loss "
-                 f"{logs['loss']:.4f} lr {logs.get('learning_rate', 0.0):.2e} {rate:.0f} tokens/s")
+        self.log(
+            f"step {step}/{self.total_steps} epoch {int(hf_state.epoch or 0)} loss "
+            f"{logs['loss']:.4f} lr {logs.get('learning_rate', 0.0):.2e} {rate:.0f} tokens/s"
+        )
         return control
 
     def on_save(self, args, hf_state, control, **kwargs):
@@ -265,8 +290,15 @@ class _Progress:
 
 
 def _initial_state(checkpoint: Path | None) -> dict:
-    state = {"step": 0, "examples_seen": 0, "tokens_seen": 0, "train_loss": [],
-             "valid_loss": [], "valid_metrics": [], "seconds": 0.0}
+    state = {
+        "step": 0,
+        "examples_seen": 0,
+        "tokens_seen": 0,
+        "train_loss": [],
+        "valid_loss": [],
+        "valid_metrics": [],
+        "seconds": 0.0,
+    }
     if checkpoint is not None and (checkpoint / "grlm_state.json").exists():
         state.update(json.loads((checkpoint / "grlm_state.json").read_text()))
     return state
@@ -281,8 +313,9 @@ def _optimizer(model, config: TrainConfig, total_steps: int):
     learning_rate = config.learning_rate or (3e-4 if config.lora else 5e-5)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
-                                                total_steps)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
     return optimizer, scheduler, learning_rate
 
 
@@ -313,8 +346,13 @@ def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, conf
         accelerator = trainer.accelerator
         model = accelerator.unwrap_model(trainer.model)
         if valid_examples:
-            loss = evaluate_loss(model, valid_examples, pad_id=pad_id,
-                                 batch_size=config.batch_size, device=accelerator.device)
+            loss = evaluate_loss(
+                model,
+                valid_examples,
+                pad_id=pad_id,
+                batch_size=config.batch_size,
+                device=accelerator.device,
+            )
             state["valid_loss"].append((state["step"], loss))
             log(f"step {state['step']}: validation loss {loss:.4f}")
         if evaluate is not None and accelerator.is_main_process:
@@ -346,10 +384,18 @@ def _save_final(trainer, tokenizer, output_dir: Path, config: TrainConfig) -> Pa
     return model_dir
 
 
-def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir: str | Path,
-          config: TrainConfig, *, valid_examples: Sequence[EncodedExample] = (),
-          resume: bool = True, log: Callable[[str], None] = print,
-          evaluate: Callable[[object], dict] | None = None) -> TrainResult:
+def train(
+    model,
+    tokenizer,
+    train_examples: Sequence[EncodedExample],
+    output_dir: str | Path,
+    config: TrainConfig,
+    *,
+    valid_examples: Sequence[EncodedExample] = (),
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+    evaluate: Callable[[object], dict] | None = None,
+) -> TrainResult:
     """Fine-tunes ``model`` on ``train_examples`` and saves it to ``output_dir/model``.
 
     Checkpoints go to ``output_dir/checkpoint-<step>``; with ``resume`` the latest one is
@@ -368,23 +414,36 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
         torch.set_num_threads(config.threads)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    precision = config.precision if config.precision != "auto" else (
-        "bf16" if torch.cuda.is_available() else "fp32")
+    precision = (
+        config.precision
+        if config.precision != "auto"
+        else ("bf16" if torch.cuda.is_available() else "fp32")
+    )
     total_steps = _total_steps(config, len(train_examples), PartialState().num_processes)
     set_seed(config.seed)  # LoRA's initial weights
     model = _prepare_model(model, config)
     optimizer, scheduler, learning_rate = _optimizer(model, config, total_steps)
     checkpoint = _latest_checkpoint(output_dir) if resume else None
     state = _initial_state(checkpoint)
-    arguments = _training_arguments(output_dir, config, total_steps, precision == "bf16",
-                                    use_cache=getattr(model.config, "use_cache", True))
+    arguments = _training_arguments(
+        output_dir,
+        config,
+        total_steps,
+        precision == "bf16",
+        use_cache=getattr(model.config, "use_cache", True),
+    )
     trainer = _trainer_class()(
-        model=model, args=arguments,
-        train_dataset=_Examples(train_examples), data_collator=_collator(tokenizer.pad_token_id),
-        optimizers=(optimizer, scheduler), counts=state,
-        batches=LengthGroupedBatches([len(e.input_ids) for e in train_examples], config))
-    validation = _validator(trainer, state, valid_examples, evaluate, tokenizer.pad_token_id,
-                            config, log)
+        model=model,
+        args=arguments,
+        train_dataset=_Examples(train_examples),
+        data_collator=_collator(tokenizer.pad_token_id),
+        optimizers=(optimizer, scheduler),
+        counts=state,
+        batches=LengthGroupedBatches([len(e.input_ids) for e in train_examples], config),
+    )
+    validation = _validator(
+        trainer, state, valid_examples, evaluate, tokenizer.pad_token_id, config, log
+    )
     progress = _progress_class()(state, total_steps, log, validation, config)
     trainer.add_callback(progress)
     trainer.remove_callback(PrinterCallback)  # grlm's own log lines replace its dict prints
@@ -396,23 +455,50 @@ def train(model, tokenizer, train_examples: Sequence[EncodedExample], output_dir
     if (valid_examples or evaluate is not None) and last != state["step"]:
         validation()
     model_dir = _save_final(trainer, tokenizer, output_dir, config)
-    return _result(state, model_dir, checkpoint, config, precision, learning_rate, total_steps,
-                   trainer.accelerator.is_main_process)
+    return _result(
+        state,
+        model_dir,
+        checkpoint,
+        config,
+        precision,
+        learning_rate,
+        total_steps,
+        trainer.accelerator.is_main_process,
+    )
 
 
-def _result(state: dict, model_dir: Path, checkpoint: Path | None, config: TrainConfig,
-            precision: str, learning_rate: float, total_steps: int, main: bool) -> TrainResult:
+def _result(
+    state: dict,
+    model_dir: Path,
+    checkpoint: Path | None,
+    config: TrainConfig,
+    precision: str,
+    learning_rate: float,
+    total_steps: int,
+    main: bool,
+) -> TrainResult:
     """The run's TrainResult, also written to ``train_result.json`` by the main process."""
     result = TrainResult(
-        model_dir=str(model_dir), steps=state["step"], examples_seen=state["examples_seen"],
-        tokens_seen=state["tokens_seen"], seconds=state["seconds"],
+        model_dir=str(model_dir),
+        steps=state["step"],
+        examples_seen=state["examples_seen"],
+        tokens_seen=state["tokens_seen"],
+        seconds=state["seconds"],
         tokens_per_second=state["tokens_seen"] / max(state["seconds"], 1e-9),
         train_loss=[tuple(x) for x in state["train_loss"]],
         valid_loss=[tuple(x) for x in state["valid_loss"]],
         valid_metrics=[tuple(x) for x in state["valid_metrics"]],
-        resumed_from=str(checkpoint) if checkpoint is not None else None)
+        resumed_from=str(checkpoint) if checkpoint is not None else None,
+    )
     if main:
-        atomic_write_json(model_dir.parent / "train_result.json",
-                          {**asdict(result), "config": asdict(config), "precision": precision,
-                           "learning_rate": learning_rate, "total_steps": total_steps})
+        atomic_write_json(
+            model_dir.parent / "train_result.json",
+            {
+                **asdict(result),
+                "config": asdict(config),
+                "precision": precision,
+                "learning_rate": learning_rate,
+                "total_steps": total_steps,
+            },
+        )
     return result
