@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grlm import _core
 from grlm.errors import InvalidInputError
 
-# The CUDA scorer's largest k (grlm.ground.backend.CUDA_MAX_K): one bound whatever the backend.
-CORE_MAX_K = 1024
+# The core's largest k (also the GPU scorer's): one bound whatever the device.
+CORE_MAX_K = _core.MAX_TOP_K
 
 
 @dataclass(frozen=True)
