@@ -30,14 +30,7 @@ model_name=SmolLM2-135M-Instruct.Q4_1.gguf
 
 fail() { echo "gpu_ctg: $*" >&2; exit 1; }
 
-# The recorded sha256 of NAME (total, part1 or part2) from a gguf.sha256 file.
-recorded_sha() { awk -v name="$2" '$2 == name {print $1}' "$1"; }
-
-check_sha() {  # FILE EXPECTED
-  local actual
-  actual=$(sha256sum "$1" | cut -d' ' -f1)
-  [ -n "$2" ] && [ "$actual" = "$2" ] || fail "$1: sha256 $actual, expected ${2:-(none recorded)}"
-}
+source bench/_checksums.sh  # (the working directory is the repository root)
 
 prepare() {
   local gguf=${GRLM_CTG_GGUF:-$HOME/.cache/grlm/smollm2/$model_name}

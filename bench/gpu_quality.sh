@@ -32,12 +32,7 @@ model_name=SmolLM2-135M-Instruct.Q4_1.gguf
 here=.gpu/quality
 
 fail() { echo "gpu_quality: $*" >&2; exit 1; }
-recorded_sha() { awk -v name="$2" '$2 == name {print $1}' "$1"; }
-check_sha() {  # FILE EXPECTED
-  local actual
-  actual=$(sha256sum "$1" | cut -d' ' -f1)
-  [ -n "$2" ] && [ "$actual" = "$2" ] || fail "$1: sha256 $actual, expected ${2:-(none recorded)}"
-}
+source bench/_checksums.sh  # (the working directory is the repository root)
 
 prepare() {
   local gguf=${GRLM_QUALITY_GGUF:-${GRLM_CACHE:-$HOME/.cache/grlm}/smollm2/$model_name}
