@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,9 @@ from _serve_apps import TOKEN, as_json, random_catalog, random_queries
 from grlm.cli import main
 from grlm.ground import Grounder
 
-PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
+# The child imports the grlm this test process imports (the installed package under
+# scripts/test.sh, python/ with a dev build): the same sys.path.
+PYTHONPATH = os.pathsep.join(p for p in sys.path if p)
 
 
 def _free_port() -> int:
@@ -32,7 +33,7 @@ def _free_port() -> int:
 
 def _serve(args: list[str], env_extra: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=PYTHON_DIR, **env_extra)
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, **env_extra)
     process = subprocess.Popen(
         [sys.executable, "-m", "grlm.cli", "serve", *args, "--port", str(port)],
         env=env,
@@ -129,7 +130,7 @@ def test_port_in_use_exits_1(tmp_path):
                 "--port",
                 str(port),
             ],
-            env=dict(os.environ, PYTHONPATH=PYTHON_DIR),
+            env=dict(os.environ, PYTHONPATH=PYTHONPATH),
             timeout=60,
             capture_output=True,
             check=False,
@@ -147,7 +148,7 @@ def test_import_grlm_and_its_cli_need_no_web_stack():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=PYTHON_DIR),
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
         timeout=60,
         check=True,
     )
