@@ -93,7 +93,9 @@ std::vector<GroundResult> Grounder::GroundBatch(
   const StructuralBackend& structural = BackendFor(backend, k);
   const std::size_t threads = detail::WorkerCount(num_threads, queries.size());
   std::vector<GroundResult> results(queries.size());
-  // Per thread, the direct misses (query index, prepared form) kept for the structural phase.
+  // The CPU scorer scores a miss where it is found (one parallel phase); another backend gets
+  // every miss of the batch in one call: per thread, (query index, prepared form).
+  const bool score_inline = &structural == scorer_.get();
   std::vector<std::vector<std::pair<std::size_t, PreparedQuery>>> thread_misses(threads);
   // Each thread takes blocks of queries in turn; a block's direct lookups run as one batch. A
   // thread's block buffers are reused (so are their bag credit vectors, for the direct hits).
@@ -110,7 +112,9 @@ std::vector<GroundResult> Grounder::GroundBatch(
       }
       direct_->FindBatch({keys, size}, direct);
       for (std::size_t i = 0; i < size; ++i) {
-        if (direct[i].empty()) {
+        if (direct[i].empty() && score_inline) {
+          FillStructural(scorer_->TopK(prepared[i], k), &results[begin + i]);
+        } else if (direct[i].empty()) {
           thread_misses[t].emplace_back(begin + i, std::move(prepared[i]));
         } else {
           FillDirect(prepared[i], direct[i], k, &results[begin + i]);

@@ -279,13 +279,16 @@ class Grounder:
         self._gpu_scorer = (
             _core.CudaStructuralScorer(self._core, -1) if self.device == "cuda" else None
         )
+        # The built index never changes (online changes go to CatalogUpdates): one snapshot of
+        # it serves every call until the first change.
+        self._built_snapshot = GrounderSnapshot(self._core, self._item_ids, self._gpu_scorer)
 
     def snapshot(self) -> GrounderSnapshot:
         """The catalog as it is now, immutable: its answers never see a later change (a server
         answers each request from one snapshot). Cheap: no copy of the index is made."""
         updates = self._updates
         if updates is None:
-            return GrounderSnapshot(self._core, self._item_ids, self._gpu_scorer)
+            return self._built_snapshot
         reader, item_ids = updates.reader()
         return GrounderSnapshot(reader, item_ids, None)
 
