@@ -40,6 +40,17 @@ std::vector<grlm::CatalogItem> ToItems(const std::vector<std::string>& ids,
   return items;
 }
 
+// A binding of AddItems, UpdateItems or UpsertItems: the items are copied out of Python
+// objects before the GIL is released.
+auto ItemChange(void (grlm::UpdatableGrounder::*apply)(std::span<const grlm::CatalogItem>)) {
+  return [apply](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
+                 const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
+    const auto items = ToItems(ids, terms, priors);
+    py::gil_scoped_release release;
+    (g.*apply)(items);
+  };
+}
+
 // A BatchResult's arrays (see PackResults) back into results.
 std::vector<grlm::GroundResult> Unpack(const py::array_t<uint8_t>& hits,
                                        const py::array_t<int64_t>& offsets,
@@ -135,27 +146,9 @@ void BindUpdatableGrounder(py::module_& m) {
              return std::make_unique<grlm::UpdatableGrounder>(std::move(base), compact_threshold);
            }),
            py::arg("base"), py::arg("compact_threshold"))
-      .def("add_items",
-           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
-             const auto items = ToItems(ids, terms, priors);
-             py::gil_scoped_release release;
-             g.AddItems(items);
-           })
-      .def("update_items",
-           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
-             const auto items = ToItems(ids, terms, priors);
-             py::gil_scoped_release release;
-             g.UpdateItems(items);
-           })
-      .def("upsert_items",
-           [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids,
-              const std::vector<std::vector<std::string>>& terms, const OptionalPriors& priors) {
-             const auto items = ToItems(ids, terms, priors);
-             py::gil_scoped_release release;
-             g.UpsertItems(items);
-           })
+      .def("add_items", ItemChange(&grlm::UpdatableGrounder::AddItems))
+      .def("update_items", ItemChange(&grlm::UpdatableGrounder::UpdateItems))
+      .def("upsert_items", ItemChange(&grlm::UpdatableGrounder::UpsertItems))
       .def("remove_items",
            [](grlm::UpdatableGrounder& g, const std::vector<std::string>& ids) {
              py::gil_scoped_release release;

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from grlm._io import atomic_write_json
+from grlm._io import atomic_write_json, read_jsonl
 from grlm.errors import InvalidInputError
 
 
@@ -153,15 +153,10 @@ def _read_items_folder(dataset: str | os.PathLike[str]):
     if (folder / "items.jsonl").exists():
         path = folder / "items.jsonl"
         items = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InvalidInputError(f"{path}:{number}: {error.msg}") from None
-                if not isinstance(record, dict) or "item_id" not in record:
-                    raise InvalidInputError(f"{path}:{number}: a line needs an item_id")
-                items.append(make(record["item_id"], record, f"{path}:{number}"))
+        for number, record in read_jsonl(path):
+            if "item_id" not in record:
+                raise InvalidInputError(f"{path}:{number}: a line needs an item_id")
+            items.append(make(record["item_id"], record, f"{path}:{number}"))
     elif (folder / "items.json").exists():
         path = folder / "items.json"
         data = json.loads(path.read_text(encoding="utf-8"))

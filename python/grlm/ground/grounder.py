@@ -281,7 +281,9 @@ class Grounder:
         )
         # The built index never changes (online changes go to CatalogUpdates): one snapshot of
         # it serves every call until the first change.
-        self._built_snapshot = GrounderSnapshot(self._core, self._item_ids, self._gpu_scorer)
+        self._built_snapshot = GrounderSnapshot(
+            self._core, self._item_ids, self._gpu_scorer, self._core
+        )
 
     def snapshot(self) -> GrounderSnapshot:
         """The catalog as it is now, immutable: its answers never see a later change (a server
@@ -289,8 +291,8 @@ class Grounder:
         updates = self._updates
         if updates is None:
             return self._built_snapshot
-        reader, item_ids = updates.reader()
-        return GrounderSnapshot(reader, item_ids, None)
+        reader, snapshot = updates.reader()
+        return GrounderSnapshot(reader, snapshot, None, snapshot)
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.
@@ -390,12 +392,14 @@ class GrounderSnapshot:
     catalog was when it was taken, whatever changes come later, through the same grounding
     policy and device as its Grounder."""
 
-    __slots__ = ("_backend", "_item_ids", "_reader")
+    __slots__ = ("_backend", "_catalog", "_item_ids", "_reader")
 
-    def __init__(self, reader, item_ids: Sequence[str], backend):
-        # reader: a _core.Grounder (backend: its GPU scorer or None) or a catalog snapshot of the
-        # online changes (backend None: it holds its own).
+    def __init__(self, reader, item_ids: Sequence[str], backend, catalog):
+        # reader: a _core.Grounder (backend: its GPU scorer or None) or a reader of the online
+        # changes (backend None: it holds its own); catalog: the native object holding the item
+        # table (the _core.Grounder, or the native catalog snapshot of the changes).
         self._reader, self._item_ids, self._backend = reader, item_ids, backend
+        self._catalog = catalog
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """As ``Grounder.ground``."""
@@ -433,26 +437,22 @@ class GrounderSnapshot:
 
     def item_terms(self, item_id: str) -> list[str]:
         """The Term ID of an item; KeyError for an item not in this catalog state."""
-        index = self._core().item_index(item_id)
+        index = self._catalog.item_index(item_id)
         if index < 0:
             raise KeyError(item_id)
-        return self._core().item_terms(index)
+        return self._catalog.item_terms(index)
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and self._core().item_index(item_id) >= 0
+        return isinstance(item_id, str) and self._catalog.item_index(item_id) >= 0
 
     @property
     def delta_size(self) -> int:
         """Items in the delta segments plus tombstones (0 for a freshly built index)."""
-        core = self._core()
-        return getattr(core, "delta_size", 0) + getattr(core, "num_tombstones", 0)
+        catalog = self._catalog  # a _core.Grounder has no delta
+        return getattr(catalog, "delta_size", 0) + getattr(catalog, "num_tombstones", 0)
 
     def __len__(self) -> int:
         return len(self._item_ids)
-
-    def _core(self):
-        # The GPU reader of online changes wraps the catalog snapshot it reads.
-        return getattr(self._reader, "snapshot", self._reader)
 
 
 def _checked_k(k: int, num_items: int) -> int:

@@ -105,10 +105,10 @@ class _CudaSnapshotReader:
     """A snapshot whose base segment is scored on the GPU; the delta and the merge on the CPU."""
 
     def __init__(self, snapshot, gpu_scorer):
-        self.snapshot, self._gpu_scorer = snapshot, gpu_scorer
+        self._snapshot, self._gpu_scorer = snapshot, gpu_scorer
 
     def ground_batch(self, queries, k: int, num_threads: int = 0):
-        snapshot = self.snapshot
+        snapshot = self._snapshot
         if snapshot.pristine:
             return snapshot.base.ground_batch(queries, k, num_threads, self._gpu_scorer)
         base = snapshot.base.ground_batch(

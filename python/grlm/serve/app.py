@@ -354,10 +354,7 @@ def create_app(config: ServeConfig, grounder=None):
     def _put_change(items, snap):
         from grlm.ground.updates import CatalogChange
 
-        present = {i: t for i, t in items.items() if i in snap.grounder}
-        return CatalogChange(
-            add={i: t for i, t in items.items() if i not in present}, update=present
-        )
+        return CatalogChange(upsert=items)  # one all-or-nothing "add or replace"
 
     @app.put("/v1/items", openapi_extra=_body(PUT_ITEMS_SCHEMA))
     async def put_items(request: Request):
