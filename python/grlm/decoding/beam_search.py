@@ -72,6 +72,11 @@ class BeamSearchDecoder:
     eos_token_id
         The token that ends an answer: the trie's end token when a trie is given (a different
         value is refused), else this value or the model's EOS.
+    vocabulary
+        Token ids the model may write (None: all): every other token gets probability 0, so a
+        log-softmax is over these tokens only, and the shared-prompt runner computes the head's
+        rows of these tokens only. For models trained with the catalog or trie loss
+        (:mod:`grlm.train.losses`).
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class BeamSearchDecoder:
         shared_prompt: bool | str = "auto",
         pad_token_id: int | None = None,
         eos_token_id: int | None = None,
+        vocabulary=None,
     ):
         from grlm.decoding.runners import (
             ExpandedCacheRunner,
@@ -119,7 +125,12 @@ class BeamSearchDecoder:
             raise InvalidInputError(
                 f"shared-prompt decoding does not support model type {model.config.model_type!r}"
             )
-        self.runner = SharedPromptRunner(model) if shared_prompt else ExpandedCacheRunner(model)
+        self.vocabulary = _vocabulary_tensor(model, vocabulary, self.device)
+        self.runner = (
+            SharedPromptRunner(model, vocabulary=self.vocabulary)
+            if shared_prompt
+            else ExpandedCacheRunner(model)
+        )
         if cuda_graph == "auto":
             cuda_graph = self.device.type == "cuda" and self.runner.graph_safe
         elif cuda_graph and not (self.device.type == "cuda" and self.runner.graph_safe):
@@ -139,6 +150,15 @@ class BeamSearchDecoder:
         if eos is None:
             raise InvalidInputError("the model has no eos_token_id and no trie was given")
         self.eos_token_id = int(eos)
+        self.vocab_bias = None
+        if self.vocabulary is not None:
+            import torch
+
+            if not bool((self.vocabulary == self.eos_token_id).any()):
+                raise InvalidInputError(f"the vocabulary lacks the end token {self.eos_token_id}")
+            size = model.get_output_embeddings().weight.shape[0]
+            self.vocab_bias = torch.full((size,), _NEG, dtype=torch.float32, device=self.device)
+            self.vocab_bias[self.vocabulary] = 0.0
         pad = pad_token_id if pad_token_id is not None else model.config.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         self._graphs: dict = {}
@@ -307,6 +327,8 @@ class BeamSearchDecoder:
         batch, nb = state.score.shape
         k = 2 * nb
         dev = logits.device
+        if self.vocab_bias is not None:
+            logits = logits.float() + self.vocab_bias
         flat_score = state.score.view(-1)
         if arrays is not None:
             values, edges = constrained_topk(
@@ -419,6 +441,22 @@ class BeamSearchDecoder:
                 )
             results.append(hyps[:limit])
         return results
+
+
+def _vocabulary_tensor(model, vocabulary, device):
+    """``vocabulary`` as a sorted int64 tensor on ``device`` (None stays None), checked against
+    the model's head."""
+    if vocabulary is None:
+        return None
+    import torch
+
+    ids = sorted({int(t) for t in vocabulary})
+    size = model.get_output_embeddings().weight.shape[0]
+    if not ids:
+        raise InvalidInputError("the vocabulary is empty: no token could be written")
+    if ids[0] < 0 or ids[-1] >= size:
+        raise InvalidInputError(f"vocabulary token ids must be in [0, {size}), got {ids[0]}..{ids[-1]}")
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def constrained_beam_search(

@@ -76,9 +76,10 @@ def shared_prompt_supported(model) -> bool:
 class SharedPromptRunner:
     """Decode steps of a Llama-family model over a shared prompt cache (see module docstring)."""
 
-    def __init__(self, model):
+    def __init__(self, model, *, vocabulary=None):
         self.model = model
         self.inner = model.model
+        self.vocabulary = vocabulary  # int64 token ids whose logits are computed; None: all
         config = model.config
         self.num_heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
@@ -177,8 +178,21 @@ class SharedPromptRunner:
             o = (op + os_).reshape(rows, 1, nh * d)
             x = x + attention.o_proj(o)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
-        x = self.inner.norm(x)
-        return self.model.lm_head(x[:, 0, :])
+        x = self.inner.norm(x)[:, 0, :]
+        if self.vocabulary is None:
+            return self.model.lm_head(x)
+        # Only the vocabulary's rows of the head (a tenth of SmolLM2's on Beauty); the others
+        # are -inf, as the decoder's vocabulary mask would make them.
+        head = self.model.lm_head
+        rows = torch.nn.functional.linear(
+            x,
+            head.weight[self.vocabulary],
+            None if head.bias is None else head.bias[self.vocabulary],
+        )
+        logits = torch.full(
+            (x.shape[0], head.weight.shape[0]), float("-inf"), dtype=rows.dtype, device=x.device
+        )
+        return logits.index_copy_(1, self.vocabulary, rows)
 
     def reorder(self, parent):
         """Each row takes its parent row's suffix (parent: (rows,) int64 device tensor)."""

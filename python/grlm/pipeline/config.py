@@ -14,6 +14,14 @@ from grlm.train.trainer import TrainConfig
 
 
 @dataclass
+class ModelSection:
+    """The LM to fine-tune. ``model: NAME`` in YAML is short for ``model: {name: NAME}``."""
+
+    name: str = "smollm2"  # a Hugging Face id or folder, a .gguf file, or "smollm2"
+    keep_layers: int | None = None  # the lean model: only the first N decoder layers
+
+
+@dataclass
 class DatasetSection:
     source: str = "ml-100k"  # a name or path understood by grlm.data.load_dataset
     max_users: int | None = None  # random subset of users for everything (None: all)
@@ -31,6 +39,7 @@ class TermsSection:
 @dataclass
 class SFTSection:
     objective: str = "packed"  # packed: one sequence per user window | prefix: one per target
+    prompt: str = "chat"  # chat: template + instruction | short: a few tokens (packed only)
     tasks: dict[str, float] = field(default_factory=lambda: {"seq": 1.0, "gti": 1.0})
     similar_items: str | None = None  # collab: similar_items_sasrec.txt
     collab_top_n: int = 1
@@ -63,7 +72,7 @@ class RunConfig:
     name: str = "run"
     output_dir: str = "runs/run"
     seed: int = 0
-    model: str = "smollm2"
+    model: ModelSection = field(default_factory=ModelSection)
     dataset: DatasetSection = field(default_factory=DatasetSection)
     terms: TermsSection = field(default_factory=TermsSection)
     sft: SFTSection = field(default_factory=SFTSection)
@@ -115,6 +124,11 @@ class RunConfig:
             raise InvalidInputError("sft.max_windows_per_user applies to the packed objective only")
         if self.sft.curve_users < 0:
             raise InvalidInputError("sft.curve_users must be >= 0")
+        if self.model.keep_layers is not None and self.model.keep_layers < 1:
+            raise InvalidInputError(f"model.keep_layers must be >= 1, got {self.model.keep_layers}")
+        from grlm.train.objective import Objective
+
+        Objective(self.sft.objective, self.sft.prompt)
         self.train.validate()
 
 
@@ -129,7 +143,10 @@ def _build(cls, data, where: str):
         raise InvalidInputError(f"{where}: unknown field(s) {sorted(unknown)}")
     kwargs = {}
     for key, value in data.items():
+        if cls is RunConfig and key == "model" and isinstance(value, str):
+            value = {"name": value}
         sub = {
+            "model": ModelSection,
             "dataset": DatasetSection,
             "terms": TermsSection,
             "sft": SFTSection,

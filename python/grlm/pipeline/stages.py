@@ -185,7 +185,7 @@ class Pipeline:
                 "terms": dataclasses.asdict(c),
                 "file": _file_digest(c.path),
                 "items": _items_digest(self.data()[0].items),
-                "model": self.config.model if c.source == "ctg" else None,
+                "model": self.config.model.name if c.source == "ctg" else None,
             }
         )
 
@@ -226,8 +226,8 @@ class Pipeline:
         save_dataset(dataset, folder / "dataset")
         target = folder / "ctg.jsonl"
         argv = ["--dataset", str(folder / "dataset"), "--out", str(target)]
-        if self.config.model != "smollm2":
-            argv += ["--model", self.config.model]
+        if self.config.model.name != "smollm2":
+            argv += ["--model", self.config.model.name]
         argv += list(self.config.terms.ctg_args)
         self.log("[terms] grlm terms build " + " ".join(argv))
         items, request = ctg_request(build_parser().parse_args(argv))
@@ -325,9 +325,23 @@ class Pipeline:
 
     @property
     def objective(self):
+        """The objective of this run's SFT data and training (its prompt layout)."""
         from grlm.train.objective import Objective
 
-        return Objective(self.config.sft.objective)
+        return Objective(self.config.sft.objective, self.config.sft.prompt)
+
+    def model_card(self):
+        """What the trained model records: the recommend stage decodes as it was trained."""
+        from grlm.train.model_card import ModelCard
+
+        c = self.config
+        return ModelCard(
+            objective=c.sft.objective,
+            prompt=c.sft.prompt,
+            loss=c.train.loss,
+            keep_layers=c.model.keep_layers,
+            base_model=c.model.name,
+        )
 
     # ---------------------------------------------------------------------------------- train
     @property
@@ -339,7 +353,7 @@ class Pipeline:
         fingerprint = _hash(
             {
                 "train": dataclasses.asdict(c.train),
-                "model": c.model,
+                "model": dataclasses.asdict(c.model),
                 "max_length": c.sft.max_length,
                 "sft": self._fingerprints["sft"],
             }
@@ -349,6 +363,8 @@ class Pipeline:
         def body() -> None:
             from grlm.lm import load_model, load_tokenizer
             from grlm.train.encode import encode_examples
+            from grlm.train.lean import keep_first_layers
+            from grlm.train.losses import LossHead
             from grlm.train.trainer import train
 
             stamp = folder / "fingerprint.txt"
@@ -357,8 +373,10 @@ class Pipeline:
                     shutil.rmtree(folder)  # checkpoints of another configuration
                 folder.mkdir(parents=True, exist_ok=True)
                 stamp.write_text(fingerprint)
-            tokenizer = load_tokenizer(c.model)
-            model = load_model(c.model)
+            tokenizer = load_tokenizer(c.model.name)
+            model = load_model(c.model.name)
+            if c.model.keep_layers:
+                keep_first_layers(model, c.model.keep_layers)
             objective = self.objective
             train_set, dropped = encode_examples(
                 tokenizer,
@@ -387,6 +405,14 @@ class Pipeline:
                 valid_examples=valid_set,
                 log=lambda s: self.log("[train] " + s),
                 evaluate=self._curve_evaluator(tokenizer),
+                head=LossHead.for_catalog(
+                    c.train.loss,
+                    objective,
+                    tokenizer,
+                    self.term_ids(),
+                    positions_only=c.train.loss_positions_only,
+                ),
+                card=self.model_card(),
             )
             self.log(f"[train] {result.steps} steps, {result.tokens_per_second:.0f} tokens/s")
 
@@ -431,13 +457,41 @@ class Pipeline:
             len(self.objective.answer_ids(tokenizer, t)) for t in set(term_ids.values())
         )
 
+    def _decode(self, model, tokenizer, grounder, cases, *, card, trie, k: int, progress=None):
+        """``grlm.recommend.recommend`` with this run's decoder settings, scoring tokens as
+        ``card`` says the model was trained."""
+        from grlm.recommend import recommend
+
+        r = self.config.recommend
+        objective = card.to_objective()
+        vocabulary = None
+        if card.restricts_vocabulary:
+            vocabulary = objective.vocabulary(tokenizer, self.term_ids())
+        return recommend(
+            model,
+            tokenizer,
+            grounder,
+            cases,
+            k=k,
+            num_beams=r.num_beams,
+            batch_size=r.batch_size,
+            max_new_tokens=self._max_new_tokens(tokenizer),
+            term_id_length=grounder.term_id_length,
+            trie=trie,
+            decoder=r.decoder,
+            eos_token_id=objective.end_token(tokenizer),
+            progress=progress,
+            normalization=card.normalization,
+            vocabulary=vocabulary,
+        )
+
     def _curve_evaluator(self, tokenizer):
         """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed
         validation users (the first configured decoding), or None when the curve is off."""
         c = self.config
         if not c.sft.curve_users:
             return None
-        from grlm.recommend import metrics, recommend
+        from grlm.recommend import metrics
         from grlm.train.sft import sample_examples
 
         _, split, _ = self.data()
@@ -446,23 +500,10 @@ class Pipeline:
         grounder = self.grounder()
         constrained = c.recommend.decoding[0] == "constrained"
         trie = self.objective.trie(tokenizer, self.term_ids()) if constrained else None
-        max_new = self._max_new_tokens(tokenizer)
+        card = self.model_card()
 
         def evaluate(model) -> dict:
-            run = recommend(
-                model,
-                tokenizer,
-                grounder,
-                cases,
-                k=10,
-                num_beams=c.recommend.num_beams,
-                batch_size=c.recommend.batch_size,
-                max_new_tokens=max_new,
-                term_id_length=grounder.term_id_length,
-                trie=trie,
-                decoder=c.recommend.decoder,
-                eos_token_id=self.objective.end_token(tokenizer),
-            )
+            run = self._decode(model, tokenizer, grounder, cases, card=card, trie=trie, k=10)
             result = metrics(run, ks=(10,))
             return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
 
@@ -487,8 +528,10 @@ class Pipeline:
             import torch
 
             from grlm.lm import default_device, load_model, load_tokenizer
+            from grlm.train.model_card import ModelCard
 
             _, _, eval_split = self.data()
+            card = ModelCard.load(self.model_dir)
             tokenizer = load_tokenizer(str(self.model_dir))
             device = default_device()
             # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
@@ -513,6 +556,7 @@ class Pipeline:
                         decoding=decoding,
                         device=device,
                         folder=folder,
+                        card=card,
                     )
 
         self._run_stage("recommend", fingerprint, outputs, body)
@@ -529,29 +573,26 @@ class Pipeline:
         decoding: str,
         device: str,
         folder: Path,
+        card,
     ) -> None:
         """Recommends for ``cases`` and writes ``<name>.jsonl`` and ``<name>_metrics.json``."""
-        from grlm.recommend import metrics, recommend
+        from grlm.recommend import metrics
 
         r = self.config.recommend
         max_new = self._max_new_tokens(tokenizer)
         self.log(
             f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
-            f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens"
+            f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens, "
+            f"{card.loss} loss: {card.normalization} normalization"
         )
-        run = recommend(
+        run = self._decode(
             model,
             tokenizer,
             grounder,
             cases,
-            k=r.k,
-            num_beams=r.num_beams,
-            batch_size=r.batch_size,
-            max_new_tokens=max_new,
-            term_id_length=grounder.term_id_length,
+            card=card,
             trie=trie,
-            decoder=r.decoder,
-            eos_token_id=self.objective.end_token(tokenizer),
+            k=r.k,
             progress=throttled_progress(self.log, f"[recommend] {name}"),
         )
         atomic_write_jsonl(
@@ -564,6 +605,8 @@ class Pipeline:
             decoding=decoding,
             device=device,
             grounding_device=grounder.device,
+            loss=card.loss,
+            normalization=card.normalization,
         )
         atomic_write_json(folder / f"{name}_metrics.json", result, default=str)
         self.log(

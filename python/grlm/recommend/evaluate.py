@@ -88,12 +88,16 @@ def recommend(
     decoder: str = "fast",
     eos_token_id: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    normalization: str = "full",
+    vocabulary=None,
 ) -> RecommendRun:
     """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
     time with the ``"fast"`` or ``"hf"`` decoder (:mod:`grlm.recommend.generate`; constrained
     to the catalog when ``trie`` is given, answers ended by ``eos_token_id`` otherwise), each
     beam parsed and grounded (``grounder.ground_batch``), beams → items by
-    :func:`grlm.recommend.rank.rank_items`. Users are returned in the order of ``cases``."""
+    :func:`grlm.recommend.rank.rank_items`. Users are returned in the order of ``cases``.
+    ``normalization`` and ``vocabulary`` score tokens as the model was trained
+    (:class:`grlm.train.model_card.ModelCard`)."""
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
     run = RecommendRun()
@@ -114,6 +118,8 @@ def recommend(
             batch_size=batch_size,
             trie=trie,
             eos_token_id=eos_token_id,
+            normalization=normalization,
+            vocabulary=vocabulary,
         )
         run.generation_seconds += seconds
         parsed = [[parse_beam(b.text, term_id_length) for b in user_beams] for user_beams in beams]

@@ -189,6 +189,8 @@ def make_decoder(
     trie=None,
     eos_token_id: int | None = None,
     pad_token_id: int | None = None,
+    normalization: str = "full",
+    vocabulary=None,
 ):
     """The fast decoder for ``model`` (a peft model decodes through its base model, which holds
     the LoRA layers)."""
@@ -196,7 +198,13 @@ def make_decoder(
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return BeamSearchDecoder(
-        base, trie, num_beams=num_beams, eos_token_id=eos_token_id, pad_token_id=pad_token_id
+        base,
+        trie,
+        num_beams=num_beams,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        normalization=normalization,
+        vocabulary=vocabulary,
     )
 
 
@@ -211,12 +219,21 @@ def beam_search(
     batch_size: int = 4,
     trie=None,
     eos_token_id: int | None = None,
+    normalization: str = "full",
+    vocabulary=None,
 ) -> tuple[list[list[Beam]], float]:
     """Beam search for every prompt (token ids) with the ``"fast"`` or ``"hf"`` decoder,
     constrained to the catalog when ``trie`` is given (then up to the trie's longest answer, not
-    ``max_new_tokens``); returns (beams per prompt, seconds)."""
+    ``max_new_tokens``); returns (beams per prompt, seconds). ``normalization`` and
+    ``vocabulary`` are the fast decoder's (:class:`grlm.decoding.BeamSearchDecoder`): how a model
+    trained with the catalog or trie loss is scored."""
     if decoder not in DECODERS:
         raise InvalidInputError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if decoder == "hf" and (normalization != "full" or vocabulary is not None):
+        raise InvalidInputError(
+            "the hf decoder scores over the whole vocabulary; a model trained with the catalog "
+            "or trie loss decodes with the fast decoder"
+        )
     if trie is not None:
         # A constrained answer is over once the trie's longest sequence is spelled.
         max_new_tokens = trie.max_length
@@ -239,6 +256,8 @@ def beam_search(
         trie=trie,
         eos_token_id=eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        normalization=normalization,
+        vocabulary=vocabulary,
     )
     return fast_beam_search(
         fast,

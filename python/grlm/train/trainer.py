@@ -30,6 +30,8 @@ from pathlib import Path
 from grlm._io import atomic_write_json
 from grlm.errors import InvalidInputError
 from grlm.train.encode import EncodedExample, collate, length_grouped_batches
+from grlm.train.losses import LOSSES, LossHead
+from grlm.train.model_card import ModelCard
 
 
 @dataclass
@@ -59,6 +61,9 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     threads: int | None = None  # torch CPU threads
+    loss: str = "token"  # token | catalog | trie (grlm.train.losses)
+    loss_positions_only: bool = False  # token loss: the head only where there is a loss
+    time_budget_s: float | None = None  # stop after this long; the learning rate decays to 0 by it
 
     def validate(self) -> None:
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -69,6 +74,10 @@ class TrainConfig:
             raise InvalidInputError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise InvalidInputError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.loss not in LOSSES:
+            raise InvalidInputError(f"train.loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise InvalidInputError(f"time_budget_s must be > 0, got {self.time_budget_s}")
 
 
 @dataclass
@@ -112,13 +121,21 @@ def _apply_lora(model, config: TrainConfig):
 
 
 def evaluate_loss(
-    model, examples: Sequence[EncodedExample], *, pad_id: int, batch_size: int, device
+    model,
+    examples: Sequence[EncodedExample],
+    *,
+    pad_id: int,
+    batch_size: int,
+    device,
+    head: LossHead | None = None,
 ) -> float:
-    """Mean answer-token cross entropy over ``examples`` (token-weighted)."""
+    """Mean loss per answer token over ``examples`` (per position the ``head`` uses; the token
+    loss by default)."""
     import torch
 
     if not examples:
         return float("nan")
+    head = head or LossHead("token", positions_only=True)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -126,20 +143,22 @@ def evaluate_loss(
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = [examples[i] for i in order[start : start + batch_size]]
-            ids, mask, labels = (t.to(device) for t in collate(batch, pad_id))
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                target.reshape(-1),
-                ignore_index=-100,
-                reduction="sum",
-            )
-            total += float(loss)
-            count += int((target != -100).sum())
+            losses = head.position_losses(model, _batch(batch, pad_id, head, device))
+            total += float(losses.sum())
+            count += losses.numel()
     if was_training:
         model.train()
     return total / max(count, 1)
+
+
+def _batch(examples: Sequence[EncodedExample], pad_id: int, head: LossHead, device=None) -> dict:
+    """The tensors of one batch: ids, mask, labels and what ``head`` needs besides."""
+    ids, mask, labels = collate(examples, pad_id)
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    batch.update(head.batch_extras(labels))
+    if device is not None:
+        batch = {key: value.to(device) for key, value in batch.items()}
+    return batch
 
 
 class _Examples:
@@ -177,10 +196,9 @@ class LengthGroupedBatches:
         return math.ceil(len(self.lengths) / self.config.batch_size)
 
 
-def _collator(pad_id: int):
+def _collator(pad_id: int, head: LossHead):
     def collate_batch(batch: Sequence[EncodedExample]) -> dict:
-        ids, mask, labels = collate(batch, pad_id)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        return _batch(batch, pad_id, head)
 
     return collate_batch
 
@@ -191,9 +209,11 @@ def _trainer_class():
     from transformers import Trainer
 
     class GrlmTrainer(Trainer):
-        def __init__(self, *args, batches: LengthGroupedBatches, counts: dict, **kwargs):
+        def __init__(
+            self, *args, batches: LengthGroupedBatches, counts: dict, head: LossHead, **kwargs
+        ):
             super().__init__(*args, **kwargs)
-            self.batches, self.counts = batches, counts
+            self.batches, self.counts, self.head = batches, counts, head
             # The mean loss of each micro-batch, divided by the accumulation steps: the
             # gradient of the hand-written loop this replaced (not token-weighted over steps).
             self.model_accepts_loss_kwargs = False
@@ -208,7 +228,7 @@ def _trainer_class():
             world = self.accelerator.num_processes
             self.counts["examples_seen"] += int(inputs["input_ids"].shape[0]) * world
             self.counts["tokens_seen"] += int(inputs["attention_mask"].sum()) * world
-            return super().compute_loss(model, inputs, *args, **kwargs)
+            return self.head.loss(model, inputs)
 
     return GrlmTrainer
 
@@ -264,7 +284,11 @@ class _Progress:
     def on_step_end(self, args, hf_state, control, **kwargs):
         self.state["step"] = hf_state.global_step
         self.state["seconds"] = time.perf_counter() - self.started
-        if hf_state.global_step == self.total_steps:
+        budget = self.config.time_budget_s
+        if budget is not None and self.state["seconds"] >= budget:
+            control.should_training_stop = True
+            self.log(f"time budget of {budget:.0f} s reached at step {hf_state.global_step}")
+        if hf_state.global_step == self.total_steps or control.should_training_stop:
             control.should_log = True  # the last step is always logged
         if self.config.eval_every and hf_state.global_step % self.config.eval_every == 0:
             self.validation()
@@ -304,19 +328,29 @@ def _initial_state(checkpoint: Path | None) -> dict:
     return state
 
 
-def _optimizer(model, config: TrainConfig, total_steps: int):
-    """AdamW over the trainable parameters (weight decay on all of them) and linear warmup and
-    decay over ``total_steps`` optimizer steps."""
+def _optimizer(model, config: TrainConfig, total_steps: int, elapsed: Callable[[], float]):
+    """AdamW over the trainable parameters (weight decay on all of them) and linear warmup, then
+    linear decay: over ``total_steps`` optimizer steps, or, with a time budget, over the budget's
+    seconds (``elapsed()``), so that a run cut by its budget ends at a learning rate of 0."""
     import torch
     from transformers import get_linear_schedule_with_warmup
 
     learning_rate = config.learning_rate or (3e-4 if config.lora else 5e-5)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(config.warmup_ratio * total_steps), total_steps
-    )
-    return optimizer, scheduler, learning_rate
+    warmup = int(config.warmup_ratio * total_steps)
+    if config.time_budget_s is None:
+        return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps), (
+            learning_rate
+        )
+    budget = config.time_budget_s
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, 1.0 - elapsed() / budget)
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor), learning_rate
 
 
 def _prepare_model(model, config: TrainConfig):
@@ -339,7 +373,7 @@ def _total_steps(config: TrainConfig, examples: int, world: int) -> int:
     return config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
 
 
-def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, config, log):
+def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, config, log, head):
     """Validation loss on ``valid_examples`` and ``evaluate(model)`` metrics at this step."""
 
     def validation() -> None:
@@ -352,6 +386,7 @@ def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, conf
                 pad_id=pad_id,
                 batch_size=config.batch_size,
                 device=accelerator.device,
+                head=head,
             )
             state["valid_loss"].append((state["step"], loss))
             log(f"step {state['step']}: validation loss {loss:.4f}")
@@ -365,8 +400,11 @@ def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, conf
     return validation
 
 
-def _save_final(trainer, tokenizer, output_dir: Path, config: TrainConfig) -> Path:
-    """The trained model (LoRA merged) and tokenizer in ``output_dir/model``, atomically."""
+def _save_final(
+    trainer, tokenizer, output_dir: Path, config: TrainConfig, card: ModelCard
+) -> Path:
+    """The trained model (LoRA merged), its tokenizer and its :class:`ModelCard` in
+    ``output_dir/model``, atomically."""
     model_dir = output_dir / "model"
     accelerator = trainer.accelerator
     accelerator.wait_for_everyone()
@@ -378,6 +416,7 @@ def _save_final(trainer, tokenizer, output_dir: Path, config: TrainConfig) -> Pa
         shutil.rmtree(tmp, ignore_errors=True)
         final.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        card.save(tmp)
         shutil.rmtree(model_dir, ignore_errors=True)
         os.replace(tmp, model_dir)
     accelerator.wait_for_everyone()
@@ -395,8 +434,13 @@ def train(
     resume: bool = True,
     log: Callable[[str], None] = print,
     evaluate: Callable[[object], dict] | None = None,
+    head: LossHead | None = None,
+    card: ModelCard | None = None,
 ) -> TrainResult:
     """Fine-tunes ``model`` on ``train_examples`` and saves it to ``output_dir/model``.
+
+    ``head`` is the loss (:class:`grlm.train.losses.LossHead`; the token loss by default) and
+    ``card`` what the saved folder records about the training (the default card otherwise).
 
     Checkpoints go to ``output_dir/checkpoint-<step>``; with ``resume`` the latest one is
     loaded and training continues where it stopped (same batch order). At every validation
@@ -410,6 +454,10 @@ def train(
     config.validate()
     if not train_examples:
         raise InvalidInputError("no training examples")
+    head = head or LossHead("token", config.loss_positions_only)
+    if head.kind != config.loss:
+        raise InvalidInputError(f"train.loss is {config.loss!r} but the loss head is {head.kind!r}")
+    card = card or ModelCard(loss=config.loss)
     if config.threads:
         torch.set_num_threads(config.threads)
     output_dir = Path(output_dir)
@@ -422,9 +470,11 @@ def train(
     total_steps = _total_steps(config, len(train_examples), PartialState().num_processes)
     set_seed(config.seed)  # LoRA's initial weights
     model = _prepare_model(model, config)
-    optimizer, scheduler, learning_rate = _optimizer(model, config, total_steps)
     checkpoint = _latest_checkpoint(output_dir) if resume else None
     state = _initial_state(checkpoint)
+    optimizer, scheduler, learning_rate = _optimizer(
+        model, config, total_steps, elapsed=lambda: state["seconds"]
+    )
     arguments = _training_arguments(
         output_dir,
         config,
@@ -436,13 +486,14 @@ def train(
         model=model,
         args=arguments,
         train_dataset=_Examples(train_examples),
-        data_collator=_collator(tokenizer.pad_token_id),
+        data_collator=_collator(tokenizer.pad_token_id, head),
         optimizers=(optimizer, scheduler),
         counts=state,
+        head=head,
         batches=LengthGroupedBatches([len(e.input_ids) for e in train_examples], config),
     )
     validation = _validator(
-        trainer, state, valid_examples, evaluate, tokenizer.pad_token_id, config, log
+        trainer, state, valid_examples, evaluate, tokenizer.pad_token_id, config, log, head
     )
     progress = _progress_class()(state, total_steps, log, validation, config)
     trainer.add_callback(progress)
@@ -454,7 +505,7 @@ def train(
     last = max((step for step, _ in state["valid_loss"] + state["valid_metrics"]), default=None)
     if (valid_examples or evaluate is not None) and last != state["step"]:
         validation()
-    model_dir = _save_final(trainer, tokenizer, output_dir, config)
+    model_dir = _save_final(trainer, tokenizer, output_dir, config, card)
     return _result(
         state,
         model_dir,
