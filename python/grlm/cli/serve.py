@@ -62,12 +62,6 @@ def register(subparsers) -> None:
         help="uvicorn worker processes, each loading the catalog itself",
     )
     parser.add_argument("--model", help="fine-tuned model directory: turns on /v1/recommend")
-    parser.add_argument(
-        "--objective",
-        choices=["packed", "prefix"],
-        default="packed",
-        help="the fine-tuning objective of --model (its prompt layout)",
-    )
     parser.add_argument("--num-beams", type=int, default=10)
     parser.add_argument(
         "--token-file", help="file whose first line is the admin token (default: $GRLM_ADMIN_TOKEN)"
@@ -147,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
         limits=limits,
         token=token,
         model_dir=args.model,
-        objective=args.objective,
         num_beams=args.num_beams,
         coalesce_window_ms=args.coalesce_window_ms,
         num_threads=args.threads,

@@ -455,7 +455,9 @@ def _vocabulary_tensor(model, vocabulary, device):
     if not ids:
         raise InvalidInputError("the vocabulary is empty: no token could be written")
     if ids[0] < 0 or ids[-1] >= size:
-        raise InvalidInputError(f"vocabulary token ids must be in [0, {size}), got {ids[0]}..{ids[-1]}")
+        raise InvalidInputError(
+            f"vocabulary token ids must be in [0, {size}), got {ids[0]}..{ids[-1]}"
+        )
     return torch.tensor(ids, dtype=torch.long, device=device)
 
 

@@ -24,6 +24,21 @@ from grlm.errors import GrlmError, InvalidInputError
 from grlm.pipeline.config import RunConfig, config_to_dict
 
 STAGES = ("terms", "sft", "train", "recommend", "baselines", "report")
+# Under torchrun every process runs these (training data-parallel, evaluation users sharded);
+# process 0 alone runs the others while the rest wait.
+SHARED_STAGES = ("train", "recommend")
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(this process's rank, number of processes) as torchrun / accelerate launch set them."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _wait_for_everyone() -> None:
+    if rank_and_world()[1] > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
 
 
 def _hash(data) -> str:
@@ -118,16 +133,23 @@ class Pipeline:
         self, stage: str, fingerprint: str, outputs: Sequence[Path], body: Callable[[], None]
     ) -> None:
         self._fingerprints[stage] = fingerprint
+        rank = rank_and_world()[0]
+        if rank != 0 and stage not in SHARED_STAGES:
+            return  # process 0 runs it; Pipeline.run waits for it
         if self._up_to_date(stage, fingerprint, outputs):
             self.log(f"[{stage}] up to date, skipped")
             self.skipped.append(stage)
             return
-        self._marker(stage).unlink(missing_ok=True)
+        _wait_for_everyone()  # every process has read the old marker before it goes
+        if rank == 0:
+            self._marker(stage).unlink(missing_ok=True)
         self.log(f"[{stage}] running")
         started = time.perf_counter()
         body()
         seconds = time.perf_counter() - started
         self.timings[stage] = seconds
+        if rank != 0:
+            return
         missing = [str(p) for p in outputs if not p.exists()]
         if missing:
             raise GrlmError(f"stage {stage} did not write {missing}")
@@ -585,16 +607,21 @@ class Pipeline:
             f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens, "
             f"{card.loss} loss: {card.normalization} normalization"
         )
+        rank, world = rank_and_world()
         run = self._decode(
             model,
             tokenizer,
             grounder,
-            cases,
+            cases[rank::world],
             card=card,
             trie=trie,
             k=r.k,
             progress=throttled_progress(self.log, f"[recommend] {name}"),
         )
+        if world > 1:
+            run = _merge_shards(run, folder / f".{name}", rank, world)
+            if run is None:
+                return
         atomic_write_jsonl(
             folder / f"{name}.jsonl", (dataclasses.asdict(u) for u in run.users), default=str
         )
@@ -657,7 +684,8 @@ class Pipeline:
         if until not in STAGES:
             raise InvalidInputError(f"unknown stage {until!r} (one of {STAGES})")
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.out / "config.json", config_to_dict(self.config), default=str)
+        if rank_and_world()[0] == 0:
+            atomic_write_json(self.out / "config.json", config_to_dict(self.config), default=str)
         steps = {
             "terms": self.stage_terms,
             "sft": self.stage_sft,
@@ -665,8 +693,46 @@ class Pipeline:
             "recommend": self.stage_recommend,
             "baselines": self.stage_baselines,
         }
+        rank = rank_and_world()[0]
         for stage in STAGES[: STAGES.index(until) + 1]:
             if stage == "report":
-                return self.stage_report()
+                return self.stage_report() if rank == 0 else None
             steps[stage]()
+            _wait_for_everyone()
         return None
+
+
+def _merge_shards(run, prefix: Path, rank: int, world: int):
+    """Under torchrun: every process's share of the users (``cases[rank::world]``) merged, in
+    the cases' order, by process 0 (None elsewhere). Generation and grounding seconds are the
+    slowest process's: the wall time of the sharded evaluation."""
+    from grlm.recommend import RecommendRun, UserRecommendation
+
+    part = Path(f"{prefix}.part{rank}.json")
+    atomic_write_json(
+        part,
+        {
+            "users": [dataclasses.asdict(u) for u in run.users],
+            "timing": [run.generation_seconds, run.grounding_seconds],
+            "counts": [run.ground_queries, run.unparsed_beams],
+        },
+        default=str,
+    )
+    _wait_for_everyone()
+    if rank != 0:
+        return None
+    parts = []
+    for r in range(world):
+        path = Path(f"{prefix}.part{r}.json")
+        parts.append(json.loads(path.read_text()))
+        path.unlink()
+    merged = RecommendRun()
+    total = sum(len(p["users"]) for p in parts)
+    merged.users = [
+        UserRecommendation(**parts[i % world]["users"][i // world]) for i in range(total)
+    ]
+    merged.generation_seconds = max(p["timing"][0] for p in parts)
+    merged.grounding_seconds = max(p["timing"][1] for p in parts)
+    merged.ground_queries = sum(p["counts"][0] for p in parts)
+    merged.unparsed_beams = sum(p["counts"][1] for p in parts)
+    return merged

@@ -52,7 +52,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
     token: str | None = None
     model_dir: str | None = None
-    objective: str = "packed"
+    objective: str | None = None  # None: the model folder's card (grlm_model.json)
     num_beams: int = 10
     coalesce_window_ms: float = 1.0  # 0 turns coalescing off
     max_batch: int = 256

@@ -2,16 +2,22 @@
 
 The prompt of a history is built exactly as training built it
 (:meth:`grlm.train.objective.Objective.history_prompt_ids`), decoding is the fast constrained
-beam search over the catalog's trie, and beams become items by
+beam search over the catalog's trie, scoring tokens as the model folder's
+:class:`grlm.train.model_card.ModelCard` says it was trained, and beams become items by
 :func:`grlm.recommend.recommend` (parse, ground, rank) -- the evaluation path, for one user.
+
+A model trained with the catalog loss scores over the tokens of the catalog's answers: those of
+the catalog it was loaded with plus those of every item added since (removing an item does not
+shrink it; a token no live item uses is never allowed by the trie anyway).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from grlm.serve.requests import BadRequest
+from grlm.train.model_card import ModelCard
 
 
 @dataclass(frozen=True)
@@ -20,26 +26,38 @@ class LoadedModel:
 
     model: object
     tokenizer: object
-    objective: object
+    card: ModelCard
     num_beams: int
+    vocabulary: set = field(default_factory=set)  # grows with the catalog (module docstring)
 
     @classmethod
-    def load(cls, model_dir: str, *, objective: str = "packed", num_beams: int = 10):
+    def load(cls, model_dir: str, *, objective: str | None = None, num_beams: int = 10):
+        """The model of ``model_dir`` as its card says; ``objective`` overrides the card's (for
+        folders written before cards existed)."""
         from grlm.lm import load_model, load_tokenizer
-        from grlm.train.objective import Objective
 
-        return cls(
-            load_model(model_dir), load_tokenizer(model_dir), Objective(objective), num_beams
-        )
+        card = ModelCard.load(model_dir)
+        if objective is not None and objective != card.objective:
+            card = replace(card, objective=objective, prompt="chat")
+        return cls(load_model(model_dir), load_tokenizer(model_dir), card, num_beams)
+
+    @property
+    def objective(self):
+        return self.card.to_objective()
 
     def trie_for(self, grounder):
         """The token trie spelling exactly the catalog of ``grounder`` (keyed by item id)."""
         term_ids = {item: tuple(grounder.item_terms(item)) for item in grounder.item_ids}
+        if self.card.restricts_vocabulary:
+            self.vocabulary.update(self.objective.vocabulary(self.tokenizer, term_ids))
         return self.objective.trie(self.tokenizer, term_ids)
 
     def encode(self, terms: Sequence[str]) -> list[int]:
         """A Term ID's answer tokens, as the trie holds them (for catalog changes)."""
-        return self.objective.answer_ids(self.tokenizer, terms)
+        ids = self.objective.answer_ids(self.tokenizer, terms)
+        if self.card.restricts_vocabulary:
+            self.vocabulary.update(ids)
+        return ids
 
     def recommend(self, view, trie, history: list[str], k: int) -> dict:
         """Top-k items after ``history`` (oldest first) on one catalog snapshot:
@@ -63,6 +81,8 @@ class LoadedModel:
             trie=trie,
             decoder="fast",
             eos_token_id=self.objective.end_token(self.tokenizer),
+            normalization=self.card.normalization,
+            vocabulary=sorted(self.vocabulary) if self.card.restricts_vocabulary else None,
         )
         user = run.users[0]
         return {"items": user.items, "hits": user.item_hits}

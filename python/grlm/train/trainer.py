@@ -340,9 +340,8 @@ def _optimizer(model, config: TrainConfig, total_steps: int, elapsed: Callable[[
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=config.weight_decay)
     warmup = int(config.warmup_ratio * total_steps)
     if config.time_budget_s is None:
-        return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps), (
-            learning_rate
-        )
+        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+        return optimizer, scheduler, learning_rate
     budget = config.time_budget_s
 
     def factor(step: int) -> float:
@@ -400,9 +399,7 @@ def _validator(trainer, state: dict, valid_examples, evaluate, pad_id: int, conf
     return validation
 
 
-def _save_final(
-    trainer, tokenizer, output_dir: Path, config: TrainConfig, card: ModelCard
-) -> Path:
+def _save_final(trainer, tokenizer, output_dir: Path, config: TrainConfig, card: ModelCard) -> Path:
     """The trained model (LoRA merged), its tokenizer and its :class:`ModelCard` in
     ``output_dir/model``, atomically."""
     model_dir = output_dir / "model"
