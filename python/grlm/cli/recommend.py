@@ -27,12 +27,15 @@ def main(args) -> int:
     import json
 
     from grlm.cli.run import pipeline_from_args
+    from grlm.pipeline.stages import rank_and_world
 
     if args.decoding:
         decoding = "[free, constrained]" if args.decoding == "both" else f"[{args.decoding}]"
         args.overrides = [*args.overrides, f"recommend.decoding={decoding}"]
     pipeline = pipeline_from_args(args)
     pipeline.run(until="recommend")
+    if rank_and_world()[0] != 0:  # under torchrun process 0 reports
+        return 0
     report = pipeline.stage_report()
     print(json.dumps(report["model"], indent=2))
     return 0

@@ -140,7 +140,8 @@ class Pipeline:
             self.log(f"[{stage}] up to date, skipped")
             self.skipped.append(stage)
             return
-        _wait_for_everyone()  # every process has read the old marker before it goes
+        if stage in SHARED_STAGES:
+            _wait_for_everyone()  # every process has read the old marker before it goes
         if rank == 0:
             self._marker(stage).unlink(missing_ok=True)
         self.log(f"[{stage}] running")

@@ -9,9 +9,9 @@ trie's allowed next tokens.
   token trie, the very set constrained decoding chooses from. A position with one child costs
   nothing and is skipped: training spends nothing on spelling what the trie guarantees.
 
-The head is bypassed during the model's forward (its hidden states come back as the "logits") so
-the forward still goes through every wrapper (peft, DDP); the loss then multiplies only the rows
-of the positions and tokens it needs.
+During the model's forward its head is swapped for one that multiplies only the hidden states
+of the loss positions by only the rows of the tokens the loss needs; the forward still goes
+through every wrapper (peft, DDP), so data-parallel training works as with the token loss.
 """
 
 from __future__ import annotations
@@ -146,33 +146,31 @@ class LossHead:
         import torch
         import torch.nn.functional as F
 
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        head = base.get_output_embeddings()
-        with _head_bypassed(base):
-            hidden = model(
-                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
-            ).logits
         target = inputs["labels"][:, 1:]
         at_loss = target != IGNORE_INDEX
-        h, y = hidden[:, :-1][at_loss], target[at_loss]
-        if self.kind == "token":
-            return F.cross_entropy(head(h).float(), y, reduction="none")
+        y = target[at_loss]
+        keep = None
         if self.kind == "trie":
-            keep = inputs["trie_keep"].to(h.device)
-            if keep.numel() != h.shape[0]:
+            keep = inputs["trie_keep"].to(y.device)
+            if keep.numel() != y.numel():
                 raise InvalidInputError("trie_keep does not match the batch's answer tokens")
-            h, y = h[keep], y[keep]
-            if h.shape[0] == 0:  # every answer token was forced: nothing to learn here
-                return hidden.sum()[None][:0] * 0.0
-        vocabulary = torch.tensor(self.vocabulary, device=h.device)
-        bias = head.bias[vocabulary] if getattr(head, "bias", None) is not None else None
-        logits = F.linear(h, head.weight[vocabulary], bias).float()
-        index = self._target_index(y)
+            y = y[keep]
+        vocabulary = None
+        if self.kind != "token":
+            vocabulary = torch.tensor(self.vocabulary, device=y.device)
+        base = _causal_lm(model)
+        head = _selected_head(base.get_output_embeddings(), at_loss, keep, vocabulary)
+        with _head_replaced(base, head):
+            logits = model(
+                input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+            ).logits.float()
+        if self.kind == "token":
+            return F.cross_entropy(logits, y, reduction="none")
         if self.kind == "trie":
             mask = torch.full_like(logits, float("-inf"))
-            mask[inputs["trie_rows"].to(h.device), inputs["trie_cols"].to(h.device)] = 0.0
+            mask[inputs["trie_rows"].to(y.device), inputs["trie_cols"].to(y.device)] = 0.0
             logits = logits + mask
-        return F.cross_entropy(logits, index, reduction="none")
+        return F.cross_entropy(logits, self._target_index(y), reduction="none")
 
     def _target_index(self, y):
         """Each target token's index in the vocabulary (an error names one outside it)."""
@@ -190,13 +188,45 @@ class LossHead:
         return index
 
 
-@contextlib.contextmanager
-def _head_bypassed(base):
-    """The model's head replaced by the identity: its forward returns the final hidden states."""
-    import torch
+def _causal_lm(model):
+    """The Hugging Face causal LM inside the DDP and peft wrappers (the forward still goes
+    through the wrappers; the head is swapped on this one)."""
+    while hasattr(model, "module"):
+        model = model.module
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
+
+def _selected_head(head, at_loss, keep, vocabulary):
+    """A stand-in for the model's head during one forward: the logits of the loss positions only
+    (``at_loss``, then ``keep``), over ``vocabulary`` only (None: every token). The head's
+    weight is used inside the forward, as DDP requires. (A class made here: torch is imported
+    lazily.)"""
+    import torch
+    import torch.nn.functional as F
+
+    class SelectedHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = head
+
+        def forward(self, hidden):
+            h = hidden[:, :-1][at_loss]
+            if keep is not None:
+                h = h[keep]
+            if vocabulary is None:
+                return self.head(h)
+            bias = self.head.bias
+            weight = self.head.weight[vocabulary]
+            return F.linear(h, weight, None if bias is None else bias[vocabulary])
+
+    return SelectedHead()
+
+
+@contextlib.contextmanager
+def _head_replaced(base, replacement):
+    """The model's head swapped for ``replacement`` (restored afterwards, whatever happens)."""
     head = base.get_output_embeddings()
-    base.set_output_embeddings(torch.nn.Identity())
+    base.set_output_embeddings(replacement)
     try:
         yield
     finally:
