@@ -48,8 +48,8 @@ def load_cases(users: int, max_history: int, seed: int):
 def main() -> int:
     import torch
     from grlm.lm import load_model, load_tokenizer
+    from grlm.objective import Objective
     from grlm.recommend.generate import beam_search
-    from grlm.train.objective import Objective
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

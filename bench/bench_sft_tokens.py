@@ -28,10 +28,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> int:
     from grlm.data import leave_one_out, load_dataset
     from grlm.lm import load_tokenizer
+    from grlm.objective import Objective
     from grlm.term_ids import load_term_ids
     from grlm.train.encode import IGNORE_INDEX, encode_examples
     from grlm.train.examples import seq_examples
-    from grlm.train.objective import Objective
     from grlm.train.packed import packed_train_examples
 
     parser = argparse.ArgumentParser(

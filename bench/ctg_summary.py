@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from grlm.cli.terms import read_items
+from grlm.terms.request import read_items
 from grlm.terms.stats import term_id_stats
 
 

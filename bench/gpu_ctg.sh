@@ -52,7 +52,7 @@ prepare() {
   echo "== embeddings of every item text (the texts and key of terms build)"
   GRLM_CACHE=.gpu/call2/cache PYTHONPATH=python "$python" - "$data" <<'EOF' || exit 1
 import sys
-from grlm.cli.terms import read_items
+from grlm.terms.request import read_items
 from grlm.terms.embed import Embedder
 from grlm.terms.pipeline import CTGConfig, prepare_prompts
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from _tiny_lm import chat_tokenizer, model_for, tiny_model, word_tokenizer
 from grlm.errors import InvalidInputError
+from grlm.model_card import CARD_FILE, ModelCard
+from grlm.objective import SHORT_PACKED_PROMPT, Objective
 from grlm.train.encode import IGNORE_INDEX, collate, encode_examples
 from grlm.train.lean import keep_first_layers
 from grlm.train.losses import AnswerTrie, LossHead
-from grlm.train.model_card import CARD_FILE, ModelCard
-from grlm.train.objective import SHORT_PACKED_PROMPT, Objective
 from grlm.train.packed import PackedExample
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

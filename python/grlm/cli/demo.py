@@ -42,13 +42,22 @@ def _describe(config) -> str:
     return "\n".join(
         [
             (
-                f"model {config.model}; dataset {d.source}: {d.max_users} random users, histories "
+                f"model {config.model.name}"
+                + (
+                    f" (first {config.model.keep_layers} layers)"
+                    if config.model.keep_layers
+                    else ""
+                )
+                + f"; dataset {d.source}: {d.max_users} random users, histories "
                 f"of {d.max_history} items, leave-one-out split"
             ),
             f"Term IDs: {config.terms.source} ({config.terms.num_terms} terms)",
             (
-                f"fine-tuning: {s.objective} objective, tasks {s.tasks}; {t.epochs} epoch(s), batch "
-                f"{t.batch_size}, lr {t.learning_rate}, {'LoRA' if t.lora else 'full fine-tuning'}"
+                f"fine-tuning: {s.objective} objective ({s.prompt} prompt), tasks {s.tasks}, "
+                f"{t.loss} loss; {t.epochs} epoch(s)"
+                + (f" or {t.time_budget_s:.0f} s" if t.time_budget_s else "")
+                + f", batch {t.batch_size}, lr {t.learning_rate}, "
+                f"{'LoRA' if t.lora else 'full fine-tuning'}"
             ),
             (
                 f"recommendation: {r.max_eval_users or 'all'} {'/'.join(r.splits)} users, "
@@ -63,9 +72,8 @@ def main(args) -> int:
     import copy
     import time
 
-    import yaml
-
     from grlm.pipeline import Pipeline, config_from_dict
+    from grlm.pipeline.config import apply_overrides
     from grlm.pipeline.presets import DEMO
     from grlm.pipeline.report import interval_table, paired_table
 
@@ -73,15 +81,8 @@ def main(args) -> int:
     data = copy.deepcopy(DEMO)
     data["output_dir"] = args.output_dir
     if args.model:
-        data["model"] = args.model
-    for override in args.overrides:
-        key, _, value = override.partition("=")
-        target = data
-        *parents, last = key.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[last] = yaml.safe_load(value)
-    config = config_from_dict(data)
+        data["model"]["name"] = args.model
+    config = config_from_dict(apply_overrides(data, args.overrides))
     print("grlm demo\n" + _describe(config), flush=True)
     report = Pipeline(config, force=args.force, log=lambda s: print(s, flush=True)).run()
     d = report["dataset"]

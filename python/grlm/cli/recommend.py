@@ -27,7 +27,7 @@ def main(args) -> int:
     import json
 
     from grlm.cli.run import pipeline_from_args
-    from grlm.pipeline.stages import rank_and_world
+    from grlm.pipeline.distributed import rank_and_world
 
     if args.decoding:
         decoding = "[free, constrained]" if args.decoding == "both" else f"[{args.decoding}]"

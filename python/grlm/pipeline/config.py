@@ -8,8 +8,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 from grlm.errors import InvalidInputError
+from grlm.ground.backend import DEVICES
+from grlm.ground.grounder import Mode
+from grlm.objective import Objective
+from grlm.recommend.generate import DECODERS
 from grlm.train.trainer import TrainConfig
 
 
@@ -94,12 +99,12 @@ class RunConfig:
         for name in self.baselines:
             if name not in ("popularity", "sasrec"):
                 raise InvalidInputError(f"baselines: unknown baseline {name!r}")
-        if self.recommend.grounding_mode not in ("positional", "bag"):
-            raise InvalidInputError("recommend.grounding_mode must be positional or bag")
-        if self.recommend.grounding_device not in ("cpu", "cuda", "auto"):
-            raise InvalidInputError("recommend.grounding_device must be cpu, cuda or auto")
-        if self.recommend.decoder not in ("fast", "hf"):
-            raise InvalidInputError("recommend.decoder must be fast or hf")
+        if self.recommend.grounding_mode not in get_args(Mode):
+            raise InvalidInputError(f"recommend.grounding_mode must be one of {get_args(Mode)}")
+        if self.recommend.grounding_device not in DEVICES:
+            raise InvalidInputError(f"recommend.grounding_device must be one of {DEVICES}")
+        if self.recommend.decoder not in DECODERS:
+            raise InvalidInputError(f"recommend.decoder must be one of {DECODERS}")
         decoding = self.recommend.decoding
         if (
             not isinstance(decoding, list)
@@ -111,10 +116,7 @@ class RunConfig:
                 f"recommend.decoding must be a non-empty list of distinct "
                 f"'free' / 'constrained', got {decoding!r}"
             )
-        if self.sft.objective not in ("packed", "prefix"):
-            raise InvalidInputError(
-                f"sft.objective must be packed or prefix, got {self.sft.objective!r}"
-            )
+        Objective(self.sft.objective, self.sft.prompt)  # validates both
         if self.sft.objective == "packed" and self.sft.max_targets_per_user:
             raise InvalidInputError(
                 "sft.max_targets_per_user applies to the prefix objective "
@@ -126,9 +128,6 @@ class RunConfig:
             raise InvalidInputError("sft.curve_users must be >= 0")
         if self.model.keep_layers is not None and self.model.keep_layers < 1:
             raise InvalidInputError(f"model.keep_layers must be >= 1, got {self.model.keep_layers}")
-        from grlm.train.objective import Objective
-
-        Objective(self.sft.objective, self.sft.prompt)
         self.train.validate()
 
 
@@ -170,16 +169,26 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
     path = Path(path)
     data = yaml.safe_load(path.read_text()) or {}
-    for override in overrides or []:
+    return config_from_dict(apply_overrides(data, overrides or []))
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``data`` (a configuration mapping, changed in place) with ``section.field=value``
+    overrides (YAML values) applied; ``model.X=...`` turns ``model: NAME`` into a section."""
+    import yaml
+
+    for override in overrides:
         key, sep, value = override.partition("=")
         if not sep:
             raise InvalidInputError(f"override {override!r} is not key=value")
         target = data
         parts = key.split(".")
         for part in parts[:-1]:
+            if isinstance(target.get(part), str):
+                target[part] = {"name": target[part]}
             target = target.setdefault(part, {})
         target[parts[-1]] = yaml.safe_load(value)
-    return config_from_dict(data)
+    return data
 
 
 def config_to_dict(config: RunConfig) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -22,55 +21,15 @@ from pathlib import Path
 from grlm._io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from grlm.errors import GrlmError, InvalidInputError
 from grlm.pipeline.config import RunConfig, config_to_dict
+from grlm.pipeline.distributed import (
+    SHARED_STAGES,
+    merge_shards,
+    rank_and_world,
+    wait_for_everyone,
+)
+from grlm.pipeline.fingerprint import dataset_digest, digest, file_digest, items_digest
 
 STAGES = ("terms", "sft", "train", "recommend", "baselines", "report")
-# Under torchrun every process runs these (training data-parallel, evaluation users sharded);
-# process 0 alone runs the others while the rest wait.
-SHARED_STAGES = ("train", "recommend")
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(this process's rank, number of processes) as torchrun / accelerate launch set them."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def _wait_for_everyone() -> None:
-    if rank_and_world()[1] > 1:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
-
-
-def _hash(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_digest(path: str | None) -> str | None:
-    """The SHA-256 of a file's bytes: what a stage read, wherever the file lies and whenever it
-    was copied (an mtime would change on every fresh copy of the data and rerun everything)."""
-    if not path:
-        return None
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    digest = hashlib.sha256()
-    with p.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _items_digest(items) -> str:
-    """SHA-256 of a catalog's items (ids, texts, Term IDs) in id order."""
-    rows = [dataclasses.astuple(items[i]) for i in sorted(items)]
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
-
-
-def _dataset_digest(dataset) -> str:
-    """SHA-256 of a dataset's content: its items, and every user's interactions and times."""
-    timestamps = dataset.timestamps or {}
-    users = [(u, dataset.sequences[u], timestamps.get(u)) for u in sorted(dataset.sequences)]
-    return _hash({"items": _items_digest(dataset.items), "users": users})
 
 
 def grounding_device(setting: str, model_device: str) -> str:
@@ -141,7 +100,7 @@ class Pipeline:
             self.skipped.append(stage)
             return
         if stage in SHARED_STAGES:
-            _wait_for_everyone()  # every process has read the old marker before it goes
+            wait_for_everyone()  # every process has read the old marker before it goes
         if rank == 0:
             self._marker(stage).unlink(missing_ok=True)
         self.log(f"[{stage}] running")
@@ -166,18 +125,18 @@ class Pipeline:
     def split_fingerprint(self) -> str:
         """The training split's inputs: the dataset section, the seed and the data's content."""
         dataset, _, _ = self.data()
-        return _hash(
+        return digest(
             {
                 "dataset": dataclasses.asdict(self.config.dataset),
                 "seed": self.config.seed,
-                "content": _dataset_digest(dataset),
+                "content": dataset_digest(dataset),
             }
         )
 
     @property
     def eval_fingerprint(self) -> str:
         """The evaluation cases' inputs: the split's, and which users are evaluated."""
-        return _hash(
+        return digest(
             {"split": self.split_fingerprint, "eval_users": self.config.recommend.max_eval_users}
         )
 
@@ -203,46 +162,46 @@ class Pipeline:
 
     def stage_terms(self) -> None:
         c = self.config.terms
-        fingerprint = _hash(
+        fingerprint = digest(
             {
                 "terms": dataclasses.asdict(c),
-                "file": _file_digest(c.path),
-                "items": _items_digest(self.data()[0].items),
+                "file": file_digest(c.path),
+                "items": items_digest(self.data()[0].items),
                 "model": self.config.model.name if c.source == "ctg" else None,
             }
         )
 
-        def body() -> None:
-            dataset, _, _ = self.data()
-            if c.source == "file":
-                from grlm.term_ids import load_term_ids
+        self._run_stage("terms", fingerprint, [self.terms_path], self._write_terms)
 
-                term_ids = load_term_ids(c.path)
-            elif c.source == "metadata":
-                from grlm.pipeline.terms import metadata_term_ids
+    def _write_terms(self) -> None:
+        """The catalog's Term IDs, from the configured source, in ``terms/term_ids.jsonl``."""
+        c = self.config.terms
+        dataset, _, _ = self.data()
+        if c.source == "file":
+            from grlm.term_ids import load_term_ids
 
-                term_ids = metadata_term_ids(dataset.items, c.num_terms)
-            else:
-                term_ids = self._run_ctg()
-            missing = [i for i in dataset.items if i not in term_ids]
-            if missing:
-                raise InvalidInputError(
-                    f"{len(missing)} items have no Term ID (first: {missing[:3]})"
-                )
-            atomic_write_jsonl(
-                self.terms_path, ({"item_id": i, "terms": list(term_ids[i])} for i in dataset.items)
-            )
+            term_ids = load_term_ids(c.path)
+        elif c.source == "metadata":
+            from grlm.pipeline.terms import metadata_term_ids
 
-        self._run_stage("terms", fingerprint, [self.terms_path], body)
+            term_ids = metadata_term_ids(dataset.items, c.num_terms)
+        else:
+            term_ids = self._run_ctg()
+        missing = [i for i in dataset.items if i not in term_ids]
+        if missing:
+            raise InvalidInputError(f"{len(missing)} items have no Term ID (first: {missing[:3]})")
+        atomic_write_jsonl(
+            self.terms_path, ({"item_id": i, "terms": list(term_ids[i])} for i in dataset.items)
+        )
 
     def _run_ctg(self) -> dict:
         """Context-aware Term Generation (:func:`grlm.terms.build.build_term_id_file`, in this
         process) on the dataset's items, saved in the canonical format first; ``ctg_args`` are
         ``grlm terms build`` arguments."""
-        from grlm.cli.terms import build_parser, ctg_request
         from grlm.data import save_dataset
         from grlm.term_ids import load_term_ids
         from grlm.terms.build import build_term_id_file
+        from grlm.terms.request import build_parser, ctg_request
 
         dataset, _, _ = self.data()
         folder = self.out / "terms"
@@ -271,46 +230,49 @@ class Pipeline:
     # ------------------------------------------------------------------------------------ sft
     def stage_sft(self) -> None:
         c = self.config.sft
-        fingerprint = _hash(
+        fingerprint = digest(
             {
                 "sft": dataclasses.asdict(c),
                 "seed": self.config.seed,
                 "data": self.split_fingerprint,
                 "terms": self._fingerprints["terms"],
-                "similar": _file_digest(c.similar_items),
+                "similar": file_digest(c.similar_items),
             }
         )
         folder = self.out / "sft"
-
-        def body() -> None:
-            from grlm.train.sft import build_sft
-
-            dataset, split, _ = self.data()
-            data = build_sft(
-                dataset.items,
-                split,
-                self.term_ids(),
-                c,
-                seed=self.config.seed,
-                max_history=self.config.dataset.max_history,
-            )
-            atomic_write_jsonl(
-                folder / "train.jsonl", (dataclasses.asdict(e) for e in data.train), default=str
-            )
-            atomic_write_jsonl(
-                folder / "valid.jsonl", (dataclasses.asdict(e) for e in data.valid), default=str
-            )
-            atomic_write_json(folder / "summary.json", data.summary, default=str)
-            self.log(
-                f"[sft] {c.objective}: built {data.summary['built']}, mixed "
-                f"{data.summary['mixed']}, valid {len(data.valid)}"
-            )
 
         self._run_stage(
             "sft",
             fingerprint,
             [folder / "train.jsonl", folder / "valid.jsonl", folder / "summary.json"],
-            body,
+            self._write_sft,
+        )
+
+    def _write_sft(self) -> None:
+        """The SFT examples (``sft/train.jsonl``, ``valid.jsonl``) and their summary."""
+        from grlm.train.sft import build_sft
+
+        c = self.config.sft
+        folder = self.out / "sft"
+        dataset, split, _ = self.data()
+        data = build_sft(
+            dataset.items,
+            split,
+            self.term_ids(),
+            c,
+            seed=self.config.seed,
+            max_history=self.config.dataset.max_history,
+        )
+        atomic_write_jsonl(
+            folder / "train.jsonl", (dataclasses.asdict(e) for e in data.train), default=str
+        )
+        atomic_write_jsonl(
+            folder / "valid.jsonl", (dataclasses.asdict(e) for e in data.valid), default=str
+        )
+        atomic_write_json(folder / "summary.json", data.summary, default=str)
+        self.log(
+            f"[sft] {c.objective}: built {data.summary['built']}, mixed "
+            f"{data.summary['mixed']}, valid {len(data.valid)}"
         )
 
     def _titles(self):
@@ -349,13 +311,13 @@ class Pipeline:
     @property
     def objective(self):
         """The objective of this run's SFT data and training (its prompt layout)."""
-        from grlm.train.objective import Objective
+        from grlm.objective import Objective
 
         return Objective(self.config.sft.objective, self.config.sft.prompt)
 
     def model_card(self):
         """What the trained model records: the recommend stage decodes as it was trained."""
-        from grlm.train.model_card import ModelCard
+        from grlm.model_card import ModelCard
 
         c = self.config
         return ModelCard(
@@ -373,7 +335,7 @@ class Pipeline:
 
     def stage_train(self) -> None:
         c = self.config
-        fingerprint = _hash(
+        fingerprint = digest(
             {
                 "train": dataclasses.asdict(c.train),
                 "model": dataclasses.asdict(c.model),
@@ -383,63 +345,69 @@ class Pipeline:
         )
         folder = self.out / "train"
 
-        def body() -> None:
-            from grlm.lm import load_model, load_tokenizer
-            from grlm.train.encode import encode_examples
-            from grlm.train.lean import keep_first_layers
-            from grlm.train.losses import LossHead
-            from grlm.train.trainer import train
+        self._run_stage(
+            "train", fingerprint, [self.model_dir, folder / "train_result.json"], self._fine_tune
+        )
 
-            stamp = folder / "fingerprint.txt"
-            if int(os.environ.get("RANK", "0")) == 0:  # accelerate launch: the main process
-                if folder.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
-                    shutil.rmtree(folder)  # checkpoints of another configuration
-                folder.mkdir(parents=True, exist_ok=True)
-                stamp.write_text(fingerprint)
-            tokenizer = load_tokenizer(c.model.name)
-            model = load_model(c.model.name)
-            if c.model.keep_layers:
-                keep_first_layers(model, c.model.keep_layers)
-            objective = self.objective
-            train_set, dropped = encode_examples(
-                tokenizer,
-                self.sft_examples("train"),
-                max_length=c.sft.max_length,
-                objective=objective,
-            )
-            valid_set, _ = encode_examples(
-                tokenizer,
-                self.sft_examples("valid"),
-                max_length=c.sft.max_length,
-                objective=objective,
-            )
-            tokens = sum(len(e.input_ids) for e in train_set)
-            self.log(
-                f"[train] {len(train_set)} {objective.name} examples ({dropped} over "
-                f"{c.sft.max_length} tokens dropped), {tokens} tokens per epoch, "
-                f"{len(valid_set)} validation examples"
-            )
-            result = train(
-                model,
-                tokenizer,
-                train_set,
-                folder,
-                c.train,
-                valid_examples=valid_set,
-                log=lambda s: self.log("[train] " + s),
-                evaluate=self._curve_evaluator(tokenizer),
-                head=LossHead.for_catalog(
-                    c.train.loss,
-                    objective,
-                    tokenizer,
-                    self.term_ids(),
-                    positions_only=c.train.loss_positions_only,
-                ),
-                card=self.model_card(),
-            )
-            self.log(f"[train] {result.steps} steps, {result.tokens_per_second:.0f} tokens/s")
+    def _fine_tune(self) -> None:
+        """Fine-tunes the model (resuming this configuration's checkpoints) into ``train/model``."""
+        from grlm.lm import load_model, load_tokenizer
+        from grlm.train.encode import encode_examples
+        from grlm.train.lean import keep_first_layers
+        from grlm.train.losses import LossHead
+        from grlm.train.trainer import train
 
-        self._run_stage("train", fingerprint, [self.model_dir, folder / "train_result.json"], body)
+        c = self.config
+        folder = self.out / "train"
+        fingerprint = self._fingerprints["train"]
+        stamp = folder / "fingerprint.txt"
+        if int(os.environ.get("RANK", "0")) == 0:  # accelerate launch: the main process
+            if folder.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+                shutil.rmtree(folder)  # checkpoints of another configuration
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(fingerprint)
+        tokenizer = load_tokenizer(c.model.name)
+        model = load_model(c.model.name)
+        if c.model.keep_layers:
+            keep_first_layers(model, c.model.keep_layers)
+        objective = self.objective
+        train_set, dropped = encode_examples(
+            tokenizer,
+            self.sft_examples("train"),
+            max_length=c.sft.max_length,
+            objective=objective,
+        )
+        valid_set, _ = encode_examples(
+            tokenizer,
+            self.sft_examples("valid"),
+            max_length=c.sft.max_length,
+            objective=objective,
+        )
+        tokens = sum(len(e.input_ids) for e in train_set)
+        self.log(
+            f"[train] {len(train_set)} {objective.name} examples ({dropped} over "
+            f"{c.sft.max_length} tokens dropped), {tokens} tokens per epoch, "
+            f"{len(valid_set)} validation examples"
+        )
+        result = train(
+            model,
+            tokenizer,
+            train_set,
+            folder,
+            c.train,
+            valid_examples=valid_set,
+            log=lambda s: self.log("[train] " + s),
+            evaluate=self._curve_evaluator(tokenizer),
+            head=LossHead.for_catalog(
+                c.train.loss,
+                objective,
+                tokenizer,
+                self.term_ids(),
+                positions_only=c.train.loss_positions_only,
+            ),
+            card=self.model_card(),
+        )
+        self.log(f"[train] {result.steps} steps, {result.tokens_per_second:.0f} tokens/s")
 
     # ------------------------------------------------------------------------------ recommend
     def grounder(self, device: str = "cpu"):
@@ -534,7 +502,7 @@ class Pipeline:
 
     def stage_recommend(self) -> None:
         c = self.config
-        fingerprint = _hash(
+        fingerprint = digest(
             {
                 "recommend": dataclasses.asdict(c.recommend),
                 "train": self._fingerprints["train"],
@@ -547,42 +515,45 @@ class Pipeline:
         outputs = [folder / f"{name}.jsonl" for name in names]
         outputs += [folder / f"{name}_metrics.json" for name in names]
 
-        def body() -> None:
-            import torch
+        self._run_stage("recommend", fingerprint, outputs, self._recommend_all)
 
-            from grlm.lm import default_device, load_model, load_tokenizer
-            from grlm.train.model_card import ModelCard
+    def _recommend_all(self) -> None:
+        """Recommends for the evaluation users, every configured decoding and split."""
+        import torch
 
-            _, _, eval_split = self.data()
-            card = ModelCard.load(self.model_dir)
-            tokenizer = load_tokenizer(str(self.model_dir))
-            device = default_device()
-            # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
-            dtype = torch.bfloat16 if device == "cuda" else torch.float32
-            model = load_model(str(self.model_dir), device=device, dtype=dtype)
-            grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
-            for decoding in c.recommend.decoding:
-                trie = (
-                    self.objective.trie(tokenizer, self.term_ids())
-                    if (decoding == "constrained")
-                    else None
+        from grlm.lm import default_device, load_model, load_tokenizer
+        from grlm.model_card import ModelCard
+
+        c = self.config
+        folder = self.out / "recommend"
+        _, _, eval_split = self.data()
+        card = ModelCard.load(self.model_dir)
+        tokenizer = load_tokenizer(str(self.model_dir))
+        device = default_device()
+        # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        model = load_model(str(self.model_dir), device=device, dtype=dtype)
+        grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
+        for decoding in c.recommend.decoding:
+            trie = (
+                self.objective.trie(tokenizer, self.term_ids())
+                if (decoding == "constrained")
+                else None
+            )
+            for split_name in c.recommend.splits:
+                cases = self.cases(getattr(eval_split, split_name), tokenizer)
+                self._recommend_cases(
+                    model,
+                    tokenizer,
+                    grounder,
+                    cases,
+                    trie=trie,
+                    name=f"{split_name}-{decoding}",
+                    decoding=decoding,
+                    device=device,
+                    folder=folder,
+                    card=card,
                 )
-                for split_name in c.recommend.splits:
-                    cases = self.cases(getattr(eval_split, split_name), tokenizer)
-                    self._recommend_cases(
-                        model,
-                        tokenizer,
-                        grounder,
-                        cases,
-                        trie=trie,
-                        name=f"{split_name}-{decoding}",
-                        decoding=decoding,
-                        device=device,
-                        folder=folder,
-                        card=card,
-                    )
-
-        self._run_stage("recommend", fingerprint, outputs, body)
 
     def _recommend_cases(
         self,
@@ -620,7 +591,7 @@ class Pipeline:
             progress=throttled_progress(self.log, f"[recommend] {name}"),
         )
         if world > 1:
-            run = _merge_shards(run, folder / f".{name}", rank, world)
+            run = merge_shards(run, folder / f".{name}", rank, world)
             if run is None:
                 return
         atomic_write_jsonl(
@@ -646,30 +617,36 @@ class Pipeline:
     # ------------------------------------------------------------------------------ baselines
     def stage_baselines(self) -> None:
         c = self.config
-        fingerprint = _hash(
+        fingerprint = digest(
             {"baselines": c.baselines, "sasrec": c.sasrec, "data": self.eval_fingerprint}
         )
         folder = self.out / "baselines"
 
-        def body() -> None:
-            from grlm.baselines import run_baseline
-
-            dataset, _, eval_split = self.data()
-            for name in c.baselines:
-                config = None
-                if name == "sasrec":
-                    from grlm.baselines.sasrec import SASRecConfig
-
-                    config = SASRecConfig(**c.sasrec)
-                report = run_baseline(
-                    name, dataset, eval_split, config=config, progress=False, with_ranks=True
-                )
-                atomic_write_json(folder / f"{name}.json", report, default=str)
-                self.log(f"[baselines] {name}: test recall@10 {report['test']['recall@10']:.4f}")
-
         self._run_stage(
-            "baselines", fingerprint, [folder / f"{name}.json" for name in c.baselines], body
+            "baselines",
+            fingerprint,
+            [folder / f"{name}.json" for name in c.baselines],
+            self._run_baselines,
         )
+
+    def _run_baselines(self) -> None:
+        """Runs the configured baselines on the evaluation users."""
+        from grlm.baselines import run_baseline
+
+        c = self.config
+        folder = self.out / "baselines"
+        dataset, _, eval_split = self.data()
+        for name in c.baselines:
+            config = None
+            if name == "sasrec":
+                from grlm.baselines.sasrec import SASRecConfig
+
+                config = SASRecConfig(**c.sasrec)
+            report = run_baseline(
+                name, dataset, eval_split, config=config, progress=False, with_ranks=True
+            )
+            atomic_write_json(folder / f"{name}.json", report, default=str)
+            self.log(f"[baselines] {name}: test recall@10 {report['test']['recall@10']:.4f}")
 
     # --------------------------------------------------------------------------------- report
     def stage_report(self) -> dict:
@@ -699,41 +676,5 @@ class Pipeline:
             if stage == "report":
                 return self.stage_report() if rank == 0 else None
             steps[stage]()
-            _wait_for_everyone()
+            wait_for_everyone()
         return None
-
-
-def _merge_shards(run, prefix: Path, rank: int, world: int):
-    """Under torchrun: every process's share of the users (``cases[rank::world]``) merged, in
-    the cases' order, by process 0 (None elsewhere). Generation and grounding seconds are the
-    slowest process's: the wall time of the sharded evaluation."""
-    from grlm.recommend import RecommendRun, UserRecommendation
-
-    part = Path(f"{prefix}.part{rank}.json")
-    atomic_write_json(
-        part,
-        {
-            "users": [dataclasses.asdict(u) for u in run.users],
-            "timing": [run.generation_seconds, run.grounding_seconds],
-            "counts": [run.ground_queries, run.unparsed_beams],
-        },
-        default=str,
-    )
-    _wait_for_everyone()
-    if rank != 0:
-        return None
-    parts = []
-    for r in range(world):
-        path = Path(f"{prefix}.part{r}.json")
-        parts.append(json.loads(path.read_text()))
-        path.unlink()
-    merged = RecommendRun()
-    total = sum(len(p["users"]) for p in parts)
-    merged.users = [
-        UserRecommendation(**parts[i % world]["users"][i // world]) for i in range(total)
-    ]
-    merged.generation_seconds = max(p["timing"][0] for p in parts)
-    merged.grounding_seconds = max(p["timing"][1] for p in parts)
-    merged.ground_queries = sum(p["counts"][0] for p in parts)
-    merged.unparsed_beams = sum(p["counts"][1] for p in parts)
-    return merged

@@ -1,7 +1,7 @@
 """Recommendation with a fine-tuned model: beam search, Term ID parsing, grounding, ranking.
 
 >>> from grlm.recommend import Case, recommend, metrics                # doctest: +SKIP
->>> from grlm.train.objective import Objective
+>>> from grlm.objective import Objective
 >>> packed = Objective("packed")
 >>> cases = [Case(user, tuple(packed.history_prompt_ids(tokenizer, history, term_ids)), target)
 ...          for user, history, target in examples]

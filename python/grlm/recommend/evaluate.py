@@ -97,7 +97,7 @@ def recommend(
     beam parsed and grounded (``grounder.ground_batch``), beams → items by
     :func:`grlm.recommend.rank.rank_items`. Users are returned in the order of ``cases``.
     ``normalization`` and ``vocabulary`` score tokens as the model was trained
-    (:class:`grlm.train.model_card.ModelCard`)."""
+    (:class:`grlm.model_card.ModelCard`)."""
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
     run = RecommendRun()

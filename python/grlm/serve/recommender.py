@@ -1,9 +1,9 @@
 """``/v1/recommend``: a fine-tuned model, its objective and the catalog's token trie.
 
 The prompt of a history is built exactly as training built it
-(:meth:`grlm.train.objective.Objective.history_prompt_ids`), decoding is the fast constrained
+(:meth:`grlm.objective.Objective.history_prompt_ids`), decoding is the fast constrained
 beam search over the catalog's trie, scoring tokens as the model folder's
-:class:`grlm.train.model_card.ModelCard` says it was trained, and beams become items by
+:class:`grlm.model_card.ModelCard` says it was trained, and beams become items by
 :func:`grlm.recommend.recommend` (parse, ground, rank) -- the evaluation path, for one user.
 
 A model trained with the catalog loss scores over the tokens of the catalog's answers: those of
@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from grlm.model_card import ModelCard
 from grlm.serve.requests import BadRequest
-from grlm.train.model_card import ModelCard
 
 
 @dataclass(frozen=True)

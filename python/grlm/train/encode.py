@@ -1,4 +1,4 @@
-"""Tokenizing SFT examples under an objective (:mod:`grlm.train.objective`).
+"""Tokenizing SFT examples under an objective (:mod:`grlm.objective`).
 
 A prompt example is its prompt through the chat template followed by the answer ids; a packed
 example is the packed instruction followed by one line per item. The loss sees only the answers
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from grlm.errors import InvalidInputError
 from grlm.lm import prompt_ids
+from grlm.objective import Objective
 from grlm.train.examples import SYSTEM_PROMPT, SFTExample
-from grlm.train.objective import Objective
 from grlm.train.packed import PackedExample
 
 PREFIX = Objective("prefix")

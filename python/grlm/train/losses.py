@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from grlm.errors import InvalidInputError
+from grlm.model_card import LOSSES
 
-LOSSES = ("token", "catalog", "trie")
 IGNORE_INDEX = -100
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from grlm._io import atomic_write_json
 from grlm.errors import InvalidInputError
+from grlm.model_card import ModelCard
 from grlm.train.encode import EncodedExample, collate, length_grouped_batches
 from grlm.train.losses import LOSSES, LossHead
-from grlm.train.model_card import ModelCard
 
 
 @dataclass

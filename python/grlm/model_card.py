@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grlm._io import atomic_write_json
 from grlm.errors import InvalidInputError
-from grlm.train.objective import Objective
+from grlm.objective import Objective
 
 LOSSES = ("token", "catalog", "trie")
 CARD_FILE = "grlm_model.json"
