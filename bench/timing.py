@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 
@@ -25,23 +24,10 @@ def measure(fn: Callable[[], object], *, repeat: int = 5, min_seconds: float = 0
 
 
 def machine() -> str:
-    """CPU model (and GPU name when torch sees one)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    try:
-        import torch
+    """CPU model and cores (and the GPU torch sees): :func:`grlm._machine.describe_machine`."""
+    from grlm._machine import describe_machine
 
-        if torch.cuda.is_available():
-            return f"{cpu}; GPU {torch.cuda.get_device_name()}"
-    except ImportError:
-        pass
-    return cpu
+    return describe_machine()
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:

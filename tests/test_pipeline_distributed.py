@@ -37,7 +37,8 @@ def test_two_processes_train_and_evaluate_as_one(tmp_path):
     if shutil.which("torchrun") is None:
         pytest.skip("torchrun is not on PATH")
     config = rule_config(tmp_path)
-    config["train"].update(epochs=2, time_budget_s=None)
+    # More epochs than the budget allows: both processes must stop at the same step.
+    config["train"].update(epochs=100, time_budget_s=15)
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     two = _grlm(["run", "--config", str(path)], torchrun=True)

@@ -89,3 +89,45 @@ def test_recommend_follows_catalog_changes(model_dir):
         assert "i3" not in items and set(items) <= (set(CATALOG) | {"fresh"})
         trie = app.state.holder.current.trie
         assert "i3" not in trie and "fresh" in trie
+
+
+@pytest.mark.parametrize("loss", ["catalog", "trie"])
+def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
+    """A lean model's folder records its prompt and loss: the service prompts and scores it as
+    the evaluation path does with the card's settings, with no flag."""
+    import shutil
+
+    from _serve_apps import make_app
+    from grlm.ground import Grounder
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.model_card import ModelCard
+    from grlm.recommend import Case, recommend
+
+    folder = tmp_path / "lean"
+    shutil.copytree(model_dir, folder)
+    card = ModelCard(prompt="short", loss=loss, keep_layers=2)
+    card.save(folder)
+    grounder = Grounder(CATALOG)
+    history = ["i2", "i5"]
+    with TestClient(make_app(grounder, model_dir=str(folder), num_beams=4)) as client:
+        answer = client.post("/v1/recommend", json={"history": history, "k": 5})
+        assert answer.status_code == 200, answer.text
+    tokenizer, model = load_tokenizer(str(folder)), load_model(str(folder))
+    rules = card.to_objective()
+    prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
+    expected = recommend(
+        model,
+        tokenizer,
+        grounder,
+        [Case("u", tuple(prompt))],
+        k=5,
+        num_beams=4,
+        batch_size=1,
+        term_id_length=3,
+        trie=rules.trie(tokenizer, CATALOG),
+        decoder="fast",
+        eos_token_id=rules.end_token(tokenizer),
+        normalization=card.normalization,
+        vocabulary=rules.vocabulary(tokenizer, CATALOG),
+    ).users[0]
+    assert answer.json()["items"] == expected.items

@@ -87,6 +87,7 @@ def evaluate_examples(
     if not examples:
         raise InvalidInputError("no examples to evaluate")
     acc = RankAccumulator(exclude_history=exclude_history)
+    top1: set[int] = set()  # the distinct items recommended first (diversity of the lists)
     starts = range(0, len(examples), batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -98,9 +99,21 @@ def evaluate_examples(
         targets = index.indices(e.target for e in batch)
         scores = score_fn(histories)
         acc.add_scores(scores, targets, histories if exclude_history else None)
+        top1.update(_first_items(scores, histories if exclude_history else None))
     result = acc.result(ks)
+    result["distinct_top1"] = len(top1)
     if with_ranks:
         result["ranks"] = {
             e.user_id: (float(r) if np.isfinite(r) else None) for e, r in zip(examples, acc.ranks)
         }
     return result
+
+
+def _first_items(scores, histories) -> list[int]:
+    """The best-scored item of every row (history items excluded when ``histories`` is given;
+    ties to the lower index, as ranks count them)."""
+    scores = np.array(scores.detach().cpu() if hasattr(scores, "detach") else scores, copy=True)
+    if histories is not None:
+        for row, history in enumerate(histories):
+            scores[row, list(history)] = -np.inf
+    return scores.argmax(axis=1).tolist()

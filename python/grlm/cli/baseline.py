@@ -74,20 +74,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _machine() -> str:
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return cpu
-
-
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
@@ -145,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             log=log,
         )
+    from grlm._machine import describe_machine
+
     report["dataset_summary"] = dataset.summary()
-    report["machine"] = {"cpu": _machine(), "device": device}
+    report["machine"] = {"cpu": describe_machine(), "device": device}
     report["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     report["command"] = shlex.join(sys.argv)
     keys = [f"{m}@{k}" for k in args.ks for m in ("recall", "ndcg")] + ["mrr"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from grlm._io import atomic_write_json, atomic_write_text, read_jsonl
+from grlm._machine import describe_machine
 from grlm.eval.ranking import DEFAULT_KS
 
 TABLE_METRICS = (
@@ -29,37 +29,8 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _machine() -> str:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return f"{cpu} ({os.cpu_count()} cores)"
-
-
 def _fmt(value) -> str:
     return "" if value is None else f"{value:.4f}"
-
-
-def metrics_table(results: dict[str, dict], metrics=TABLE_METRICS) -> str:
-    """A markdown table, one row per model, one column per metric."""
-    lines = ["| model | " + " | ".join(metrics) + " |", "|---|" + "---|" * len(metrics)]
-    for name, values in results.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(values.get(m)) for m in metrics) + " |")
-    return "\n".join(lines)
 
 
 def _plots(
@@ -247,7 +218,7 @@ def build_report(pipeline) -> dict:
     report = {
         "name": config.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": _machine(),
+        "machine": describe_machine(),
         "dataset": {
             "name": dataset.name,
             "users": dataset.num_users,

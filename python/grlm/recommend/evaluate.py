@@ -11,8 +11,6 @@ from grlm.eval.ranking import DEFAULT_KS
 from grlm.recommend.generate import beam_search
 from grlm.recommend.rank import HIT_NONE, parse_beam, rank_items
 
-NDCG_KS = (5, 10, 20)
-
 
 @dataclass(frozen=True)
 class Case:
@@ -169,6 +167,7 @@ def metrics(
     for hit in ("direct", "structural"):
         out[f"items_from_{hit}"] = listed.count(hit) / max(len(listed), 1)
     out["mean_list_length"] = len(listed) / len(users)
+    out["distinct_top1"] = len({u.items[0] for u in users if u.items})
     out["unparsed_beams"] = run.unparsed_beams
     out["generation_s_per_user"] = run.generation_seconds_per_user
     out["grounding_s_per_user"] = run.grounding_seconds_per_user

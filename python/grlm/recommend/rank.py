@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from grlm.term_ids import normalize_term
 
 HIT_DIRECT = "direct"
-HIT_STRUCTURAL = "structural"
 HIT_NONE = "none"
-HIT_INVALID = "invalid"  # the beam did not parse to a Term ID
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,3 @@ def rank_items(results: Sequence[object | None], k: int) -> list[RankedItem]:
             if add(item_id, beam, result.hit):
                 return ranked
     return ranked
-
-
-def beam_hit_types(results: Sequence[object | None]) -> list[str]:
-    return [HIT_INVALID if r is None else str(r.hit) for r in results]

@@ -283,7 +283,7 @@ class _Progress:
 
     def on_step_end(self, args, hf_state, control, **kwargs):
         self.state["step"] = hf_state.global_step
-        self.state["seconds"] = time.perf_counter() - self.started
+        self.state["seconds"] = _same_on_every_process(time.perf_counter() - self.started)
         budget = self.config.time_budget_s
         if budget is not None and self.state["seconds"] >= budget:
             control.should_training_stop = True
@@ -311,6 +311,21 @@ class _Progress:
         if folder.is_dir() and int(os.environ.get("RANK", "0")) == 0:
             atomic_write_json(folder / "grlm_state.json", self.state)
         return control
+
+
+def _same_on_every_process(seconds: float) -> float:
+    """Process 0's clock under torchrun, so that every process stops at the same step and
+    follows the same time-based learning rate (replicas would drift otherwise)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return seconds
+    import torch
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL moves GPU tensors only
+    clock = torch.tensor([seconds], dtype=torch.float64, device=device)
+    dist.broadcast(clock, src=0)
+    return float(clock.item())
 
 
 def _initial_state(checkpoint: Path | None) -> dict:
