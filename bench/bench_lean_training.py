@@ -70,8 +70,13 @@ def _windows(count: int, seed: int):
     return random.Random(seed).sample(windows, count), term_ids
 
 
+_BASE = []  # SmolLM2 as loaded (the GGUF takes ~17 s to dequantize): each row takes a copy
+
+
 def _setup(lever: Lever, tokenizer, term_ids, threads: int):
-    """(model, loss head, optimizer, objective) of one row, the model freshly loaded."""
+    """(model, loss head, optimizer, objective) of one row, on a fresh copy of the model."""
+    import copy
+
     import torch
     from grlm.lm import load_model
     from grlm.objective import Objective
@@ -81,7 +86,9 @@ def _setup(lever: Lever, tokenizer, term_ids, threads: int):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = load_model("smollm2")
+    if not _BASE:
+        _BASE.append(load_model("smollm2"))
+    model = copy.deepcopy(_BASE[0])
     if lever.keep_layers:
         keep_first_layers(model, lever.keep_layers)
     else:
@@ -160,7 +167,7 @@ def _ddp_worker(args) -> None:
 
 def _ddp_rate(args) -> float:
     command = [
-        "torchrun",
+        str(Path(sys.executable).with_name("torchrun")),
         "--nproc_per_node",
         "2",
         "--master_port",
