@@ -122,4 +122,17 @@ inline py::tuple PackResults(const std::vector<grlm::GroundResult>& results) {
   return py::make_tuple(hits, offsets, items, scores);
 }
 
+// A backend argument: None (the Grounder's CPU scorer) or a StructuralBackend. Taken as an object
+// and cast here: pybind11 accepts None for a pointer only in its second, converting overload
+// pass, which would load every argument twice on each call.
+inline const grlm::StructuralBackend* AsBackend(const py::object& backend) {
+  if (backend.is_none()) return nullptr;
+  if (!py::isinstance<grlm::StructuralBackend>(backend)) {
+    throw py::type_error(std::string("backend must be None or a StructuralBackend (e.g. "
+                                     "_core.CudaStructuralScorer), got ") +
+                         Py_TYPE(backend.ptr())->tp_name);
+  }
+  return backend.cast<const grlm::StructuralBackend*>();
+}
+
 }  // namespace grlm_py

@@ -1,6 +1,6 @@
 """The FastAPI application of ``grlm serve``.
 
-Every request reads the current :class:`grlm.serve.state.Snapshot` once and answers from it;
+Every request reads the current :class:`grlm.serve.state.ServingState` once and answers from it;
 reloads build the new snapshot off the event loop and swap it in. Client mistakes are
 :class:`grlm.serve.requests.BadRequest` (a 4xx with ``{"error": "<one line>"}``).
 """
@@ -28,7 +28,7 @@ from grlm.serve.requests import (
     parse_recommend,
     parse_reload,
 )
-from grlm.serve.state import CatalogSource, SnapshotHolder, first_snapshot
+from grlm.serve.state import CatalogSource, StateHolder, first_state
 
 CONFIG_ENV = "GRLM_SERVE_CONFIG"  # the configuration handed to each worker process
 ROUTES = (
@@ -212,13 +212,13 @@ def create_app(config: ServeConfig, grounder=None):
         )
     if grounder is None:
         grounder = config.source.load()
-    snapshot = first_snapshot(
+    state = first_state(
         grounder, config.source, loaded.trie_for(grounder) if loaded is not None else None
     )
-    holder = SnapshotHolder(snapshot)
+    holder = StateHolder(state)
     limits = config.limits
     metrics = Metrics()
-    metrics.observe_snapshot(snapshot)
+    metrics.observe_state(state)
     ground_pool = ThreadPoolExecutor(
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="grlm-ground"
     )
@@ -272,21 +272,22 @@ def create_app(config: ServeConfig, grounder=None):
         """Grounds each Term ID: ``{"results": [{"hit", "items", "scores"}, ...]}``, in order."""
         snap = holder.current
         body = await read_body(request, limits.max_body_bytes)
-        parsed = parse_ground(body, limits, snap.grounder.term_id_length)
+        parsed = parse_ground(body, limits, snap.reader.term_id_length)
         if len(parsed.term_ids) == 1 and coalescer is not None:
             results = [
-                _result_json(await coalescer.ground(snap.grounder, parsed.term_ids[0], parsed.k))
+                _result_json(await coalescer.ground(snap.reader, parsed.term_ids[0], parsed.k))
             ]
         else:
+            # Grounding and the id mapping off the event loop (the snapshot lists its ids once).
             loop = asyncio.get_running_loop()
-            results = _batch_json(
-                await loop.run_in_executor(
-                    ground_pool,
-                    lambda: snap.grounder.ground_batch(
+            results = await loop.run_in_executor(
+                ground_pool,
+                lambda: _batch_json(
+                    snap.reader.ground_batch(
                         parsed.term_ids, k=parsed.k, num_threads=config.num_threads
                     ),
+                    snap.reader.item_ids,
                 ),
-                snap.grounder.item_ids,
             )
         metrics.term_ids.inc(len(parsed.term_ids))
         return _json_response({"results": results, "catalog_version": snap.version})
@@ -301,7 +302,7 @@ def create_app(config: ServeConfig, grounder=None):
             parsed = parse_recommend(body, limits)
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(
-                model_pool, loaded.recommend, snap.grounder, snap.trie, parsed.history, parsed.k
+                model_pool, loaded.recommend, snap.reader, snap.trie, parsed.history, parsed.k
             )
             answer["catalog_version"] = snap.version
             return _json_response(answer)
@@ -325,7 +326,7 @@ def create_app(config: ServeConfig, grounder=None):
                 ) from None
             snap = holder.swap(new, trie, source)
         metrics.reloads.labels("ok").inc()
-        metrics.observe_snapshot(snap)
+        metrics.observe_state(snap)
         return _json_response(
             {"catalog_version": snap.version, "items": snap.items, "source": snap.source.path}
         )
@@ -346,9 +347,12 @@ def create_app(config: ServeConfig, grounder=None):
                 await asyncio.to_thread(
                     apply_catalog_change, snap.catalog, change, trie=trie, encode=encode
                 )
-            finally:  # a refused change leaves the catalog as it was; a new view costs nothing
-                snap = holder.swap(snap.catalog, snap.trie, snap.source)
-                metrics.observe_snapshot(snap)
+            finally:
+                # A refused change leaves the catalog as it was, and its version; one refused
+                # half-way (a later step of the change) has changed it: a new version.
+                if snap.catalog.snapshot().version != snap.reader.version:
+                    snap = holder.swap(snap.catalog, snap.trie, snap.source)
+                    metrics.observe_state(snap)
         return {"catalog_version": snap.version, "items": snap.items}
 
     def _put_change(items, snap):
@@ -362,7 +366,7 @@ def create_app(config: ServeConfig, grounder=None):
         Needs the admin bearer token."""
         answer = await change_catalog(
             request,
-            lambda body, snap: parse_put_items(body, limits, snap.grounder.term_id_length),
+            lambda body, snap: parse_put_items(body, limits, snap.reader.term_id_length),
             _put_change,
         )
         metrics.updates.labels("put").inc()
@@ -389,8 +393,8 @@ def create_app(config: ServeConfig, grounder=None):
                 "status": "ok",
                 "items": snap.items,
                 "catalog_version": snap.version,
-                "mode": snap.grounder.mode,
-                "delta_items": snap.grounder.delta_size,
+                "mode": snap.reader.mode,
+                "delta_items": snap.reader.delta_size,
                 "recommend": loaded is not None,
             }
         )
@@ -399,7 +403,7 @@ def create_app(config: ServeConfig, grounder=None):
     async def prometheus_metrics():
         from starlette.responses import Response
 
-        metrics.observe_snapshot(holder.current)
+        metrics.observe_state(holder.current)
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
