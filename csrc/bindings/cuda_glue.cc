@@ -38,7 +38,7 @@ void BindCuda(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const grlm::CudaError& e) {
-      PyErr_SetString(cuda_error.ptr(), e.what());
+      grlm_py::SetError(cuda_error, e.what());
     }
   });
 

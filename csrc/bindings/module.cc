@@ -98,13 +98,13 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const grlm::InvalidArgument& e) {
-      PyErr_SetString(invalid_input.ptr(), e.what());
+      grlm_py::SetError(invalid_input, e.what());
     } catch (const grlm::IndexFileError& e) {
-      PyErr_SetString(index_file_error.ptr(), e.what());
+      grlm_py::SetError(index_file_error, e.what());
     } catch (const grlm::ResourceError& e) {
-      PyErr_SetString(resource_error.ptr(), e.what());
+      grlm_py::SetError(resource_error, e.what());
     } catch (const grlm::Error& e) {
-      PyErr_SetString(grlm_error.ptr(), e.what());
+      grlm_py::SetError(grlm_error, e.what());
     }
   });
 

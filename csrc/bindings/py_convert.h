@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -133,6 +134,16 @@ inline const grlm::StructuralBackend* AsBackend(const py::object& backend) {
                          Py_TYPE(backend.ptr())->tp_name);
   }
   return backend.cast<const grlm::StructuralBackend*>();
+}
+
+// Raises a Python exception of type `type` with a C++ exception's message, decoded from UTF-8
+// with replacement: a message quoting bytes that are not UTF-8 (a damaged index file) must not
+// turn into a UnicodeDecodeError.
+inline void SetError(const py::object& type, const char* what) {
+  PyObject* message = PyUnicode_DecodeUTF8(what, Py_ssize_t(std::strlen(what)), "replace");
+  if (message == nullptr) return;  // MemoryError is set
+  PyErr_SetObject(type.ptr(), message);
+  Py_DECREF(message);
 }
 
 }  // namespace grlm_py
