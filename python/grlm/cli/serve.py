@@ -154,16 +154,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.model is not None and not os.path.isdir(args.model):
         return _fail(f"{args.model}: not a model directory", EXIT_BAD_FILE)
-    if args.workers > 1:
-        return _run_workers(args, config, CONFIG_ENV)
+    # With several workers each loads the catalog itself: it is loaded here first, so that a
+    # catalog no worker could read is one error and exit 3, not workers failing in turn.
+    start = config.source.load if args.workers > 1 else lambda: create_app(config)
     try:
-        app = create_app(config)
+        app = start()
     except OSError as error:
         return _fail(
             f"{error.filename or config.source.path}: cannot read: {error.strerror}", EXIT_BAD_FILE
         )
     except GrlmError as error:
         return _fail(str(error), EXIT_BAD_FILE)
+    if args.workers > 1:
+        del app  # the workers load their own
+        return _run_workers(args, config, CONFIG_ENV)
     return _listen(app, args)
 
 

@@ -413,12 +413,23 @@ def create_app(config: ServeConfig, grounder=None):
 
 def app_from_environment():
     """The application of one worker process (``uvicorn --factory``), configured by
-    ``$GRLM_SERVE_CONFIG`` as ``grlm serve --workers N`` sets it."""
+    ``$GRLM_SERVE_CONFIG`` as ``grlm serve --workers N`` sets it. A worker that cannot build it
+    exits with uvicorn's start-up failure code, which stops the parent instead of restarting the
+    worker forever."""
+    import logging
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
     from grlm.serve.auth import read_token
 
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"${CONFIG_ENV} is not set: start workers with `grlm serve`")
     data = json.loads(text)
-    token = read_token(data.pop("token_file", None))
-    return create_app(ServeConfig.from_json(json.dumps(data), token))
+    try:
+        token = read_token(data.pop("token_file", None))
+        return create_app(ServeConfig.from_json(json.dumps(data), token))
+    except (GrlmError, OSError, ValueError) as error:
+        logging.getLogger("uvicorn.error").error("grlm serve worker: %s", _one_line(error))
+        sys.exit(STARTUP_FAILURE)
