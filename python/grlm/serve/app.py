@@ -309,13 +309,20 @@ def create_app(config: ServeConfig, grounder=None):
 
     @app.post("/v1/admin/reload", openapi_extra=_body(RELOAD_SCHEMA))
     async def reload(request: Request):
-        """Swaps in a new index (the started file again, or ``{"index": PATH}``); requests in
-        flight finish on the old one. Needs the admin bearer token."""
+        """Swaps in a new index (the started file again, or ``{"index": PATH}``, a file in the
+        started catalog's folder); requests in flight finish on the old one. Needs the admin
+        bearer token."""
         check_bearer(request.headers.get("authorization"), config.token)
         path = parse_reload(await read_body(request, limits.max_body_bytes))
+        source = None if path is None else config.source.index_beside(path)
+        if path is not None and source is None:
+            raise BadRequest(
+                403,
+                "reload takes an index file in the folder of the catalog the server started with",
+            )
         async with write_lock:
             old = holder.current
-            source = old.source if path is None else CatalogSource(os.path.abspath(path), "index")
+            source = source or old.source
             try:
                 new = await asyncio.to_thread(source.load)
                 trie = await asyncio.to_thread(loaded.trie_for, new) if loaded is not None else None

@@ -28,6 +28,17 @@ class CatalogSource:
     kind: str  # "index" | "tids"
     mode: str = "positional"  # structural mode of a grounder built from a Term ID file
 
+    def index_beside(self, path: str) -> CatalogSource | None:
+        """The index file ``path`` (relative: to this source's folder) as a source, when it lies
+        in this source's folder or below it; None otherwise. Reload takes no other file: it must
+        not read, or tell the existence or size of, any file the server can reach."""
+        folder = os.path.dirname(self.path)
+        candidate = os.path.abspath(os.path.join(folder, path))
+        real_folder, real = os.path.realpath(folder), os.path.realpath(candidate)
+        if os.path.commonpath([real_folder, real]) != real_folder:
+            return None
+        return CatalogSource(candidate, "index")
+
     def load(self):
         from grlm.ground import Grounder
 
