@@ -293,9 +293,9 @@ def test_cuda_without_gpu_raises_cuda_error():
 
 @needs_kernel
 def test_kernel_is_reported_compiled():
-    import grlm
+    from grlm.ground.backend import cuda_compiled
 
-    assert grlm.cuda_compiled() is True
+    assert cuda_compiled() is True
 
 
 # ---------------------------------------------------------------- GPU against the CPU core
