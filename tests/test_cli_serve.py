@@ -114,6 +114,11 @@ def test_bad_starts_have_their_exit_codes(tmp_path, capsys, monkeypatch):
     assert "printable ASCII" in capsys.readouterr().err
     monkeypatch.delenv("GRLM_ADMIN_TOKEN")
     assert main(["serve", "--tids", "x.json", "--model", str(tmp_path / "nomodel")]) == 3
+    from grlm.ground.backend import resolve_device
+
+    if resolve_device("auto") == "cpu":  # no GPU here: --device cuda is a usage error
+        assert main(["serve", "--tids", "x.json", "--device", "cuda"]) == 2
+        assert "device='cuda'" in capsys.readouterr().err
 
 
 def test_port_in_use_exits_1(tmp_path):
@@ -186,3 +191,17 @@ def test_a_worker_that_cannot_start_exits_with_uvicorns_startup_failure(tmp_path
     with pytest.raises(SystemExit) as stop:
         app_from_environment()
     assert stop.value.code == STARTUP_FAILURE
+
+
+def test_the_device_reaches_every_worker_resolved(tmp_path):
+    from grlm.serve.app import ServeConfig
+    from grlm.serve.state import source_from
+
+    (tmp_path / "tids.json").write_text(json.dumps({"a": ["x"], "b": ["y"]}))
+    source = source_from(None, str(tmp_path / "tids.json"), "bag", "cpu")
+    config = ServeConfig.from_json(ServeConfig(source=source).to_json(), None)
+    assert config.source.device == "cpu" and config.source.mode == "bag"
+    grounder = config.source.load()
+    assert grounder.device == "cpu" and grounder.mode == "bag"
+    beside = config.source.index_beside("b.grlm")
+    assert beside.device == "cpu" and beside.kind == "index"

@@ -13,6 +13,7 @@ whatever changes later.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class CatalogSource:
     path: str
     kind: str  # "index" | "tids"
     mode: str = "positional"  # structural mode of a grounder built from a Term ID file
+    device: str = "cpu"  # where structural grounding runs (grlm.ground.backend.resolve_device)
 
     def index_beside(self, path: str) -> CatalogSource | None:
         """The index file ``path`` (relative: to this source's folder) as a source, when it lies
@@ -37,14 +39,14 @@ class CatalogSource:
         real_folder, real = os.path.realpath(folder), os.path.realpath(candidate)
         if os.path.commonpath([real_folder, real]) != real_folder:
             return None
-        return CatalogSource(candidate, "index")
+        return dataclasses.replace(self, path=candidate, kind="index")
 
     def load(self):
         from grlm.ground import Grounder
 
         if self.kind == "index":
-            return Grounder.load(self.path)
-        return Grounder.from_file(self.path, mode=self.mode)
+            return Grounder.load(self.path, device=self.device)
+        return Grounder.from_file(self.path, mode=self.mode, device=self.device)
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,11 @@ def first_state(grounder, source: CatalogSource, trie=None) -> ServingState:
     return ServingState(grounder.snapshot(), grounder, trie, 1, source, time.time())
 
 
-def source_from(index: str | None, tids: str | None, mode: str) -> CatalogSource:
+def source_from(
+    index: str | None, tids: str | None, mode: str, device: str = "cpu"
+) -> CatalogSource:
     if (index is None) == (tids is None):
         raise ValueError("give exactly one of index and tids")
     path = index if index is not None else tids
-    return CatalogSource(os.path.abspath(path), "index" if index is not None else "tids", mode)
+    kind = "index" if index is not None else "tids"
+    return CatalogSource(os.path.abspath(path), kind, mode, device)
