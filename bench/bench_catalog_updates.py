@@ -100,6 +100,7 @@ def run(
 ) -> None:
     rng = random.Random(0)
     label = f"{name} ({len(catalog):,}), {mode}"
+    updates.DEFAULT_COMPACT_THRESHOLD = threshold  # read when a grounder is built
     start = time.perf_counter()
     grounder = Grounder(catalog, mode=mode)
     build = time.perf_counter() - start
@@ -112,12 +113,11 @@ def run(
     queries = structural_queries(catalog, vocab, 256, rng)
     before = measure(lambda: grounder.ground_batch(queries, k=10, num_threads=1), repeat=3)
 
-    updates.DEFAULT_COMPACT_THRESHOLD = threshold
     catalog = dict(catalog)
     costs = timed_changes(grounder, catalog, vocab, changes, rng)
-    snapshot = grounder._updates.snapshot()
-    pending = snapshot.pending
-    segments = snapshot.num_delta_segments
+    stats = grounder.update_stats
+    pending = stats["pending"]
+    segments = stats["delta_segments"]
     # Correctness before timing: the changed grounder against one built on the final catalog.
     fresh = Grounder(catalog, mode=mode)
     assert grounder.item_ids == fresh.item_ids

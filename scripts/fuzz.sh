@@ -5,7 +5,8 @@
 #   bash scripts/fuzz.sh                      # every target for 60 s
 #   bash scripts/fuzz.sh --seconds 600 load   # one target (fuzz_load.py) for 10 min
 #   bash scripts/fuzz.sh --runs 1000000       # every target for a million inputs
-#   bash scripts/fuzz.sh --smoke              # CI: every target for 10 s
+#   bash scripts/fuzz.sh --smoke              # CI: every target for 10 s from its seeds alone;
+#                                             # fails when a target's coverage never grows
 #
 # Corpora are kept in build/fuzz/corpus/<target> between runs; a crashing input is written to
 # build/fuzz/artifacts/ and fails the run (replay it: python tests/fuzz/fuzz_X.py --replay FILE).
@@ -15,10 +16,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit=(-max_total_time=60)
+smoke=0
 targets=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --smoke) limit=(-max_total_time=10) ;;
+    --smoke) limit=(-max_total_time=10) smoke=1 ;;
     --seconds) limit=("-max_total_time=$2"); shift ;;
     --runs) limit=("-runs=$2"); shift ;;
     *) targets+=("$1") ;;
@@ -67,6 +69,10 @@ cp "$build"/_core*.so "$build/pkg/grlm/"
 failed=0
 for target in "${targets[@]}"; do
   corpus=build/fuzz/corpus/$target
+  if [ "$smoke" = 1 ]; then  # from the seeds alone, so coverage has a starting value
+    corpus=build/fuzz/smoke-corpus/$target
+    rm -rf "$corpus"
+  fi
   mkdir -p "$corpus"
   log=$build/fuzz_$target.log
   echo "== fuzz_$target ${limit[*]}"
@@ -81,6 +87,13 @@ for target in "${targets[@]}"; do
   fi
   runs=$(grep -o "stat::number_of_executed_units: *[0-9]*" "$log" | grep -o "[0-9]*$" || true)
   cov=$(grep -o "cov: [0-9]*" "$log" | tail -n 1 || true)
+  # A smoke run starts from the seeds alone: a target whose coverage then never grows explores
+  # nothing (fuzz_load once ran 154,677 inputs at "cov: 1"), which fails the run too.
+  first=$(grep -o "cov: [0-9]*" "$log" | head -n 1 || true)
+  if [ "$smoke" = 1 ] && [ "$status" = ok ] && [ "$first" = "$cov" ]; then
+    status="FAILED (coverage stayed at its starting value, $cov)"
+    failed=1
+  fi
   echo "fuzz_$target: $status, ${runs:-?} executions, $cov, corpus $(ls "$corpus" | wc -l)"
 done
 exit $failed

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from grlm.errors import InvalidInputError
-from grlm.ground import BatchResult, Grounder, updates
+from grlm.ground import Grounder, updates
 from grlm.ground.updates import CatalogChange, apply_catalog_change
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -96,16 +96,17 @@ def check_random_changes(mode, device, data):
         assert_same_answers(live, catalog, priors, mode, "cpu", batch)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["positional", "bag"])
-def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
-    # More tombstones than the base's first answer has room for (it is asked again), and the
-    # merge that the GPU reader uses, with the CPU base standing in for the GPU.
+def test_many_tombstones_ask_the_base_again(monkeypatch, mode, device):
+    # More tombstones than the base's first answer has room for: it is asked again (on the GPU,
+    # the base segment is scored by the CUDA scorer, the delta and the merge on the CPU).
     monkeypatch.setattr(updates, "DEFAULT_COMPACT_THRESHOLD", 100_000)
     rng = random.Random(3)
     catalog = {
         f"i{n}": [rng.choice(WORDS) for _ in range(rng.randint(1, LENGTH))] for n in range(300)
     }
-    live = Grounder(catalog, mode=mode, term_id_length=LENGTH)
+    live = Grounder(catalog, mode=mode, term_id_length=LENGTH, device=device)
     batch = [[rng.choice(WORDS + ["zz"]) for _ in range(rng.randint(1, LENGTH))] for _ in range(40)]
     for round_ in range(5):
         gone = rng.sample(list(catalog), 30)
@@ -115,12 +116,35 @@ def test_many_tombstones_and_the_gpu_merge_path(monkeypatch, mode):
         added = {f"a{round_}-{j}": [rng.choice(WORDS)] for j in range(5)}
         live.add_items(added)
         catalog.update(added)
-        assert_same_answers(live, catalog, None, mode, "cpu", batch)
-        snapshot = live._updates.snapshot()
-        reader = updates._CudaSnapshotReader(snapshot, None)  # None: the CPU scorer stands in
-        for k in (1, 3, 10):
-            merged = BatchResult(snapshot, *reader.ground_batch(batch, k))
-            assert list(merged) == list(live.ground_batch(batch, k=k))
+        assert live.update_stats["tombstones"] > 16 + 10
+        assert_same_answers(live, catalog, None, mode, device, batch)
+
+
+def test_the_default_threshold_is_the_cores():
+    from grlm import _core
+
+    assert updates.DEFAULT_COMPACT_THRESHOLD == _core.DEFAULT_COMPACT_THRESHOLD
+
+
+def test_a_refused_change_keeps_the_version_and_the_snapshot():
+    live = Grounder({"a": ["x"], "b": ["y"]})
+    live.add_items({"c": ["z"]})
+    before = live.snapshot()
+    assert before.version == 1
+    for refused in (
+        lambda: live.add_items({"c": ["w"]}),
+        lambda: live.remove_items(["nope"]),
+        lambda: live.remove_items(["a", "b", "c"]),
+        lambda: live.update_items({"a": []}),
+    ):
+        with pytest.raises(InvalidInputError):
+            refused()
+        assert live.snapshot() is before
+        assert live.update_stats["version"] == 1
+    live.compact()
+    assert live.snapshot().version == 2
+    live.compact()  # already compact: no new version
+    assert live.snapshot().version == 2
 
 
 def test_update_stats_follow_the_changes(monkeypatch):

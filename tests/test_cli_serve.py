@@ -109,8 +109,16 @@ def test_bad_starts_have_their_exit_codes(tmp_path, capsys, monkeypatch):
     assert main(["serve", "--tids", "x.json"]) == 2
     assert "at least 16 characters" in capsys.readouterr().err
     assert main(["serve", "--tids", "x.json", "--token-file", str(tmp_path / "none")]) == 3
+    monkeypatch.setenv("GRLM_ADMIN_TOKEN", "s3cret-admin-tökén-0123")  # headers carry ASCII
+    assert main(["serve", "--tids", "x.json"]) == 2
+    assert "printable ASCII" in capsys.readouterr().err
     monkeypatch.delenv("GRLM_ADMIN_TOKEN")
     assert main(["serve", "--tids", "x.json", "--model", str(tmp_path / "nomodel")]) == 3
+    from grlm.ground.backend import resolve_device
+
+    if resolve_device("auto") == "cpu":  # no GPU here: --device cuda is a usage error
+        assert main(["serve", "--tids", "x.json", "--device", "cuda"]) == 2
+        assert "device='cuda'" in capsys.readouterr().err
 
 
 def test_port_in_use_exits_1(tmp_path):
@@ -153,3 +161,47 @@ def test_import_grlm_and_its_cli_need_no_web_stack():
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("content", [None, b"{}"])  # missing, empty
+def test_workers_with_a_catalog_no_worker_can_read_exit_3_at_once(tmp_path, content):
+    # Before: each worker failed and was started again, forever (26 workers in 40 s).
+    tids = tmp_path / "tids.json"
+    if content is not None:
+        tids.write_bytes(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "grlm.cli", "serve", "--tids", str(tids), "--workers", "2"]
+        + ["--port", str(_free_port())],
+        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        timeout=120,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr.decode()
+    assert done.stderr.decode().count("\n") <= 2
+
+
+def test_a_worker_that_cannot_start_exits_with_uvicorns_startup_failure(tmp_path, monkeypatch):
+    from grlm.serve.app import CONFIG_ENV, ServeConfig, app_from_environment
+    from grlm.serve.state import CatalogSource
+    from uvicorn.config import STARTUP_FAILURE
+
+    config = ServeConfig(source=CatalogSource(str(tmp_path / "gone.grlm"), "index"))
+    monkeypatch.setenv(CONFIG_ENV, config.to_json())
+    with pytest.raises(SystemExit) as stop:
+        app_from_environment()
+    assert stop.value.code == STARTUP_FAILURE
+
+
+def test_the_device_reaches_every_worker_resolved(tmp_path):
+    from grlm.serve.app import ServeConfig
+    from grlm.serve.state import source_from
+
+    (tmp_path / "tids.json").write_text(json.dumps({"a": ["x"], "b": ["y"]}))
+    source = source_from(None, str(tmp_path / "tids.json"), "bag", "cpu")
+    config = ServeConfig.from_json(ServeConfig(source=source).to_json(), None)
+    assert config.source.device == "cpu" and config.source.mode == "bag"
+    grounder = config.source.load()
+    assert grounder.device == "cpu" and grounder.mode == "bag"
+    beside = config.source.index_beside("b.grlm")
+    assert beside.device == "cpu" and beside.kind == "index"

@@ -162,7 +162,7 @@ def test_shared_functions_reproduce_the_cpu_core(mode):
     top-k, so the kernel (which runs exactly these functions) has the CPU core as its oracle."""
     term_ids, priors, vocab = random_catalog(4, 300, 4, 12)
     grounder = Grounder(term_ids, mode=mode, term_id_length=4, priors=priors)
-    core = grounder._core
+    core = grounder._index()
     queries = random_queries(5, term_ids, vocab, 40, 4)
     ids, (offsets, credit_terms, credit_units) = grounder.prepare(queries)
     matrix = grounder.term_matrix()
@@ -202,15 +202,18 @@ def test_auto_device_falls_back_to_cpu_without_error():
 
 def test_cpu_grounder_holds_no_gpu_scorer_and_the_core_takes_none_as_the_cpu_scorer():
     grounder = Grounder({"a": ["x", "y"], "b": ["x", "z"], "c": ["x", "z"]})
-    assert grounder._gpu_scorer is None
-    core = grounder._core
+    assert grounder.snapshot()._backend is None
+    native = grounder.snapshot()._native
     queries = [["x", "y"], ["x", "z"], ["x", "q"], ["w"]]
     for query in queries:
-        assert core.ground_one(query, 2, None) == core.ground_one(query, 2)
-    for got, want in zip(core.ground_batch(queries, 2, 1, None), core.ground_batch(queries, 2, 1)):
+        assert native.ground_one(query, 2, None) == native.ground_one(query, 2)
+    for got, want in zip(
+        native.ground_batch(queries, 2, 1, None), native.ground_batch(queries, 2, 1)
+    ):
         assert np.array_equal(got, want)
     with pytest.raises(TypeError):
-        core.ground_one(["x"], 2, "gpu")  # a backend is a scorer object, not a name
+        native.ground_one(["x"], 2, "gpu")  # a backend is a scorer object, not a name
+    assert not native.scores_base(None)
 
 
 def test_max_top_k_and_default_weights_come_from_the_core():
@@ -285,14 +288,14 @@ def test_cuda_without_gpu_raises_cuda_error():
         CudaStructuralScorer(Grounder({"a": ["x"]}))
     if _core.cuda_compiled:
         with pytest.raises(CudaError, match="no CUDA device"):
-            _core.CudaStructuralScorer(Grounder({"a": ["x"]})._core, -1)
+            _core.CudaStructuralScorer(Grounder({"a": ["x"]}).snapshot()._native, -1)
 
 
 @needs_kernel
 def test_kernel_is_reported_compiled():
-    import grlm
+    from grlm.ground.backend import cuda_compiled
 
-    assert grlm.cuda_compiled() is True
+    assert cuda_compiled() is True
 
 
 # ---------------------------------------------------------------- GPU against the CPU core
@@ -318,7 +321,7 @@ CATALOGS = [(1, 1), (257, 3), (5003, 5), (20011, 5), (70001, 8)]
 def test_gpu_matches_cpu_core(mode, n, length, num_queries, k):
     grounder, scorer, term_ids, vocab = gpu_case(n, length, mode)
     queries = random_queries(n + num_queries + k, term_ids, vocab, num_queries, length)
-    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
+    expected = expected_arrays(grounder._index().structural_top_k(queries, k), k)
     got = scorer.top_k(queries, k=k)
     assert np.array_equal(got.counts, expected[2])
     assert np.array_equal(got.items, expected[0])
@@ -335,7 +338,7 @@ def test_gpu_device_path_writes_every_output_element(mode, k):
 
     grounder, scorer, term_ids, vocab = gpu_case(5003, 5, mode)
     queries = random_queries(11, term_ids, vocab, 300, 5)
-    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
+    expected = expected_arrays(grounder._index().structural_top_k(queries, k), k)
     ids, (offsets, terms, units) = scorer.prepare(queries)
     dev = torch.device("cuda", scorer.device)
     ids_t = torch.from_numpy(ids.view(np.int32)).to(dev)
@@ -371,7 +374,7 @@ def test_gpu_torch_and_numpy_inputs(mode):
     grounder, scorer, term_ids, vocab = gpu_case(20011, 5, mode)
     queries = random_queries(12, term_ids, vocab, 64, 5)
     k = 50
-    expected = expected_arrays(grounder._core.structural_top_k(queries, k), k)
+    expected = expected_arrays(grounder._index().structural_top_k(queries, k), k)
     ids, credits = scorer.prepare(queries)
     got_np = scorer.top_k(ids, k=k, credits=credits if mode == "bag" else None)
     assert np.array_equal(got_np.items, expected[0]) and np.array_equal(got_np.scores, expected[1])
@@ -476,11 +479,33 @@ def test_gpu_grounder_serves_k_above_max_top_k_on_the_cpu_scorer(mode):
 def test_gpu_scorer_is_a_backend_of_the_core_grounder(mode):
     _, _, term_ids, vocab = gpu_case(20011, 5, mode)
     gpu = Grounder(term_ids, mode=mode, term_id_length=5, device="cuda")
+    scorer = gpu.snapshot()._backend
+    assert gpu.snapshot()._native.scores_base(scorer)
     queries = random_queries(15, term_ids, vocab, 300, 5)
-    want = gpu._core.structural_top_k(queries, 50)
-    got = gpu._core.structural_top_k(queries, 50, 0, gpu._gpu_scorer)
+    want = gpu._index().structural_top_k(queries, 50)
+    got = gpu._index().structural_top_k(queries, 50, 0, scorer)
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
     other = Grounder(dict(list(term_ids.items())[:100]), mode=mode, term_id_length=5)
+    assert not other.snapshot()._native.scores_base(scorer)
     with pytest.raises(InvalidInputError, match="not over this catalog"):
-        other._core.ground_batch([["w1"]], 5, 1, gpu._gpu_scorer)
+        other.snapshot()._native.ground_batch([["w1"]], 5, 1, scorer)
+
+
+@pytest.mark.gpu
+def test_gpu_grounder_scores_a_new_base_with_a_new_scorer():
+    """A compaction gives the catalog a new base of the same size: its snapshots get a scorer of
+    their own, and the old one is refused by the new base."""
+    term_ids = {f"i{n}": [f"t{n % 7}", f"u{n % 5}"] for n in range(50)}
+    gpu = Grounder(term_ids, device="cuda")
+    old = gpu.snapshot()
+    gpu.update_items({"i3": ["t1", "u1"]})
+    assert gpu.snapshot()._backend is old._backend  # the base did not change
+    gpu.compact()
+    new = gpu.snapshot()
+    assert new._backend is not old._backend and new._native.scores_base(new._backend)
+    with pytest.raises(InvalidInputError, match="not over this catalog"):
+        new._native.ground_batch([["t1", "u1"]], 5, 1, old._backend)
+    term_ids["i3"] = ["t1", "u1"]
+    want = Grounder(term_ids).ground_batch([["t1", "u1"], ["t1"]], k=5)
+    assert list(gpu.ground_batch([["t1", "u1"], ["t1"]], k=5)) == list(want)

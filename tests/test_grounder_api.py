@@ -170,3 +170,16 @@ def test_from_file_reads_json_map_and_jsonl(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"item_id": "a", "terms": ["x"]}\n{"oops": 1}\n')
     with pytest.raises(InvalidInputError, match="bad.jsonl:2"):
         Grounder.from_file(tmp_path / "bad.jsonl")
+
+
+@pytest.mark.parametrize("term", ["日" * 100, "é" * 129 + "x", "\u2003" * 120 + "a"])
+def test_a_long_multibyte_term_is_an_input_error_everywhere(term):
+    # Before: the core cut its preview of the term inside a character (UnicodeDecodeError).
+    with pytest.raises(InvalidInputError, match="at most 256 bytes"):
+        Grounder({"a": [term]})
+    live = Grounder({"a": ["x"]})
+    for change in (live.add_items, live.upsert_items):
+        with pytest.raises(InvalidInputError, match="at most 256 bytes") as info:
+            change({"b": [term]})
+        assert term[:10] in str(info.value)  # a preview cut at a character boundary
+    assert len(live) == 1 and live.update_stats["version"] == 0

@@ -232,3 +232,47 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['index.grlm']"
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    # Before: open() waited for a writer, wedging every reload (and SIGTERM) behind it.
+    fifo = tmp_path / "catalog.grlm"
+    os.mkfifo(fifo)
+    code = f"""
+        from grlm.errors import IndexFileError
+        from grlm.ground import Grounder
+        try:
+            Grounder.load({str(fifo)!r})
+        except IndexFileError as error:
+            print(error)
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "not a regular file" in out
+
+
+def test_the_header_is_checked_before_the_file_is_read(tmp_path):
+    # Before: a 1 TiB sparse file was read whole (MemoryError) before "bad magic".
+    huge = tmp_path / "huge.bin"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 40)
+    assert "bad magic" in load_error(huge)
+    lying = tmp_path / "lying.grlm"
+    with open(lying, "wb") as f:
+        f.write(wrap(payload(), size=123))
+        f.truncate(1 << 40)
+    assert "payload size" in load_error(lying)
+
+
+def test_a_long_multibyte_term_in_an_index_is_an_index_file_error(tmp_path):
+    # Before: the core's preview of the term was cut inside a character: UnicodeDecodeError.
+    path = write(tmp_path, wrap(payload(terms=(("日" * 100).encode(),), ids=(b"a",), length=1)))
+    message = load_error(path)
+    assert str(path) in message and "日" in message

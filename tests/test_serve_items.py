@@ -63,6 +63,8 @@ def test_put_and_delete_are_seen_by_the_next_request():
         ("PUT", {"items": {"a": ["x", ""]}}, 422, "empty term"),
         ("PUT", {"items": {"": ["x"]}}, 422, "1 to 256 characters"),
         ("PUT", {"items": {"a": ["é" * 200]}}, 422, "longer than 256 bytes"),
+        # The core trims ASCII spaces only: 120 U+2003 are 360 bytes of the term (was a 500).
+        ("PUT", {"items": {"a": ["\u2003" * 120 + "a"]}}, 422, "longer than 256 bytes"),
         ("PUT", {"item": {}}, 422, "missing field 'items'"),
         ("DELETE", {"item_ids": ["nope"]}, 422, "nope"),
         ("DELETE", {"item_ids": ["i1", "i1"]}, 422, "names an item twice"),
@@ -77,6 +79,7 @@ def test_bad_changes_are_4xx_and_change_nothing(method, body, status, reason):
         assert response.status_code == status, response.text
         assert reason in response.json()["error"]
         assert c.get("/healthz").json()["items"] == 20
+        assert c.get("/healthz").json()["catalog_version"] == 1  # a refused change has no number
         _check(
             c, catalog, random_queries(24, 20, catalog), c.get("/healthz").json()["catalog_version"]
         )
@@ -169,3 +172,15 @@ def test_any_sequence_of_changes_answers_as_a_fresh_grounder(ops, seed):
                 catalog[item] = terms
             assert response.status_code == 200, response.text
         _check(c, catalog, random_queries(seed + 1, 30, catalog), len(ops) + 1)
+
+
+def test_a_change_refused_half_way_gets_a_new_version():
+    # A change is one step here (an upsert), so a refused one changes nothing; the version moves
+    # only with the catalog: a refused change after an accepted one keeps the accepted number.
+    with TestClient(make_app(Grounder({"a": ["x"], "b": ["y"]}))) as c:
+        assert c.put("/v1/items", headers=AUTH, json={"items": {"c": ["z"]}}).status_code == 200
+        refused = c.request("DELETE", "/v1/items", headers=AUTH, json={"item_ids": ["nope"]})
+        assert refused.status_code == 422
+        assert c.get("/healthz").json()["catalog_version"] == 2
+        answer = c.post("/v1/ground", json={"term_ids": [["z"]]}).json()
+        assert answer["catalog_version"] == 2 and answer["results"][0]["items"] == ["c"]

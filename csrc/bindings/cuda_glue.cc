@@ -1,5 +1,6 @@
 // Python glue of the CUDA structural scorer (compiled only when grlm_cuda is): the class
-// _core.CudaStructuralScorer, a StructuralBackend that _core.Grounder's grounding calls accept.
+// _core.CudaStructuralScorer, a StructuralBackend that _core.CatalogSnapshot's grounding calls
+// accept.
 // Conversions only; docstrings for users live in python/grlm/ground/cuda.py.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -37,7 +38,7 @@ void BindCuda(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const grlm::CudaError& e) {
-      PyErr_SetString(cuda_error.ptr(), e.what());
+      grlm_py::SetError(cuda_error, e.what());
     }
   });
 
@@ -45,12 +46,15 @@ void BindCuda(py::module_& m) {
   m.def("cuda_runtime_status", &grlm::CudaRuntimeStatus);
 
   py::class_<grlm::CudaStructuralScorer, grlm::StructuralBackend>(m, "CudaStructuralScorer")
-      .def(py::init([](const grlm::Grounder& grounder, int device) {
+      // The GPU scorer of a catalog snapshot's base segment (keeping the snapshot, and so the
+      // base's catalog, alive): the backend of that snapshot's grounding calls.
+      .def(py::init([](const grlm::CatalogSnapshot& snapshot, int device) {
+             const grlm::Grounder& base = snapshot.base();
              py::gil_scoped_release release;
-             return std::make_unique<grlm::CudaStructuralScorer>(
-                 grounder.catalog(), grounder.mode(), grounder.scorer().weights(), device);
+             return std::make_unique<grlm::CudaStructuralScorer>(base.catalog(), base.mode(),
+                                                                 base.scorer().weights(), device);
            }),
-           py::arg("grounder"), py::arg("device"), py::keep_alive<1, 2>())
+           py::arg("snapshot"), py::arg("device"), py::keep_alive<1, 2>())
       .def(py::init(
                [](const Ids& terms,
                   const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& tie_rank,

@@ -17,6 +17,7 @@ namespace py = pybind11;
 
 namespace {
 
+using grlm_py::AsBackend;
 using grlm_py::ModeName;
 using grlm_py::PackResults;
 using grlm_py::ParseMode;
@@ -38,19 +39,6 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
   }
   if (priors) catalog.SetPriors(std::move(*priors));
   return grlm::Grounder(std::move(catalog), ParseMode(mode), std::move(weights));
-}
-
-// A backend argument: None (the Grounder's CPU scorer) or a StructuralBackend. Taken as an object
-// and cast here: pybind11 accepts None for a pointer only in its second, converting overload
-// pass, which would load every argument twice on each call.
-const grlm::StructuralBackend* AsBackend(const py::object& backend) {
-  if (backend.is_none()) return nullptr;
-  if (!py::isinstance<grlm::StructuralBackend>(backend)) {
-    throw py::type_error(std::string("backend must be None or a StructuralBackend (e.g. "
-                                     "_core.CudaStructuralScorer), got ") +
-                         Py_TYPE(backend.ptr())->tp_name);
-  }
-  return backend.cast<const grlm::StructuralBackend*>();
 }
 
 // Every query prepared as Grounder::Ground prepares it.
@@ -110,13 +98,13 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const grlm::InvalidArgument& e) {
-      PyErr_SetString(invalid_input.ptr(), e.what());
+      grlm_py::SetError(invalid_input, e.what());
     } catch (const grlm::IndexFileError& e) {
-      PyErr_SetString(index_file_error.ptr(), e.what());
+      grlm_py::SetError(index_file_error, e.what());
     } catch (const grlm::ResourceError& e) {
-      PyErr_SetString(resource_error.ptr(), e.what());
+      grlm_py::SetError(resource_error, e.what());
     } catch (const grlm::Error& e) {
-      PyErr_SetString(grlm_error.ptr(), e.what());
+      grlm_py::SetError(grlm_error, e.what());
     }
   });
 
@@ -126,7 +114,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("default_position_weights", &grlm::DefaultPositionWeights, py::arg("length"));
   BindItemScore(m);
 
-  // Opaque: a backend is only passed back to Grounder's grounding calls.
+  // Opaque: a backend is only passed back to the grounding calls (CatalogSnapshot).
   py::class_<grlm::StructuralBackend>(m, "StructuralBackend");
   m.def("normalize_term",
         [](py::handle term) { return grlm::TermVocab::Normalize(Utf8View(term.ptr(), "a term")); });
@@ -145,38 +133,6 @@ PYBIND11_MODULE(_core, m) {
              py::gil_scoped_release release;
              grlm::SaveIndex(g, path);
            })
-      .def(
-          "ground_batch",
-          [](const grlm::Grounder& g, const py::sequence& queries, int k, int num_threads,
-             const py::object& backend) {
-            const QueryViews views(
-                queries);  // a copy: other threads may change `queries` meanwhile
-            std::vector<grlm::GroundResult> results;
-            {
-              py::gil_scoped_release release;
-              results = g.GroundBatch(views.queries, k, num_threads, AsBackend(backend));
-            }
-            return PackResults(results);
-          },
-          py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
-      // (hit code, item indices, scores) as plain Python values: one query needs no arrays.
-      .def(
-          "ground_one",
-          [](const grlm::Grounder& g, py::handle query, int k, const py::object& backend_object) {
-            const grlm::StructuralBackend* backend = AsBackend(backend_object);
-            grlm::GroundResult r;
-            if (backend == nullptr) {
-              r = g.Ground(TermViews(query), k);
-            } else {  // a GPU call may take a while: the term views must outlive the released GIL
-              const std::vector<std::string_view> borrowed = TermViews(query);
-              const std::vector<std::string> terms(borrowed.begin(), borrowed.end());
-              const std::vector<std::string_view> views(terms.begin(), terms.end());
-              py::gil_scoped_release release;
-              r = g.Ground(views, k, backend);
-            }
-            return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
-          },
-          py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
       // The structural top-k alone, packed like ground_batch: the oracle of the backend tests.
       .def(
           "structural_top_k",

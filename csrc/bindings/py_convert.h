@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -120,6 +121,29 @@ inline py::tuple PackResults(const std::vector<grlm::GroundResult>& results) {
     o(q + 1) = int64_t(pos);
   }
   return py::make_tuple(hits, offsets, items, scores);
+}
+
+// A backend argument: None (the Grounder's CPU scorer) or a StructuralBackend. Taken as an object
+// and cast here: pybind11 accepts None for a pointer only in its second, converting overload
+// pass, which would load every argument twice on each call.
+inline const grlm::StructuralBackend* AsBackend(const py::object& backend) {
+  if (backend.is_none()) return nullptr;
+  if (!py::isinstance<grlm::StructuralBackend>(backend)) {
+    throw py::type_error(std::string("backend must be None or a StructuralBackend (e.g. "
+                                     "_core.CudaStructuralScorer), got ") +
+                         Py_TYPE(backend.ptr())->tp_name);
+  }
+  return backend.cast<const grlm::StructuralBackend*>();
+}
+
+// Raises a Python exception of type `type` with a C++ exception's message, decoded from UTF-8
+// with replacement: a message quoting bytes that are not UTF-8 (a damaged index file) must not
+// turn into a UnicodeDecodeError.
+inline void SetError(const py::object& type, const char* what) {
+  PyObject* message = PyUnicode_DecodeUTF8(what, Py_ssize_t(std::strlen(what)), "replace");
+  if (message == nullptr) return;  // MemoryError is set
+  PyErr_SetObject(type.ptr(), message);
+  Py_DECREF(message);
 }
 
 }  // namespace grlm_py

@@ -2,7 +2,6 @@
 // Docstrings live in the Python wrappers (grlm.ground.grounder.Grounder, grlm.ground.updates).
 // Arguments are copied into C++ strings while the GIL is held; changes and batches then run with
 // the GIL released (a change may compact, which takes seconds on a large catalog).
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -18,6 +17,8 @@ namespace py = pybind11;
 
 namespace {
 
+using grlm_py::AsBackend;
+using grlm_py::ModeName;
 using grlm_py::PackResults;
 using grlm_py::QueryViews;
 using grlm_py::TermViews;
@@ -51,71 +52,55 @@ auto ItemChange(void (grlm::UpdatableGrounder::*apply)(std::span<const grlm::Cat
   };
 }
 
-// A BatchResult's arrays (see PackResults) back into results.
-std::vector<grlm::GroundResult> Unpack(const py::array_t<uint8_t>& hits,
-                                       const py::array_t<int64_t>& offsets,
-                                       const py::array_t<int64_t>& items,
-                                       const py::array_t<double>& scores) {
-  const auto h = hits.unchecked<1>();
-  const auto o = offsets.unchecked<1>();
-  const auto it = items.unchecked<1>();
-  const auto sc = scores.unchecked<1>();
-  GRLM_CHECK(o.shape(0) == h.shape(0) + 1 && it.shape(0) == sc.shape(0) && o(0) == 0 &&
-                 o(o.shape(0) - 1) == it.shape(0),
-             InvalidArgument, "base results are not packed ground_batch arrays");
-  std::vector<grlm::GroundResult> results(std::size_t(h.shape(0)));
-  for (py::ssize_t q = 0; q < h.shape(0); ++q) {
-    GRLM_CHECK(h(q) <= 2 && o(q) <= o(q + 1), InvalidArgument, "bad base result " << q);
-    results[q].hit = grlm::HitType(h(q));
-    for (int64_t i = o(q); i < o(q + 1); ++i) {
-      results[q].items.push_back(uint32_t(it(i)));
-      results[q].scores.push_back(sc(i));
-    }
-  }
-  return results;
-}
-
 }  // namespace
 
 void BindUpdatableGrounder(py::module_& m) {
   using Snapshot = grlm::CatalogSnapshot;
+  // The one read path of a catalog: every answer of grlm's Python API is one of these calls.
+  // backend: None (the CPU scorer) or a StructuralBackend built over the snapshot's base
+  // segment (the GPU scorer, see scores_base).
   py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "CatalogSnapshot")
-      .def("ground_one",
-           [](const Snapshot& s, py::handle query, int k) {
-             const grlm::GroundResult r = s.Ground(TermViews(query), k);
-             return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
-           })
+      .def(
+          "ground_one",
+          [](const Snapshot& s, py::handle query, int k, const py::object& backend_object) {
+            const grlm::StructuralBackend* backend = AsBackend(backend_object);
+            grlm::GroundResult r;
+            if (backend == nullptr) {
+              r = s.Ground(TermViews(query), k);
+            } else {  // a GPU call may take a while: the term views must outlive the released GIL
+              const std::vector<std::string_view> borrowed = TermViews(query);
+              const std::vector<std::string> terms(borrowed.begin(), borrowed.end());
+              const std::vector<std::string_view> views(terms.begin(), terms.end());
+              py::gil_scoped_release release;
+              r = s.Ground(views, k, backend);
+            }
+            return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
+          },
+          py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
       .def(
           "ground_batch",
-          [](const Snapshot& s, const py::sequence& queries, int k, int num_threads) {
-            const QueryViews views(queries);
+          [](const Snapshot& s, const py::sequence& queries, int k, int num_threads,
+             const py::object& backend_object) {
+            const grlm::StructuralBackend* backend = AsBackend(backend_object);
+            const QueryViews views(queries);  // a copy: other threads may change `queries`
             std::vector<grlm::GroundResult> results;
             {
               py::gil_scoped_release release;
-              results = s.GroundBatch(views.queries, k, num_threads);
+              results = s.GroundBatch(views.queries, k, num_threads, backend);
             }
             return PackResults(results);
           },
-          py::arg("queries"), py::arg("k"), py::arg("num_threads"))
-      .def("merge_batch",
-           [](const Snapshot& s, const py::sequence& queries, int k,
-              const py::array_t<uint8_t>& hits, const py::array_t<int64_t>& offsets,
-              const py::array_t<int64_t>& items, const py::array_t<double>& scores,
-              int num_threads) {
-             const QueryViews views(queries);
-             auto base = Unpack(hits, offsets, items, scores);
-             std::vector<grlm::GroundResult> results;
-             {
-               py::gil_scoped_release release;
-               results = s.MergeBatch(views.queries, k, std::move(base), num_threads);
-             }
-             return PackResults(results);
+          py::arg("queries"), py::arg("k"), py::arg("num_threads"), py::arg("backend") = py::none())
+      .def("scores_base",
+           [](const Snapshot& s, const py::object& backend) {
+             const grlm::StructuralBackend* b = AsBackend(backend);
+             return b != nullptr && s.ScoresBase(*b);
            })
-      .def("base_k", &Snapshot::BaseK)
-      .def_property_readonly("base",
-                             [](const Snapshot& s) {
-                               return std::const_pointer_cast<grlm::Grounder>(s.shared_base());
-                             })
+      .def_property_readonly("mode", [](const Snapshot& s) { return ModeName(s.base().mode()); })
+      .def_property_readonly("weights",
+                             [](const Snapshot& s) { return s.base().scorer().weights(); })
+      .def_property_readonly("term_id_length",
+                             [](const Snapshot& s) { return s.base().catalog().term_id_length(); })
       .def("__len__", &Snapshot::size)
       .def("__getitem__",
            [](const Snapshot& s, int64_t position) {
@@ -137,10 +122,10 @@ void BindUpdatableGrounder(py::module_& m) {
       .def_property_readonly("num_tombstones", &Snapshot::num_tombstones)
       .def_property_readonly("num_delta_segments", &Snapshot::num_delta_segments)
       .def_property_readonly("pending", &Snapshot::pending)
-      .def_property_readonly("pristine", &Snapshot::pristine)
       .def("memory_bytes", &Snapshot::MemoryBytes)
       .def_property_readonly("version", &Snapshot::version);
 
+  m.attr("DEFAULT_COMPACT_THRESHOLD") = grlm::UpdatableGrounder::kDefaultCompactThreshold;
   py::class_<grlm::UpdatableGrounder>(m, "UpdatableGrounder")
       .def(py::init([](std::shared_ptr<grlm::Grounder> base, std::size_t compact_threshold) {
              return std::make_unique<grlm::UpdatableGrounder>(std::move(base), compact_threshold);
@@ -156,6 +141,15 @@ void BindUpdatableGrounder(py::module_& m) {
            })
       .def("compact", &grlm::UpdatableGrounder::Compact, py::call_guard<py::gil_scoped_release>())
       .def("save", &grlm::UpdatableGrounder::Save, py::call_guard<py::gil_scoped_release>())
+      .def("index",
+           [](grlm::UpdatableGrounder& g) {
+             std::shared_ptr<const grlm::Grounder> index;
+             {
+               py::gil_scoped_release release;
+               index = g.Index();
+             }
+             return std::const_pointer_cast<grlm::Grounder>(index);
+           })
       .def("snapshot",
            [](const grlm::UpdatableGrounder& g) {
              return std::const_pointer_cast<Snapshot>(g.snapshot());

@@ -65,6 +65,9 @@ void FillStructural(std::vector<ScoredItem> top, GroundResult* result) {
 const StructuralBackend& Grounder::BackendFor(const StructuralBackend* backend, int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   if (backend == nullptr || backend == scorer_.get()) return *scorer_;
+  GRLM_CHECK(backend->catalog() == nullptr || backend->catalog() == catalog_.get(), InvalidArgument,
+             "the structural backend is not over this catalog (it was built from another one, "
+             "e.g. the base of a catalog before a compaction)");
   GRLM_CHECK(backend->mode() == mode() && backend->num_items() == catalog_->size(), InvalidArgument,
              "the structural backend (" << backend->num_items() << " items, mode "
                                         << int(backend->mode()) << ") is not over this catalog ("

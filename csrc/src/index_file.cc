@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <random>
+#include <span>
 #include <string_view>
 #include <type_traits>
 
@@ -102,39 +105,11 @@ std::string SystemError(const std::string& what, const std::string& path) {
   return what + " " + path + ": " + std::strerror(errno);
 }
 
-// The whole file, read through one descriptor so that what is checked (a regular file, its size)
-// is what is read.
-std::string ReadRegularFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  GRLM_CHECK(fd >= 0, IndexFileError, SystemError("cannot open index file", path));
-  struct stat info{};
-  std::string bytes;
-  std::string error;
-  if (::fstat(fd, &info) != 0) {
-    error = SystemError("cannot stat index file", path);
-  } else if (!S_ISREG(info.st_mode)) {
-    error = path + ": not a regular file" + (S_ISDIR(info.st_mode) ? " (a directory)" : "");
-  } else {
-    bytes.resize(std::size_t(info.st_size));
-    std::size_t done = 0;
-    while (done < bytes.size() && error.empty()) {
-      const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
-      if (got > 0) {
-        done += std::size_t(got);
-      } else if (got == 0) {
-        error = path + ": index file shrank while being read";
-      } else if (errno != EINTR) {
-        error = SystemError("cannot read index file", path);
-      }
-    }
-  }
-  ::close(fd);
-  GRLM_CHECK(error.empty(), IndexFileError, error);
-  return bytes;
-}
-
-Grounder ParseIndex(std::string_view bytes, const std::string& path) {
-  Reader header(bytes, path);
+// Checks the header at the start of bytes (magic, format version, payload size against
+// file_size, the size of the whole file) and returns the payload size. Runs before anything but
+// the header is read, so a file of another kind costs no memory and no reading.
+uint64_t CheckHeader(std::string_view bytes, uint64_t file_size, const std::string& path) {
+  Reader header(bytes.substr(0, kHeaderBytes), path);
   char magic[sizeof(kMagic)];
   for (char& ch : magic) ch = header.Get<char>("magic");
   GRLM_CHECK(std::memcmp(magic, kMagic, sizeof(kMagic)) == 0, IndexFileError,
@@ -145,10 +120,73 @@ Grounder ParseIndex(std::string_view bytes, const std::string& path) {
                   << kFormatVersion << ")");
   const auto size = header.Get<uint64_t>("payload size");
   // Compared with what remains, never summed with the header: a huge size must not wrap around.
-  GRLM_CHECK(header.remaining() >= kChecksumBytes && size == header.remaining() - kChecksumBytes,
+  const uint64_t after_header = file_size - kHeaderBytes;
+  GRLM_CHECK(after_header >= kChecksumBytes && size == after_header - kChecksumBytes,
              IndexFileError,
-             path << ": field 'payload size' = " << size << " but the file holds "
-                  << header.remaining() << " bytes after the header (truncated or damaged)");
+             path << ": field 'payload size' = " << size << " but the file holds " << after_header
+                  << " bytes after the header (truncated or damaged)");
+  return size;
+}
+
+// Reads exactly bytes.size() bytes at the descriptor's position; an error message, or "".
+std::string ReadExactly(int fd, std::span<char> bytes, const std::string& path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (got > 0) {
+      done += std::size_t(got);
+    } else if (got == 0) {
+      return path + ": index file shrank while being read";
+    } else if (errno != EINTR) {
+      return SystemError("cannot read index file", path);
+    }
+  }
+  return "";
+}
+
+// The whole file, read through one descriptor so that what is checked (a regular file, its size,
+// its header) is what is read. Anything but a regular file is refused before it is opened (a
+// FIFO's open would wait for a writer), and the header is checked before the rest is read.
+std::string ReadIndexFile(const std::string& path) {
+  struct stat info{};
+  GRLM_CHECK(::stat(path.c_str(), &info) == 0, IndexFileError,
+             SystemError("cannot open index file", path));
+  GRLM_CHECK(S_ISREG(info.st_mode), IndexFileError,
+             path << ": not a regular file" << (S_ISDIR(info.st_mode) ? " (a directory)" : ""));
+  // O_NONBLOCK: should a FIFO replace the file meanwhile, its open does not wait (fstat then
+  // refuses it); it changes nothing for a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  GRLM_CHECK(fd >= 0, IndexFileError, SystemError("cannot open index file", path));
+  std::string bytes;
+  std::string error;
+  if (::fstat(fd, &info) != 0) {
+    error = SystemError("cannot stat index file", path);
+  } else if (!S_ISREG(info.st_mode)) {
+    error = path + ": not a regular file";
+  } else {
+    const auto file_size = uint64_t(info.st_size);
+    std::string header(std::min<uint64_t>(file_size, kHeaderBytes), '\0');
+    error = ReadExactly(fd, header, path);
+    try {
+      if (error.empty()) CheckHeader(header, file_size, path);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    if (error.empty()) {
+      bytes.reserve(std::size_t(file_size));  // std::bad_alloc for a file larger than memory
+      bytes = std::move(header);
+      bytes.resize(std::size_t(file_size));
+      error = ReadExactly(fd, std::span<char>(bytes).subspan(kHeaderBytes), path);
+    }
+  }
+  ::close(fd);
+  GRLM_CHECK(error.empty(), IndexFileError, error);
+  return bytes;
+}
+
+Grounder ParseIndex(std::string_view bytes, const std::string& path) {
+  const uint64_t size = CheckHeader(bytes, bytes.size(), path);
   const std::string_view body = bytes.substr(kHeaderBytes, size);
   uint64_t checksum;
   std::memcpy(&checksum, bytes.data() + kHeaderBytes + size, sizeof(checksum));
@@ -231,6 +269,23 @@ bool WriteAll(int fd, std::string_view bytes) {
   return true;
 }
 
+// load(), letting only IndexFileError and ResourceError out: running out of memory is a
+// ResourceError, anything else the file made the core refuse is an IndexFileError naming it.
+template <typename Load>
+Grounder OnlyIndexErrors(const Load& load, const std::string& path) {
+  try {
+    return load();
+  } catch (const IndexFileError&) {
+    throw;
+  } catch (const ResourceError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    GRLM_CHECK(false, ResourceError, path << ": not enough memory to load this index file");
+  } catch (const std::exception& e) {
+    GRLM_CHECK(false, IndexFileError, path << ": " << e.what());
+  }
+}
+
 }  // namespace
 
 void SaveIndex(const Grounder& grounder, const std::string& path) {
@@ -274,11 +329,11 @@ void SaveIndex(const Grounder& grounder, const std::string& path) {
 Grounder LoadIndex(const std::string& path) {
   GRLM_CHECK(path.find('\0') == std::string::npos, IndexFileError,
              "index path contains a NUL character: '" << path.c_str() << "\\0...'");
-  return ParseIndex(ReadRegularFile(path), path);
+  return OnlyIndexErrors([&] { return ParseIndex(ReadIndexFile(path), path); }, path);
 }
 
 Grounder ParseIndexBytes(std::string_view bytes, const std::string& name) {
-  return ParseIndex(bytes, name);
+  return OnlyIndexErrors([&] { return ParseIndex(bytes, name); }, name);
 }
 
 }  // namespace grlm

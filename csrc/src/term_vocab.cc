@@ -56,7 +56,7 @@ TermId TermVocab::Intern(std::string_view raw) {
   const std::string_view term = NormalizeInto(raw, &buffer);
   GRLM_CHECK(term.size() <= kMaxTermBytes, InvalidArgument,
              "a catalog term has at most " << kMaxTermBytes << " bytes, got " << term.size()
-                                           << ": '" << term.substr(0, 40) << "...'");
+                                           << ": '" << Utf8Prefix(term, 40) << "...'");
   GRLM_CHECK(terms_.size() < kPadTerm, InvalidArgument, "term vocabulary is full");
   const auto next = TermId(terms_.size());
   const TermId id =

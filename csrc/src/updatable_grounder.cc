@@ -77,8 +77,6 @@ int CatalogSnapshot::FirstK(std::size_t s, int k) const {
   return std::min(FullK(s, k), int(std::min<int64_t>(int64_t(k) + margin, INT_MAX)));
 }
 
-int CatalogSnapshot::BaseK(int k) const { return FirstK(0, k); }
-
 std::size_t CatalogSnapshot::delta_size() const {
   std::size_t n = 0;
   for (const auto& seg : segments_) n += seg.live();
@@ -141,6 +139,7 @@ uint64_t CatalogSnapshot::Position(uint64_t key) const {
 const std::string& CatalogSnapshot::ItemIdAt(std::size_t position) const {
   GRLM_CHECK(position < size(), InvalidArgument,
              "item position " << position << " out of range for " << size() << " items");
+  if (pristine()) return base_->catalog().ItemId(uint32_t(position));
   // The live key with `position` live keys below it: the smallest key whose successor has more.
   uint64_t low = 0;
   uint64_t high = next_key_;  // Position(high) == size() > position
@@ -249,7 +248,8 @@ Catalog CatalogSnapshot::BuildCatalog() const {
 // --- CatalogSnapshot: grounding --------------------------------------------------------------
 
 GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int k,
-                                    std::span<const GroundResult> answers) const {
+                                    std::span<const GroundResult> answers,
+                                    const StructuralBackend* backend) const {
   // A segment's answer at FirstK holds its k best live items unless tombstones took more than
   // the margin and the answer was full; then the segment is asked again at FullK.
   std::vector<GroundResult> again(num_segments());
@@ -261,7 +261,7 @@ GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int
     const auto live = std::count_if(answers[s].items.begin(), answers[s].items.end(),
                                     [&](uint32_t item) { return !IsDead(s, item); });
     if (live < k) {
-      again[s] = SegmentGrounder(s).Ground(terms, FullK(s, k));
+      again[s] = SegmentGrounder(s).Ground(terms, FullK(s, k), s == 0 ? backend : nullptr);
       answer[s] = &again[s];
     }
   }
@@ -311,41 +311,37 @@ GroundResult CatalogSnapshot::Merge(std::span<const std::string_view> terms, int
   return result;
 }
 
-GroundResult CatalogSnapshot::Ground(std::span<const std::string_view> terms, int k) const {
+GroundResult CatalogSnapshot::Ground(std::span<const std::string_view> terms, int k,
+                                     const StructuralBackend* backend) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  if (pristine()) return base_->Ground(terms, k);
+  if (pristine()) return base_->Ground(terms, k, backend);
   std::vector<GroundResult> answers(num_segments());
-  for (std::size_t s = 0; s < num_segments(); ++s) {
+  answers[0] = base_->Ground(terms, FirstK(0, k), backend);
+  for (std::size_t s = 1; s < num_segments(); ++s) {
     answers[s] = SegmentGrounder(s).Ground(terms, FirstK(s, k));
   }
-  return Merge(terms, k, answers);
+  return Merge(terms, k, answers, backend);
 }
 
 std::vector<GroundResult> CatalogSnapshot::GroundBatch(const Queries& queries, int k,
-                                                       int num_threads) const {
+                                                       int num_threads,
+                                                       const StructuralBackend* backend) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  if (pristine()) return base_->GroundBatch(queries, k, num_threads);
-  return MergeBatch(queries, k, base_->GroundBatch(queries, BaseK(k), num_threads), num_threads);
-}
-
-std::vector<GroundResult> CatalogSnapshot::MergeBatch(const Queries& queries, int k,
-                                                      std::vector<GroundResult> base_results,
-                                                      int num_threads) const {
-  GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  GRLM_CHECK(base_results.size() == queries.size(), InvalidArgument,
-             "got " << base_results.size() << " base results for " << queries.size() << " queries");
-  if (pristine()) return base_results;
-  std::vector<std::vector<GroundResult>> delta(segments_.size());
+  if (pristine()) return base_->GroundBatch(queries, k, num_threads, backend);
+  // Each segment grounds the whole batch (the base's misses in one backend call), then each
+  // query's answers merge.
+  std::vector<std::vector<GroundResult>> by_segment(num_segments());
+  by_segment[0] = base_->GroundBatch(queries, FirstK(0, k), num_threads, backend);
   for (std::size_t s = 1; s < num_segments(); ++s) {
-    delta[s - 1] = SegmentGrounder(s).GroundBatch(queries, FirstK(s, k), num_threads);
+    by_segment[s] = SegmentGrounder(s).GroundBatch(queries, FirstK(s, k), num_threads);
   }
+  std::vector<GroundResult> results(queries.size());
   std::vector<GroundResult> answers(num_segments());
   for (std::size_t q = 0; q < queries.size(); ++q) {
-    answers[0] = std::move(base_results[q]);
-    for (std::size_t s = 1; s < num_segments(); ++s) answers[s] = std::move(delta[s - 1][q]);
-    base_results[q] = Merge(queries[q], k, answers);
+    for (std::size_t s = 0; s < num_segments(); ++s) answers[s] = std::move(by_segment[s][q]);
+    results[q] = Merge(queries[q], k, answers, backend);
   }
-  return base_results;
+  return results;
 }
 
 // --- UpdatableGrounder: writing ---------------------------------------------------------------
@@ -507,25 +503,28 @@ void UpdatableGrounder::Publish(std::shared_ptr<CatalogSnapshot> next) {
   snapshot_.Publish(std::move(next));
 }
 
-void UpdatableGrounder::Compact() {
-  std::lock_guard<std::mutex> lock(write_mutex_);
-  const auto current = snapshot_.Load();
-  if (current->pristine()) return;
+std::shared_ptr<const CatalogSnapshot> UpdatableGrounder::CompactLocked() {
+  auto current = snapshot_.Load();
+  if (current->pristine()) return current;
   auto next = Compacted(*current);
   ++next->version_;
-  snapshot_.Publish(std::move(next));
+  snapshot_.Publish(next);
+  return next;
+}
+
+void UpdatableGrounder::Compact() {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  CompactLocked();
 }
 
 void UpdatableGrounder::Save(const std::string& path) {
   std::lock_guard<std::mutex> lock(write_mutex_);
-  auto current = snapshot_.Load();
-  if (!current->pristine()) {
-    auto next = Compacted(*current);
-    ++next->version_;
-    snapshot_.Publish(next);
-    current = std::move(next);
-  }
-  SaveIndex(*current->base_, path);
+  SaveIndex(CompactLocked()->base(), path);
+}
+
+std::shared_ptr<const Grounder> UpdatableGrounder::Index() {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  return CompactLocked()->base_;
 }
 
 }  // namespace grlm

@@ -1,6 +1,7 @@
 // UTF-8 validation shared by the term vocabulary and the catalog (private to the core).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -38,6 +39,15 @@ inline bool IsValidUtf8(std::string_view s) {
     p += extra + 1;
   }
   return true;
+}
+
+// The first bytes of s, at most max_bytes, cut at a character boundary (s is valid UTF-8): a
+// preview of a long string for an error message, which must decode too.
+inline std::string_view Utf8Prefix(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  std::size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
 }
 
 }  // namespace grlm

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "counting_backend.h"
 #include "grlm/error.h"
 #include "grlm/index_file.h"
 #include "grlm/updatable_grounder.h"
@@ -290,8 +291,8 @@ TEST_CASE("ReadersSeeWholeChangesWhileAWriterRuns") {
 }
 
 TEST_CASE("ManyTombstonesAskTheBaseAgain") {
-  // More tombstones than BaseK's margin, most of them on the best answers: the first base answer
-  // runs out of live items and the base is asked for k plus every tombstone.
+  // More tombstones than the base's FirstK margin, most of them on the best answers: the first
+  // base answer runs out of live items and the base is asked for k plus every tombstone.
   for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
     std::mt19937 rng(7);
     Model m;
@@ -310,5 +311,44 @@ TEST_CASE("ManyTombstonesAskTheBaseAgain") {
       CHECK(live.snapshot()->num_tombstones() > 16u + 7u);
       CHECK(SameAnswers(live, m, 3, mode, rng));
     }
+  }
+}
+
+TEST_CASE("ABackendScoresTheBaseSegment") {
+  // The base segment's structural top-k on a backend (the GPU's place), the delta segments and
+  // the merge on the CPU: the answers are the CPU's. After a compaction replaced the base, the
+  // old base's backend is refused, not used on the new catalog of the same size.
+  for (auto mode : {grlm::ScoreMode::kPositional, grlm::ScoreMode::kBag}) {
+    std::mt19937 rng(11);
+    Model m;
+    for (int i = 0; i < 200; ++i)
+      m.items.emplace_back("i" + std::to_string(i), RandomTerms(rng, 3));
+    grlm::UpdatableGrounder live(Base(m, 3, mode), /*compact_threshold=*/100000);
+    std::vector<std::string> gone;
+    for (int i = 0; i < 40; ++i) gone.push_back("i" + std::to_string(i * 5));
+    live.RemoveItems(gone);
+    live.AddItems(std::vector<grlm::CatalogItem>{{"new", {"ab", "c"}, std::nullopt}});
+    const auto snap = live.snapshot();
+    grlm_test::CountingBackend backend(snap->base(), /*max_k=*/40);
+    std::vector<Terms> queries;
+    for (int q = 0; q < 40; ++q) queries.push_back(RandomTerms(rng, 3));
+    std::vector<std::vector<std::string_view>> views;
+    for (const auto& q : queries) views.emplace_back(q.begin(), q.end());
+    const grlm::CatalogSnapshot::Queries spans(views.begin(), views.end());
+    for (int k : {1, 3, 10, 100}) {
+      const auto want = snap->GroundBatch(spans, k, 2);
+      const auto got = snap->GroundBatch(spans, k, 2, &backend);
+      for (std::size_t q = 0; q < spans.size(); ++q) {
+        CHECK(got[q].items == want[q].items);
+        CHECK(got[q].scores == want[q].scores);
+        CHECK(got[q].hit == want[q].hit);
+        const auto one = snap->Ground(spans[q], k, &backend);
+        CHECK(one.items == want[q].items);
+      }
+    }
+    CHECK(backend.calls.load() > 0);
+    live.UpdateItems(std::vector<grlm::CatalogItem>{{"i1", {"a", "b"}, std::nullopt}});
+    live.Compact();
+    CHECK_THROWS_AS(live.snapshot()->GroundBatch(spans, 3, 1, &backend), grlm::InvalidArgument);
   }
 }

@@ -490,6 +490,7 @@ std::vector<std::vector<ScoredItem>> CudaStructuralScorer::TopK(
 ScoreMode CudaStructuralScorer::mode() const { return impl_->mode; }
 int CudaStructuralScorer::term_id_length() const { return impl_->length; }
 std::size_t CudaStructuralScorer::num_items() const { return impl_->num_items; }
+const Catalog* CudaStructuralScorer::catalog() const { return impl_->catalog; }
 int CudaStructuralScorer::device() const { return impl_->device; }
 std::size_t CudaStructuralScorer::DeviceMemoryBytes() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

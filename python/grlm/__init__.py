@@ -4,11 +4,5 @@
 faiss, triton) are imported by the submodules that need them.
 """
 
+# The one source of the version: pyproject.toml (scikit-build-core) and CMakeLists.txt read it.
 __version__ = "0.1.0"
-
-
-def cuda_compiled() -> bool:
-    """Whether the compiled core was built with the CUDA structural-scoring kernel."""
-    from grlm import _core
-
-    return bool(_core.cuda_compiled)

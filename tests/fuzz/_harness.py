@@ -29,8 +29,23 @@ def _load_libfuzzer_globally() -> None:
         sys.setdlopenflags(flags)
 
 
-def run(test_one_input: Callable[[bytes], None], setup: Callable[[], None] | None = None) -> None:
-    """Fuzzes test_one_input (libFuzzer flags in sys.argv), or replays inputs with --replay."""
+def _seed(corpus: Path, seeds: list[bytes]) -> None:
+    """Writes seeds into an empty corpus folder (a fuzzer starting from nothing may never reach
+    past a format's first check)."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    if not any(corpus.iterdir()):
+        for n, data in enumerate(seeds):
+            (corpus / f"seed-{n:03d}").write_bytes(data)
+
+
+def run(
+    test_one_input: Callable[[bytes], None],
+    setup: Callable[[], None] | None = None,
+    seeds: Callable[[], list[bytes]] | None = None,
+) -> None:
+    """Fuzzes test_one_input (libFuzzer flags in sys.argv), or replays inputs with --replay.
+    seeds: the starting inputs, written into the corpus folder (the first argument that is not
+    a flag) when it is empty."""
     if "--replay" in sys.argv:
         paths = [Path(p) for p in sys.argv[sys.argv.index("--replay") + 1 :]]
         files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
@@ -43,10 +58,16 @@ def run(test_one_input: Callable[[bytes], None], setup: Callable[[], None] | Non
     import atheris
 
     _load_libfuzzer_globally()
-    with atheris.instrument_imports(include=["grlm"]):
+    # _index_bytes: the Python reader of the index format (its branches guide fuzz_load where the
+    # core has no coverage instrumentation).
+    with atheris.instrument_imports(include=["grlm", "_index_bytes"]):
+        import _index_bytes  # noqa: F401
         import grlm.decoding.trie
         import grlm.ground
         import grlm.term_ids  # noqa: F401
+    corpora = [Path(a) for a in sys.argv[1:] if not a.startswith("-")]
+    if seeds and corpora:  # after the imports above: what seeds() imports is instrumented
+        _seed(corpora[0], seeds())
     if setup:
         setup()
     # internal_libfuzzer: the libFuzzer loaded above, which the core's coverage is bound to.

@@ -110,6 +110,7 @@ class CudaStructuralScorer final : public StructuralBackend {
   ScoreMode mode() const override;
   int term_id_length() const;
   std::size_t num_items() const override;
+  const Catalog* catalog() const override;
   int device() const;
   // Device memory held now (catalog, credit table, workspace), in bytes.
   std::size_t DeviceMemoryBytes() const;
@@ -161,6 +162,7 @@ inline void CudaStructuralScorer::TopKBatch(std::span<const PreparedQuery* const
 inline ScoreMode CudaStructuralScorer::mode() const { detail::ThrowCudaNotCompiled(); }
 inline int CudaStructuralScorer::term_id_length() const { detail::ThrowCudaNotCompiled(); }
 inline std::size_t CudaStructuralScorer::num_items() const { detail::ThrowCudaNotCompiled(); }
+inline const Catalog* CudaStructuralScorer::catalog() const { detail::ThrowCudaNotCompiled(); }
 inline int CudaStructuralScorer::device() const { detail::ThrowCudaNotCompiled(); }
 inline std::size_t CudaStructuralScorer::DeviceMemoryBytes() const {
   detail::ThrowCudaNotCompiled();

@@ -17,9 +17,12 @@ namespace grlm {
 // thrown. A path holding a NUL character is refused (InvalidArgument), never cut short.
 void SaveIndex(const Grounder& grounder, const std::string& path);
 // Throws IndexFileError, naming the file and the field, on anything but a valid index file:
-// missing, not a regular file, truncated, corrupted, unknown version, or values the core refuses.
-// Every count is checked against the bytes that remain before anything is allocated for it, so
-// loading takes at most the file's size plus the index it describes.
+// missing, not a regular file (refused before it is opened: a FIFO never blocks), truncated,
+// corrupted, unknown version, or values the core refuses; ResourceError when memory runs out. No
+// other exception leaves it. The header (magic, version, payload size against the file's size)
+// is checked before the rest is read, and every count is checked against the bytes that remain
+// before anything is allocated for it, so loading takes at most the file's size plus the index
+// it describes.
 Grounder LoadIndex(const std::string& path);
 // LoadIndex for the bytes of a file already in memory; name stands for the file in messages.
 Grounder ParseIndexBytes(std::string_view bytes, const std::string& name);

@@ -53,6 +53,7 @@ class StructuralScorer final : public StructuralBackend {
 
   ScoreMode mode() const override { return mode_; }
   std::size_t num_items() const override { return catalog_.size(); }
+  const Catalog* catalog() const override { return &catalog_; }
   int max_top_k() const override { return INT32_MAX; }
   const std::vector<double>& weights() const { return weights_; }
   std::size_t MemoryBytes() const;

@@ -11,6 +11,7 @@
 
 namespace grlm {
 
+class Catalog;
 struct PreparedQuery;
 struct ScoredItem;
 
@@ -20,6 +21,10 @@ class StructuralBackend {
 
   virtual ScoreMode mode() const = 0;
   virtual std::size_t num_items() const = 0;
+  // The catalog the backend was built from (it must outlive the backend), or nullptr for one
+  // built from raw arrays. A Grounder refuses a backend built from another catalog: after a
+  // compaction, a backend of the old base would otherwise pass a size check.
+  virtual const Catalog* catalog() const = 0;
   // The largest k TopKBatch serves; a Grounder serves a larger k with its CPU scorer.
   virtual int max_top_k() const = 0;
   // results[q] = the top-k of queries[q] by (score desc, tie rank asc), scores > 0 only, for

@@ -55,22 +55,19 @@ struct CatalogItem {
 class CatalogSnapshot {
  public:
   // Grounder::Ground on the current catalog; items are positions in the current order.
-  GroundResult Ground(std::span<const std::string_view> terms, int k) const;
-  GroundResult Ground(std::initializer_list<std::string_view> terms, int k) const {
-    return Ground(std::span<const std::string_view>(terms.begin(), terms.size()), k);
+  // backend: where the base segment's structural top-k runs (nullptr: its CPU scorer), as for
+  // Grounder::Ground: it must be built over base(). Delta segments and the merge run on the CPU.
+  GroundResult Ground(std::span<const std::string_view> terms, int k,
+                      const StructuralBackend* backend = nullptr) const;
+  GroundResult Ground(std::initializer_list<std::string_view> terms, int k,
+                      const StructuralBackend* backend = nullptr) const {
+    return Ground(std::span<const std::string_view>(terms.begin(), terms.size()), k, backend);
   }
   using Queries = std::vector<std::span<const std::string_view>>;
-  std::vector<GroundResult> GroundBatch(const Queries& queries, int k, int num_threads = 0) const;
-  // For a base segment scored elsewhere (e.g. on the GPU): base_results[q] must equal
-  // base().Ground(queries[q], BaseK(k)). Returns GroundBatch's answers.
-  std::vector<GroundResult> MergeBatch(const Queries& queries, int k,
-                                       std::vector<GroundResult> base_results,
-                                       int num_threads = 0) const;
-  // The k the base segment is asked for first: k plus a margin for its tombstones. A query whose
-  // answer then holds fewer than k live items (more tombstones hit than the margin) asks the
-  // segment again for k plus every tombstone, which is always enough. Likewise for each delta
-  // segment.
-  int BaseK(int k) const;
+  // Ground of every query; the base segment's misses are one backend->TopKBatch call (one GPU
+  // batch on the CUDA backend), as in Grounder::GroundBatch.
+  std::vector<GroundResult> GroundBatch(const Queries& queries, int k, int num_threads = 0,
+                                        const StructuralBackend* backend = nullptr) const;
 
   std::size_t size() const { return size_; }
   // Id of the item at position (0 <= position < size()); throws InvalidArgument otherwise.
@@ -85,7 +82,11 @@ class CatalogSnapshot {
   Catalog BuildCatalog() const;
 
   const Grounder& base() const { return *base_; }
-  std::shared_ptr<const Grounder> shared_base() const { return base_; }
+  // Whether backend was built over this snapshot's base segment (a compaction gives the next
+  // snapshots a new base, which needs a backend of its own).
+  bool ScoresBase(const StructuralBackend& backend) const {
+    return backend.catalog() == &base_->catalog();
+  }
   // Live items in delta segments.
   std::size_t delta_size() const;
   // Tombstones over the base and over delta segments.
@@ -151,9 +152,11 @@ class CatalogSnapshot {
   // Calls visit(location) for every live item, in the current order.
   void ForEachLive(const std::function<void(Location)>& visit) const;
   uint64_t Position(uint64_t key) const;
-  // The answer from every segment's answer at FirstK (answers[s] for segment s).
+  // The answer from every segment's answer at FirstK (answers[s] for segment s). A segment
+  // whose answer lost more items to tombstones than FirstK's margin is asked again at FullK
+  // (the base on backend).
   GroundResult Merge(std::span<const std::string_view> terms, int k,
-                     std::span<const GroundResult> answers) const;
+                     std::span<const GroundResult> answers, const StructuralBackend* backend) const;
 
   std::shared_ptr<const Grounder> base_;
   std::vector<uint32_t> tombstones_;    // sorted base indices
@@ -190,6 +193,9 @@ class UpdatableGrounder {
   void Compact();
   // Writes the current catalog as an index file (SaveIndex); compacts first.
   void Save(const std::string& path);
+  // The current catalog as one built index (its vocabulary, term matrix and tie ranks); compacts
+  // first.
+  std::shared_ptr<const Grounder> Index();
 
   std::shared_ptr<const CatalogSnapshot> snapshot() const { return snapshot_.Load(); }
   GroundResult Ground(std::span<const std::string_view> terms, int k) const {
@@ -209,6 +215,8 @@ class UpdatableGrounder {
   // Publishes next, compacting it first when it passed the threshold. Holds write_mutex_.
   void Publish(std::shared_ptr<CatalogSnapshot> next);
   std::shared_ptr<CatalogSnapshot> Compacted(const CatalogSnapshot& state) const;
+  // Compacts the current snapshot unless it is pristine, and returns it. Holds write_mutex_.
+  std::shared_ptr<const CatalogSnapshot> CompactLocked();
   // Appends a segment of items (any order) to state and merges the newest segments as needed.
   static void AddSegment(CatalogSnapshot* state, std::vector<CatalogSnapshot::DeltaItem> items);
   // Drops segments without live items and recounts state's size.

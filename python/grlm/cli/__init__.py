@@ -23,7 +23,14 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="grlm", description=__doc__.splitlines()[0])
+    from grlm import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="grlm",
+        description="grlm: generative recommendation with Term IDs — term generation, "
+        "fine-tuning, grounding and serving.",
+    )
+    parser.add_argument("--version", action="version", version=f"grlm {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"grlm.cli.{name}").register(subparsers)

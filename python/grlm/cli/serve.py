@@ -5,7 +5,8 @@ Exit codes (as for ``grlm ground``):
 0  the server was stopped with Ctrl-C (SIGINT); SIGTERM also stops it gracefully, and the
    process then ends by that signal, as uvicorn does;
 1  the server could not start listening (e.g. the port is taken);
-2  usage error: bad options, the ``serve`` extra missing, a bad admin token;
+2  usage error: bad options, the ``serve`` extra missing, a bad admin token, ``--device cuda``
+   without a usable GPU;
 3  the catalog (--tids, --index), the model (--model) or --token-file cannot be read.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from grlm.ground.backend import DEVICES
 
 EXIT_OK, EXIT_LISTEN, EXIT_USAGE, EXIT_BAD_FILE = 0, 1, 2, 3
 
@@ -31,7 +34,8 @@ endpoints answer 403.
 exit codes:
   0  stopped
   1  cannot listen (address in use, permission)
-  2  usage error, the serve extra missing (pip install 'grlm[serve]'), a bad admin token
+  2  usage error, the serve extra missing (pip install 'grlm[serve]'), a bad admin token,
+     --device cuda without a GPU
   3  the catalog, the model or the token file cannot be read"""
 
 
@@ -52,6 +56,12 @@ def register(subparsers) -> None:
         choices=["positional", "bag"],
         default="positional",
         help="structural mode of a catalog given with --tids",
+    )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where structural grounding runs (auto: the GPU when one is visible)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -103,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401
     except ImportError as error:
         return _fail(f"{error.name} is missing: pip install 'grlm[serve]'", EXIT_USAGE)
-    from grlm.errors import GrlmError
+    from grlm.errors import CudaError, GrlmError
+    from grlm.ground.backend import resolve_device
     from grlm.serve.app import CONFIG_ENV, ServeConfig, create_app
     from grlm.serve.auth import read_token
     from grlm.serve.limits import Limits
@@ -131,13 +142,17 @@ def run(args: argparse.Namespace) -> int:
     except GrlmError as error:
         return _fail(str(error).replace("limit max_", "--max-").replace("_", "-"), EXIT_USAGE)
     try:
+        device = resolve_device(args.device)  # "auto" once, here: every worker then agrees
+    except CudaError as error:
+        return _fail(str(error), EXIT_USAGE)
+    try:
         token = read_token(args.token_file)
     except OSError as error:
         return _fail(f"{args.token_file}: cannot read the token: {error.strerror}", EXIT_BAD_FILE)
     except ValueError as error:
         return _fail(str(error), EXIT_USAGE)
     config = ServeConfig(
-        source=source_from(args.index, args.tids, args.mode),
+        source=source_from(args.index, args.tids, args.mode, device),
         limits=limits,
         token=token,
         model_dir=args.model,
@@ -147,16 +162,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.model is not None and not os.path.isdir(args.model):
         return _fail(f"{args.model}: not a model directory", EXIT_BAD_FILE)
-    if args.workers > 1:
-        return _run_workers(args, config, CONFIG_ENV)
+    # With several workers each loads the catalog itself: it is loaded here first, so that a
+    # catalog no worker could read is one error and exit 3, not workers failing in turn.
+    start = config.source.load if args.workers > 1 else lambda: create_app(config)
     try:
-        app = create_app(config)
+        app = start()
     except OSError as error:
         return _fail(
             f"{error.filename or config.source.path}: cannot read: {error.strerror}", EXIT_BAD_FILE
         )
     except GrlmError as error:
         return _fail(str(error), EXIT_BAD_FILE)
+    if args.workers > 1:
+        del app  # the workers load their own
+        return _run_workers(args, config, CONFIG_ENV)
     return _listen(app, args)
 
 

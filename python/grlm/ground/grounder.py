@@ -1,6 +1,8 @@
 """The compiled grounder: direct mapping through an exact Term ID index, structural mapping on a
-miss. A thin typed wrapper over ``grlm._core`` (whose ``Grounder`` holds the policy, written once
-for every device); every docstring of the grounding API lives here."""
+miss. A thin typed wrapper over ``grlm._core``: a catalog is always the core's changing catalog
+(``UpdatableGrounder``; a freshly built index is its state with no changes), read through one
+path, the immutable ``CatalogSnapshot`` whose grounding calls hold the policy (written once, in
+C++, for every device). Every docstring of the grounding API lives here."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import operator
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,10 +17,9 @@ from typing import Literal
 import numpy as np
 
 from grlm.errors import InvalidInputError
-from grlm.ground.updates import CatalogUpdates
+from grlm.ground import checks, updates
 from grlm.term_ids import load_term_ids
 
-_UPDATES_LOCK = threading.Lock()  # creates a Grounder's CatalogUpdates once
 HitType = Literal["none", "direct", "structural"]
 # The one definition of the hit type names; index = the core's code (grlm::HitType).
 HIT_TYPES: tuple[HitType, ...] = ("none", "direct", "structural")
@@ -132,8 +132,6 @@ class Grounder:
     catalog, and a query sees the catalog before a change or after it.
     """
 
-    _updates: CatalogUpdates | None = None  # created by the first change
-
     def __init__(
         self,
         term_ids: Mapping[str, Sequence[str]],
@@ -153,10 +151,10 @@ class Grounder:
         if not term_ids:
             raise InvalidInputError("cannot build a Grounder from an empty catalog")
         item_ids = list(term_ids)
-        terms = [_as_term_list(term_ids[i], f"Term ID of item {i!r}") for i in item_ids]
+        terms = [checks.term_list(term_ids[i], f"Term ID of item {i!r}") for i in item_ids]
         if term_id_length is None:
             term_id_length = max(len(t) for t in terms) or 1  # an empty Term ID fails below
-        prior_list = None if priors is None else _prior_list(priors, item_ids)
+        prior_list = None if priors is None else checks.prior_list(priors, item_ids)
         if weights is not None:
             weights = list(weights)
             if not weights:  # the core reads [] as "the defaults": say so instead of guessing
@@ -164,7 +162,7 @@ class Grounder:
                     "weights must hold one weight per position, got []; "
                     "pass weights=None for the defaults"
                 )
-        self._core = _core.Grounder(
+        index = _core.Grounder(
             item_ids,
             terms,
             term_id_length,
@@ -172,8 +170,7 @@ class Grounder:
             weights if weights is not None else [],
             prior_list,
         )
-        self._item_ids = item_ids
-        self._init_device(device)
+        self._start(index, device, item_ids)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, **options) -> Grounder:
@@ -189,23 +186,56 @@ class Grounder:
         from grlm import _core
 
         self = cls.__new__(cls)
-        self._core = _core.Grounder.load(os.fspath(path))
-        self._item_ids = self._core.item_ids
-        self._init_device(device)
+        self._start(_core.Grounder.load(os.fspath(path)), device, None)
         return self
 
+    def _start(self, index, device: str, item_ids: list[str] | None) -> None:
+        """Wraps a built index (``_core.Grounder``) as the catalog's first state; ``item_ids``:
+        its ids when at hand."""
+        from grlm import _core
+        from grlm.ground.backend import resolve_device
+
+        self.device = resolve_device(device)
+        # The compaction threshold is read here, when the catalog is made.
+        self._catalog = _core.UpdatableGrounder(index, updates.DEFAULT_COMPACT_THRESHOLD)
+        self._write_lock = threading.Lock()  # one change at a time; readers never take it
+        self._current: GrounderSnapshot | None = None
+        self._publish(item_ids)
+
+    def _publish(self, item_ids: list[str] | None = None) -> None:
+        """Makes the catalog's present state the one readers get (after a change; under the
+        write lock). On the GPU, a new base segment (after a compaction) gets its own scorer,
+        uploaded here, before any reader sees the state."""
+        native = self._catalog.snapshot()
+        current = self._current
+        if current is not None and current.version == native.version:
+            return  # nothing changed (an error, or compacting a compact catalog)
+        backend = None
+        if self.device == "cuda":
+            from grlm import _core
+
+            backend = current._backend if current is not None else None
+            if not native.scores_base(backend):
+                backend = _core.CudaStructuralScorer(native, -1)
+        self._current = GrounderSnapshot(native, backend, item_ids)
+
+    def _change(self, apply, *args) -> None:
+        with self._write_lock:
+            try:
+                apply(*args)
+            finally:  # a refused change publishes nothing new (the version did not move)
+                self._publish()
+
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the index to one binary file (version header, checksum), through a new
-        temporary file (unique name, never through a symlink) renamed into place; on failure
-        nothing is left behind. A path holding a NUL character raises InvalidInputError."""
+        """Writes the current catalog (compacted first) to one binary file (version header,
+        checksum), through a new temporary file (unique name, never through a symlink) renamed
+        into place; on failure nothing is left behind. A path holding a NUL character raises
+        InvalidInputError."""
         path = os.fspath(path)
         if "\0" in (path if isinstance(path, str) else path.decode(errors="replace")):
             raise InvalidInputError(f"index path contains a NUL character: {path!r}")
         Path(os.fsdecode(path)).parent.mkdir(parents=True, exist_ok=True)
-        if self._updates is not None:
-            self._updates.native.save(path)  # the current catalog (compacted first)
-        else:
-            self._core.save(path)
+        self._change(self._catalog.save, path)
 
     # -- online changes (grlm.ground.updates) ---------------------------------------------------
     def add_items(
@@ -214,85 +244,63 @@ class Grounder:
         """Adds items ``{item_id: terms}`` at the end of the catalog, without a rebuild; items
         missing from ``priors`` get 0. All-or-nothing: an id already present (or a bad Term ID or
         prior) raises InvalidInputError naming the item, and nothing changes."""
-        self._catalog_updates().add(term_ids, priors)
+        change = checks.change_items(term_ids, priors, "add_items")
+        self._change(self._catalog.add_items, *change)
 
     def update_items(
         self, term_ids: Mapping[str, Sequence[str]], *, priors: Mapping[str, float] | None = None
     ) -> None:
         """Gives present items new Term IDs ``{item_id: terms}`` (and new priors where given);
         they keep their position. All-or-nothing; an unknown id raises InvalidInputError."""
-        self._catalog_updates().update(term_ids, priors)
+        change = checks.change_items(term_ids, priors, "update_items")
+        self._change(self._catalog.update_items, *change)
 
     def upsert_items(
         self, term_ids: Mapping[str, Sequence[str]], *, priors: Mapping[str, float] | None = None
     ) -> None:
         """``update_items`` for the items present and ``add_items`` for the others, as one
         all-or-nothing change (what a server's "add or replace" needs)."""
-        self._catalog_updates().upsert(term_ids, priors)
+        change = checks.change_items(term_ids, priors, "upsert_items")
+        self._change(self._catalog.upsert_items, *change)
 
     def remove_items(self, item_ids: Iterable[str]) -> None:
         """Removes items. All-or-nothing; an unknown id, or removing every item (a Grounder
         needs one), raises InvalidInputError."""
-        self._catalog_updates().remove(item_ids)
+        self._change(self._catalog.remove_items, checks.item_id_list(item_ids))
 
     def compact(self) -> None:
         """Folds the changes into a freshly built index (automatic once they pass
         ``grlm.ground.updates.DEFAULT_COMPACT_THRESHOLD``); answers do not change."""
-        if self._updates is not None:
-            self._updates.native.compact()
+        self._change(self._catalog.compact)
 
     @property
     def update_stats(self) -> dict[str, int]:
         """``items`` (catalog size), ``delta_items``, ``tombstones``, ``delta_segments``,
         ``pending`` (what the next compaction folds in; it runs past
         ``grlm.ground.updates.DEFAULT_COMPACT_THRESHOLD``) and ``version`` (+1 per change)."""
-        if self._updates is None:
-            return {
-                "items": len(self._item_ids),
-                "delta_items": 0,
-                "tombstones": 0,
-                "delta_segments": 0,
-                "pending": 0,
-                "version": 0,
-            }
-        return self._updates.stats()
+        native = self.snapshot()._native
+        return {
+            "items": len(native),
+            "delta_items": native.delta_size,
+            "tombstones": native.num_tombstones,
+            "delta_segments": native.num_delta_segments,
+            "pending": native.pending,
+            "version": native.version,
+        }
 
-    def _catalog_updates(self) -> CatalogUpdates:
-        with _UPDATES_LOCK:
-            if self._updates is None:
-                self._updates = CatalogUpdates(self._core, self.device)
-            return self._updates
-
-    def _index_core(self):
-        """The core of the current catalog's single built index (compacting pending changes)."""
-        if self._updates is None:
-            return self._core
-        self._updates.native.compact()
-        return self._updates.snapshot().base
-
-    def _init_device(self, device: str) -> None:
-        from grlm import _core
-        from grlm.ground.backend import resolve_device
-
-        self.device = resolve_device(device)
-        # The GPU scorer is a backend the core's grounding calls take (None: the CPU scorer).
-        self._gpu_scorer = (
-            _core.CudaStructuralScorer(self._core, -1) if self.device == "cuda" else None
-        )
-        # The built index never changes (online changes go to CatalogUpdates): one snapshot of
-        # it serves every call until the first change.
-        self._built_snapshot = GrounderSnapshot(
-            self._core, self._item_ids, self._gpu_scorer, self._core
-        )
+    def _index(self):
+        """The current catalog as one built index (``_core.Grounder``), compacting pending
+        changes first."""
+        with self._write_lock:
+            try:
+                return self._catalog.index()
+            finally:
+                self._publish()
 
     def snapshot(self) -> GrounderSnapshot:
         """The catalog as it is now, immutable: its answers never see a later change (a server
         answers each request from one snapshot). Cheap: no copy of the index is made."""
-        updates = self._updates
-        if updates is None:
-            return self._built_snapshot
-        reader, snapshot = updates.reader()
-        return GrounderSnapshot(reader, snapshot, None, snapshot)
+        return self._current
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """Grounds one generated Term ID: direct mapping, then structural top-k on a miss.
@@ -300,7 +308,7 @@ class Grounder:
         Raises InvalidInputError for an empty or over-long Term ID, an empty term or k < 1, and
         TypeError for terms that are not str. Unknown terms are not errors: they match nothing.
         """
-        return self.snapshot().ground(term_id, k=k)
+        return self._current.ground(term_id, k=k)
 
     def ground_batch(
         self, term_ids: Sequence[Sequence[str]], *, k: int = 10, num_threads: int = 0
@@ -308,10 +316,11 @@ class Grounder:
         """Grounds many Term IDs (each a list or tuple of str) at once with the GIL released, on
         ``num_threads`` threads (0: all cores). Returns a BatchResult (a sequence of
         GroundResult over flat arrays). Errors as for ``ground``."""
-        return self.snapshot().ground_batch(term_ids, k=k, num_threads=num_threads)
+        return self._current.ground_batch(term_ids, k=k, num_threads=num_threads)
 
     def prepare(self, term_ids: Sequence[Sequence[str]]) -> tuple[np.ndarray, Credits]:
-        """Encodes Term IDs exactly as grounding does, for scorers that take encoded queries
+        """Encodes Term IDs exactly as grounding the current catalog's built index does (after
+        compacting pending changes), for scorers that take encoded queries
         (``grlm.ground.cuda.CudaStructuralScorer.top_k``).
 
         Returns
@@ -322,63 +331,52 @@ class Grounder:
             Bag mode: the credit units each query gives each vocabulary term, query q's at
             ``offsets[q]:offsets[q + 1]`` (empty arrays in positional mode).
         """
-        if isinstance(term_ids, (str, bytes, AbstractSet, Mapping)):
-            raise TypeError(
-                f"term_ids must be a sequence of Term IDs, got {type(term_ids).__name__}"
-            )
         queries = [
-            q if isinstance(q, (list, tuple)) else _as_term_list(q, "a Term ID") for q in term_ids
+            q if isinstance(q, (list, tuple)) else checks.term_list(q, "a Term ID")
+            for q in checks.query_list(term_ids)
         ]
-        ids, offsets, terms, units = self._core.prepare_queries(queries)
+        ids, offsets, terms, units = self._index().prepare_queries(queries)
         return ids, (offsets, terms, units)
 
     @property
-    def item_ids(self) -> list[str]:
+    def item_ids(self) -> Sequence[str]:
         """Catalog item ids; position = the index used in BatchResult.items."""
-        if self._updates is None:
-            return self._item_ids
-        return self._updates.item_ids()
+        return self._current.item_ids
 
     @property
     def mode(self) -> Mode:
-        return self._core.mode
+        return self._current.mode
 
     @property
     def weights(self) -> list[float]:
-        return self._core.weights
+        return self._current._native.weights
 
     @property
     def term_id_length(self) -> int:
-        return self._core.term_id_length
+        return self._current.term_id_length
 
     @property
     def vocab(self) -> list[str]:
         """Interned terms; position = term id."""
-        return self._index_core().vocab
+        return self._index().vocab
 
     def term_matrix(self) -> np.ndarray:
         """The N x L uint32 matrix of interned term ids (0xFFFFFFFE pads short Term IDs)."""
-        return self._index_core().term_matrix()
+        return self._index().term_matrix()
 
     def tie_rank(self) -> np.ndarray:
         """Per item, its rank by (prior desc, index asc): the tie-break of equal scores."""
-        return self._index_core().tie_rank()
+        return self._index().tie_rank()
 
     def item_terms(self, item_id: str) -> list[str]:
-        core = self._core if self._updates is None else self._updates.snapshot()
-        index = core.item_index(item_id)
-        if index < 0:
-            raise KeyError(item_id)
-        return core.item_terms(index)
+        return self._current.item_terms(item_id)
 
     def memory_bytes(self) -> int:
         """Approximate memory held by the index (with pending changes, all its segments)."""
-        if self._updates is not None:
-            return self._updates.snapshot().memory_bytes()
-        return self._core.memory_bytes()
+        return self._current._native.memory_bytes()
 
     def __len__(self) -> int:
-        return len(self.snapshot())
+        return len(self._current)
 
     def __repr__(self) -> str:
         return (
@@ -390,127 +388,71 @@ class Grounder:
 class GrounderSnapshot:
     """One immutable state of a Grounder's catalog (``Grounder.snapshot()``): it answers as the
     catalog was when it was taken, whatever changes come later, through the same grounding
-    policy and device as its Grounder."""
+    policy and device as its Grounder. Thread-safe."""
 
-    __slots__ = ("_backend", "_catalog", "_item_ids", "_reader")
+    __slots__ = ("_backend", "_ids", "_native")
 
-    def __init__(self, reader, item_ids: Sequence[str], backend, catalog):
-        # reader: a _core.Grounder (backend: its GPU scorer or None) or a reader of the online
-        # changes (backend None: it holds its own); catalog: the native object holding the item
-        # table (the _core.Grounder, or the native catalog snapshot of the changes).
-        self._reader, self._item_ids, self._backend = reader, item_ids, backend
-        self._catalog = catalog
+    def __init__(self, native, backend=None, item_ids: list[str] | None = None):
+        # native: a _core.CatalogSnapshot; backend: the GPU scorer of its base segment, or None
+        # (the CPU scorer); item_ids: its ids when at hand (else listed at the first need).
+        self._native, self._backend, self._ids = native, backend, item_ids
 
     def ground(self, term_id: Sequence[str], *, k: int = 10) -> GroundResult:
         """As ``Grounder.ground``."""
         if not isinstance(term_id, (list, tuple)):
-            term_id = _as_term_list(term_id, "a Term ID")
-        item_ids = self._item_ids
-        k = _checked_k(k, len(item_ids))
-        if self._backend is None:
-            hit, items, scores = self._reader.ground_one(term_id, k)
-        else:
-            hit, items, scores = self._reader.ground_one(term_id, k, self._backend)
-        return GroundResult(tuple(map(item_ids.__getitem__, items)), tuple(scores), HIT_TYPES[hit])
+            term_id = checks.term_list(term_id, "a Term ID")
+        native = self._native
+        k = checks.checked_k(k, len(native))
+        hit, items, scores = native.ground_one(term_id, k, self._backend)
+        ids = self._ids if self._ids is not None else native  # a few ids: no list needed
+        return GroundResult(tuple(map(ids.__getitem__, items)), tuple(scores), HIT_TYPES[hit])
 
     def ground_batch(
         self, term_ids: Sequence[Sequence[str]], *, k: int = 10, num_threads: int = 0
     ) -> BatchResult:
         """As ``Grounder.ground_batch``."""
-        if isinstance(term_ids, (str, bytes, AbstractSet, Mapping)):
-            raise TypeError(
-                f"term_ids must be a sequence of Term IDs, got {type(term_ids).__name__}"
-            )
-        queries = term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
-        num_threads = _checked_threads(num_threads)
-        k = _checked_k(k, len(self._item_ids))
-        if self._backend is None:
-            arrays = self._reader.ground_batch(queries, k, num_threads)
-        else:
-            arrays = self._reader.ground_batch(queries, k, num_threads, self._backend)
-        return BatchResult(self._item_ids, *arrays)
+        queries = checks.query_list(term_ids)
+        num_threads = checks.checked_threads(num_threads)
+        k = checks.checked_k(k, len(self._native))
+        arrays = self._native.ground_batch(queries, k, num_threads, self._backend)
+        return BatchResult(self._ids if self._ids is not None else self._native, *arrays)
 
     @property
     def item_ids(self) -> Sequence[str]:
-        """The catalog's item ids in order; position = the index in BatchResult.items."""
-        return self._item_ids
+        """The catalog's item ids in order; position = the index in BatchResult.items. A list,
+        made once per snapshot (O(N)) at the first read."""
+        ids = self._ids
+        if ids is None:  # two threads may both list them: the same list, once each
+            ids = self._ids = self._native.item_ids()
+        return ids
+
+    @property
+    def version(self) -> int:
+        """The catalog's version: +1 per change (compactions included), 0 when built."""
+        return self._native.version
+
+    @property
+    def mode(self) -> Mode:
+        return self._native.mode
+
+    @property
+    def term_id_length(self) -> int:
+        return self._native.term_id_length
 
     def item_terms(self, item_id: str) -> list[str]:
         """The Term ID of an item; KeyError for an item not in this catalog state."""
-        index = self._catalog.item_index(item_id)
+        index = self._native.item_index(item_id)
         if index < 0:
             raise KeyError(item_id)
-        return self._catalog.item_terms(index)
+        return self._native.item_terms(index)
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and self._catalog.item_index(item_id) >= 0
+        return isinstance(item_id, str) and self._native.item_index(item_id) >= 0
 
     @property
     def delta_size(self) -> int:
         """Items in the delta segments plus tombstones (0 for a freshly built index)."""
-        catalog = self._catalog  # a _core.Grounder has no delta
-        return getattr(catalog, "delta_size", 0) + getattr(catalog, "num_tombstones", 0)
+        return self._native.delta_size + self._native.num_tombstones
 
     def __len__(self) -> int:
-        return len(self._item_ids)
-
-
-def _checked_k(k: int, num_items: int) -> int:
-    if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
-        return min(k, num_items)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
-    if k < 1:
-        raise InvalidInputError(f"k must be at least 1, got {k}")
-    return int(min(k, num_items))
-
-
-def _checked_threads(num_threads) -> int:
-    if isinstance(num_threads, bool):
-        raise TypeError(f"num_threads must be an int, got bool: {num_threads!r}")
-    try:
-        num_threads = operator.index(num_threads)  # numpy integers too, as for k
-    except TypeError:
-        raise TypeError(
-            f"num_threads must be an int, got {type(num_threads).__name__}: {num_threads!r}"
-        ) from None
-    if not 0 <= num_threads < 2**31:
-        raise InvalidInputError(f"num_threads must be in [0, 2^31), got {num_threads}")
-    return num_threads
-
-
-def _prior_list(priors: Mapping[str, float], item_ids: list[str]) -> list[float]:
-    if not isinstance(priors, Mapping):
-        raise TypeError(f"priors must be a mapping item_id -> float, got {type(priors).__name__}")
-    values = []
-    for item_id in item_ids:
-        value = priors.get(item_id, 0.0)
-        if isinstance(value, (str, bytes)):  # float("1") would take it
-            raise InvalidInputError(f"prior of item {item_id!r} must be a number, got {value!r}")
-        try:
-            values.append(float(value))
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"prior of item {item_id!r} must be a number, got {value!r}"
-            ) from None
-    return values
-
-
-def _as_term_list(term_id, what: str) -> list[str]:
-    if isinstance(term_id, (str, bytes)):
-        raise TypeError(
-            f"{what} must be a sequence of terms, not a single {type(term_id).__name__}:"
-            f" {term_id!r}"
-        )
-    if isinstance(term_id, list):
-        return term_id
-    # A set or a dict has no order a Term ID could take its positions from.
-    if isinstance(term_id, (AbstractSet, Mapping)):
-        raise TypeError(
-            f"{what} must be an ordered sequence of str (list or tuple), got "
-            f"{type(term_id).__name__}: {term_id!r}"
-        )
-    try:
-        return list(term_id)
-    except TypeError:
-        raise TypeError(f"{what} must be a sequence of str, got {type(term_id).__name__}") from None
+        return len(self._native)

@@ -1,6 +1,6 @@
 """The FastAPI application of ``grlm serve``.
 
-Every request reads the current :class:`grlm.serve.state.Snapshot` once and answers from it;
+Every request reads the current :class:`grlm.serve.state.ServingState` once and answers from it;
 reloads build the new snapshot off the event loop and swap it in. Client mistakes are
 :class:`grlm.serve.requests.BadRequest` (a 4xx with ``{"error": "<one line>"}``).
 """
@@ -28,7 +28,7 @@ from grlm.serve.requests import (
     parse_recommend,
     parse_reload,
 )
-from grlm.serve.state import CatalogSource, SnapshotHolder, first_snapshot
+from grlm.serve.state import CatalogSource, StateHolder, first_state
 
 CONFIG_ENV = "GRLM_SERVE_CONFIG"  # the configuration handed to each worker process
 ROUTES = (
@@ -212,13 +212,13 @@ def create_app(config: ServeConfig, grounder=None):
         )
     if grounder is None:
         grounder = config.source.load()
-    snapshot = first_snapshot(
+    state = first_state(
         grounder, config.source, loaded.trie_for(grounder) if loaded is not None else None
     )
-    holder = SnapshotHolder(snapshot)
+    holder = StateHolder(state)
     limits = config.limits
     metrics = Metrics()
-    metrics.observe_snapshot(snapshot)
+    metrics.observe_state(state)
     ground_pool = ThreadPoolExecutor(
         max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="grlm-ground"
     )
@@ -272,21 +272,22 @@ def create_app(config: ServeConfig, grounder=None):
         """Grounds each Term ID: ``{"results": [{"hit", "items", "scores"}, ...]}``, in order."""
         snap = holder.current
         body = await read_body(request, limits.max_body_bytes)
-        parsed = parse_ground(body, limits, snap.grounder.term_id_length)
+        parsed = parse_ground(body, limits, snap.reader.term_id_length)
         if len(parsed.term_ids) == 1 and coalescer is not None:
             results = [
-                _result_json(await coalescer.ground(snap.grounder, parsed.term_ids[0], parsed.k))
+                _result_json(await coalescer.ground(snap.reader, parsed.term_ids[0], parsed.k))
             ]
         else:
+            # Grounding and the id mapping off the event loop (the snapshot lists its ids once).
             loop = asyncio.get_running_loop()
-            results = _batch_json(
-                await loop.run_in_executor(
-                    ground_pool,
-                    lambda: snap.grounder.ground_batch(
+            results = await loop.run_in_executor(
+                ground_pool,
+                lambda: _batch_json(
+                    snap.reader.ground_batch(
                         parsed.term_ids, k=parsed.k, num_threads=config.num_threads
                     ),
+                    snap.reader.item_ids,
                 ),
-                snap.grounder.item_ids,
             )
         metrics.term_ids.inc(len(parsed.term_ids))
         return _json_response({"results": results, "catalog_version": snap.version})
@@ -301,20 +302,27 @@ def create_app(config: ServeConfig, grounder=None):
             parsed = parse_recommend(body, limits)
             loop = asyncio.get_running_loop()
             answer = await loop.run_in_executor(
-                model_pool, loaded.recommend, snap.grounder, snap.trie, parsed.history, parsed.k
+                model_pool, loaded.recommend, snap.reader, snap.trie, parsed.history, parsed.k
             )
             answer["catalog_version"] = snap.version
             return _json_response(answer)
 
     @app.post("/v1/admin/reload", openapi_extra=_body(RELOAD_SCHEMA))
     async def reload(request: Request):
-        """Swaps in a new index (the started file again, or ``{"index": PATH}``); requests in
-        flight finish on the old one. Needs the admin bearer token."""
+        """Swaps in a new index (the started file again, or ``{"index": PATH}``, a file in the
+        started catalog's folder); requests in flight finish on the old one. Needs the admin
+        bearer token."""
         check_bearer(request.headers.get("authorization"), config.token)
         path = parse_reload(await read_body(request, limits.max_body_bytes))
+        source = None if path is None else config.source.index_beside(path)
+        if path is not None and source is None:
+            raise BadRequest(
+                403,
+                "reload takes an index file in the folder of the catalog the server started with",
+            )
         async with write_lock:
             old = holder.current
-            source = old.source if path is None else CatalogSource(os.path.abspath(path), "index")
+            source = source or old.source
             try:
                 new = await asyncio.to_thread(source.load)
                 trie = await asyncio.to_thread(loaded.trie_for, new) if loaded is not None else None
@@ -325,7 +333,7 @@ def create_app(config: ServeConfig, grounder=None):
                 ) from None
             snap = holder.swap(new, trie, source)
         metrics.reloads.labels("ok").inc()
-        metrics.observe_snapshot(snap)
+        metrics.observe_state(snap)
         return _json_response(
             {"catalog_version": snap.version, "items": snap.items, "source": snap.source.path}
         )
@@ -346,9 +354,12 @@ def create_app(config: ServeConfig, grounder=None):
                 await asyncio.to_thread(
                     apply_catalog_change, snap.catalog, change, trie=trie, encode=encode
                 )
-            finally:  # a refused change leaves the catalog as it was; a new view costs nothing
-                snap = holder.swap(snap.catalog, snap.trie, snap.source)
-                metrics.observe_snapshot(snap)
+            finally:
+                # A refused change leaves the catalog as it was, and its version; one refused
+                # half-way (a later step of the change) has changed it: a new version.
+                if snap.catalog.snapshot().version != snap.reader.version:
+                    snap = holder.swap(snap.catalog, snap.trie, snap.source)
+                    metrics.observe_state(snap)
         return {"catalog_version": snap.version, "items": snap.items}
 
     def _put_change(items, snap):
@@ -362,7 +373,7 @@ def create_app(config: ServeConfig, grounder=None):
         Needs the admin bearer token."""
         answer = await change_catalog(
             request,
-            lambda body, snap: parse_put_items(body, limits, snap.grounder.term_id_length),
+            lambda body, snap: parse_put_items(body, limits, snap.reader.term_id_length),
             _put_change,
         )
         metrics.updates.labels("put").inc()
@@ -389,8 +400,8 @@ def create_app(config: ServeConfig, grounder=None):
                 "status": "ok",
                 "items": snap.items,
                 "catalog_version": snap.version,
-                "mode": snap.grounder.mode,
-                "delta_items": snap.grounder.delta_size,
+                "mode": snap.reader.mode,
+                "delta_items": snap.reader.delta_size,
                 "recommend": loaded is not None,
             }
         )
@@ -399,7 +410,7 @@ def create_app(config: ServeConfig, grounder=None):
     async def prometheus_metrics():
         from starlette.responses import Response
 
-        metrics.observe_snapshot(holder.current)
+        metrics.observe_state(holder.current)
         payload, content_type = metrics.render()
         return Response(payload, media_type=content_type)
 
@@ -409,12 +420,23 @@ def create_app(config: ServeConfig, grounder=None):
 
 def app_from_environment():
     """The application of one worker process (``uvicorn --factory``), configured by
-    ``$GRLM_SERVE_CONFIG`` as ``grlm serve --workers N`` sets it."""
+    ``$GRLM_SERVE_CONFIG`` as ``grlm serve --workers N`` sets it. A worker that cannot build it
+    exits with uvicorn's start-up failure code, which stops the parent instead of restarting the
+    worker forever."""
+    import logging
+    import sys
+
+    from uvicorn.config import STARTUP_FAILURE
+
     from grlm.serve.auth import read_token
 
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"${CONFIG_ENV} is not set: start workers with `grlm serve`")
     data = json.loads(text)
-    token = read_token(data.pop("token_file", None))
-    return create_app(ServeConfig.from_json(json.dumps(data), token))
+    try:
+        token = read_token(data.pop("token_file", None))
+        return create_app(ServeConfig.from_json(json.dumps(data), token))
+    except (GrlmError, OSError, ValueError) as error:
+        logging.getLogger("uvicorn.error").error("grlm serve worker: %s", _one_line(error))
+        sys.exit(STARTUP_FAILURE)

@@ -14,7 +14,8 @@ MIN_TOKEN_CHARS = 16
 def read_token(token_file: str | None, environ=os.environ) -> str | None:
     """The admin token from ``token_file`` (its first line) or ``$GRLM_ADMIN_TOKEN``; None when
     neither is set, which disables the state-changing endpoints. A token shorter than 16
-    characters is refused (ValueError): it could be guessed."""
+    characters (it could be guessed) or not printable ASCII (it could not be sent) is refused
+    (ValueError)."""
     if token_file is not None:
         with open(token_file, encoding="utf-8") as stream:
             lines = stream.read().splitlines()
@@ -30,6 +31,10 @@ def read_token(token_file: str | None, environ=os.environ) -> str | None:
             f"{where}: the admin token must have at least {MIN_TOKEN_CHARS} "
             f"characters, it has {len(token)}"
         )
+    if not (token.isascii() and token.isprintable()):
+        # A client sends it in an HTTP header, which carries ASCII: any other token could be
+        # configured but never presented.
+        raise ValueError(f"{where}: the admin token must be printable ASCII characters")
     return token
 
 

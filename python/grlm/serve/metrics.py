@@ -74,10 +74,10 @@ class Metrics:
             "grlm_reloads", "Index reloads by outcome", ["outcome"], registry=self.registry
         )
 
-    def observe_snapshot(self, snapshot) -> None:
-        self.catalog_items.set(snapshot.items)
-        self.catalog_version.set(snapshot.version)
-        self.catalog_delta.set(snapshot.grounder.delta_size)
+    def observe_state(self, state) -> None:
+        self.catalog_items.set(state.items)
+        self.catalog_version.set(state.version)
+        self.catalog_delta.set(state.reader.delta_size)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

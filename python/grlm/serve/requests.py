@@ -75,6 +75,11 @@ def parse_k(body: dict, limits: Limits, default: int = 10) -> int:
     return k
 
 
+# What the core trims from a term (grlm::TermVocab): ASCII whitespace only. str.strip() would trim
+# Unicode spaces too and judge a term by another rule than the core's.
+ASCII_SPACE = " \t\n\r\v\f"
+
+
 def check_term_id(term_id, where: str, limits: Limits, term_id_length: int) -> list[str]:
     """One Term ID: a non-empty list of non-empty UTF-8 strings, at most
     min(max_terms, term_id_length) of them."""
@@ -86,7 +91,7 @@ def check_term_id(term_id, where: str, limits: Limits, term_id_length: int) -> l
     for j, term in enumerate(term_id):
         if not isinstance(term, str):
             raise BadRequest(422, f"{where}[{j}] must be a string, got {type(term).__name__}")
-        if not term.strip():
+        if not term.strip(ASCII_SPACE):
             raise BadRequest(422, f"{where}[{j}] is an empty term")
         if len(term) > limits.max_term_chars:
             raise BadRequest(
@@ -196,13 +201,15 @@ def parse_put_items(body: bytes, limits: Limits, term_id_length: int) -> dict[st
         raise BadRequest(
             422, f"items holds {len(items)} items; 1 to {limits.max_items_per_update} are allowed"
         )
+    from grlm._core import normalize_term  # the core's own rule: what it will store
+
     checked = {}
     for item_id, terms in items.items():
         where = f"items[{_show(item_id)}]"
         _check_item_id(item_id, f"item id {_show(item_id)}")
         check_term_id(terms, where, limits, term_id_length)
         for j, term in enumerate(terms):
-            if len(term.strip().encode("utf-8")) > MAX_CATALOG_TERM_BYTES:
+            if len(normalize_term(term).encode("utf-8")) > MAX_CATALOG_TERM_BYTES:
                 raise BadRequest(
                     422,
                     f"{where}[{j}] is longer than {MAX_CATALOG_TERM_BYTES} "
