@@ -48,7 +48,7 @@ def _describe(config) -> str:
                     if config.model.keep_layers
                     else ""
                 )
-                + f"; dataset {d.source}: {d.max_users} random users, histories "
+                + f"; dataset {d.source}: {d.max_users or 'all'} users, histories "
                 f"of {d.max_history} items, leave-one-out split"
             ),
             f"Term IDs: {config.terms.source} ({config.terms.num_terms} terms)",
