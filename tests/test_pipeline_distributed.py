@@ -53,3 +53,7 @@ def test_two_processes_train_and_evaluate_as_one(tmp_path):
     one = _grlm(["recommend", "--config", str(path), "--force", "recommend"])
     assert one.returncode == 0, one.stderr[-3000:]
     assert _rows(run_dir) == sharded
+    # Training up to date: the processes meet at the stage barriers without it.
+    again = _grlm(["recommend", "--config", str(path), "--force", "recommend"], torchrun=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _rows(run_dir) == sharded

@@ -26,10 +26,17 @@ def rank_and_world() -> tuple[int, int]:
 
 
 def wait_for_everyone() -> None:
-    if rank_and_world()[1] > 1:
-        from accelerate import PartialState
+    """A barrier of every process (nothing in one process). Starts the process group when no
+    stage has yet (training skipped as up to date): gloo on the CPU, NCCL on GPUs, which
+    ``transformers.Trainer`` then reuses."""
+    if rank_and_world()[1] == 1:
+        return
+    import torch
+    import torch.distributed as dist
 
-        PartialState().wait_for_everyone()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.barrier()
 
 
 def merge_shards(run, prefix: Path, rank: int, world: int):
