@@ -2,91 +2,88 @@
 
 #include <algorithm>
 
+#include "best_k.h"
 #include "grlm/error.h"
 #include "grlm/item_score.h"
+#include "max_score.h"
 #include "parallel_for.h"
 
 namespace grlm {
 namespace {
 
-// Builds a CSR posting list over term ids from (term, item) pairs given in item order.
+// Builds a CSR posting list over term ids from (term, rank) pairs given in rank order.
 template <typename ForEachPosting>
 void BuildPostings(std::size_t num_terms, ForEachPosting for_each, std::vector<uint32_t>* begin,
-                   std::vector<uint32_t>* items) {
+                   std::vector<uint32_t>* ranks) {
   begin->assign(num_terms + 1, 0);
   for_each([&](TermId t, uint32_t) { ++(*begin)[t + 1]; });
   for (std::size_t t = 0; t < num_terms; ++t) (*begin)[t + 1] += (*begin)[t];
-  items->resize(begin->back());
+  ranks->resize(begin->back());
   std::vector<uint32_t> fill(begin->begin(), begin->end() - 1);
-  for_each([&](TermId t, uint32_t item) { (*items)[fill[t]++] = item; });
+  for_each([&](TermId t, uint32_t rank) { (*ranks)[fill[t]++] = rank; });
 }
 
-// Per-thread scratch: a dense score array kept all-zero between queries, and room for the list of
-// touched items (one more than the catalog, see Collect).
-template <typename Score>
-struct Scratch {
-  std::vector<Score> scores;
-  std::vector<uint32_t> touched;
-};
-
-template <typename Score>
-Scratch<Score>& ThreadScratch(std::size_t size) {
-  thread_local Scratch<Score> scratch;
-  if (scratch.scores.size() < size) {
-    scratch.scores.assign(size, Score(0));
-    scratch.touched.resize(size + 1);
-  }
-  return scratch;
+// Bag mode's per-query credit table over the vocabulary, one per thread, all-zero between
+// queries: an item's score is then one load per term of its Term ID.
+std::vector<int32_t>& ThreadCreditTable(std::size_t vocab_size) {
+  thread_local std::vector<int32_t> table;
+  if (table.size() < vocab_size) table.assign(vocab_size, 0);
+  return table;
 }
 
-// The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
-// rejected by one comparison of scores, and nothing of the size of the catalog is allocated.
-// Scores stay in the scorer's own type (integer units in bag mode) until Take.
-template <typename Score>
-class BestK {
- public:
-  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
+// Positional bounds: list l is query position position[l]. The bound of a set of positions is
+// their weights summed in increasing position, as PositionalItemScore sums them: an item matching
+// a subset scores at most that (rounding is monotone and every weight positive), so the bound is
+// exact in floating point too, and an item with exactly the bound is kept or dropped as the
+// exhaustive scorer would.
+struct PositionalBounds {
+  using Set = uint32_t;  // query positions
+  const double* weights;
+  const int* position;
+  int length;
 
-  void Offer(uint32_t item, Score score) {
-    // Most candidates lose on the score alone, before any tie rank is read.
-    if (heap_.size() == k_ && score < heap_.front().score) return;
-    const Entry candidate{item, score};
-    if (heap_.size() < k_) {
-      heap_.push_back(candidate);
-      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
-    } else if (Before{rank_}(candidate, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), Before{rank_});
-      heap_.back() = candidate;
-      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
+  Set Empty() const { return 0; }
+  Set With(Set set, std::size_t l) const { return set | (1u << position[l]); }
+  bool CannotReach(Set set, double kth) const {
+    double bound = 0.0;
+    for (int j = 0; j < length; ++j) {
+      if (set >> j & 1u) bound += weights[j];
     }
+    return bound <= kth;
   }
-
-  // Best first, each score converted by to_score.
-  template <typename ToScore>
-  std::vector<ScoredItem> Take(ToScore to_score) {
-    std::sort_heap(heap_.begin(), heap_.end(), Before{rank_});
-    std::vector<ScoredItem> best;
-    best.reserve(heap_.size());
-    for (const Entry& e : heap_) best.push_back(ScoredItem{e.item, to_score(e.score)});
-    return best;
-  }
-
- private:
-  struct Entry {
-    uint32_t item;
-    Score score;
-  };
-  struct Before {
-    const std::vector<uint32_t>& rank;
-    bool operator()(const Entry& a, const Entry& b) const {
-      // Exact for int32 units too: every int32 is a double.
-      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
-    }
-  };
-  std::size_t k_;
-  const std::vector<uint32_t>& rank_;
-  std::vector<Entry> heap_;
+  double Bound(std::size_t l) const { return weights[position[l]]; }
 };
+
+// Bag bounds, exact in integer units: list l adds units[l] per occurrence of its term, and an
+// item holds that term at most max_occurrences[l] times.
+struct BagBounds {
+  using Set = int64_t;  // summed bounds, never above 16 positions x int32 credits
+  const int32_t* units;
+  const uint8_t* max_occurrences;
+
+  Set Empty() const { return 0; }
+  Set With(Set set, std::size_t l) const { return set + int64_t{units[l]} * max_occurrences[l]; }
+  bool CannotReach(Set set, int32_t kth) const { return set <= kth; }
+  double Bound(std::size_t l) const { return double(units[l]) * max_occurrences[l]; }
+};
+
+// The items of a catalog as the pruned search reads them: by tie rank, scored from their Term ID.
+template <typename ItemScore>
+struct RankedItems {
+  const Catalog& catalog;
+  const uint32_t* item_of_rank;  // null: ranks are item indices (no priors reorder them)
+  ItemScore score;
+
+  uint32_t ItemOf(uint32_t rank) const { return item_of_rank ? item_of_rank[rank] : rank; }
+  auto ScoreOf(uint32_t item) const { return score(catalog.ItemTerms(item)); }
+  void Prefetch(uint32_t rank) const { __builtin_prefetch(catalog.ItemTerms(ItemOf(rank))); }
+};
+
+template <typename ItemScore>
+RankedItems<ItemScore> MakeRankedItems(const Catalog& catalog, const uint32_t* item_of_rank,
+                                       ItemScore score) {
+  return {catalog, item_of_rank, score};
+}
 
 }  // namespace
 
@@ -97,32 +94,57 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode,
       weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())) {
   const int length = catalog.term_id_length();
   const std::size_t num_terms = catalog.vocab().size();
-  const std::size_t n = catalog.size();
+  const uint32_t n = uint32_t(catalog.size());
+  // Postings in tie-rank order (see max_score.h); the inverse of tie_rank only when priors make
+  // it differ from the identity.
+  const auto& tie_rank = catalog.tie_rank();
+  bool identity = true;
+  for (uint32_t i = 0; i < n && identity; ++i) identity = tie_rank[i] == i;
+  if (!identity) {
+    item_of_rank_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) item_of_rank_[tie_rank[i]] = i;
+  }
+  auto for_each_ranked_item = [&](auto&& f) {
+    for (uint32_t rank = 0; rank < n; ++rank) f(rank, identity ? rank : item_of_rank_[rank]);
+  };
   if (mode == ScoreMode::kPositional) {
     posting_begin_.resize(length);
-    posting_items_.resize(length);
+    posting_ranks_.resize(length);
     for (int j = 0; j < length; ++j) {
       BuildPostings(
           num_terms,
           [&](auto&& emit) {
-            for (uint32_t i = 0; i < n; ++i) {
-              const TermId t = catalog.ItemTerms(i)[j];
-              if (t < kPadTerm) emit(t, i);
-            }
+            for_each_ranked_item([&](uint32_t rank, uint32_t item) {
+              const TermId t = catalog.ItemTerms(item)[j];
+              if (t < kPadTerm) emit(t, rank);
+            });
           },
-          &posting_begin_[j], &posting_items_[j]);
+          &posting_begin_[j], &posting_ranks_[j]);
     }
   } else {
     posting_begin_.resize(1);
-    posting_items_.resize(1);
+    posting_ranks_.resize(1);
     BuildPostings(
         num_terms,
         [&](auto&& emit) {
-          for (uint32_t i = 0; i < n; ++i) {
-            ForEachBagCreditedTerm(catalog.ItemTerms(i), length, [&](TermId t) { emit(t, i); });
-          }
+          for_each_ranked_item([&](uint32_t rank, uint32_t item) {
+            ForEachBagCreditedTerm(catalog.ItemTerms(item), length,
+                                   [&](TermId t) { emit(t, rank); });
+          });
         },
-        &posting_begin_[0], &posting_items_[0]);
+        &posting_begin_[0], &posting_ranks_[0]);
+    // The bound of a term's list: its credit times the most times one item holds the term
+    // (postings of one item are adjacent, each list being in rank order).
+    max_occurrences_.assign(num_terms, 0);
+    const auto& ranks = posting_ranks_[0];
+    for (TermId t = 0; t < num_terms; ++t) {
+      for (uint32_t p = posting_begin_[0][t]; p < posting_begin_[0][t + 1];) {
+        uint32_t q = p + 1;
+        while (q < posting_begin_[0][t + 1] && ranks[q] == ranks[p]) ++q;
+        max_occurrences_[t] = std::max<uint8_t>(max_occurrences_[t], uint8_t(q - p));
+        p = q;
+      }
+    }
     credit_index_.emplace_back(catalog.vocab());
   }
 }
@@ -161,52 +183,50 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   c.resize(out);
 }
 
-template <typename Score, typename ForEachPosting, typename ToScore>
-std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_posting, ToScore to_score,
-                                                  int k) const {
-  auto& scratch = ThreadScratch<Score>(catalog_.size());
-  // Plain pointers: the compiler would look the thread_local up again on every append.
-  Score* scores = scratch.scores.data();
-  uint32_t* touched = scratch.touched.data();
-  std::size_t num_touched = 0;
-  // Every contribution is positive, so a zero score means "not touched yet". The append is
-  // branch-free: the slot is always written and kept only on an item's first credit.
-  for_each_posting([&](std::span<const uint32_t> items, Score add) {
-    for (uint32_t item : items) {
-      touched[num_touched] = item;
-      num_touched += scores[item] == Score(0);
-      scores[item] += add;
-    }
-  });
-  BestK<Score> best(k, catalog_.tie_rank());
-  for (std::size_t i = 0; i < num_touched; ++i) {
-    best.Offer(touched[i], scores[touched[i]]);
-    scores[touched[i]] = Score(0);
-  }
-  return best.Take(to_score);
-}
-
 std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
   const auto& begin = posting_begin_[list];
-  return {posting_items_[list].data() + begin[term], begin[term + 1] - begin[term]};
+  return {posting_ranks_[list].data() + begin[term], begin[term + 1] - begin[term]};
 }
 
 std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  if (mode_ == ScoreMode::kPositional) {
-    // Positions in increasing j: each item's double sum is accumulated in the same order as
-    // PositionalItemScore, so the scores are bit-identical to it.
-    auto for_each = [&](auto&& add) {
-      for (int j = 0; j < catalog_.term_id_length(); ++j) {
-        if (query.ids[j] < kPadTerm) add(Postings(j, query.ids[j]), weights_[j]);
-      }
-    };
-    return Collect<double>(for_each, [](double s) { return s; }, k);
-  }
-  auto for_each = [&](auto&& add) {
-    for (auto [term, units] : query.bag_credits) add(Postings(0, term), units);
+  const int length = catalog_.term_id_length();
+  const uint32_t* item_of_rank = item_of_rank_.empty() ? nullptr : item_of_rank_.data();
+  std::vector<detail::RankList> lists;
+  auto add_list = [&](std::span<const uint32_t> ranks) {
+    lists.push_back({ranks.data(), ranks.data() + ranks.size()});
   };
-  return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
+  if (mode_ == ScoreMode::kPositional) {
+    int position[kMaxTermIdLength];
+    for (int j = 0; j < length; ++j) {
+      if (query.ids[j] >= kPadTerm) continue;
+      position[lists.size()] = j;
+      add_list(Postings(j, query.ids[j]));
+    }
+    detail::BestK<double> best(k, catalog_.tie_rank());
+    // Scored by PositionalItemScore itself: bit-identical to every other backend.
+    auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
+      return PositionalItemScore(terms, query.ids, weights_.data(), length);
+    });
+    detail::MaxScoreTopK(lists, PositionalBounds{weights_.data(), position, length}, items, &best);
+    return best.Take([](double s) { return s; });
+  }
+  std::vector<int32_t> units;
+  std::vector<uint8_t> max_occurrences;
+  std::vector<int32_t>& credit = ThreadCreditTable(catalog_.vocab().size());
+  for (auto [term, term_units] : query.bag_credits) {
+    add_list(Postings(0, term));
+    units.push_back(term_units);
+    max_occurrences.push_back(max_occurrences_[term]);
+    credit[term] = term_units;
+  }
+  detail::BestK<int32_t> best(k, catalog_.tie_rank());
+  auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
+    return BagItemUnits(terms, length, [&](TermId t) { return credit[t]; });
+  });
+  detail::MaxScoreTopK(lists, BagBounds{units.data(), max_occurrences.data()}, items, &best);
+  for (auto [term, term_units] : query.bag_credits) credit[term] = 0;
+  return best.Take([](int32_t units) { return units / kBagUnitsPerPoint; });
 }
 
 void StructuralScorer::TopKBatch(std::span<const PreparedQuery* const> queries, int k,
@@ -242,9 +262,9 @@ double StructuralScorer::ScoreTerms(const PreparedQuery& query, const TermId* te
 }
 
 std::size_t StructuralScorer::MemoryBytes() const {
-  std::size_t bytes = 0;
+  std::size_t bytes = item_of_rank_.size() * sizeof(uint32_t) + max_occurrences_.size();
   for (const auto& b : posting_begin_) bytes += b.size() * sizeof(uint32_t);
-  for (const auto& i : posting_items_) bytes += i.size() * sizeof(uint32_t);
+  for (const auto& r : posting_ranks_) bytes += r.size() * sizeof(uint32_t);
   for (const auto& c : credit_index_) bytes += c.MemoryBytes();
   return bytes;
 }
