@@ -24,22 +24,23 @@
 
 namespace grlm::detail {
 
-// One posting list of a query: tie ranks in increasing order; in bag mode a rank is repeated once
-// per credited occurrence of the list's term in the item.
+// One posting list of a query: tie ranks in increasing order, each at most once, and every item
+// in it gets the same score from it.
 struct RankList {
   const uint32_t* begin;
   const uint32_t* end;
 };
 
-// Bounds: what the lists can add to one item's score.
-//   Set Empty() const; Set With(Set, std::size_t list) const;
-//   bool CannotReach(Set, Score kth) const  (every item found only in the lists of the set scores
-//     at most kth);
-//   double Bound(std::size_t list) const  (the most list adds to one item, for the order only).
+// Bounds: the bound of the non-essential set, which it keeps.
+//   void Clear()  (every list essential);
+//   bool CanLeave(std::size_t list, Score kth) const  (with the list non-essential too, every item
+//     found only in non-essential lists would score at most kth);
+//   void Leave(std::size_t list);
+//   double Bound(std::size_t list) const  (the most the list adds to one item; for the order).
 // Items: uint32_t ItemOf(uint32_t rank) const; Score ScoreOf(uint32_t item) const;
 //   void Prefetch(uint32_t rank) const.
 template <typename Score, typename Bounds, typename Items>
-void MaxScoreTopK(std::span<const RankList> lists, const Bounds& bounds, const Items& items,
+void MaxScoreTopK(std::span<const RankList> lists, Bounds& bounds, const Items& items,
                   BestK<Score>* best) {
   // Lists leave the essential set in this order: most postings per unit of bound first (the
   // greedy answer to "drop the most reading for the least score"), so what is left to read is
@@ -53,32 +54,31 @@ void MaxScoreTopK(std::span<const RankList> lists, const Bounds& bounds, const I
   std::sort(leave_order.begin(), leave_order.end(),
             [&](uint32_t a, uint32_t b) { return cost(a) > cost(b); });
 
-  struct Cursor {
-    const uint32_t* next;
-    const uint32_t* end;
-    uint32_t list;
-  };
-  std::vector<Cursor> essential;
-  essential.reserve(leave_order.size());
-  for (uint32_t l : leave_order) essential.push_back({lists[l].begin, lists[l].end, l});
-  typename Bounds::Set non_essential = bounds.Empty();
+  // Each list's next unread posting; a list out of the essential set keeps the place where it
+  // left, and catches up (one binary search) if it comes back.
+  std::vector<const uint32_t*> next(lists.size());
+  for (uint32_t l = 0; l < lists.size(); ++l) next[l] = lists[l].begin;
+  std::vector<uint32_t> essential = leave_order;
+  uint32_t resume = 0;  // every rank below it has been met
   bool planned = false;
   Score planned_kth{};
 
-  // The k-th score rose: move every list that can leave, in leave order, out of the essential
-  // set. A list that cannot leave now may later, so every essential list is tried each time.
+  // The k-th score rose: choose the essential set again. The split is chosen afresh rather than
+  // grown, since lists that left early, at a low k-th score, could keep a long list in. A list
+  // may leave only with all those that left before it in this pass (their bounds add up); items
+  // passed while a list was out were out of reach then, and so are now.
   auto replan = [&] {
     const Score kth = best->kth_score();
+    bounds.Clear();
+    essential.clear();
     for (uint32_t l : leave_order) {
-      auto it = std::find_if(essential.begin(), essential.end(),
-                             [&](const Cursor& c) { return c.list == l; });
-      if (it == essential.end()) continue;  // already left, or ran out
-      const auto with = bounds.With(non_essential, l);
-      if (bounds.CannotReach(with, kth)) {
-        non_essential = with;
-        *it = essential.back();
-        essential.pop_back();
+      if (next[l] == lists[l].end) continue;  // ran out: holds nothing not met yet
+      if (bounds.CanLeave(l, kth)) {
+        bounds.Leave(l);
+        continue;
       }
+      next[l] = std::lower_bound(next[l], lists[l].end, resume);
+      if (next[l] != lists[l].end) essential.push_back(l);
     }
     planned = true;
     planned_kth = kth;
@@ -88,24 +88,30 @@ void MaxScoreTopK(std::span<const RankList> lists, const Bounds& bounds, const I
   constexpr std::ptrdiff_t kPrefetchAhead = 8;
   while (!essential.empty()) {
     uint32_t rank = UINT32_MAX;
-    for (const Cursor& c : essential) rank = std::min(rank, *c.next);
+    for (uint32_t l : essential) rank = std::min(rank, *next[l]);
     for (std::size_t i = 0; i < essential.size();) {
-      Cursor& c = essential[i];
-      if (*c.next == rank) {
-        do ++c.next;
-        while (c.next != c.end && *c.next == rank);  // bag mode: the item's other occurrences
-        if (c.end - c.next > kPrefetchAhead) items.Prefetch(c.next[kPrefetchAhead]);
-        if (c.next == c.end) {
-          c = essential.back();
+      const uint32_t l = essential[i];
+      if (*next[l] == rank) {  // a rank is at most once in a list
+        ++next[l];
+        if (lists[l].end - next[l] > kPrefetchAhead) items.Prefetch(next[l][kPrefetchAhead]);
+        if (next[l] == lists[l].end) {
+          essential[i] = essential.back();
           essential.pop_back();
           continue;
         }
       }
       ++i;
     }
+    resume = rank + 1;
     const uint32_t item = items.ItemOf(rank);
-    best->Offer(item, items.ScoreOf(item));
-    if (best->full() && (!planned || best->kth_score() > planned_kth)) replan();
+    const Score score = items.ScoreOf(item);
+    // Held items rank before this one: it needs a score above the k-th to get in (and this
+    // saves BestK reading tie ranks).
+    if (best->full() && score <= best->kth_score()) continue;
+    best->Offer(item, score);
+    if (best->full() && (!planned || best->kth_score() > planned_kth)) {
+      replan();
+    }
   }
 }
 

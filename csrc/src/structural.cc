@@ -11,17 +11,22 @@
 namespace grlm {
 namespace {
 
-// Builds a CSR posting list over term ids from (term, rank) pairs given in rank order.
+// Builds a CSR of posting lists from (list, rank) pairs given in rank order.
 template <typename ForEachPosting>
-void BuildPostings(std::size_t num_terms, ForEachPosting for_each, std::vector<uint32_t>* begin,
+void BuildPostings(std::size_t num_lists, ForEachPosting for_each, std::vector<uint32_t>* begin,
                    std::vector<uint32_t>* ranks) {
-  begin->assign(num_terms + 1, 0);
+  begin->assign(num_lists + 1, 0);
   for_each([&](TermId t, uint32_t) { ++(*begin)[t + 1]; });
-  for (std::size_t t = 0; t < num_terms; ++t) (*begin)[t + 1] += (*begin)[t];
+  for (std::size_t t = 0; t < num_lists; ++t) (*begin)[t + 1] += (*begin)[t];
   ranks->resize(begin->back());
   std::vector<uint32_t> fill(begin->begin(), begin->end() - 1);
   for_each([&](TermId t, uint32_t rank) { (*ranks)[fill[t]++] = rank; });
 }
+
+// The pruned search merges a query's lists item by item, at a cost per item that grows with the
+// number of lists; past this many, adding up every posting is cheaper (measured on Beauty's bag
+// queries and 1M Zipf items; positional queries have at most 16 lists).
+constexpr std::size_t kMaxMergedLists = 32;
 
 // Bag mode's per-query credit table over the vocabulary, one per thread, all-zero between
 // queries: an item's score is then one load per term of its Term ID.
@@ -31,40 +36,105 @@ std::vector<int32_t>& ThreadCreditTable(std::size_t vocab_size) {
   return table;
 }
 
+// Per-thread scratch of AddUpTopK: a dense score array kept all-zero between queries, and room
+// for the list of touched ranks (one more than the catalog: the append below always writes).
+template <typename Score>
+struct AddUpScratch {
+  std::vector<Score> scores;
+  std::vector<uint32_t> touched;
+};
+
+// The top k without pruning: every posting added up in a dense array, list by list (in query
+// position order in positional mode, so each double sum is accumulated in PositionalItemScore's
+// order). For a query of many lists (a short bag term inside many vocabulary terms), where
+// merging them costs more per item than adding them all.
+template <typename Score, typename ItemOf>
+void AddUpTopK(std::span<const detail::RankList> lists, const Score* add, std::size_t num_ranks,
+               ItemOf item_of, detail::BestK<Score>* best) {
+  thread_local AddUpScratch<Score> scratch;
+  if (scratch.scores.size() < num_ranks) {
+    scratch.scores.assign(num_ranks, Score(0));
+    scratch.touched.resize(num_ranks + 1);
+  }
+  // Plain pointers: the compiler would look the thread_local up again on every append.
+  Score* scores = scratch.scores.data();
+  uint32_t* touched = scratch.touched.data();
+  std::size_t num_touched = 0;
+  // Every contribution is positive, so a zero score means "not touched yet". The append is
+  // branch-free: the slot is always written and kept only on a rank's first credit.
+  for (std::size_t l = 0; l < lists.size(); ++l) {
+    for (const uint32_t* rank = lists[l].begin; rank != lists[l].end; ++rank) {
+      touched[num_touched] = *rank;
+      num_touched += scores[*rank] == Score(0);
+      scores[*rank] += add[l];
+    }
+  }
+  for (std::size_t i = 0; i < num_touched; ++i) {
+    best->Offer(item_of(touched[i]), scores[touched[i]]);
+    scores[touched[i]] = Score(0);
+  }
+}
+
 // Positional bounds: list l is query position position[l]. The bound of a set of positions is
 // their weights summed in increasing position, as PositionalItemScore sums them: an item matching
 // a subset scores at most that (rounding is monotone and every weight positive), so the bound is
 // exact in floating point too, and an item with exactly the bound is kept or dropped as the
 // exhaustive scorer would.
-struct PositionalBounds {
-  using Set = uint32_t;  // query positions
-  const double* weights;
-  const int* position;
-  int length;
+class PositionalBounds {
+ public:
+  PositionalBounds(const double* weights, const int* position, int length)
+      : weights_(weights), position_(position), length_(length) {}
 
-  Set Empty() const { return 0; }
-  Set With(Set set, std::size_t l) const { return set | (1u << position[l]); }
-  bool CannotReach(Set set, double kth) const {
+  void Clear() { positions_ = 0; }
+  bool CanLeave(std::size_t l, double kth) const {
+    const uint32_t positions = positions_ | (1u << position_[l]);
     double bound = 0.0;
-    for (int j = 0; j < length; ++j) {
-      if (set >> j & 1u) bound += weights[j];
+    for (int j = 0; j < length_; ++j) {
+      if (positions >> j & 1u) bound += weights_[j];
     }
     return bound <= kth;
   }
-  double Bound(std::size_t l) const { return weights[position[l]]; }
+  void Leave(std::size_t l) { positions_ |= 1u << position_[l]; }
+  double Bound(std::size_t l) const { return weights_[position_[l]]; }
+
+ private:
+  const double* weights_;
+  const int* position_;
+  int length_;
+  uint32_t positions_ = 0;  // of the non-essential lists
 };
 
-// Bag bounds, exact in integer units: list l adds units[l] per occurrence of its term, and an
-// item holds that term at most max_occurrences[l] times.
-struct BagBounds {
-  using Set = int64_t;  // summed bounds, never above 16 positions x int32 credits
-  const int32_t* units;
-  const uint8_t* max_occurrences;
+// Bag bounds, exact in integer units: list l adds units[l] to each of its items (its term's
+// credit times the number of times they hold it). An item is in at most one list of a term, so
+// the non-essential set adds at most, per term, the largest units of its lists there.
+class BagBounds {
+ public:
+  // term_index[l]: the query's credited term of list l, numbered from 0.
+  BagBounds(const int32_t* units, const uint32_t* term_index, std::size_t num_terms)
+      : units_(units), term_index_(term_index), term_max_(num_terms, 0) {}
 
-  Set Empty() const { return 0; }
-  Set With(Set set, std::size_t l) const { return set + int64_t{units[l]} * max_occurrences[l]; }
-  bool CannotReach(Set set, int32_t kth) const { return set <= kth; }
-  double Bound(std::size_t l) const { return double(units[l]) * max_occurrences[l]; }
+  void Clear() {
+    std::fill(term_max_.begin(), term_max_.end(), 0);
+    sum_ = 0;
+  }
+  bool CanLeave(std::size_t l, int32_t kth) const { return SumWith(l) <= kth; }
+  void Leave(std::size_t l) {
+    sum_ = SumWith(l);
+    int32_t& max = term_max_[term_index_[l]];
+    max = std::max(max, units_[l]);
+  }
+  double Bound(std::size_t l) const { return units_[l]; }
+
+ private:
+  int64_t SumWith(std::size_t l) const {
+    const int32_t max = term_max_[term_index_[l]];
+    return units_[l] > max ? sum_ - max + units_[l] : sum_;
+  }
+
+  const int32_t* units_;
+  const uint32_t* term_index_;
+  std::vector<int32_t> term_max_;
+  int64_t sum_ = 0;  // no overflow, whatever the number of terms
 };
 
 // The items of a catalog as the pruned search reads them: by tie rank, scored from their Term ID.
@@ -122,29 +192,41 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode,
           &posting_begin_[j], &posting_ranks_[j]);
     }
   } else {
+    // One list per term and number of times an item holds it (almost always one list: once), so
+    // every item of a list gets the same credit from it and the list's bound is exact. A group
+    // key is term * length + times - 1.
+    auto for_each_held_term = [&](auto&& f) {
+      for_each_ranked_item([&](uint32_t rank, uint32_t item) {
+        const TermId* terms = catalog.ItemTerms(item);
+        for (int j = 0; j < length; ++j) {
+          if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
+          const auto times = uint32_t(std::count(terms + j, terms + length, terms[j]));
+          f(std::size_t(terms[j]) * length + times - 1, rank);
+        }
+      });
+    };
+    std::vector<uint32_t> group_of_key(num_terms * length, 0);
+    for_each_held_term([&](std::size_t key, uint32_t) { group_of_key[key] = 1; });
+    bag_groups_begin_.assign(num_terms + 1, 0);
+    uint32_t num_groups = 0;
+    for (std::size_t t = 0; t < num_terms; ++t) {
+      for (int times = 1; times <= length; ++times) {
+        uint32_t& group = group_of_key[t * length + times - 1];
+        if (group == 0) continue;
+        group = num_groups++;
+        bag_group_times_.push_back(uint8_t(times));
+      }
+      bag_groups_begin_[t + 1] = num_groups;
+    }
     posting_begin_.resize(1);
     posting_ranks_.resize(1);
     BuildPostings(
-        num_terms,
+        num_groups,
         [&](auto&& emit) {
-          for_each_ranked_item([&](uint32_t rank, uint32_t item) {
-            ForEachBagCreditedTerm(catalog.ItemTerms(item), length,
-                                   [&](TermId t) { emit(t, rank); });
-          });
+          for_each_held_term(
+              [&](std::size_t key, uint32_t rank) { emit(group_of_key[key], rank); });
         },
         &posting_begin_[0], &posting_ranks_[0]);
-    // The bound of a term's list: its credit times the most times one item holds the term
-    // (postings of one item are adjacent, each list being in rank order).
-    max_occurrences_.assign(num_terms, 0);
-    const auto& ranks = posting_ranks_[0];
-    for (TermId t = 0; t < num_terms; ++t) {
-      for (uint32_t p = posting_begin_[0][t]; p < posting_begin_[0][t + 1];) {
-        uint32_t q = p + 1;
-        while (q < posting_begin_[0][t + 1] && ranks[q] == ranks[p]) ++q;
-        max_occurrences_[t] = std::max<uint8_t>(max_occurrences_[t], uint8_t(q - p));
-        p = q;
-      }
-    }
     credit_index_.emplace_back(catalog.vocab());
   }
 }
@@ -183,9 +265,9 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   c.resize(out);
 }
 
-std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
-  const auto& begin = posting_begin_[list];
-  return {posting_ranks_[list].data() + begin[term], begin[term + 1] - begin[term]};
+std::span<const uint32_t> StructuralScorer::Postings(int csr, uint32_t list) const {
+  const auto& begin = posting_begin_[csr];
+  return {posting_ranks_[csr].data() + begin[list], begin[list + 1] - begin[list]};
 }
 
 std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k) const {
@@ -208,24 +290,35 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
     auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
       return PositionalItemScore(terms, query.ids, weights_.data(), length);
     });
-    detail::MaxScoreTopK(lists, PositionalBounds{weights_.data(), position, length}, items, &best);
+    PositionalBounds bounds(weights_.data(), position, length);
+    detail::MaxScoreTopK(lists, bounds, items, &best);
     return best.Take([](double s) { return s; });
   }
   std::vector<int32_t> units;
-  std::vector<uint8_t> max_occurrences;
+  std::vector<uint32_t> term_index;
   std::vector<int32_t>& credit = ThreadCreditTable(catalog_.vocab().size());
-  for (auto [term, term_units] : query.bag_credits) {
-    add_list(Postings(0, term));
-    units.push_back(term_units);
-    max_occurrences.push_back(max_occurrences_[term]);
+  const auto& credits = query.bag_credits;
+  for (uint32_t i = 0; i < credits.size(); ++i) {
+    const auto [term, term_units] = credits[i];
+    for (uint32_t g = bag_groups_begin_[term]; g < bag_groups_begin_[term + 1]; ++g) {
+      add_list(Postings(0, g));
+      units.push_back(term_units * bag_group_times_[g]);  // at most 16 x a term's credit
+      term_index.push_back(i);
+    }
     credit[term] = term_units;
   }
   detail::BestK<int32_t> best(k, catalog_.tie_rank());
   auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
     return BagItemUnits(terms, length, [&](TermId t) { return credit[t]; });
   });
-  detail::MaxScoreTopK(lists, BagBounds{units.data(), max_occurrences.data()}, items, &best);
-  for (auto [term, term_units] : query.bag_credits) credit[term] = 0;
+  if (lists.size() > kMaxMergedLists) {
+    AddUpTopK(
+        lists, units.data(), catalog_.size(), [&](uint32_t r) { return items.ItemOf(r); }, &best);
+  } else {
+    BagBounds bounds(units.data(), term_index.data(), credits.size());
+    detail::MaxScoreTopK(lists, bounds, items, &best);
+  }
+  for (auto [term, term_units] : credits) credit[term] = 0;
   return best.Take([](int32_t units) { return units / kBagUnitsPerPoint; });
 }
 
@@ -262,7 +355,8 @@ double StructuralScorer::ScoreTerms(const PreparedQuery& query, const TermId* te
 }
 
 std::size_t StructuralScorer::MemoryBytes() const {
-  std::size_t bytes = item_of_rank_.size() * sizeof(uint32_t) + max_occurrences_.size();
+  std::size_t bytes = item_of_rank_.size() * sizeof(uint32_t) +
+                      bag_groups_begin_.size() * sizeof(uint32_t) + bag_group_times_.size();
   for (const auto& b : posting_begin_) bytes += b.size() * sizeof(uint32_t);
   for (const auto& r : posting_ranks_) bytes += r.size() * sizeof(uint32_t);
   for (const auto& c : credit_index_) bytes += c.MemoryBytes();

@@ -60,18 +60,21 @@ class StructuralScorer final : public StructuralBackend {
   std::size_t MemoryBytes() const;
 
  private:
-  std::span<const uint32_t> Postings(int list, TermId term) const;
+  // Positional: the items holding term at position csr; bag (csr 0): the items of a group.
+  std::span<const uint32_t> Postings(int csr, uint32_t list) const;
 
   const Catalog& catalog_;
   ScoreMode mode_;
   std::vector<double> weights_;
-  // Positional: one CSR per position j over term ids; bag: one CSR over term ids, each item
-  // posted once per credited position (ForEachBagCreditedTerm). Lists hold tie ranks, ascending,
-  // so the pruned search meets items in the order that breaks ties.
+  // Positional: one CSR per position j over term ids. Bag: one CSR over groups, a group being a
+  // term and the number of times its items hold it (ForEachBagCreditedTerm credits each time);
+  // term t's groups are [bag_groups_begin_[t], bag_groups_begin_[t + 1]). Lists hold tie ranks,
+  // ascending, so the pruned search meets items in the order that breaks ties.
   std::vector<std::vector<uint32_t>> posting_begin_;
   std::vector<std::vector<uint32_t>> posting_ranks_;
-  std::vector<uint32_t> item_of_rank_;     // the inverse of tie_rank; empty when it is identity
-  std::vector<uint8_t> max_occurrences_;  // bag: the most times one item holds each term
+  std::vector<uint32_t> bag_groups_begin_;
+  std::vector<uint8_t> bag_group_times_;
+  std::vector<uint32_t> item_of_rank_;  // the inverse of tie_rank; empty when it is identity
   std::vector<PartialCreditIndex> credit_index_;  // one element in bag mode, none otherwise
 };
 
