@@ -257,6 +257,9 @@ def bench_large(num_items: int, *, quick: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--beauty", type=Path, default=BEAUTY, help="item_id2tid.json of Beauty (from a worktree)"
+    )
     parser.add_argument("--synthetic-items", type=int, default=1_000_000)
     parser.add_argument(
         "--random-words-items",
@@ -274,8 +277,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    if BEAUTY.exists():
-        beauty = load_term_ids(BEAUTY)
+    if args.beauty.exists():
+        beauty = load_term_ids(args.beauty)
         vocab = sorted({t for terms in beauty.values() for t in terms})
         rows += bench_catalog(
             f"Beauty ({len(beauty):,})",
@@ -285,7 +288,7 @@ def main() -> None:
             quick=args.quick,
         )
     else:
-        print(f"({BEAUTY} absent: Beauty rows skipped)")
+        print(f"({args.beauty} absent: Beauty rows skipped)")
     if args.synthetic_items:
         start = time.perf_counter()
         synthetic, vocab = synthetic_catalog(args.synthetic_items)

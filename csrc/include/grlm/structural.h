@@ -66,6 +66,7 @@ class StructuralScorer final : public StructuralBackend {
   const Catalog& catalog_;
   ScoreMode mode_;
   std::vector<double> weights_;
+  bool add_up_;  // every query added up, without pruning (a small catalog; see structural.cc)
   // Positional: one CSR per position j over term ids. Bag: one CSR over groups, a group being a
   // term and the number of times its items hold it (ForEachBagCreditedTerm credits each time);
   // term t's groups are [bag_groups_begin_[t], bag_groups_begin_[t + 1]). Lists hold tie ranks,
