@@ -5,8 +5,9 @@
 // whose items are never enumerated. Once k items are held, a set of lists may leave the essential
 // ones when an item found only in them cannot enter the top k: its score is at most the set's
 // bound, and it ranks after the k-th item on a tie, because the lists are read in tie-rank order
-// (every held item ranks before every item not reached yet). The set only grows, as the k-th
-// score rises. A list that runs out leaves for free: no item not reached yet is in it.
+// (every held item ranks before every item not reached yet). The split is chosen again each
+// time the k-th score rises, so more lists leave. A list that runs out leaves for free: no item
+// not reached yet is in it.
 //
 // Candidates are scored by the caller's exact item score (the catalog's forward index: the item's
 // own Term ID), so a non-essential list is never probed either, and an item in several essential
