@@ -3,10 +3,15 @@
 Catalogs: Beauty with the GRLM authors' Term IDs (when ../shared is present) and a synthetic
 catalog with a Zipf-distributed term vocabulary. Rows: direct mapping (compiled batch vs a dict of
 joined normalized strings), structural mapping in both modes (compiled vs grlm.ground.reference,
-on catalog Term IDs with one or two terms replaced), build time and index memory. Every compiled
-result is checked against its baseline before timing.
+on two query sets: near misses, catalog Term IDs with one or two terms replaced by a vocabulary
+term, and "frequent", the replacing term drawn as often as it occurs in the catalog: long posting
+lists, the hard case for the scorer's dynamic pruning), build time and index memory. Every compiled
+result is checked against its baseline before timing. A large Zipf catalog (--large-items) is
+checked against, and timed beside, a numpy brute force instead (the Python reference would take
+minutes per query).
 
     python bench/bench_grounding.py                      # Beauty + 1,000,000 synthetic items
+    python bench/bench_grounding.py --large-items 10000000   # + a 10,000,000-item Zipf row
     python bench/bench_grounding.py --synthetic-items 100000 --quick
     python bench/bench_grounding.py --synthetic-items 0 --random-words-items 200000
 """
@@ -25,15 +30,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grlm.ground import Grounder
-from grlm.ground.reference import DictDirectMap, ReferenceGrounder
+from grlm.ground.reference import (
+    BAG_EXACT,
+    BAG_PARTIAL,
+    BAG_UNITS_PER_POINT,
+    BAG_WEIGHT_SCALE,
+    DictDirectMap,
+    ReferenceGrounder,
+)
 from grlm.term_ids import load_term_ids
 from timing import machine, measure, print_table
 
 BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "data" / "beauty" / "item_id2tid.json"
 
 
-def synthetic_catalog(num_items: int, vocab_size: int = 50_000, length: int = 5, seed: int = 0):
-    """Items with `length` terms drawn from a Zipf(1.0) law over random lowercase words."""
+def zipf_draws(num_items: int, vocab_size: int = 50_000, length: int = 5, seed: int = 0):
+    """(vocabulary of random lowercase words, num_items x length term indices drawn from a
+    Zipf(1.0) law over it)."""
     rng = np.random.default_rng(seed)
     words: set[str] = set()
     py_rng = random.Random(seed)
@@ -41,8 +54,17 @@ def synthetic_catalog(num_items: int, vocab_size: int = 50_000, length: int = 5,
         words.add("".join(py_rng.choices(string.ascii_lowercase, k=py_rng.randint(4, 9))))
     vocab = sorted(words)
     probs = 1.0 / np.arange(1, vocab_size + 1)
-    draws = np.searchsorted(np.cumsum(probs / probs.sum()), rng.random((num_items, length)))
-    draws = np.minimum(draws, vocab_size - 1)
+    cdf = np.cumsum(probs / probs.sum())
+    blocks = [  # in slices of the same random stream: 16 bytes a draw in flight
+        np.searchsorted(cdf, rng.random((min(1_000_000, num_items - first), length)))
+        for first in range(0, num_items, 1_000_000)
+    ]
+    return vocab, np.minimum(np.concatenate(blocks), vocab_size - 1).astype(np.int32)
+
+
+def synthetic_catalog(num_items: int, vocab_size: int = 50_000, length: int = 5, seed: int = 0):
+    """Items with `length` terms drawn from a Zipf(1.0) law over random lowercase words."""
+    vocab, draws = zipf_draws(num_items, vocab_size, length, seed)
     return {f"s{i}": [vocab[t] for t in row] for i, row in enumerate(draws.tolist())}, vocab
 
 
@@ -60,15 +82,22 @@ def random_words_catalog(num_items: int, length: int = 5, seed: int = 0):
     }, vocab
 
 
-def perturbed_queries(term_ids, vocab, count: int, seed: int = 1):
-    """Catalog Term IDs with one or two terms replaced (what structural mapping is for)."""
+def perturbed_queries(term_ids, vocab, count: int, seed: int = 1, *, by_frequency: bool = False):
+    """Catalog Term IDs with one or two terms replaced (what structural mapping is for): near
+    misses, the replacing term drawn uniformly from the vocabulary (mostly rare terms); with
+    by_frequency, drawn as often as it occurs in the catalog (mostly common terms: long posting
+    lists, the hard case for pruning)."""
     rng = random.Random(seed)
     ids = list(term_ids)
     queries = []
     for _ in range(count):
         query = list(term_ids[rng.choice(ids)])
         for position in rng.sample(range(len(query)), rng.choice([1, 2])):
-            query[position] = rng.choice(vocab)
+            if by_frequency:
+                donor = term_ids[rng.choice(ids)]
+                query[position] = donor[rng.randrange(len(donor))]
+            else:
+                query[position] = rng.choice(vocab)
         queries.append(query)
     return queries
 
@@ -128,38 +157,109 @@ def bench_catalog(name, term_ids, vocab, *, reference_queries: int, quick: bool)
         ]
     )
 
-    structural = perturbed_queries(term_ids, vocab, 2_000 if not quick else 500)
+    count = 2_000 if not quick else 500
+    query_sets = {
+        "near-miss": perturbed_queries(term_ids, vocab, count),
+        "frequent": perturbed_queries(term_ids, vocab, count, seed=3, by_frequency=True),
+    }
     for mode, grounder in grounders.items():
         reference = ReferenceGrounder(term_ids, mode=mode)
-        checked = structural[:reference_queries]
+        for set_name, structural in query_sets.items():
+            checked = structural[:reference_queries]
+            start = time.perf_counter()
+            expected = [reference.structural(q, 10) for q in checked]
+            t_ref = (time.perf_counter() - start) / len(checked)
+            for query, want in zip(checked, expected):
+                got = grounder.ground(query, k=10)
+                if got.hit == "structural":  # a perturbed ID can still hit another item directly
+                    assert list(got.scores) == [s for _, s in want], (query, got, want)
+            rows.append(
+                structural_row(name, f"structural {mode}, {set_name}", grounder, structural, t_ref)
+            )
+    return rows
+
+
+def structural_row(name, operation, grounder, queries, t_baseline):
+    single = measure(lambda: [grounder.ground(q, k=10) for q in queries], repeat=3) / len(queries)
+    batched = measure(lambda: grounder.ground_batch(queries, k=10), repeat=3) / len(queries)
+    return [
+        name,
+        operation,
+        fmt_time(t_baseline),
+        fmt_time(single),
+        f"{t_baseline / single:.0f}×",
+        f"1 core, k=10; batch on all cores {fmt_time(batched)}/query",
+    ]
+
+
+class BruteForce:
+    """Every item scored with numpy over the encoded catalog (scores > 0, ties by catalog order):
+    the check and the baseline of the large row. Bag credits follow grlm.ground.reference."""
+
+    def __init__(self, vocab: list[str], draws: np.ndarray, mode: str):
+        self.vocab, self.draws, self.mode = vocab, draws, mode
+        self.index = {t: i for i, t in enumerate(vocab)}
+        self.weights = 1.0 / np.arange(1, draws.shape[1] + 1)
+
+    def top_k(self, query: list[str], k: int) -> list[float]:
+        if self.mode == "positional":
+            scores = np.zeros(len(self.draws))
+            for j, term in enumerate(query):  # increasing j, as the core sums
+                if term in self.index:
+                    scores += np.where(self.draws[:, j] == self.index[term], self.weights[j], 0.0)
+        else:
+            credit = np.zeros(len(self.vocab), dtype=np.int64)
+            for j, generated in enumerate(query):
+                weight = BAG_WEIGHT_SCALE // (j + 1)
+                for t, term in enumerate(self.vocab):
+                    if generated == term:
+                        credit[t] += BAG_EXACT * weight
+                    elif generated in term or term in generated:
+                        credit[t] += BAG_PARTIAL * weight
+            scores = credit[self.draws].sum(axis=1) / BAG_UNITS_PER_POINT
+        order = np.lexsort((np.arange(len(scores)), -scores))[:k]
+        return [float(scores[i]) for i in order if scores[i] > 0]
+
+
+def bench_large(num_items: int, *, quick: bool):
+    """Build time, index memory and structural top-k at num_items Zipf items, against numpy."""
+    start = time.perf_counter()
+    vocab, draws = zipf_draws(num_items)
+    term_ids = {f"s{i}": [vocab[t] for t in row] for i, row in enumerate(draws.tolist())}
+    print(f"generated {num_items:,} items in {time.perf_counter() - start:.1f} s", flush=True)
+    name = f"Zipf ({num_items:,})"
+    count = 500 if not quick else 100
+    query_sets = {
+        "near-miss": perturbed_queries(term_ids, vocab, count),
+        "frequent": perturbed_queries(term_ids, vocab, count, seed=3, by_frequency=True),
+    }
+    rows = []
+    for mode in ("positional", "bag"):
         start = time.perf_counter()
-        expected = [reference.structural(q, 10) for q in checked]
-        t_ref = (time.perf_counter() - start) / len(checked)
-        for query, want in zip(checked, expected):
-            got = grounder.ground(query, k=10)
-            if got.hit == "structural":  # a perturbed ID can still hit another item directly
-                assert list(got.scores) == [s for _, s in want], (query, got, want)
-        single = measure(
-            lambda grounder=grounder: [grounder.ground(q, k=10) for q in structural], repeat=3
-        ) / len(structural)
-        batched = measure(
-            lambda grounder=grounder: grounder.ground_batch(structural, k=10), repeat=3
-        ) / len(structural)
-        rows.append(
-            [
-                name,
-                f"structural {mode}",
-                fmt_time(t_ref),
-                fmt_time(single),
-                f"{t_ref / single:.0f}×",
-                f"1 core, k=10; batch on all cores {fmt_time(batched)}/query",
-            ]
-        )
+        grounder = Grounder(term_ids, mode=mode)
+        build = time.perf_counter() - start
+        memory = grounder.memory_bytes() / 2**20
+        rows.append([name, f"build {mode}", "", f"{build:.2f} s", "", f"{memory:.1f} MiB"])
+        brute = BruteForce(vocab, draws, mode)
+        for set_name, queries in query_sets.items():
+            start = time.perf_counter()
+            for query in queries[:3]:
+                got = grounder.ground(query, k=10)
+                if got.hit == "structural":
+                    assert list(got.scores) == brute.top_k(query, 10), query
+            t_brute = (time.perf_counter() - start) / 3
+            row = structural_row(name, f"structural {mode}, {set_name}", grounder, queries, t_brute)
+            rows.append(row[:5] + [row[5] + "; baseline: numpy brute force"])
+        del grounder
+    return rows
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--beauty", type=Path, default=BEAUTY, help="item_id2tid.json of Beauty (from a worktree)"
+    )
     parser.add_argument("--synthetic-items", type=int, default=1_000_000)
     parser.add_argument(
         "--random-words-items",
@@ -167,12 +267,18 @@ def main() -> None:
         default=0,
         help="also a catalog of this many items over random words (bag worst case)",
     )
+    parser.add_argument(
+        "--large-items",
+        type=int,
+        default=0,
+        help="also a Zipf catalog of this many items (e.g. 10000000), checked against numpy",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer queries (for the demo)")
     args = parser.parse_args()
 
     rows = []
-    if BEAUTY.exists():
-        beauty = load_term_ids(BEAUTY)
+    if args.beauty.exists():
+        beauty = load_term_ids(args.beauty)
         vocab = sorted({t for terms in beauty.values() for t in terms})
         rows += bench_catalog(
             f"Beauty ({len(beauty):,})",
@@ -182,7 +288,7 @@ def main() -> None:
             quick=args.quick,
         )
     else:
-        print(f"({BEAUTY} absent: Beauty rows skipped)")
+        print(f"({args.beauty} absent: Beauty rows skipped)")
     if args.synthetic_items:
         start = time.perf_counter()
         synthetic, vocab = synthetic_catalog(args.synthetic_items)
@@ -201,6 +307,8 @@ def main() -> None:
         rows += bench_catalog(
             f"random words ({len(words):,})", words, vocab, reference_queries=2, quick=args.quick
         )
+    if args.large_items:
+        rows += bench_large(args.large_items, quick=args.quick)
     print_table(
         f"grounding — {datetime.date.today()} — {machine()}",
         [

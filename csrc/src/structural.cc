@@ -1,92 +1,169 @@
 #include "grlm/structural.h"
 
 #include <algorithm>
+#include <cstdlib>
 
+#include "best_k.h"
 #include "grlm/error.h"
 #include "grlm/item_score.h"
+#include "max_score.h"
 #include "parallel_for.h"
 
 namespace grlm {
 namespace {
 
-// Builds a CSR posting list over term ids from (term, item) pairs given in item order.
+// Builds a CSR of posting lists from (list, rank) pairs given in rank order.
 template <typename ForEachPosting>
-void BuildPostings(std::size_t num_terms, ForEachPosting for_each, std::vector<uint32_t>* begin,
-                   std::vector<uint32_t>* items) {
-  begin->assign(num_terms + 1, 0);
+void BuildPostings(std::size_t num_lists, ForEachPosting for_each, std::vector<uint32_t>* begin,
+                   std::vector<uint32_t>* ranks) {
+  begin->assign(num_lists + 1, 0);
   for_each([&](TermId t, uint32_t) { ++(*begin)[t + 1]; });
-  for (std::size_t t = 0; t < num_terms; ++t) (*begin)[t + 1] += (*begin)[t];
-  items->resize(begin->back());
+  for (std::size_t t = 0; t < num_lists; ++t) (*begin)[t + 1] += (*begin)[t];
+  ranks->resize(begin->back());
   std::vector<uint32_t> fill(begin->begin(), begin->end() - 1);
-  for_each([&](TermId t, uint32_t item) { (*items)[fill[t]++] = item; });
+  for_each([&](TermId t, uint32_t rank) { (*ranks)[fill[t]++] = rank; });
 }
 
-// Per-thread scratch: a dense score array kept all-zero between queries, and room for the list of
-// touched items (one more than the catalog, see Collect).
+// The pruned search merges a query's lists item by item and reads each candidate's Term ID: tens
+// of nanoseconds per candidate, against about one to add up a posting into a score array that
+// stays in cache. So lists are added up without pruning in a small catalog (Beauty's 12,101
+// items: pruning measured 2x slower in bag mode), and for a query of many lists (a short bag
+// term inside many vocabulary terms), where the merge's cost per item grows with their number.
+// GRLM_STRUCTURAL_ADD_UP_ITEMS overrides the catalog size (tests set 0 to prune every query).
+constexpr std::size_t kMaxMergedLists = 32;
+constexpr std::size_t kDefaultAddUpItems = std::size_t{1} << 16;
+
+std::size_t AddUpItems() {
+  const char* value = std::getenv("GRLM_STRUCTURAL_ADD_UP_ITEMS");
+  return value ? std::strtoull(value, nullptr, 10) : kDefaultAddUpItems;
+}
+
+// Bag mode's per-query credit table over the vocabulary, one per thread, all-zero between
+// queries: an item's score is then one load per term of its Term ID.
+std::vector<int32_t>& ThreadCreditTable(std::size_t vocab_size) {
+  thread_local std::vector<int32_t> table;
+  if (table.size() < vocab_size) table.assign(vocab_size, 0);
+  return table;
+}
+
+// Per-thread scratch of AddUpTopK: a dense score array kept all-zero between queries, and room
+// for the list of touched ranks (one more than the catalog: the append below always writes).
 template <typename Score>
-struct Scratch {
+struct AddUpScratch {
   std::vector<Score> scores;
   std::vector<uint32_t> touched;
 };
 
-template <typename Score>
-Scratch<Score>& ThreadScratch(std::size_t size) {
-  thread_local Scratch<Score> scratch;
-  if (scratch.scores.size() < size) {
-    scratch.scores.assign(size, Score(0));
-    scratch.touched.resize(size + 1);
+// The top k without pruning: every posting added up in a dense array, list by list (in query
+// position order in positional mode, so each double sum is accumulated in PositionalItemScore's
+// order). For a query of many lists (a short bag term inside many vocabulary terms), where
+// merging them costs more per item than adding them all.
+template <typename Score, typename ItemOf>
+void AddUpTopK(std::span<const detail::RankList> lists, const Score* add, std::size_t num_ranks,
+               ItemOf item_of, detail::BestK<Score>* best) {
+  thread_local AddUpScratch<Score> scratch;
+  if (scratch.scores.size() < num_ranks) {
+    scratch.scores.assign(num_ranks, Score(0));
+    scratch.touched.resize(num_ranks + 1);
   }
-  return scratch;
+  // Plain pointers: the compiler would look the thread_local up again on every append.
+  Score* scores = scratch.scores.data();
+  uint32_t* touched = scratch.touched.data();
+  std::size_t num_touched = 0;
+  // Every contribution is positive, so a zero score means "not touched yet". The append is
+  // branch-free: the slot is always written and kept only on a rank's first credit.
+  for (std::size_t l = 0; l < lists.size(); ++l) {
+    for (const uint32_t* rank = lists[l].begin; rank != lists[l].end; ++rank) {
+      touched[num_touched] = *rank;
+      num_touched += scores[*rank] == Score(0);
+      scores[*rank] += add[l];
+    }
+  }
+  for (std::size_t i = 0; i < num_touched; ++i) {
+    best->Offer(item_of(touched[i]), scores[touched[i]]);
+    scores[touched[i]] = Score(0);
+  }
 }
 
-// The k best items seen so far by (score desc, tie rank asc), worst on top: most candidates are
-// rejected by one comparison of scores, and nothing of the size of the catalog is allocated.
-// Scores stay in the scorer's own type (integer units in bag mode) until Take.
-template <typename Score>
-class BestK {
+// Positional bounds: list l is query position position[l]. The bound of a set of positions is
+// their weights summed in increasing position, as PositionalItemScore sums them: an item matching
+// a subset scores at most that (rounding is monotone and every weight positive), so the bound is
+// exact in floating point too, and an item with exactly the bound is kept or dropped as the
+// exhaustive scorer would.
+class PositionalBounds {
  public:
-  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
+  PositionalBounds(const double* weights, const int* position, int length)
+      : weights_(weights), position_(position), length_(length) {}
 
-  void Offer(uint32_t item, Score score) {
-    // Most candidates lose on the score alone, before any tie rank is read.
-    if (heap_.size() == k_ && score < heap_.front().score) return;
-    const Entry candidate{item, score};
-    if (heap_.size() < k_) {
-      heap_.push_back(candidate);
-      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
-    } else if (Before{rank_}(candidate, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), Before{rank_});
-      heap_.back() = candidate;
-      std::push_heap(heap_.begin(), heap_.end(), Before{rank_});
+  void Clear() { positions_ = 0; }
+  bool CanLeave(std::size_t l, double kth) const {
+    const uint32_t positions = positions_ | (1u << position_[l]);
+    double bound = 0.0;
+    for (int j = 0; j < length_; ++j) {
+      if (positions >> j & 1u) bound += weights_[j];
     }
+    return bound <= kth;
   }
-
-  // Best first, each score converted by to_score.
-  template <typename ToScore>
-  std::vector<ScoredItem> Take(ToScore to_score) {
-    std::sort_heap(heap_.begin(), heap_.end(), Before{rank_});
-    std::vector<ScoredItem> best;
-    best.reserve(heap_.size());
-    for (const Entry& e : heap_) best.push_back(ScoredItem{e.item, to_score(e.score)});
-    return best;
-  }
+  void Leave(std::size_t l) { positions_ |= 1u << position_[l]; }
+  double Bound(std::size_t l) const { return weights_[position_[l]]; }
 
  private:
-  struct Entry {
-    uint32_t item;
-    Score score;
-  };
-  struct Before {
-    const std::vector<uint32_t>& rank;
-    bool operator()(const Entry& a, const Entry& b) const {
-      // Exact for int32 units too: every int32 is a double.
-      return RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
-    }
-  };
-  std::size_t k_;
-  const std::vector<uint32_t>& rank_;
-  std::vector<Entry> heap_;
+  const double* weights_;
+  const int* position_;
+  int length_;
+  uint32_t positions_ = 0;  // of the non-essential lists
 };
+
+// Bag bounds, exact in integer units: list l adds units[l] to each of its items (its term's
+// credit times the number of times they hold it). An item is in at most one list of a term, so
+// the non-essential set adds at most, per term, the largest units of its lists there.
+class BagBounds {
+ public:
+  // term_index[l]: the query's credited term of list l, numbered from 0.
+  BagBounds(const int32_t* units, const uint32_t* term_index, std::size_t num_terms)
+      : units_(units), term_index_(term_index), term_max_(num_terms, 0) {}
+
+  void Clear() {
+    std::fill(term_max_.begin(), term_max_.end(), 0);
+    sum_ = 0;
+  }
+  bool CanLeave(std::size_t l, int32_t kth) const { return SumWith(l) <= kth; }
+  void Leave(std::size_t l) {
+    sum_ = SumWith(l);
+    int32_t& max = term_max_[term_index_[l]];
+    max = std::max(max, units_[l]);
+  }
+  double Bound(std::size_t l) const { return units_[l]; }
+
+ private:
+  int64_t SumWith(std::size_t l) const {
+    const int32_t max = term_max_[term_index_[l]];
+    return units_[l] > max ? sum_ - max + units_[l] : sum_;
+  }
+
+  const int32_t* units_;
+  const uint32_t* term_index_;
+  std::vector<int32_t> term_max_;
+  int64_t sum_ = 0;  // no overflow, whatever the number of terms
+};
+
+// The items of a catalog as the pruned search reads them: by tie rank, scored from their Term ID.
+template <typename ItemScore>
+struct RankedItems {
+  const Catalog& catalog;
+  const uint32_t* item_of_rank;  // null: ranks are item indices (no priors reorder them)
+  ItemScore score;
+
+  uint32_t ItemOf(uint32_t rank) const { return item_of_rank ? item_of_rank[rank] : rank; }
+  auto ScoreOf(uint32_t item) const { return score(catalog.ItemTerms(item)); }
+  void Prefetch(uint32_t rank) const { __builtin_prefetch(catalog.ItemTerms(ItemOf(rank))); }
+};
+
+template <typename ItemScore>
+RankedItems<ItemScore> MakeRankedItems(const Catalog& catalog, const uint32_t* item_of_rank,
+                                       ItemScore score) {
+  return {catalog, item_of_rank, score};
+}
 
 }  // namespace
 
@@ -94,35 +171,73 @@ StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode,
                                    std::vector<double> weights)
     : catalog_(catalog),
       mode_(mode),
-      weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())) {
+      weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())),
+      add_up_(catalog.size() <= AddUpItems()) {
   const int length = catalog.term_id_length();
   const std::size_t num_terms = catalog.vocab().size();
-  const std::size_t n = catalog.size();
+  const uint32_t n = uint32_t(catalog.size());
+  // Postings in tie-rank order (see max_score.h); the inverse of tie_rank only when priors make
+  // it differ from the identity.
+  const auto& tie_rank = catalog.tie_rank();
+  bool identity = true;
+  for (uint32_t i = 0; i < n && identity; ++i) identity = tie_rank[i] == i;
+  if (!identity) {
+    item_of_rank_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) item_of_rank_[tie_rank[i]] = i;
+  }
+  auto for_each_ranked_item = [&](auto&& f) {
+    for (uint32_t rank = 0; rank < n; ++rank) f(rank, identity ? rank : item_of_rank_[rank]);
+  };
   if (mode == ScoreMode::kPositional) {
     posting_begin_.resize(length);
-    posting_items_.resize(length);
+    posting_ranks_.resize(length);
     for (int j = 0; j < length; ++j) {
       BuildPostings(
           num_terms,
           [&](auto&& emit) {
-            for (uint32_t i = 0; i < n; ++i) {
-              const TermId t = catalog.ItemTerms(i)[j];
-              if (t < kPadTerm) emit(t, i);
-            }
+            for_each_ranked_item([&](uint32_t rank, uint32_t item) {
+              const TermId t = catalog.ItemTerms(item)[j];
+              if (t < kPadTerm) emit(t, rank);
+            });
           },
-          &posting_begin_[j], &posting_items_[j]);
+          &posting_begin_[j], &posting_ranks_[j]);
     }
   } else {
+    // One list per term and number of times an item holds it (almost always one list: once), so
+    // every item of a list gets the same credit from it and the list's bound is exact. A group
+    // key is term * length + times - 1.
+    auto for_each_held_term = [&](auto&& f) {
+      for_each_ranked_item([&](uint32_t rank, uint32_t item) {
+        const TermId* terms = catalog.ItemTerms(item);
+        for (int j = 0; j < length; ++j) {
+          if (terms[j] >= kPadTerm || std::find(terms, terms + j, terms[j]) != terms + j) continue;
+          const auto times = uint32_t(std::count(terms + j, terms + length, terms[j]));
+          f(std::size_t(terms[j]) * length + times - 1, rank);
+        }
+      });
+    };
+    std::vector<uint32_t> group_of_key(num_terms * length, 0);
+    for_each_held_term([&](std::size_t key, uint32_t) { group_of_key[key] = 1; });
+    bag_groups_begin_.assign(num_terms + 1, 0);
+    uint32_t num_groups = 0;
+    for (std::size_t t = 0; t < num_terms; ++t) {
+      for (int times = 1; times <= length; ++times) {
+        uint32_t& group = group_of_key[t * length + times - 1];
+        if (group == 0) continue;
+        group = num_groups++;
+        bag_group_times_.push_back(uint8_t(times));
+      }
+      bag_groups_begin_[t + 1] = num_groups;
+    }
     posting_begin_.resize(1);
-    posting_items_.resize(1);
+    posting_ranks_.resize(1);
     BuildPostings(
-        num_terms,
+        num_groups,
         [&](auto&& emit) {
-          for (uint32_t i = 0; i < n; ++i) {
-            ForEachBagCreditedTerm(catalog.ItemTerms(i), length, [&](TermId t) { emit(t, i); });
-          }
+          for_each_held_term(
+              [&](std::size_t key, uint32_t rank) { emit(group_of_key[key], rank); });
         },
-        &posting_begin_[0], &posting_items_[0]);
+        &posting_begin_[0], &posting_ranks_[0]);
     credit_index_.emplace_back(catalog.vocab());
   }
 }
@@ -161,52 +276,67 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   c.resize(out);
 }
 
-template <typename Score, typename ForEachPosting, typename ToScore>
-std::vector<ScoredItem> StructuralScorer::Collect(ForEachPosting for_each_posting, ToScore to_score,
-                                                  int k) const {
-  auto& scratch = ThreadScratch<Score>(catalog_.size());
-  // Plain pointers: the compiler would look the thread_local up again on every append.
-  Score* scores = scratch.scores.data();
-  uint32_t* touched = scratch.touched.data();
-  std::size_t num_touched = 0;
-  // Every contribution is positive, so a zero score means "not touched yet". The append is
-  // branch-free: the slot is always written and kept only on an item's first credit.
-  for_each_posting([&](std::span<const uint32_t> items, Score add) {
-    for (uint32_t item : items) {
-      touched[num_touched] = item;
-      num_touched += scores[item] == Score(0);
-      scores[item] += add;
-    }
-  });
-  BestK<Score> best(k, catalog_.tie_rank());
-  for (std::size_t i = 0; i < num_touched; ++i) {
-    best.Offer(touched[i], scores[touched[i]]);
-    scores[touched[i]] = Score(0);
-  }
-  return best.Take(to_score);
-}
-
-std::span<const uint32_t> StructuralScorer::Postings(int list, TermId term) const {
-  const auto& begin = posting_begin_[list];
-  return {posting_items_[list].data() + begin[term], begin[term + 1] - begin[term]};
+std::span<const uint32_t> StructuralScorer::Postings(int csr, uint32_t list) const {
+  const auto& begin = posting_begin_[csr];
+  return {posting_ranks_[csr].data() + begin[list], begin[list + 1] - begin[list]};
 }
 
 std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k) const {
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
-  if (mode_ == ScoreMode::kPositional) {
-    // Positions in increasing j: each item's double sum is accumulated in the same order as
-    // PositionalItemScore, so the scores are bit-identical to it.
-    auto for_each = [&](auto&& add) {
-      for (int j = 0; j < catalog_.term_id_length(); ++j) {
-        if (query.ids[j] < kPadTerm) add(Postings(j, query.ids[j]), weights_[j]);
-      }
-    };
-    return Collect<double>(for_each, [](double s) { return s; }, k);
-  }
-  auto for_each = [&](auto&& add) {
-    for (auto [term, units] : query.bag_credits) add(Postings(0, term), units);
+  const int length = catalog_.term_id_length();
+  const uint32_t* item_of_rank = item_of_rank_.empty() ? nullptr : item_of_rank_.data();
+  std::vector<detail::RankList> lists;
+  auto add_list = [&](std::span<const uint32_t> ranks) {
+    lists.push_back({ranks.data(), ranks.data() + ranks.size()});
   };
-  return Collect<int32_t>(for_each, [](int32_t units) { return units / kBagUnitsPerPoint; }, k);
+  if (mode_ == ScoreMode::kPositional) {
+    int position[kMaxTermIdLength];
+    for (int j = 0; j < length; ++j) {
+      if (query.ids[j] >= kPadTerm) continue;
+      position[lists.size()] = j;
+      add_list(Postings(j, query.ids[j]));
+    }
+    detail::BestK<double> best(k, catalog_.tie_rank());
+    // Scored by PositionalItemScore itself: bit-identical to every other backend.
+    auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
+      return PositionalItemScore(terms, query.ids, weights_.data(), length);
+    });
+    if (add_up_) {
+      double add[kMaxTermIdLength];
+      for (std::size_t l = 0; l < lists.size(); ++l) add[l] = weights_[position[l]];
+      AddUpTopK(lists, add, catalog_.size(), [&](uint32_t r) { return items.ItemOf(r); }, &best);
+    } else {
+      PositionalBounds bounds(weights_.data(), position, length);
+      detail::MaxScoreTopK(lists, bounds, items, &best);
+    }
+    return best.Take([](double s) { return s; });
+  }
+  std::vector<int32_t> units;
+  std::vector<uint32_t> term_index;
+  std::vector<int32_t>& credit = ThreadCreditTable(catalog_.vocab().size());
+  const auto& credits = query.bag_credits;
+  for (uint32_t i = 0; i < credits.size(); ++i) {
+    const auto [term, term_units] = credits[i];
+    for (uint32_t g = bag_groups_begin_[term]; g < bag_groups_begin_[term + 1]; ++g) {
+      add_list(Postings(0, g));
+      units.push_back(term_units * bag_group_times_[g]);  // at most 16 x a term's credit
+      term_index.push_back(i);
+    }
+    credit[term] = term_units;
+  }
+  detail::BestK<int32_t> best(k, catalog_.tie_rank());
+  auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
+    return BagItemUnits(terms, length, [&](TermId t) { return credit[t]; });
+  });
+  if (add_up_ || lists.size() > kMaxMergedLists) {
+    AddUpTopK(
+        lists, units.data(), catalog_.size(), [&](uint32_t r) { return items.ItemOf(r); }, &best);
+  } else {
+    BagBounds bounds(units.data(), term_index.data(), credits.size());
+    detail::MaxScoreTopK(lists, bounds, items, &best);
+  }
+  for (auto [term, term_units] : credits) credit[term] = 0;
+  return best.Take([](int32_t units) { return units / kBagUnitsPerPoint; });
 }
 
 void StructuralScorer::TopKBatch(std::span<const PreparedQuery* const> queries, int k,
@@ -242,9 +372,10 @@ double StructuralScorer::ScoreTerms(const PreparedQuery& query, const TermId* te
 }
 
 std::size_t StructuralScorer::MemoryBytes() const {
-  std::size_t bytes = 0;
+  std::size_t bytes = item_of_rank_.size() * sizeof(uint32_t) +
+                      bag_groups_begin_.size() * sizeof(uint32_t) + bag_group_times_.size();
   for (const auto& b : posting_begin_) bytes += b.size() * sizeof(uint32_t);
-  for (const auto& i : posting_items_) bytes += i.size() * sizeof(uint32_t);
+  for (const auto& r : posting_ranks_) bytes += r.size() * sizeof(uint32_t);
   for (const auto& c : credit_index_) bytes += c.MemoryBytes();
   return bytes;
 }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -112,4 +113,57 @@ TEST_CASE("BagTopKEqualsBruteForceWithTies") {
       }
     }
   }
+}
+
+// Dynamic pruning (src/max_score.h) against a brute force over every item, in both modes, on
+// catalogs where a set of lists' bound often equals the k-th score: few terms, long lists,
+// equal or rounding position weights (0.1 each), priors with few values or none. Small catalogs
+// are added up without pruning unless GRLM_STRUCTURAL_ADD_UP_ITEMS says otherwise.
+TEST_CASE("PrunedTopKEqualsBruteForceAtTheKthScore") {
+  setenv("GRLM_STRUCTURAL_ADD_UP_ITEMS", "0", 1);
+  std::mt19937 rng(21);
+  const std::vector<std::string> words = {"a", "ab", "abc", "b", "bc", "hair", "hair-mask", "mask"};
+  for (int round = 0; round < 200; ++round) {
+    const int length = 1 + static_cast<int>(rng() % 5);
+    grlm::Catalog c(length);
+    const int n = 1 + static_cast<int>(rng() % 2000);
+    const int vocab = 1 + static_cast<int>(rng() % words.size());
+    for (int i = 0; i < n; ++i) {
+      std::vector<std::string_view> terms;
+      const int size = 1 + static_cast<int>(rng() % length);
+      for (int j = 0; j < size; ++j) terms.push_back(words[rng() % vocab]);
+      c.AddItem("i" + std::to_string(i), terms);
+    }
+    if (rng() % 2) {
+      std::vector<double> priors(n);
+      for (auto& p : priors) p = static_cast<double>(rng() % 3);
+      c.SetPriors(priors);
+    }
+    const auto mode = rng() % 2 ? grlm::ScoreMode::kBag : grlm::ScoreMode::kPositional;
+    std::vector<double> weights;  // default 1 / (j + 1)
+    if (rng() % 3 == 1) weights.assign(length, 1.0);
+    if (rng() % 3 == 2) weights.assign(length, 0.1);
+    grlm::StructuralScorer s(c, mode,
+                             mode == grlm::ScoreMode::kBag ? std::vector<double>{} : weights);
+    std::vector<std::string_view> query;
+    for (int j = 0; j < length; ++j) query.push_back(words[rng() % words.size()]);
+    const auto q = Prepare(s, c, query);
+    std::vector<grlm::ScoredItem> all;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(n); ++i) {
+      if (s.Score(q, i) > 0) all.push_back({i, s.Score(q, i)});
+    }
+    const auto& rank = c.tie_rank();
+    std::sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
+      return grlm::RanksBefore(a.score, rank[a.item], b.score, rank[b.item]);
+    });
+    for (int k : {1, 2, 5, 10, 100, 5000}) {
+      const auto top = s.TopK(q, k);
+      REQUIRE_EQ(top.size(), std::min<std::size_t>(k, all.size()));
+      for (std::size_t i = 0; i < top.size(); ++i) {
+        CHECK_EQ(top[i].item, all[i].item);
+        CHECK_EQ(top[i].score, all[i].score);
+      }
+    }
+  }
+  unsetenv("GRLM_STRUCTURAL_ADD_UP_ITEMS");
 }

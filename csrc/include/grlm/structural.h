@@ -29,8 +29,10 @@ struct PreparedQuery {
 };
 
 // Inverted indexes from terms to items, so a query touches only the items that share a credited
-// term with it. Items with score 0 are never returned, so fewer than k results mean fewer than k
-// items share anything with the query. The CPU StructuralBackend of a Grounder.
+// term with it, and of those only the ones that can still enter the top k (dynamic pruning,
+// src/max_score.h; the answers are those of scoring every such item). Items with score 0 are
+// never returned, so fewer than k results mean fewer than k items share anything with the query.
+// The CPU StructuralBackend of a Grounder.
 class StructuralScorer final : public StructuralBackend {
  public:
   // weights: the position weights of positional mode (L positive finite values; empty means
@@ -59,17 +61,22 @@ class StructuralScorer final : public StructuralBackend {
   std::size_t MemoryBytes() const;
 
  private:
-  template <typename Score, typename ForEachPosting, typename ToScore>
-  std::vector<ScoredItem> Collect(ForEachPosting for_each_posting, ToScore to_score, int k) const;
-  std::span<const uint32_t> Postings(int list, TermId term) const;
+  // Positional: the items holding term at position csr; bag (csr 0): the items of a group.
+  std::span<const uint32_t> Postings(int csr, uint32_t list) const;
 
   const Catalog& catalog_;
   ScoreMode mode_;
   std::vector<double> weights_;
-  // Positional: one CSR per position j over term ids; bag: one CSR over term ids, each item
-  // posted once per credited position (ForEachBagCreditedTerm).
+  bool add_up_;  // every query added up, without pruning (a small catalog; see structural.cc)
+  // Positional: one CSR per position j over term ids. Bag: one CSR over groups, a group being a
+  // term and the number of times its items hold it (ForEachBagCreditedTerm credits each time);
+  // term t's groups are [bag_groups_begin_[t], bag_groups_begin_[t + 1]). Lists hold tie ranks,
+  // ascending, so the pruned search meets items in the order that breaks ties.
   std::vector<std::vector<uint32_t>> posting_begin_;
-  std::vector<std::vector<uint32_t>> posting_items_;
+  std::vector<std::vector<uint32_t>> posting_ranks_;
+  std::vector<uint32_t> bag_groups_begin_;
+  std::vector<uint8_t> bag_group_times_;
+  std::vector<uint32_t> item_of_rank_;  // the inverse of tie_rank; empty when it is identity
   std::vector<PartialCreditIndex> credit_index_;  // one element in bag mode, none otherwise
 };
 
