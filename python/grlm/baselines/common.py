@@ -112,7 +112,9 @@ def evaluate_examples(
 def _first_items(scores, histories) -> list[int]:
     """The best-scored item of every row (history items excluded when ``histories`` is given;
     ties to the lower index, as ranks count them)."""
-    scores = np.array(scores.detach().cpu() if hasattr(scores, "detach") else scores, copy=True)
+    if hasattr(scores, "detach"):  # a torch tensor
+        scores = scores.detach().cpu().numpy()
+    scores = np.array(scores, copy=True)
     if histories is not None:
         for row, history in enumerate(histories):
             scores[row, list(history)] = -np.inf
