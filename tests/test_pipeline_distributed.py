@@ -9,16 +9,23 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from _rule_catalog import NUM_USERS, rule_config
 
 
+def _torchrun() -> str | None:
+    """torchrun beside this interpreter (a venv's, whether or not it is activated), or on PATH."""
+    beside = Path(sys.executable).with_name("torchrun")
+    return str(beside) if beside.exists() else shutil.which("torchrun")
+
+
 def _grlm(args, *, env_extra=None, torchrun=False):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
     if torchrun:
-        launcher = [shutil.which("torchrun") or "torchrun", "--nproc_per_node", "2"]
+        launcher = [_torchrun(), "--nproc_per_node", "2"]
         launcher += ["--master_port", "29517", "-m", "grlm.cli"]
     else:
         launcher = [sys.executable, "-m", "grlm.cli"]
@@ -34,8 +41,8 @@ def _rows(run_dir):
 
 @pytest.mark.slow
 def test_two_processes_train_and_evaluate_as_one(tmp_path):
-    if shutil.which("torchrun") is None:
-        pytest.skip("torchrun is not on PATH")
+    if _torchrun() is None:
+        pytest.skip("torchrun is not installed")
     config = rule_config(tmp_path)
     # More epochs than the budget allows: both processes must stop at the same step.
     config["train"].update(epochs=100, time_budget_s=15)

@@ -27,13 +27,42 @@ def model_dir(tmp_path_factory):
     return folder
 
 
+def _evaluation_path(model_dir, grounder, rules, history, *, normalization=None):
+    """The evaluation path's recommendation for ``history``: the model of ``model_dir`` under
+    the objective ``rules``; a ``normalization`` also restricts decoding to the catalog's
+    tokens, as a lean model's card asks."""
+    from grlm.lm import load_model, load_tokenizer
+    from grlm.recommend import Case, recommend
+
+    tokenizer, model = load_tokenizer(str(model_dir)), load_model(str(model_dir))
+    prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
+    scoring = {}
+    if normalization is not None:
+        scoring = {
+            "normalization": normalization,
+            "vocabulary": rules.vocabulary(tokenizer, CATALOG),
+        }
+    return recommend(
+        model,
+        tokenizer,
+        grounder,
+        [Case("u", tuple(prompt))],
+        k=5,
+        num_beams=4,
+        batch_size=1,
+        term_id_length=3,
+        trie=rules.trie(tokenizer, CATALOG),
+        decoder="fast",
+        eos_token_id=rules.end_token(tokenizer),
+        **scoring,
+    ).users[0]
+
+
 @pytest.mark.parametrize("objective", ["packed", "prefix"])
 def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
     from _serve_apps import make_app
     from grlm.ground import Grounder
-    from grlm.lm import load_model, load_tokenizer
     from grlm.objective import Objective
-    from grlm.recommend import Case, recommend
 
     grounder = Grounder(CATALOG)
     app = make_app(grounder, model_dir=str(model_dir), objective=objective, num_beams=4)
@@ -50,22 +79,7 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
         assert client.get("/healthz").json()["recommend"] is True
         assert "/v1/recommend" in client.get("/openapi.json").json()["paths"]
 
-    tokenizer, model = load_tokenizer(str(model_dir)), load_model(str(model_dir))
-    rules = Objective(objective)
-    prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
-    expected = recommend(
-        model,
-        tokenizer,
-        grounder,
-        [Case("u", tuple(prompt))],
-        k=5,
-        num_beams=4,
-        batch_size=1,
-        term_id_length=3,
-        trie=rules.trie(tokenizer, CATALOG),
-        decoder="fast",
-        eos_token_id=rules.end_token(tokenizer),
-    ).users[0]
+    expected = _evaluation_path(model_dir, grounder, Objective(objective), history)
     body = answer.json()
     assert body["items"] == expected.items and body["hits"] == expected.item_hits
     assert 1 <= len(body["items"]) <= 5 and set(body["items"]) <= set(CATALOG)
@@ -99,9 +113,7 @@ def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
 
     from _serve_apps import make_app
     from grlm.ground import Grounder
-    from grlm.lm import load_model, load_tokenizer
     from grlm.model_card import ModelCard
-    from grlm.recommend import Case, recommend
 
     folder = tmp_path / "lean"
     shutil.copytree(model_dir, folder)
@@ -112,22 +124,7 @@ def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
     with TestClient(make_app(grounder, model_dir=str(folder), num_beams=4)) as client:
         answer = client.post("/v1/recommend", json={"history": history, "k": 5})
         assert answer.status_code == 200, answer.text
-    tokenizer, model = load_tokenizer(str(folder)), load_model(str(folder))
-    rules = card.to_objective()
-    prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
-    expected = recommend(
-        model,
-        tokenizer,
-        grounder,
-        [Case("u", tuple(prompt))],
-        k=5,
-        num_beams=4,
-        batch_size=1,
-        term_id_length=3,
-        trie=rules.trie(tokenizer, CATALOG),
-        decoder="fast",
-        eos_token_id=rules.end_token(tokenizer),
-        normalization=card.normalization,
-        vocabulary=rules.vocabulary(tokenizer, CATALOG),
-    ).users[0]
+    expected = _evaluation_path(
+        folder, grounder, card.to_objective(), history, normalization=card.normalization
+    )
     assert answer.json()["items"] == expected.items

@@ -80,6 +80,14 @@ class SharedPromptRunner:
         self.model = model
         self.inner = model.model
         self.vocabulary = vocabulary  # int64 token ids whose logits are computed; None: all
+        head = model.lm_head
+        # The head's rows of the vocabulary, gathered once (not at every step).
+        self.head_rows = None
+        if vocabulary is not None:
+            self.head_rows = (
+                head.weight[vocabulary],
+                None if head.bias is None else head.bias[vocabulary],
+            )
         config = model.config
         self.num_heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
@@ -183,14 +191,12 @@ class SharedPromptRunner:
             return self.model.lm_head(x)
         # Only the vocabulary's rows of the head (a tenth of SmolLM2's on Beauty); the others
         # are -inf, as the decoder's vocabulary mask would make them.
-        head = self.model.lm_head
-        rows = torch.nn.functional.linear(
-            x,
-            head.weight[self.vocabulary],
-            None if head.bias is None else head.bias[self.vocabulary],
-        )
+        rows = torch.nn.functional.linear(x, *self.head_rows)
         logits = torch.full(
-            (x.shape[0], head.weight.shape[0]), float("-inf"), dtype=rows.dtype, device=x.device
+            (x.shape[0], self.model.lm_head.weight.shape[0]),
+            float("-inf"),
+            dtype=rows.dtype,
+            device=x.device,
         )
         return logits.index_copy_(1, self.vocabulary, rows)
 

@@ -70,6 +70,7 @@ class Pipeline:
         self.skipped: list[str] = []
         self._data = None
         self._term_ids = None
+        self._vocabulary: tuple[int, list[int]] | None = None
         self._fingerprints: dict[str, str] = {}
 
     # ----------------------------------------------------------------------------- bookkeeping
@@ -455,9 +456,7 @@ class Pipeline:
 
         r = self.config.recommend
         objective = card.to_objective()
-        vocabulary = None
-        if card.restricts_vocabulary:
-            vocabulary = objective.vocabulary(tokenizer, self.term_ids())
+        vocabulary = self._catalog_vocabulary(tokenizer) if card.restricts_vocabulary else None
         return recommend(
             model,
             tokenizer,
@@ -475,6 +474,14 @@ class Pipeline:
             normalization=card.normalization,
             vocabulary=vocabulary,
         )
+
+    def _catalog_vocabulary(self, tokenizer) -> list[int]:
+        """The tokens of the catalog's answers, computed once per tokenizer (the learning curve
+        decodes at every validation step)."""
+        key = id(tokenizer)
+        if self._vocabulary is None or self._vocabulary[0] != key:
+            self._vocabulary = (key, self.objective.vocabulary(tokenizer, self.term_ids()))
+        return self._vocabulary[1]
 
     def _curve_evaluator(self, tokenizer):
         """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed

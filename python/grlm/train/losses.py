@@ -83,10 +83,11 @@ class LossHead:
         """The loss ``kind`` over the catalog ``term_ids`` as ``objective`` writes its answers."""
         if kind == "token":
             return cls(kind, positions_only)
-        rows = [objective.answer_ids(tokenizer, t) for t in set(map(tuple, term_ids.values()))]
-        vocabulary = sorted({token for row in rows for token in row})
-        trie = AnswerTrie(rows, objective.end_token(tokenizer)) if kind == "trie" else None
-        return cls(kind, True, vocabulary, trie)
+        trie = None
+        if kind == "trie":
+            rows = [objective.answer_ids(tokenizer, t) for t in set(map(tuple, term_ids.values()))]
+            trie = AnswerTrie(rows, objective.end_token(tokenizer))
+        return cls(kind, True, objective.vocabulary(tokenizer, term_ids), trie)
 
     # -- collation (CPU, per batch) -------------------------------------------------------------
     def batch_extras(self, labels) -> dict:
