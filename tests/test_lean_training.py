@@ -192,6 +192,19 @@ def test_model_card_round_trip_and_bad_files(tmp_path):
         ModelCard(loss="bag")
 
 
+def test_free_decoding_after_the_trie_loss_is_refused():
+    from grlm.pipeline.config import config_from_dict
+
+    ModelCard(loss="catalog").check_decoding("free")
+    ModelCard(loss="trie").check_decoding("constrained")
+    with pytest.raises(InvalidInputError, match="free decoding needs"):
+        ModelCard(loss="trie").check_decoding("free")
+    base = {"terms": {"source": "metadata"}, "train": {"loss": "trie"}}
+    config_from_dict({**base, "recommend": {"decoding": ["constrained"]}})
+    with pytest.raises(InvalidInputError, match="recommend.decoding: free decoding needs"):
+        config_from_dict({**base, "recommend": {"decoding": ["constrained", "free"]}})
+
+
 class _Masked(torch.nn.Module):
     """The reference of a vocabulary: the model with every other token's logit at -inf."""
 

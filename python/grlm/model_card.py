@@ -8,8 +8,9 @@ flag: the prompt is the objective's, and the decoder scores tokens as the loss d
 - ``catalog`` (the tokens the catalog's answers use): log-softmax over those tokens only, in
   free and constrained decoding;
 - ``trie`` (at each position, the trie's allowed next tokens): constrained decoding renormalizes
-  over the allowed children (``normalization="allowed"``); free decoding over the catalog's
-  tokens.
+  over the allowed children (``normalization="allowed"``). Free decoding is refused: the loss
+  never trains the tokens the trie forces nor any token outside the trie's choices, so without
+  the trie the model writes no Term ID.
 
 A folder without the file (a model fine-tuned before it existed, or any Hugging Face model) is
 read as the packed objective with the chat prompt and the token loss.
@@ -27,6 +28,10 @@ from grlm.objective import Objective
 
 LOSSES = ("token", "catalog", "trie")
 CARD_FILE = "grlm_model.json"
+FREE_AFTER_TRIE = (
+    "free decoding needs a model trained with the token or catalog loss: the trie loss trains "
+    "only the trie's choices, so without the trie the model writes no Term ID"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,11 @@ class ModelCard:
     def normalization(self) -> str:
         """The constrained decoder's normalization (:class:`grlm.decoding.BeamSearchDecoder`)."""
         return "allowed" if self.loss == "trie" else "full"
+
+    def check_decoding(self, decoding: str) -> None:
+        """Refuses free decoding of a model trained with the trie loss (see the module docstring)."""
+        if decoding == "free" and self.loss == "trie":
+            raise InvalidInputError(FREE_AFTER_TRIE)
 
     def save(self, folder: str | Path) -> None:
         atomic_write_json(Path(folder) / CARD_FILE, asdict(self))

@@ -13,6 +13,7 @@ from typing import get_args
 from grlm.errors import InvalidInputError
 from grlm.ground.backend import DEVICES
 from grlm.ground.grounder import Mode
+from grlm.model_card import FREE_AFTER_TRIE
 from grlm.objective import Objective
 from grlm.recommend.generate import DECODERS
 from grlm.train.trainer import TrainConfig
@@ -116,6 +117,8 @@ class RunConfig:
                 f"recommend.decoding must be a non-empty list of distinct "
                 f"'free' / 'constrained', got {decoding!r}"
             )
+        if "free" in decoding and self.train.loss == "trie":
+            raise InvalidInputError(f"recommend.decoding: {FREE_AFTER_TRIE}")
         Objective(self.sft.objective, self.sft.prompt)  # validates both
         if self.sft.objective == "packed" and self.sft.max_targets_per_user:
             raise InvalidInputError(

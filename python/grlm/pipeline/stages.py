@@ -542,6 +542,7 @@ class Pipeline:
         model = load_model(str(self.model_dir), device=device, dtype=dtype)
         grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
         for decoding in c.recommend.decoding:
+            card.check_decoding(decoding)
             trie = (
                 self.objective.trie(tokenizer, self.term_ids())
                 if (decoding == "constrained")
