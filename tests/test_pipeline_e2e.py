@@ -274,6 +274,11 @@ def test_config_errors_name_the_problem(tmp_path):
     path.write_text("terms: {source: metadata}\ntrain: {epochs: 2}\n")
     config = load_config(path, ["train.epochs=3", "recommend.num_beams=5"])
     assert config.train.epochs == 3 and config.recommend.num_beams == 5
+    with pytest.raises(InvalidInputError, match=r"train.learning_rate must be a number.*2.0e-3"):
+        load_config(path, ["train.learning_rate=2e-3"])  # YAML 1.1 reads 2e-3 as text
+    with pytest.raises(InvalidInputError, match="recommend.num_beams must be a number"):
+        load_config(path, ["recommend.num_beams=five"])
+    assert load_config(path, ["train.learning_rate=2.0e-3"]).train.learning_rate == 2e-3
 
 
 def test_cli_run_until_a_stage(tmp_path, capsys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_args
+from typing import get_args, get_type_hints
 
 from grlm.errors import InvalidInputError
 from grlm.ground.backend import DEVICES
@@ -155,8 +155,23 @@ def _build(cls, data, where: str):
             "train": TrainConfig,
             "recommend": RecommendSection,
         }.get(key)
-        kwargs[key] = _build(sub, value, f"{where}.{key}") if cls is RunConfig and sub else value
+        if cls is RunConfig and sub:
+            value = _build(sub, value, f"{where}.{key}")
+        else:
+            _check_number(cls, key, value, where)
+        kwargs[key] = value
     return cls(**kwargs)
+
+
+def _check_number(cls, key: str, value, where: str) -> None:
+    """Refuses text where a number belongs: YAML 1.1 (PyYAML) reads ``2e-3`` as a string."""
+    hint = get_type_hints(cls)[key]
+    numeric = {float, int} & set(get_args(hint) or (hint,))
+    if numeric and str not in get_args(hint) and isinstance(value, str):
+        raise InvalidInputError(
+            f"{where}.{key} must be a number, got the text {value!r} "
+            "(YAML reads 2e-3 as text: write 2.0e-3)"
+        )
 
 
 def config_from_dict(data: dict) -> RunConfig:
