@@ -86,14 +86,8 @@ class PostgresCatalogStore(CatalogStore):
         if not self._open:
             raise CatalogStoreError(f"{self.url} is closed")
         with self._lock:
-            if self._connection is None or self._connection.closed:
-                self._connection = self._new_connection()
-            connection = self._connection
+            connection, cursor = self._begin(write)
             try:
-                cursor = connection.cursor()
-                # A read sees one state across its statements; a write queues on grlm_head's
-                # row and then sees every change committed before it (READ COMMITTED).
-                cursor.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ")
                 try:
                     yield _Cursor(cursor)
                     cursor.execute("COMMIT")
@@ -106,6 +100,26 @@ class PostgresCatalogStore(CatalogStore):
                 raise StoreUnavailableError(f"{self.url}: {_first_line(error)}") from None
             except psycopg.Error as error:
                 raise CatalogStoreError(f"{self.url}: {_first_line(error)}") from None
+
+    def _begin(self, write: bool):
+        """Begins a transaction; a connection found broken (the server restarted, the session
+        was ended) is replaced once, which is safe as nothing was sent on it yet."""
+        psycopg = _psycopg()
+        # A read sees one state across its statements; a write queues on grlm_head's row and
+        # then sees every change committed before it (READ COMMITTED).
+        begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ"
+        for _ in range(2):
+            if self._connection is None or self._connection.closed:
+                self._connection = self._new_connection()
+            connection = self._connection
+            try:
+                cursor = connection.cursor()
+                cursor.execute(begin)
+                return connection, cursor
+            except psycopg.OperationalError as error:
+                self._drop(connection)
+                failure = error
+        raise StoreUnavailableError(f"{self.url}: {_first_line(failure)}") from None
 
     def _drop(self, connection) -> None:
         if connection is self._connection:
