@@ -54,7 +54,11 @@ def postgres_cluster():
         return
     try:
         started = subprocess.run(
-            ["bash", str(POSTGRES_SCRIPT), "start"], capture_output=True, text=True, timeout=600
+            ["bash", str(POSTGRES_SCRIPT), "start"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
     except subprocess.TimeoutExpired:
         pytest.skip("no PostgreSQL server could be started: scripts/postgres.sh timed out")
@@ -65,7 +69,9 @@ def postgres_cluster():
         line.removeprefix("export ").split("=", 1) for line in started.stdout.split("\n") if line
     )
     yield env["GRLM_TEST_POSTGRES_URL"], env["GRLM_TEST_POSTGRES_DIR"]
-    subprocess.run(["bash", str(POSTGRES_SCRIPT), "stop", env["GRLM_TEST_POSTGRES_DIR"]])
+    subprocess.run(
+        ["bash", str(POSTGRES_SCRIPT), "stop", env["GRLM_TEST_POSTGRES_DIR"]], check=False
+    )
 
 
 @pytest.fixture

@@ -199,7 +199,9 @@ def remove_newest_checkpoint(store) -> None:
         os.unlink(newest.location)
         return
     with store._transaction(write=True) as cursor:
-        cursor.execute("UPDATE grlm_checkpoints SET data = NULL WHERE version = ?", (newest.version,))
+        cursor.execute(
+            "UPDATE grlm_checkpoints SET data = NULL WHERE version = ?", (newest.version,)
+        )
 
 
 @pytest.mark.parametrize("fault", [damage_newest_checkpoint, remove_newest_checkpoint])
@@ -306,21 +308,18 @@ def test_waiting_for_a_version_not_committed_gives_up(store_url):
             follower.stop()
 
 
-def test_the_follower_keeps_a_trie_in_step():
+def test_the_follower_keeps_a_trie_in_step(tmp_path):
     from grlm.decoding import TokenTrie
 
     def encode(terms):
         return [1 + sum(map(ord, t)) % 1000 for t in terms] + [0]
 
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        with new_store(f"sqlite:///{folder}/catalog.db") as store:
-            trie = TokenTrie.from_sequences({i: encode(t) for i, t in CATALOG.items()}, 0)
-            follower = StoreFollower.restore(store, trie=trie, encode=encode)
-            follower.commit(CatalogChange(remove=["a"], add={"e": ["pink", "Blush"]}))
-            assert trie.items_of(encode(["pink", "blush"])) == ["e"]
-            assert trie.walk(encode(CATALOG["a"])) == -1
+    with new_store(f"sqlite:///{tmp_path}/catalog.db") as store:
+        trie = TokenTrie.from_sequences({i: encode(t) for i, t in CATALOG.items()}, 0)
+        follower = StoreFollower.restore(store, trie=trie, encode=encode)
+        follower.commit(CatalogChange(remove=["a"], add={"e": ["pink", "Blush"]}))
+        assert trie.items_of(encode(["pink", "blush"])) == ["e"]
+        assert trie.walk(encode(CATALOG["a"])) == -1
 
 
 # -- an unreachable store ----------------------------------------------------------------------
@@ -381,7 +380,9 @@ def test_a_following_thread_waits_out_an_unreachable_store(postgres_url):
             back = make_unreachable(postgres_url)
             try:
                 assert wait_until(lambda: follower.health().state == "unreachable")
-                assert answers(follower.current().snapshot) == answers(Grounder(CATALOG, priors=PRIORS))
+                assert answers(follower.current().snapshot) == answers(
+                    Grounder(CATALOG, priors=PRIORS)
+                )
             finally:
                 back()
             version = other.commit_changes(CatalogChange(add={"g": ["gold"]}))

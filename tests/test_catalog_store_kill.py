@@ -11,47 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from _store_writer import change_of
 from grlm.ground import Grounder
-from grlm.ground.updates import CatalogChange
 from grlm.store import create_store, open_store, restore
 
 TRIALS = 20
 # The longest a trial may wait for its writer's next acknowledgement (a start included).
 ACK_TIMEOUT_S = 300
 
-CHANGE_OF = '''
-def change_of(trial, n):
-    """The n-th change of a trial: a new item, and every third one removes an earlier item."""
-    item = f"t{trial}-{n}"
-    remove = [f"t{trial}-{n - 2}"] if n >= 2 and n % 3 == 0 else []
-    terms = [f"w{n % 7}", f"v{n % 5}", f"u{n % 3}"]
-    return CatalogChange(upsert={item: terms}, remove=remove, priors={item: float(n % 4)})
-'''
-
-WRITER = (
-    """
-import sys
-from grlm.ground.updates import CatalogChange
-from grlm.store import StoreFollower, open_store
-"""
-    + CHANGE_OF
-    + """
-follower = StoreFollower.restore(open_store(sys.argv[1]))
-trial = int(sys.argv[2])
-n = 0
-while True:
-    version = follower.commit(change_of(trial, n))
-    print(version, n, flush=True)  # the acknowledgement
-    if n % 10 == 9:
-        follower.write_checkpoint()
-    n += 1
-"""
-)
-
-namespace: dict = {"CatalogChange": CatalogChange}
-exec(CHANGE_OF, namespace)
-change_of = namespace["change_of"]
+WRITER = Path(__file__).with_name("_store_writer.py")
 
 
 def run_and_kill(url: str, trial: int, acks_wanted: int, rng: random.Random) -> list[tuple]:
@@ -59,7 +29,7 @@ def run_and_kill(url: str, trial: int, acks_wanted: int, rng: random.Random) -> 
     milliseconds later (often in the middle of the next commit or a checkpoint); returns the
     acknowledgements ``(version, n)``."""
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, url, str(trial)],
+        [sys.executable, str(WRITER), url, str(trial)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

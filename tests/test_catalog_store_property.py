@@ -111,33 +111,36 @@ def test_followers_answer_as_a_grounder_of_the_stores_catalog(backend, request, 
     )
     grounder = Grounder(initial, priors=initial_priors, mode=mode, term_id_length=LENGTH)
     model = {i: (terms, initial_priors[i]) for i, terms in initial.items()}
-    with new_store_url(backend, request) as url:
-        with create_store(url, grounder) as store, open_store(url) as other:
-            writer = StoreFollower.restore(store)
-            follower = StoreFollower.restore(other)  # as a second process would
-            version = 0
-            for n, change in enumerate(sequence):
-                after = model_apply(model, change)
-                if after is None:
-                    with pytest.raises(InvalidInputError):
-                        writer.commit(change)
-                else:
-                    version += 1
-                    assert writer.commit(change) == version
-                    model = after
-                assert store.head_version() == version
-                if n == checkpoint_after:
-                    writer.write_checkpoint()
-                if data.draw(st.booleans(), "follower looks"):
-                    follower.catch_up()
-            assert follower.catch_up() == version
-            catalog = store.catalog()
-            assert list(catalog.term_ids.items()) == [(i, t) for i, (t, _) in model.items()]
-            assert catalog.priors == {i: p for i, (_, p) in model.items()}
-            oracle = catalog.grounder()
-            restarted = restore(other)
-            assert restarted.version == version
-            for each in (writer.grounder, follower.grounder, restarted.grounder):
-                assert list(each.item_ids) == list(oracle.item_ids)
-                assert answers(each, queries) == answers(oracle, queries)
-            assert writer.current().version == follower.current().version == version
+    with (
+        new_store_url(backend, request) as url,
+        create_store(url, grounder) as store,
+        open_store(url) as other,
+    ):
+        writer = StoreFollower.restore(store)
+        follower = StoreFollower.restore(other)  # as a second process would
+        version = 0
+        for n, change in enumerate(sequence):
+            after = model_apply(model, change)
+            if after is None:
+                with pytest.raises(InvalidInputError):
+                    writer.commit(change)
+            else:
+                version += 1
+                assert writer.commit(change) == version
+                model = after
+            assert store.head_version() == version
+            if n == checkpoint_after:
+                writer.write_checkpoint()
+            if data.draw(st.booleans(), "follower looks"):
+                follower.catch_up()
+        assert follower.catch_up() == version
+        catalog = store.catalog()
+        assert list(catalog.term_ids.items()) == [(i, t) for i, (t, _) in model.items()]
+        assert catalog.priors == {i: p for i, (_, p) in model.items()}
+        oracle = catalog.grounder()
+        restarted = restore(other)
+        assert restarted.version == version
+        for each in (writer.grounder, follower.grounder, restarted.grounder):
+            assert list(each.item_ids) == list(oracle.item_ids)
+            assert answers(each, queries) == answers(oracle, queries)
+        assert writer.current().version == follower.current().version == version
