@@ -30,4 +30,7 @@ class CatalogStoreError(GrlmError, RuntimeError):
 class StoreUnavailableError(CatalogStoreError):
     """The catalog store cannot be reached now (a server down, a locked or failing database):
     nothing was committed, or, when a connection broke during a commit, its outcome is unknown.
-    Retrying later is the remedy; a server answers 503."""
+    Retrying later is the remedy; a server answers 503. ``committed_version`` is set when the
+    change was committed but could not be read back and applied yet."""
+
+    committed_version: int | None = None

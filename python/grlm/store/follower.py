@@ -149,14 +149,23 @@ class StoreFollower:
     def commit(self, change: CatalogChange) -> int:
         """Commits ``change`` to the store, applies it here (with any change committed before
         it) and returns its version. InvalidInputError: the catalog cannot take the change
-        (nothing committed); StoreUnavailableError: the store cannot be reached."""
+        (nothing committed); StoreUnavailableError: the store cannot be reached (nothing
+        committed, unless the error's ``committed_version`` says otherwise: the store went away
+        between the commit and its reading back here)."""
         self._check_not_failed()
         try:
             version = self._store.commit_changes(change)
         except StoreUnavailableError as error:
             self._note_unreachable(error)
             raise
-        self._catch_up(until=version)
+        try:
+            self._catch_up(until=version)
+        except StoreUnavailableError as error:
+            unapplied = StoreUnavailableError(
+                f"committed as version {version}, not yet applied here: {error}"
+            )
+            unapplied.committed_version = version
+            raise unapplied from None
         return version
 
     def catch_up(self) -> int:
