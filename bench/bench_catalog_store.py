@@ -193,7 +193,8 @@ def main() -> None:
                 )
     finally:
         if server is not None and server[1] is not None:
-            subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", server[1]])
+            stop = ["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", server[1]]
+            subprocess.run(stop, check=False)
     print_table(
         f"Writes (10,000-item catalog, {args.writes} one-item upserts) and propagation lag "
         f"({args.lag_changes} changes at {args.rate:g}/s, a second follower)",
