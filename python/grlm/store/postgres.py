@@ -22,8 +22,9 @@ from grlm.ground.grounder import Grounder
 from grlm.store.base import CatalogStore, CheckpointInfo
 from grlm.store.digest import bytes_digest, file_digest
 
-# Seconds to wait for a server to accept a connection before it counts as unreachable.
-CONNECT_TIMEOUT_S = 5
+# Seconds to wait for a server to accept a connection before it counts as unreachable (a server
+# that is down refuses at once; this bounds a host that does not answer, or one under load).
+CONNECT_TIMEOUT_S = 30
 
 
 def _psycopg():
