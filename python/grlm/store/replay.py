@@ -1,6 +1,6 @@
 """Applying committed changes to a Grounder: a run of changes is folded into its net effect first,
-so catching up on 10,000 small changes costs one change of their items (and at most one
-compaction), not 10,000 of them.
+so catching up on 10,000 small changes costs one removal and one upsert of their items (and at
+most a compaction after each), not 10,000 changes.
 
 The net effect of a run is exact because a catalog is a dict: an updated item keeps its place,
 a removed one disappears, an added one goes last. So after the run: the items present before it
@@ -79,4 +79,6 @@ def net_change(grounder: Grounder, changes: Sequence[CatalogChange]) -> CatalogC
             put(item_id, terms, change, may_add=True)
     if removed and len(removed) >= len(snapshot):
         return None
-    return CatalogChange(remove=list(removed), update=updated, add=added, priors=priors)
+    # One upsert for both (the updated items are present, the added ones not): one segment, and
+    # at most one compaction for it, where an update and an add would each build their own.
+    return CatalogChange(remove=list(removed), upsert={**updated, **added}, priors=priors)
