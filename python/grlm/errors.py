@@ -20,3 +20,17 @@ class ResourceError(GrlmError, RuntimeError):
 
 class CudaError(GrlmError, RuntimeError):
     """The CUDA backend failed or was asked for where it is not available."""
+
+
+class CatalogStoreError(GrlmError, RuntimeError):
+    """A catalog store (``grlm.store``) cannot be used as asked: none at that URL, not a grlm
+    store, a schema this grlm does not read, or a committed change a follower cannot apply."""
+
+
+class StoreUnavailableError(CatalogStoreError):
+    """The catalog store cannot be reached now (a server down, a locked or failing database):
+    nothing was committed, or, when a connection broke during a commit, its outcome is unknown.
+    Retrying later is the remedy; a server answers 503. ``committed_version`` is set when the
+    change was committed but could not be read back and applied yet."""
+
+    committed_version: int | None = None

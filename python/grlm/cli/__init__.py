@@ -11,6 +11,7 @@ from grlm.errors import GrlmError
 
 COMMAND_MODULES = (
     "ground",
+    "catalog",
     "serve",
     "baseline",
     "data",

@@ -360,6 +360,11 @@ class Grounder:
         """Interned terms; position = term id."""
         return self._index().vocab
 
+    @property
+    def priors(self) -> list[float] | None:
+        """Per-item priors in catalog order; None when the catalog was given none."""
+        return self._index().priors
+
     def term_matrix(self) -> np.ndarray:
         """The N x L uint32 matrix of interned term ids (0xFFFFFFFE pads short Term IDs)."""
         return self._index().term_matrix()

@@ -41,12 +41,21 @@ class CatalogChange:
         Items to update when present, else to add (a server's "add or replace").
     remove : sequence of str
         Present items to remove.
+    priors : mapping of str to float
+        New priors of items in ``add``, ``update`` or ``upsert``; an added item missing here gets
+        0, an updated one keeps its own.
     """
 
     add: Mapping[str, Sequence[str]] = field(default_factory=dict)
     update: Mapping[str, Sequence[str]] = field(default_factory=dict)
     upsert: Mapping[str, Sequence[str]] = field(default_factory=dict)
     remove: Sequence[str] = ()
+    priors: Mapping[str, float] = field(default_factory=dict)
+
+    def priors_of(self, items: Mapping[str, Sequence[str]]) -> dict[str, float] | None:
+        """The priors this change gives the items of one of its steps (None: none given)."""
+        given = {i: self.priors[i] for i in items if i in self.priors}
+        return given or None
 
 
 def apply_catalog_change(
@@ -85,18 +94,18 @@ def apply_catalog_change(
             for item_id in change.remove:
                 trie.remove(item_id)
     if change.update:
-        grounder.update_items(change.update)
+        grounder.update_items(change.update, priors=change.priors_of(change.update))
         if trie is not None:
             for item_id in change.update:
                 trie.remove(item_id)
             trie.add_sequences({i: tokens[i] for i in change.update})
     if change.upsert:
-        grounder.upsert_items(change.upsert)
+        grounder.upsert_items(change.upsert, priors=change.priors_of(change.upsert))
         if trie is not None:
             for item_id in change.upsert:
                 trie.remove(item_id)  # False for a new item
             trie.add_sequences({i: tokens[i] for i in change.upsert})
     if change.add:
-        grounder.add_items(change.add)
+        grounder.add_items(change.add, priors=change.priors_of(change.add))
         if trie is not None:
             trie.add_sequences({i: tokens[i] for i in change.add})
