@@ -46,7 +46,12 @@ def endpoints() -> list[Endpoint]:
                 .get("application/json", {})
                 .get("schema", {})
             )
-            example = json.dumps(schema["examples"][0]) if schema.get("examples") else ""
+            example = ""
+            if schema.get("examples"):  # in the fields' order (the schema sorts its examples)
+                given = schema["examples"][0]
+                example = json.dumps(
+                    {name: given[name] for name in schema["properties"] if name in given}
+                )
             note = "bearer token" if is_protected(route) else ""
             if router is recommend.router:
                 note = "with --model"
