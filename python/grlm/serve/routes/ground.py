@@ -1,8 +1,8 @@
 """``POST /v1/ground``: Term IDs grounded against the catalog."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from grlm.serve.dependencies import Body, ServiceDep
+from grlm.serve.dependencies import ServiceDep, read_body
 from grlm.serve.protocol import (
     GroundRequest,
     GroundResponse,
@@ -20,7 +20,7 @@ router = APIRouter(tags=["grounding"])
     responses=error_responses(400, 413, 422),
     openapi_extra=openapi_body(GroundRequest),
 )
-async def ground(body: Body, service: ServiceDep):
+async def ground(request: Request, service: ServiceDep):
     """Grounds each Term ID: one result per Term ID, in order, exactly
     ``Grounder.ground_batch``'s answers on the catalog version the answer names."""
-    return json_response(await service.ground(body))
+    return json_response(await service.ground(await read_body(request, service)))
