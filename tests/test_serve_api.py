@@ -327,16 +327,16 @@ def test_reload_takes_only_files_in_the_started_catalogs_folder(tmp_path, catalo
 def test_big_answers_map_their_ids_off_the_event_loop_once_per_snapshot(monkeypatch, catalog):
     # Before: 1024 Term IDs at k = 1024 were mapped to ids on the event loop, 330 ns an id after
     # a change (a binary search per id): other clients waited behind it.
-    import grlm.serve.app as app_module
+    import grlm.serve.service as service_module
 
     threads = []
-    real = app_module._batch_json
+    real = service_module._batch_json
 
     def recording(batch, item_ids):
         threads.append((threading.current_thread().name, type(item_ids)))
         return real(batch, item_ids)
 
-    monkeypatch.setattr(app_module, "_batch_json", recording)
+    monkeypatch.setattr(service_module, "_batch_json", recording)
     grounder = Grounder(catalog)
     with TestClient(make_app(grounder)) as c:
         c.put("/v1/items", headers=AUTH, json={"items": {"new": ["t1", "t2", "t3", "t4"]}})

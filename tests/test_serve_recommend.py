@@ -101,7 +101,7 @@ def test_recommend_follows_catalog_changes(model_dir):
         assert answer.status_code == 200, answer.text
         items = answer.json()["items"]
         assert "i3" not in items and set(items) <= (set(CATALOG) | {"fresh"})
-        trie = app.state.holder.current.trie
+        trie = app.state.service.catalog.current.trie
         assert "i3" not in trie and "fresh" in trie
 
 

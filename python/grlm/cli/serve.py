@@ -20,15 +20,7 @@ from grlm.ground.backend import DEVICES
 
 EXIT_OK, EXIT_LISTEN, EXIT_USAGE, EXIT_BAD_FILE = 0, 1, 2, 3
 
-EPILOG = """endpoints:
-  POST /v1/ground        {"term_ids": [[term, ...], ...], "k": 10}
-  POST /v1/recommend     {"history": [item id, ...], "k": 10}        (with --model)
-  PUT /v1/items          {"items": {"<item id>": [term, ...], ...}}    (bearer token)
-  DELETE /v1/items       {"item_ids": [item id, ...]}                  (bearer token)
-  POST /v1/admin/reload  {} or {"index": PATH}                        (bearer token)
-  GET  /healthz, GET /metrics (Prometheus), GET /openapi.json, GET /docs
-
-The admin token comes from $GRLM_ADMIN_TOKEN or --token-file; without one the state-changing
+EPILOG = """The admin token comes from $GRLM_ADMIN_TOKEN or --token-file; without one the state-changing
 endpoints answer 403.
 
 exit codes:
@@ -39,6 +31,32 @@ exit codes:
   3  the catalog, the model or the token file cannot be read"""
 
 
+def _endpoint_lines() -> str:
+    """The endpoints, as the routers of grlm.serve declare them (imported only for --help: the
+    web stack is not needed to build the parser)."""
+    try:
+        from grlm.serve.routes import endpoints
+    except ImportError as error:
+        return f"endpoints: listed once the serve extra is installed ({error.name} is missing)\n"
+    rows = [
+        (f"{e.method} {e.path}", e.example, f"({e.note})" if e.note else "") for e in endpoints()
+    ]
+    rows.append(("GET /openapi.json, /docs", "the OpenAPI schema of all of them", ""))
+    width = max(len(row[0]) for row in rows) + 2
+    lines = [f"  {route.ljust(width)}{body}  {note}".rstrip() for route, body, note in rows]
+    return "endpoints:\n" + "\n".join(lines) + "\n\n"
+
+
+class _HelpWithEndpoints(argparse.RawDescriptionHelpFormatter):
+    """Lists the endpoints above the epilog when, and only when, the help is shown."""
+
+    def add_text(self, text):
+        if text == EPILOG:
+            super().add_text(_endpoint_lines() + text)
+        else:
+            super().add_text(text)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "serve",
@@ -46,7 +64,7 @@ def register(subparsers) -> None:
         description="Serve POST /v1/ground (and /v1/recommend with --model) on HTTP; binds "
         "127.0.0.1 unless --host says otherwise.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpWithEndpoints,
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tids", help="catalog Term IDs: JSON map {item_id: [terms]} or JSONL")

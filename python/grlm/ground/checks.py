@@ -41,15 +41,18 @@ def query_list(term_ids) -> Sequence:
     return term_ids if isinstance(term_ids, (list, tuple)) else list(term_ids)
 
 
-def checked_k(k, num_items: int) -> int:
-    """k as an int, capped at the catalog's size."""
-    if type(k) is int and k >= 1:  # the common case, ahead of the checks that name the error
-        return min(k, num_items)
+def checked_k(k, num_items: int | None = None, *, most: int | None = None) -> int:
+    """k as an int: at least 1, at most ``most`` (an InvalidInputError above it), capped at
+    ``num_items`` (the catalog's size)."""
+    if type(k) is int and 1 <= k and (most is None or k <= most):  # the common case, first
+        return k if num_items is None else min(k, num_items)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
+    if most is not None and not 1 <= k <= most:
+        raise InvalidInputError(f"k must be in 1..{most}, got {k}")
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
-    return int(min(k, num_items))
+    return int(k if num_items is None else min(k, num_items))
 
 
 def checked_threads(num_threads) -> int:

@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from grlm.errors import CudaError, InvalidInputError
+from grlm.ground import checks
 from grlm.ground.backend import cuda_compiled, cuda_device_count
 
 PAD_TERM = 0xFFFFFFFE
-UNKNOWN_TERM = 0xFFFFFFFF
 _DLPACK_CUDA = 2  # kDLCUDA of DLPack's device types
 
 __all__ = ["CudaStructuralScorer", "TopK", "cuda_compiled", "cuda_device_count"]
@@ -205,7 +205,9 @@ class CudaStructuralScorer:
         TopK
             numpy arrays, or torch tensors on the input's device for an input on a CUDA device.
         """
-        k = _checked_k(k)
+        from grlm import _core
+
+        k = checks.checked_k(k, most=_core.MAX_TOP_K)
         if not hasattr(queries, "__dlpack__"):  # Term IDs as str
             ids, prepared = self.prepare(queries)
             return self._top_k_host(ids, k, prepared if credits is None else credits)
@@ -329,16 +331,6 @@ def _native_scorer(terms, tie_rank, vocab_size: int, mode: str, weights, device:
         [float(w) for w in weights] if weights is not None else [],
         _device_index(device),
     )
-
-
-def _checked_k(k) -> int:
-    from grlm import _core
-
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}: {k!r}")
-    if not 1 <= k <= _core.MAX_TOP_K:
-        raise InvalidInputError(f"k must be in 1..{_core.MAX_TOP_K}, got {k}")
-    return int(k)
 
 
 def _is_torch_tensor(x) -> bool:

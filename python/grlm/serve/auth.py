@@ -1,11 +1,17 @@
-"""The admin bearer token guarding the endpoints that change state."""
+"""The admin bearer token guarding the endpoints that change state: read once at start, checked
+by the :func:`require_admin` dependency of every such route."""
 
 from __future__ import annotations
 
 import hmac
 import os
+from typing import Annotated
 
-from grlm.serve.requests import BadRequest
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from grlm.serve.dependencies import ServiceDep
+from grlm.serve.protocol import BadRequest
 
 TOKEN_ENV = "GRLM_ADMIN_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -38,19 +44,30 @@ def read_token(token_file: str | None, environ=os.environ) -> str | None:
     return token
 
 
-def check_bearer(header: str | None, token: str | None) -> None:
-    """Raises BadRequest unless ``header`` is ``Bearer <token>``, compared in constant time;
-    403 when no token is configured at all."""
+def check_bearer(given: str | None, token: str | None) -> None:
+    """Raises BadRequest unless ``given`` (the credentials of ``Authorization: Bearer ...``) is
+    ``token``, compared in constant time; 403 when no token is configured at all."""
     if token is None:
         raise BadRequest(
             403,
             f"state-changing endpoints are disabled: no admin token is "
             f"configured (set ${TOKEN_ENV} or --token-file)",
         )
-    scheme, _, given = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    if not given:
         raise BadRequest(401, "missing bearer token (Authorization: Bearer <token>)")
-    if not hmac.compare_digest(
-        given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")
-    ):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode("utf-8")):
         raise BadRequest(401, "wrong bearer token")
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description=f"the admin token (${TOKEN_ENV} or --token-file)"
+)
+
+
+async def require_admin(
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The dependency of every state-changing route: the admin bearer token, or 401 (403 when
+    the server has none). It runs before the route reads the body."""
+    check_bearer(credentials.credentials if credentials else None, service.token)

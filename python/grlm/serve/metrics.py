@@ -3,6 +3,8 @@ several apps in one process do not share counters)."""
 
 from __future__ import annotations
 
+import time
+
 # Latency buckets from 100 us: grounding answers in well under a millisecond.
 LATENCY_BUCKETS = (
     0.0001,
@@ -77,9 +79,36 @@ class Metrics:
     def observe_state(self, state) -> None:
         self.catalog_items.set(state.items)
         self.catalog_version.set(state.version)
-        self.catalog_delta.set(state.reader.delta_size)
+        self.catalog_delta.set(state.snapshot.delta_size)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts every response by route and status and times it (plain ASGI: no per-request
+    task, unlike Starlette's BaseHTTPMiddleware). ``paths`` are the application's routes; any
+    other path is counted as "other", so a client cannot grow the label set."""
+
+    def __init__(self, app, metrics: Metrics, paths: frozenset[str]):
+        self.app, self.metrics, self.paths = app, metrics, paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        route = scope["path"] if scope["path"] in self.paths else "other"
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.requests.labels(route, str(status[0])).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)

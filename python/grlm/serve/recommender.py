@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from grlm.model_card import ModelCard
-from grlm.serve.requests import BadRequest
+from grlm.serve.protocol import BadRequest
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """What the server answers from, held as one immutable state swapped whole.
 
-A request reads ``holder.current`` once and uses that state to the end, so a reload or a catalog
-change that lands meanwhile never shows it half of anything: requests in flight finish on the
-state they started with, the next ones see the new one. Swapping is one attribute assignment,
+A request reads ``CatalogHolder.current`` once and uses that state to the end, so a reload or a
+catalog change that lands meanwhile never shows it half of anything: requests in flight finish
+on the state they started with, the next ones see the new one. Swapping is one attribute assignment,
 done on the event loop (a single thread).
 
 The catalog itself changes online (``Grounder.add_items`` and friends): a state holds the
@@ -51,14 +51,14 @@ class CatalogSource:
 
 @dataclass(frozen=True)
 class ServingState:
-    """One consistent serving state: the catalog as it was when the state was made (``reader``,
-    a :class:`grlm.ground.grounder.GrounderSnapshot`, whose answers never see a later change),
-    the Grounder it was taken from (``catalog``, the writers' handle), the catalog's token trie
-    for /v1/recommend (or None without a model) and the catalog version (1 at start, +1 per
-    reload or change)."""
+    """One consistent serving state: the catalog as it was when the state was made
+    (``snapshot``, a :class:`grlm.ground.grounder.GrounderSnapshot`, whose answers never see a
+    later change), the Grounder it was taken from (``grounder``, the writers' handle), the
+    catalog's token trie for /v1/recommend (or None without a model) and the catalog version (1
+    at start, +1 per reload or change)."""
 
-    reader: GrounderSnapshot
-    catalog: object
+    snapshot: GrounderSnapshot
+    grounder: object
     trie: object | None
     version: int
     source: CatalogSource
@@ -66,12 +66,12 @@ class ServingState:
 
     @property
     def items(self) -> int:
-        return len(self.reader)
+        return len(self.snapshot)
 
 
-class StateHolder:
-    """The current serving state. Writers (reload, catalog changes) are serialized by the caller
-    (one asyncio lock); readers never wait."""
+class CatalogHolder:
+    """The catalog being served: its current state. Writers (reload, catalog changes) are
+    serialized by the caller (one asyncio lock); readers never wait."""
 
     def __init__(self, state: ServingState):
         self.current = state

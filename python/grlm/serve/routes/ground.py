@@ -1,0 +1,26 @@
+"""``POST /v1/ground``: Term IDs grounded against the catalog."""
+
+from fastapi import APIRouter, Request
+
+from grlm.serve.dependencies import ServiceDep, read_body
+from grlm.serve.protocol import (
+    GroundRequest,
+    GroundResponse,
+    error_responses,
+    json_response,
+    openapi_body,
+)
+
+router = APIRouter(tags=["grounding"])
+
+
+@router.post(
+    "/v1/ground",
+    response_model=GroundResponse,
+    responses=error_responses(400, 413, 422),
+    openapi_extra=openapi_body(GroundRequest),
+)
+async def ground(request: Request, service: ServiceDep):
+    """Grounds each Term ID: one result per Term ID, in order, exactly
+    ``Grounder.ground_batch``'s answers on the catalog version the answer names."""
+    return json_response(await service.ground(await read_body(request, service)))

@@ -1,0 +1,240 @@
+"""The one service object of ``grlm serve``: the catalog, the model, the limits, the metrics, the
+worker pools and the coalescer. The application keeps it in ``app.state.service``; the routes
+reach it through :func:`grlm.serve.dependencies.get_service` and do their work through it.
+
+Every request reads the current :class:`grlm.serve.state.ServingState` once and answers from
+it; reloads and catalog changes build the next state off the event loop, one writer at a time,
+and swap it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from grlm.errors import GrlmError
+from grlm.ground.grounder import HIT_TYPES
+from grlm.serve.coalesce import Coalescer
+from grlm.serve.metrics import Metrics
+from grlm.serve.protocol import (
+    BadRequest,
+    ChangeResponse,
+    DeleteItemsRequest,
+    GroundRequest,
+    HealthResponse,
+    PutItemsRequest,
+    RecommendRequest,
+    ReloadRequest,
+    ReloadResponse,
+)
+from grlm.serve.state import CatalogHolder, ServingState, first_state
+
+if TYPE_CHECKING:
+    from grlm.serve.app import ServeConfig
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _result_json(result) -> dict:
+    return {"hit": result.hit, "items": list(result.item_ids), "scores": list(result.scores)}
+
+
+def _batch_json(batch, item_ids) -> list[dict]:
+    """The results of a BatchResult over the item table ``item_ids``, read from its flat arrays
+    (a GroundResult per query costs several times more)."""
+    hits, offsets, scores = batch.hits.tolist(), batch.offsets.tolist(), batch.scores.tolist()
+    names = [item_ids[i] for i in batch.items.tolist()]
+    return [
+        {
+            "hit": HIT_TYPES[hits[q]],
+            "items": names[offsets[q] : offsets[q + 1]],
+            "scores": scores[offsets[q] : offsets[q + 1]],
+        }
+        for q in range(len(hits))
+    ]
+
+
+class Service:
+    """What ``grlm serve`` answers from (``config.source``'s catalog, or ``grounder`` standing
+    for it) and how it changes.
+
+    Attributes
+    ----------
+    catalog : CatalogHolder
+        The current serving state (``catalog.current``): the Grounder, its snapshot, the trie
+        and the catalog version.
+    model : LoadedModel or None
+        The recommender, when ``config.model_dir`` names one.
+    limits, token, metrics, coalescer
+        The request bounds, the admin token (None: the state-changing routes are disabled), the
+        Prometheus metrics and the gatherer of single-Term-ID requests (None when off).
+    """
+
+    def __init__(self, config: ServeConfig, grounder=None):
+        self.config = config
+        self.limits = config.limits
+        self.token = config.token
+        self.model = None
+        if config.model_dir is not None:
+            from grlm.serve.recommender import LoadedModel
+
+            self.model = LoadedModel.load(
+                config.model_dir, objective=config.objective, num_beams=config.num_beams
+            )
+        if grounder is None:
+            grounder = config.source.load()
+        trie = self.model.trie_for(grounder) if self.model is not None else None
+        self.catalog = CatalogHolder(first_state(grounder, config.source, trie))
+        self.metrics = Metrics()
+        self.metrics.observe_state(self.catalog.current)
+        self._ground_pool = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="grlm-ground"
+        )
+        self._model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grlm-model")
+        self.coalescer = None
+        if config.coalesce_window_ms > 0:
+            self.coalescer = Coalescer(
+                self._ground_pool,
+                window_s=config.coalesce_window_ms / 1000,
+                max_batch=config.max_batch,
+                num_threads=config.num_threads,
+                on_batch=self.metrics.batch_size.observe,
+            )
+        self._write_lock = asyncio.Lock()
+
+    def close(self) -> None:
+        self._ground_pool.shutdown(wait=False, cancel_futures=True)
+        self._model_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def ground(self, body: bytes) -> dict:
+        """The answer of ``POST /v1/ground`` (a dict: a thousand results are not worth a model
+        each)."""
+        state = self.catalog.current
+        snapshot = state.snapshot
+        request = GroundRequest.parse(
+            body, limits=self.limits, term_id_length=snapshot.term_id_length
+        )
+        term_ids, k = request.term_ids, request.k
+        if len(term_ids) == 1 and self.coalescer is not None:
+            results = [_result_json(await self.coalescer.ground(snapshot, term_ids[0], k))]
+        else:
+            # Grounding and the id mapping off the event loop (the snapshot lists its ids once).
+            num_threads = self.config.num_threads
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._ground_pool,
+                lambda: _batch_json(
+                    snapshot.ground_batch(term_ids, k=k, num_threads=num_threads),
+                    snapshot.item_ids,
+                ),
+            )
+        self.metrics.term_ids.inc(len(term_ids))
+        return {"results": results, "catalog_version": state.version}
+
+    async def recommend(self, body: bytes) -> dict:
+        """The answer of ``POST /v1/recommend``."""
+        state = self.catalog.current
+        request = RecommendRequest.parse(body, limits=self.limits)
+        answer = await asyncio.get_running_loop().run_in_executor(
+            self._model_pool,
+            self.model.recommend,
+            state.snapshot,
+            state.trie,
+            request.history,
+            request.k,
+        )
+        answer["catalog_version"] = state.version
+        return answer
+
+    async def reload(self, body: bytes) -> ReloadResponse:
+        """Swaps in the index the body names (or the current source again)."""
+        path = ReloadRequest.parse(body).index
+        source = None if path is None else self.config.source.index_beside(path)
+        if path is not None and source is None:
+            raise BadRequest(
+                403,
+                "reload takes an index file in the folder of the catalog the server started with",
+            )
+        async with self._write_lock:
+            old = self.catalog.current
+            source = source or old.source
+            try:
+                grounder = await asyncio.to_thread(source.load)
+                trie = None
+                if self.model is not None:
+                    trie = await asyncio.to_thread(self.model.trie_for, grounder)
+            except (GrlmError, OSError) as error:
+                self.metrics.reloads.labels("failed").inc()
+                raise BadRequest(
+                    422, f"reload failed, still serving version {old.version}: {one_line(error)}"
+                ) from None
+            state = self.catalog.swap(grounder, trie, source)
+        self.metrics.reloads.labels("ok").inc()
+        self.metrics.observe_state(state)
+        return ReloadResponse(catalog_version=state.version, items=state.items, source=source.path)
+
+    async def put_items(self, body: bytes) -> ChangeResponse:
+        """Adds items, or gives present ones a new Term ID: one all-or-nothing upsert."""
+        from grlm.ground.updates import CatalogChange
+
+        answer = await self._change(
+            lambda state: CatalogChange(
+                upsert=PutItemsRequest.parse(
+                    body, limits=self.limits, term_id_length=state.snapshot.term_id_length
+                ).items
+            )
+        )
+        self.metrics.updates.labels("put").inc()
+        return answer
+
+    async def delete_items(self, body: bytes) -> ChangeResponse:
+        from grlm.ground.updates import CatalogChange
+
+        answer = await self._change(
+            lambda state: CatalogChange(
+                remove=DeleteItemsRequest.parse(body, limits=self.limits).item_ids
+            )
+        )
+        self.metrics.updates.labels("delete").inc()
+        return answer
+
+    async def _change(self, make_change) -> ChangeResponse:
+        """Applies ``make_change(current state)`` to the Grounder (and the trie) on a worker
+        thread, then swaps in a state of the result. Writers go one at a time."""
+        from grlm.ground.updates import apply_catalog_change
+
+        async with self._write_lock:
+            state = self.catalog.current
+            change = make_change(state)
+            encode, trie = (
+                (self.model.encode, state.trie) if self.model is not None else (None, None)
+            )
+            try:
+                await asyncio.to_thread(
+                    apply_catalog_change, state.grounder, change, trie=trie, encode=encode
+                )
+            finally:
+                # A refused change leaves the catalog as it was, and its version; one refused
+                # half-way (a later step of the change) has changed it: a new version.
+                if state.grounder.snapshot().version != state.snapshot.version:
+                    state = self.catalog.swap(state.grounder, state.trie, state.source)
+                    self.metrics.observe_state(state)
+        return ChangeResponse(catalog_version=state.version, items=state.items)
+
+    def health(self) -> HealthResponse:
+        state: ServingState = self.catalog.current
+        return HealthResponse(
+            status="ok",
+            items=state.items,
+            catalog_version=state.version,
+            mode=state.snapshot.mode,
+            delta_items=state.snapshot.delta_size,
+            recommend=self.model is not None,
+        )
+
+    def render_metrics(self) -> tuple[bytes, str]:
+        self.metrics.observe_state(self.catalog.current)
+        return self.metrics.render()
