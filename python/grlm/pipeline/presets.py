@@ -20,9 +20,9 @@ DEMO = {
     },
     "train": {
         "epochs": 3,
-        "batch_size": 16,
+        "batch_size": 8,
         "lora": False,
-        "learning_rate": 1e-3,
+        "learning_rate": 2e-3,
         "warmup_ratio": 0.02,
         "loss": "trie",
         "time_budget_s": 420,

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grlm._io import atomic_write_json
+from grlm._machine import cpu_has_bf16
 from grlm.errors import InvalidInputError
 from grlm.model_card import ModelCard
 from grlm.train.encode import EncodedExample, collate, length_grouped_batches
@@ -37,7 +38,8 @@ from grlm.train.losses import LOSSES, LossHead
 @dataclass
 class TrainConfig:
     """Options of :func:`train`. ``learning_rate`` None picks 5e-5 for full fine-tuning and
-    3e-4 for LoRA; ``precision`` "auto" is bf16 on a GPU and fp32 on the CPU."""
+    3e-4 for LoRA; ``precision`` "auto" is bf16 on a GPU and on a CPU with bf16 instructions
+    (autocast, fp32 weights), fp32 on other CPUs."""
 
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
@@ -481,7 +483,7 @@ def train(
     precision = (
         config.precision
         if config.precision != "auto"
-        else ("bf16" if torch.cuda.is_available() else "fp32")
+        else ("bf16" if torch.cuda.is_available() or cpu_has_bf16() else "fp32")
     )
     total_steps = _total_steps(config, len(train_examples), PartialState().num_processes)
     set_seed(config.seed)  # LoRA's initial weights
