@@ -18,7 +18,9 @@ namespace grlm::detail {
 template <typename Score>
 class BestK {
  public:
-  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
+  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {
+    heap_.reserve(std::min<std::size_t>(k_, 64));  // one allocation for the usual k
+  }
 
   void Offer(uint32_t item, Score score) {
     // Most candidates lose on the score alone, before any tie rank is read.
