@@ -39,6 +39,7 @@ class BestK {
   // Once k items are held, an item must beat the k-th to get in.
   bool full() const { return heap_.size() == k_; }
   Score kth_score() const { return heap_.front().score; }
+  uint32_t kth_tie_rank() const { return rank_[heap_.front().item]; }
 
   // Best first, each score converted by to_score.
   template <typename ToScore>

@@ -81,16 +81,20 @@ void AddUpTopK(std::span<const detail::RankList> lists, const Score* add, std::s
       scores[*rank] += credit;
     }
   }
-  // Most touched items lose to the k-th score on the score alone: that test stays here, in the
-  // loop, and BestK (tie ranks, the heap) sees only the others.
+  // Most touched items lose to the k-th item on the score, or on the tie rank at an equal score
+  // (ranks are tie ranks here): that test stays in this loop, and BestK sees only the others.
   Score floor = Score(0);  // every touched score is above it until k items are held
+  uint32_t floor_rank = 0;
   for (std::size_t i = 0; i < num_touched; ++i) {
     const uint32_t rank = touched[i];
     const Score score = scores[rank];
     scores[rank] = Score(0);
-    if (score < floor) continue;
+    if (score < floor || (score == floor && rank > floor_rank)) continue;
     best->Offer(item_of(rank), score);
-    if (best->full()) floor = best->kth_score();
+    if (best->full()) {
+      floor = best->kth_score();
+      floor_rank = best->kth_tie_rank();
+    }
   }
 }
 
