@@ -62,10 +62,17 @@ def zipf_draws(num_items: int, vocab_size: int = 50_000, length: int = 5, seed: 
     return vocab, np.minimum(np.concatenate(blocks), vocab_size - 1).astype(np.int32)
 
 
+def drawn_term_ids(vocab: list[str], draws: np.ndarray) -> dict[str, list[str]]:
+    """{"s<i>": the words of row i}: the rows made by numpy (an object array of the words indexed
+    by the draws), not by a Python loop over every term: under 2 s of CPU per million items."""
+    rows = np.array(vocab, dtype=object)[draws].tolist()
+    return dict(zip([f"s{i}" for i in range(len(rows))], rows))
+
+
 def synthetic_catalog(num_items: int, vocab_size: int = 50_000, length: int = 5, seed: int = 0):
     """Items with `length` terms drawn from a Zipf(1.0) law over random lowercase words."""
     vocab, draws = zipf_draws(num_items, vocab_size, length, seed)
-    return {f"s{i}": [vocab[t] for t in row] for i, row in enumerate(draws.tolist())}, vocab
+    return drawn_term_ids(vocab, draws), vocab
 
 
 def random_words_catalog(num_items: int, length: int = 5, seed: int = 0):
@@ -225,7 +232,7 @@ def bench_large(num_items: int, *, quick: bool):
     """Build time, index memory and structural top-k at num_items Zipf items, against numpy."""
     start = time.perf_counter()
     vocab, draws = zipf_draws(num_items)
-    term_ids = {f"s{i}": [vocab[t] for t in row] for i, row in enumerate(draws.tolist())}
+    term_ids = drawn_term_ids(vocab, draws)
     print(f"generated {num_items:,} items in {time.perf_counter() - start:.1f} s", flush=True)
     name = f"Zipf ({num_items:,})"
     count = 500 if not quick else 100
@@ -251,7 +258,6 @@ def bench_large(num_items: int, *, quick: bool):
             row = structural_row(name, f"structural {mode}, {set_name}", grounder, queries, t_brute)
             rows.append(row[:5] + [row[5] + "; baseline: numpy brute force"])
         del grounder
-    return rows
     return rows
 
 

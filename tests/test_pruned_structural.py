@@ -6,15 +6,13 @@ posting lists, so lists leave the essential set), many items with equal scores a
 weights (a list set's bound equal to the k-th score), k above the number of matching items,
 repeated terms, unknown and substring terms in bag mode, and online changes (delta segments,
 tombstones). Items, scores and order must equal grlm.ground.reference's. Catalogs this small are
-added up without pruning unless GRLM_STRUCTURAL_ADD_UP_ITEMS (read when a scorer is built, delta
-segments included) says otherwise: here it is 0, so every query is pruned.
+added up without pruning by default: here ``prune_above_items=0`` (kept by delta segments and
+compactions), so every query is pruned.
 """
 
 from __future__ import annotations
 
-import os
 import random
-from contextlib import contextmanager
 
 import pytest
 from grlm.ground import Grounder
@@ -93,19 +91,6 @@ def change_online(live: Grounder, term_ids: dict, priors: dict | None, rng, voca
                     priors.pop(item, None)
 
 
-@contextmanager
-def pruning_every_query():
-    old = os.environ.get("GRLM_STRUCTURAL_ADD_UP_ITEMS")
-    os.environ["GRLM_STRUCTURAL_ADD_UP_ITEMS"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["GRLM_STRUCTURAL_ADD_UP_ITEMS"]
-        else:
-            os.environ["GRLM_STRUCTURAL_ADD_UP_ITEMS"] = old
-
-
 @pytest.mark.parametrize("mode", ["positional", "bag"])
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -128,10 +113,9 @@ def test_pruned_top_k_equals_reference(
     options = {"mode": mode, "term_id_length": length}
     if mode == "positional":
         options["weights"] = position_weights(weights, length)
-    with pruning_every_query():
-        grounder = Grounder(term_ids, priors=prior_of, **options)
-        if online:
-            change_online(grounder, term_ids, prior_of, rng, vocab, length)
+    grounder = Grounder(term_ids, priors=prior_of, prune_above_items=0, **options)
+    if online:
+        change_online(grounder, term_ids, prior_of, rng, vocab, length)
     reference = ReferenceGrounder(term_ids, priors=prior_of, **options)
     batch = queries(rng, term_ids, vocab, length)
     for query, got in zip(batch, grounder.ground_batch(batch, k=k, num_threads=1)):

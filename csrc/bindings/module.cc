@@ -27,8 +27,8 @@ using grlm_py::Utf8View;
 
 grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& term_ids,
                              int term_id_length, const std::string& mode,
-                             std::vector<double> weights,
-                             std::optional<std::vector<double>> priors) {
+                             std::vector<double> weights, std::optional<std::vector<double>> priors,
+                             std::size_t prune_above_items) {
   if (py::len(item_ids) != py::len(term_ids)) {
     throw grlm::InvalidArgument("got " + std::to_string(py::len(item_ids)) + " item ids but " +
                                 std::to_string(py::len(term_ids)) + " Term IDs");
@@ -38,7 +38,8 @@ grlm::Grounder BuildGrounder(const py::sequence& item_ids, const py::sequence& t
     catalog.AddItem(Utf8View(item_ids[i].ptr(), "an item id"), TermViews(term_ids[i]));
   }
   if (priors) catalog.SetPriors(std::move(*priors));
-  return grlm::Grounder(std::move(catalog), ParseMode(mode), std::move(weights));
+  return grlm::Grounder(std::move(catalog), ParseMode(mode), std::move(weights),
+                        grlm::ScorerOptions{prune_above_items});
 }
 
 // Every query prepared as Grounder::Ground prepares it.
@@ -111,6 +112,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("cuda_compiled") = bool(GRLM_WITH_CUDA);
   m.attr("max_term_id_length") = grlm::kMaxTermIdLength;
   m.attr("MAX_TOP_K") = grlm::kMaxTopK;
+  m.attr("DEFAULT_PRUNE_ABOVE_ITEMS") = grlm::ScorerOptions{}.prune_above_items;
   m.def("default_position_weights", &grlm::DefaultPositionWeights, py::arg("length"));
   BindItemScore(m);
 
@@ -122,7 +124,8 @@ PYBIND11_MODULE(_core, m) {
   // Held by shared_ptr: an UpdatableGrounder shares the grounder as its base segment.
   py::class_<grlm::Grounder, std::shared_ptr<grlm::Grounder>>(m, "Grounder")
       .def(py::init(&BuildGrounder), py::arg("item_ids"), py::arg("term_ids"),
-           py::arg("term_id_length"), py::arg("mode"), py::arg("weights"), py::arg("priors"))
+           py::arg("term_id_length"), py::arg("mode"), py::arg("weights"), py::arg("priors"),
+           py::arg("prune_above_items") = grlm::ScorerOptions{}.prune_above_items)
       .def_static("load",
                   [](const std::string& path) {
                     py::gil_scoped_release release;

@@ -60,9 +60,13 @@ void BindUpdatableGrounder(py::module_& m) {
   // backend: None (the CPU scorer) or a StructuralBackend built over the snapshot's base
   // segment (the GPU scorer, see scores_base).
   py::class_<Snapshot, std::shared_ptr<Snapshot>>(m, "CatalogSnapshot")
+      // (hit code, item ids, scores), the ids and scores as tuples made here: one call per query
+      // is the cost of Grounder.ground. item_ids: the snapshot's ids as a list, when the caller
+      // holds one (its str objects are shared, not made again); None: made from the catalog.
       .def(
           "ground_one",
-          [](const Snapshot& s, py::handle query, int k, const py::object& backend_object) {
+          [](const Snapshot& s, py::handle query, int k, const py::object& backend_object,
+             const py::object& item_ids) {
             const grlm::StructuralBackend* backend = AsBackend(backend_object);
             grlm::GroundResult r;
             if (backend == nullptr) {
@@ -74,9 +78,20 @@ void BindUpdatableGrounder(py::module_& m) {
               py::gil_scoped_release release;
               r = s.Ground(views, k, backend);
             }
-            return py::make_tuple(int(r.hit), py::cast(r.items), py::cast(r.scores));
+            const bool listed = PyList_Check(item_ids.ptr()) &&
+                                std::size_t(PyList_GET_SIZE(item_ids.ptr())) == s.size();
+            py::tuple ids(r.items.size());
+            py::tuple scores(r.scores.size());
+            for (std::size_t i = 0; i < r.items.size(); ++i) {
+              PyObject* id = listed ? Py_NewRef(PyList_GET_ITEM(item_ids.ptr(), r.items[i]))
+                                    : py::str(s.ItemIdAt(r.items[i])).release().ptr();
+              PyTuple_SET_ITEM(ids.ptr(), i, id);
+              PyTuple_SET_ITEM(scores.ptr(), i, py::float_(r.scores[i]).release().ptr());
+            }
+            return py::make_tuple(int(r.hit), std::move(ids), std::move(scores));
           },
-          py::arg("query"), py::arg("k"), py::arg("backend") = py::none())
+          py::arg("query"), py::arg("k"), py::arg("backend") = py::none(),
+          py::arg("item_ids") = py::none())
       .def(
           "ground_batch",
           [](const Snapshot& s, const py::sequence& queries, int k, int num_threads,

@@ -18,7 +18,9 @@ namespace grlm::detail {
 template <typename Score>
 class BestK {
  public:
-  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {}
+  BestK(int k, const std::vector<uint32_t>& tie_rank) : k_(std::size_t(k)), rank_(tie_rank) {
+    heap_.reserve(std::min<std::size_t>(k_, 64));  // one allocation for the usual k
+  }
 
   void Offer(uint32_t item, Score score) {
     // Most candidates lose on the score alone, before any tie rank is read.
@@ -37,6 +39,7 @@ class BestK {
   // Once k items are held, an item must beat the k-th to get in.
   bool full() const { return heap_.size() == k_; }
   Score kth_score() const { return heap_.front().score; }
+  uint32_t kth_tie_rank() const { return rank_[heap_.front().item]; }
 
   // Best first, each score converted by to_score.
   template <typename ToScore>

@@ -8,11 +8,12 @@
 
 namespace grlm {
 
-Grounder::Grounder(Catalog catalog, ScoreMode mode, std::vector<double> weights)
+Grounder::Grounder(Catalog catalog, ScoreMode mode, std::vector<double> weights,
+                   ScorerOptions options)
     : catalog_(std::make_unique<Catalog>(std::move(catalog))) {
   GRLM_CHECK(catalog_->size() > 0, InvalidArgument, "cannot ground against an empty catalog");
   direct_ = std::make_unique<DirectMap>(*catalog_);
-  scorer_ = std::make_unique<StructuralScorer>(*catalog_, mode, std::move(weights));
+  scorer_ = std::make_unique<StructuralScorer>(*catalog_, mode, std::move(weights), options);
 }
 
 void Grounder::Prepare(std::span<const std::string_view> terms, PreparedQuery* query) const {

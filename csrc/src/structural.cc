@@ -1,7 +1,7 @@
 #include "grlm/structural.h"
 
 #include <algorithm>
-#include <cstdlib>
+#include <limits>
 
 #include "best_k.h"
 #include "grlm/error.h"
@@ -26,25 +26,26 @@ void BuildPostings(std::size_t num_lists, ForEachPosting for_each, std::vector<u
 
 // The pruned search merges a query's lists item by item and reads each candidate's Term ID: tens
 // of nanoseconds per candidate, against about one to add up a posting into a score array that
-// stays in cache. So lists are added up without pruning in a small catalog (Beauty's 12,101
-// items: pruning measured 2x slower in bag mode), and for a query of many lists (a short bag
-// term inside many vocabulary terms), where the merge's cost per item grows with their number.
-// GRLM_STRUCTURAL_ADD_UP_ITEMS overrides the catalog size (tests set 0 to prune every query).
+// stays in cache. So small catalogs are added up without pruning (ScorerOptions), and so is a
+// query of many lists (a short bag term inside many vocabulary terms), where the merge's cost per
+// item grows with their number.
 constexpr std::size_t kMaxMergedLists = 32;
-constexpr std::size_t kDefaultAddUpItems = std::size_t{1} << 16;
-
-std::size_t AddUpItems() {
-  const char* value = std::getenv("GRLM_STRUCTURAL_ADD_UP_ITEMS");
-  return value ? std::strtoull(value, nullptr, 10) : kDefaultAddUpItems;
-}
 
 // Bag mode's per-query credit table over the vocabulary, one per thread, all-zero between
-// queries: an item's score is then one load per term of its Term ID.
+// queries: an item's score is then one load per term of its Term ID (the pruned search).
 std::vector<int32_t>& ThreadCreditTable(std::size_t vocab_size) {
   thread_local std::vector<int32_t> table;
   if (table.size() < vocab_size) table.assign(vocab_size, 0);
   return table;
 }
+
+// Bag mode's per-thread lists of a query (a term's credit can reach many vocabulary terms, so
+// their number has no small bound), reused so that a query allocates nothing here.
+struct BagLists {
+  std::vector<detail::RankList> lists;
+  std::vector<int32_t> units;
+  std::vector<uint32_t> term_index;
+};
 
 // Per-thread scratch of AddUpTopK: a dense score array kept all-zero between queries, and room
 // for the list of touched ranks (one more than the catalog: the append below always writes).
@@ -56,8 +57,8 @@ struct AddUpScratch {
 
 // The top k without pruning: every posting added up in a dense array, list by list (in query
 // position order in positional mode, so each double sum is accumulated in PositionalItemScore's
-// order). For a query of many lists (a short bag term inside many vocabulary terms), where
-// merging them costs more per item than adding them all.
+// order). For small catalogs, and for a query of many lists, where merging them costs more per
+// item than adding them all.
 template <typename Score, typename ItemOf>
 void AddUpTopK(std::span<const detail::RankList> lists, const Score* add, std::size_t num_ranks,
                ItemOf item_of, detail::BestK<Score>* best) {
@@ -73,15 +74,27 @@ void AddUpTopK(std::span<const detail::RankList> lists, const Score* add, std::s
   // Every contribution is positive, so a zero score means "not touched yet". The append is
   // branch-free: the slot is always written and kept only on a rank's first credit.
   for (std::size_t l = 0; l < lists.size(); ++l) {
+    const Score credit = add[l];
     for (const uint32_t* rank = lists[l].begin; rank != lists[l].end; ++rank) {
       touched[num_touched] = *rank;
       num_touched += scores[*rank] == Score(0);
-      scores[*rank] += add[l];
+      scores[*rank] += credit;
     }
   }
+  // Most touched items lose to the k-th item on the score, or on the tie rank at an equal score
+  // (ranks are tie ranks here): that test stays in this loop, and BestK sees only the others.
+  Score floor = Score(0);  // every touched score is above it until k items are held
+  uint32_t floor_rank = 0;
   for (std::size_t i = 0; i < num_touched; ++i) {
-    best->Offer(item_of(touched[i]), scores[touched[i]]);
-    scores[touched[i]] = Score(0);
+    const uint32_t rank = touched[i];
+    const Score score = scores[rank];
+    scores[rank] = Score(0);
+    if (score < floor || (score == floor && rank > floor_rank)) continue;
+    best->Offer(item_of(rank), score);
+    if (best->full()) {
+      floor = best->kth_score();
+      floor_rank = best->kth_tie_rank();
+    }
   }
 }
 
@@ -147,14 +160,19 @@ class BagBounds {
   int64_t sum_ = 0;  // no overflow, whatever the number of terms
 };
 
+// The item of a tie rank; item_of_rank null: ranks are item indices (no priors reorder them).
+uint32_t ItemOfRank(const uint32_t* item_of_rank, uint32_t rank) {
+  return item_of_rank ? item_of_rank[rank] : rank;
+}
+
 // The items of a catalog as the pruned search reads them: by tie rank, scored from their Term ID.
 template <typename ItemScore>
 struct RankedItems {
   const Catalog& catalog;
-  const uint32_t* item_of_rank;  // null: ranks are item indices (no priors reorder them)
+  const uint32_t* item_of_rank;
   ItemScore score;
 
-  uint32_t ItemOf(uint32_t rank) const { return item_of_rank ? item_of_rank[rank] : rank; }
+  uint32_t ItemOf(uint32_t rank) const { return ItemOfRank(item_of_rank, rank); }
   auto ScoreOf(uint32_t item) const { return score(catalog.ItemTerms(item)); }
   void Prefetch(uint32_t rank) const { __builtin_prefetch(catalog.ItemTerms(ItemOf(rank))); }
 };
@@ -168,11 +186,12 @@ RankedItems<ItemScore> MakeRankedItems(const Catalog& catalog, const uint32_t* i
 }  // namespace
 
 StructuralScorer::StructuralScorer(const Catalog& catalog, ScoreMode mode,
-                                   std::vector<double> weights)
+                                   std::vector<double> weights, ScorerOptions options)
     : catalog_(catalog),
       mode_(mode),
       weights_(ResolvePositionWeights(std::move(weights), catalog.term_id_length())),
-      add_up_(catalog.size() <= AddUpItems()) {
+      options_(options),
+      add_up_(catalog.size() <= options.prune_above_items) {
   const int length = catalog.term_id_length();
   const std::size_t num_terms = catalog.vocab().size();
   const uint32_t n = uint32_t(catalog.size());
@@ -248,32 +267,44 @@ void StructuralScorer::Prepare(std::span<const std::string_view> normalized, con
   std::copy(ids, ids + length, query->ids);
   query->bag_credits.clear();
   if (mode_ != ScoreMode::kBag) return;
-  std::vector<TermCredit> unknown_term_credits;
-  for (std::size_t j = 0; j < normalized.size(); ++j) {
+  // Each term's credits are sorted by vocabulary term, each term once, so the query's sum over
+  // its terms is a merge of those runs (integers: the order of the sum does not matter).
+  const std::size_t num_terms = normalized.size();
+  GRLM_CHECK(num_terms <= std::size_t(length), InvalidArgument,
+             "a query of " << num_terms << " terms for Term IDs of " << length);
+  std::vector<TermCredit> unknown_term_credits;  // the runs of terms the vocabulary lacks
+  std::size_t unknown_end[kMaxTermIdLength];
+  for (std::size_t j = 0; j < num_terms; ++j) {
     // A known term's credits were computed at build time; only an unknown one needs its string.
-    std::span<const TermCredit> credits;
-    if (ids[j] < kPadTerm) {
-      credits = credit_index_[0].VocabCredits(ids[j]);
-    } else {
-      unknown_term_credits.clear();
-      credit_index_[0].Credits(normalized[j], &unknown_term_credits);
-      credits = unknown_term_credits;
-    }
-    const int32_t weight = BagPositionWeightUnits(int(j));
-    for (auto [term, credit] : credits) query->bag_credits.emplace_back(term, credit * weight);
+    if (ids[j] >= kPadTerm) credit_index_[0].Credits(normalized[j], &unknown_term_credits);
+    unknown_end[j] = unknown_term_credits.size();
   }
-  // Sum the credits of each term over all positions (integers: the order does not matter).
+  std::span<const TermCredit> runs[kMaxTermIdLength];
+  std::size_t total = 0;
+  for (std::size_t j = 0; j < num_terms; ++j) {
+    const std::size_t begin = j == 0 ? 0 : unknown_end[j - 1];
+    runs[j] = ids[j] < kPadTerm ? credit_index_[0].VocabCredits(ids[j])
+                                : std::span<const TermCredit>(unknown_term_credits.data() + begin,
+                                                              unknown_end[j] - begin);
+    total += runs[j].size();
+  }
   auto& c = query->bag_credits;
-  std::sort(c.begin(), c.end());
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (out > 0 && c[out - 1].first == c[i].first) {
-      c[out - 1].second += c[i].second;
-    } else {
-      c[out++] = c[i];
+  c.reserve(total);
+  std::size_t next[kMaxTermIdLength] = {};
+  while (true) {
+    TermId term = std::numeric_limits<TermId>::max();  // above every vocabulary term
+    for (std::size_t j = 0; j < num_terms; ++j) {
+      if (next[j] < runs[j].size()) term = std::min(term, runs[j][next[j]].first);
     }
+    if (term == std::numeric_limits<TermId>::max()) break;
+    int32_t units = 0;
+    for (std::size_t j = 0; j < num_terms; ++j) {
+      if (next[j] < runs[j].size() && runs[j][next[j]].first == term) {
+        units += runs[j][next[j]++].second * BagPositionWeightUnits(int(j));
+      }
+    }
+    c.emplace_back(term, units);
   }
-  c.resize(out);
 }
 
 std::span<const uint32_t> StructuralScorer::Postings(int csr, uint32_t list) const {
@@ -285,16 +316,17 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
   GRLM_CHECK(k >= 1, InvalidArgument, "k must be at least 1, got " << k);
   const int length = catalog_.term_id_length();
   const uint32_t* item_of_rank = item_of_rank_.empty() ? nullptr : item_of_rank_.data();
-  std::vector<detail::RankList> lists;
-  auto add_list = [&](std::span<const uint32_t> ranks) {
-    lists.push_back({ranks.data(), ranks.data() + ranks.size()});
+  auto list_of = [](std::span<const uint32_t> ranks) {
+    return detail::RankList{ranks.data(), ranks.data() + ranks.size()};
   };
   if (mode_ == ScoreMode::kPositional) {
+    detail::RankList lists[kMaxTermIdLength];
     int position[kMaxTermIdLength];
+    std::size_t num_lists = 0;
     for (int j = 0; j < length; ++j) {
       if (query.ids[j] >= kPadTerm) continue;
-      position[lists.size()] = j;
-      add_list(Postings(j, query.ids[j]));
+      position[num_lists] = j;
+      lists[num_lists++] = list_of(Postings(j, query.ids[j]));
     }
     detail::BestK<double> best(k, catalog_.tie_rank());
     // Scored by PositionalItemScore itself: bit-identical to every other backend.
@@ -303,38 +335,45 @@ std::vector<ScoredItem> StructuralScorer::TopK(const PreparedQuery& query, int k
     });
     if (add_up_) {
       double add[kMaxTermIdLength];
-      for (std::size_t l = 0; l < lists.size(); ++l) add[l] = weights_[position[l]];
-      AddUpTopK(lists, add, catalog_.size(), [&](uint32_t r) { return items.ItemOf(r); }, &best);
+      for (std::size_t l = 0; l < num_lists; ++l) add[l] = weights_[position[l]];
+      AddUpTopK<double>(
+          {lists, num_lists}, add, catalog_.size(),
+          [&](uint32_t r) { return ItemOfRank(item_of_rank, r); }, &best);
     } else {
       PositionalBounds bounds(weights_.data(), position, length);
-      detail::MaxScoreTopK(lists, bounds, items, &best);
+      detail::MaxScoreTopK<double>({lists, num_lists}, bounds, items, &best);
     }
     return best.Take([](double s) { return s; });
   }
-  std::vector<int32_t> units;
-  std::vector<uint32_t> term_index;
-  std::vector<int32_t>& credit = ThreadCreditTable(catalog_.vocab().size());
+  thread_local BagLists scratch;
+  BagLists& bag = scratch;
+  bag.lists.clear();
+  bag.units.clear();
+  bag.term_index.clear();
   const auto& credits = query.bag_credits;
   for (uint32_t i = 0; i < credits.size(); ++i) {
     const auto [term, term_units] = credits[i];
     for (uint32_t g = bag_groups_begin_[term]; g < bag_groups_begin_[term + 1]; ++g) {
-      add_list(Postings(0, g));
-      units.push_back(term_units * bag_group_times_[g]);  // at most 16 x a term's credit
-      term_index.push_back(i);
+      bag.lists.push_back(list_of(Postings(0, g)));
+      bag.units.push_back(term_units * bag_group_times_[g]);  // at most 16 x a term's credit
+      bag.term_index.push_back(i);
     }
-    credit[term] = term_units;
   }
   detail::BestK<int32_t> best(k, catalog_.tie_rank());
+  if (add_up_ || bag.lists.size() > kMaxMergedLists) {
+    AddUpTopK<int32_t>(
+        bag.lists, bag.units.data(), catalog_.size(),
+        [&](uint32_t r) { return ItemOfRank(item_of_rank, r); }, &best);
+    return best.Take([](int32_t units) { return units / kBagUnitsPerPoint; });
+  }
+  // The pruned search scores each candidate from its Term ID, through a dense credit table.
+  std::vector<int32_t>& credit = ThreadCreditTable(catalog_.vocab().size());
+  for (auto [term, term_units] : credits) credit[term] = term_units;
   auto items = MakeRankedItems(catalog_, item_of_rank, [&](const TermId* terms) {
     return BagItemUnits(terms, length, [&](TermId t) { return credit[t]; });
   });
-  if (add_up_ || lists.size() > kMaxMergedLists) {
-    AddUpTopK(
-        lists, units.data(), catalog_.size(), [&](uint32_t r) { return items.ItemOf(r); }, &best);
-  } else {
-    BagBounds bounds(units.data(), term_index.data(), credits.size());
-    detail::MaxScoreTopK(lists, bounds, items, &best);
-  }
+  BagBounds bounds(bag.units.data(), bag.term_index.data(), credits.size());
+  detail::MaxScoreTopK<int32_t>(bag.lists, bounds, items, &best);
   for (auto [term, term_units] : credits) credit[term] = 0;
   return best.Take([](int32_t units) { return units / kBagUnitsPerPoint; });
 }

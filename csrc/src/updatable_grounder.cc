@@ -372,8 +372,8 @@ std::shared_ptr<const CatalogSnapshot::Segment> UpdatableGrounder::BuildSegment(
   auto segment = std::make_shared<CatalogSnapshot::Segment>();
   segment->index_of.reserve(items.size());
   for (uint32_t d = 0; d < items.size(); ++d) segment->index_of.emplace(items[d].id, d);
-  segment->grounder =
-      std::make_unique<const Grounder>(std::move(catalog), base.mode(), base.scorer().weights());
+  segment->grounder = std::make_unique<const Grounder>(
+      std::move(catalog), base.mode(), base.scorer().weights(), base.scorer().options());
   segment->items = std::move(items);
   return segment;
 }
@@ -488,8 +488,8 @@ void UpdatableGrounder::RemoveItems(std::span<const std::string> item_ids) {
 std::shared_ptr<CatalogSnapshot> UpdatableGrounder::Compacted(const CatalogSnapshot& state) const {
   auto next = std::make_shared<CatalogSnapshot>();
   const Grounder& base = *state.base_;
-  next->base_ =
-      std::make_shared<const Grounder>(state.BuildCatalog(), base.mode(), base.scorer().weights());
+  next->base_ = std::make_shared<const Grounder>(state.BuildCatalog(), base.mode(),
+                                                 base.scorer().weights(), base.scorer().options());
   next->next_key_ = next->base_->catalog().size();
   next->size_ = next->base_->catalog().size();
   next->has_priors_ = state.has_priors_;

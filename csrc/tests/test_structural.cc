@@ -1,7 +1,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -118,9 +117,8 @@ TEST_CASE("BagTopKEqualsBruteForceWithTies") {
 // Dynamic pruning (src/max_score.h) against a brute force over every item, in both modes, on
 // catalogs where a set of lists' bound often equals the k-th score: few terms, long lists,
 // equal or rounding position weights (0.1 each), priors with few values or none. Small catalogs
-// are added up without pruning unless GRLM_STRUCTURAL_ADD_UP_ITEMS says otherwise.
+// are added up without pruning by default: prune_above_items 0 prunes them.
 TEST_CASE("PrunedTopKEqualsBruteForceAtTheKthScore") {
-  setenv("GRLM_STRUCTURAL_ADD_UP_ITEMS", "0", 1);
   std::mt19937 rng(21);
   const std::vector<std::string> words = {"a", "ab", "abc", "b", "bc", "hair", "hair-mask", "mask"};
   for (int round = 0; round < 200; ++round) {
@@ -144,7 +142,8 @@ TEST_CASE("PrunedTopKEqualsBruteForceAtTheKthScore") {
     if (rng() % 3 == 1) weights.assign(length, 1.0);
     if (rng() % 3 == 2) weights.assign(length, 0.1);
     grlm::StructuralScorer s(c, mode,
-                             mode == grlm::ScoreMode::kBag ? std::vector<double>{} : weights);
+                             mode == grlm::ScoreMode::kBag ? std::vector<double>{} : weights,
+                             grlm::ScorerOptions{.prune_above_items = 0});
     std::vector<std::string_view> query;
     for (int j = 0; j < length; ++j) query.push_back(words[rng() % words.size()]);
     const auto q = Prepare(s, c, query);
@@ -165,5 +164,4 @@ TEST_CASE("PrunedTopKEqualsBruteForceAtTheKthScore") {
       }
     }
   }
-  unsetenv("GRLM_STRUCTURAL_ADD_UP_ITEMS");
 }

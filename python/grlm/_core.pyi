@@ -12,6 +12,8 @@ cuda_compiled: bool
 max_term_id_length: int
 # The largest k of the CUDA scorer (grlm::kMaxTopK); Grounder serves a larger k on its CPU scorer.
 MAX_TOP_K: int
+# Catalogs of more items are searched with dynamic pruning (grlm::ScorerOptions).
+DEFAULT_PRUNE_ABOVE_ITEMS: int
 bag_units_per_point: float
 
 def normalize_term(term: str, /) -> str: ...
@@ -46,6 +48,7 @@ class Grounder:
         mode: str,
         weights: Sequence[float],
         priors: Sequence[float] | None,
+        prune_above_items: int = ...,
     ) -> None: ...
     @staticmethod
     def load(path: str, /) -> Grounder: ...
@@ -114,8 +117,12 @@ class TokenTrie:
 # A catalog and its states (csrc/include/grlm/updatable_grounder.h): the one read path.
 class CatalogSnapshot:
     def ground_one(
-        self, query: _TermId, k: int, backend: StructuralBackend | None = None
-    ) -> tuple[int, list[int], list[float]]: ...
+        self,
+        query: _TermId,
+        k: int,
+        backend: StructuralBackend | None = None,
+        item_ids: list[str] | None = None,
+    ) -> tuple[int, tuple[str, ...], tuple[float, ...]]: ...
     def ground_batch(
         self,
         queries: Sequence[_TermId],

@@ -26,9 +26,10 @@ struct GroundResult {
 
 class Grounder {
  public:
-  // weights: positional-mode weights; empty means DefaultPositionWeights.
+  // weights: positional-mode weights; empty means DefaultPositionWeights. options: how the CPU
+  // scorer searches (answers never depend on it).
   Grounder(Catalog catalog, ScoreMode mode = ScoreMode::kPositional,
-           std::vector<double> weights = {});
+           std::vector<double> weights = {}, ScorerOptions options = {});
 
   // Grounds one generated Term ID (1..L raw terms). A direct hit returns every item with exactly
   // that Term ID (at most k, tie order); otherwise the structural top-k; kNone when no item

@@ -28,6 +28,14 @@ struct PreparedQuery {
   std::vector<TermCredit> bag_credits;
 };
 
+// How the CPU scorer searches; its answers never depend on it.
+struct ScorerOptions {
+  // Catalogs of more items than this are searched with dynamic pruning (src/max_score.h); smaller
+  // ones add every posting up in a score array that stays in cache, which is faster there
+  // (Beauty's 12,101 items: 2x in bag mode). 0 prunes every catalog (the exactness tests).
+  std::size_t prune_above_items = std::size_t{1} << 16;
+};
+
 // Inverted indexes from terms to items, so a query touches only the items that share a credited
 // term with it, and of those only the ones that can still enter the top k (dynamic pruning,
 // src/max_score.h; the answers are those of scoring every such item). Items with score 0 are
@@ -37,7 +45,8 @@ class StructuralScorer final : public StructuralBackend {
  public:
   // weights: the position weights of positional mode (L positive finite values; empty means
   // DefaultPositionWeights).
-  StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights);
+  StructuralScorer(const Catalog& catalog, ScoreMode mode, std::vector<double> weights,
+                   ScorerOptions options = {});
 
   // normalized: the query's normalized terms (read by bag mode only, for terms the vocabulary
   // does not know); ids: its encoding by Catalog::EncodeQuery.
@@ -58,6 +67,7 @@ class StructuralScorer final : public StructuralBackend {
   const Catalog* catalog() const override { return &catalog_; }
   int max_top_k() const override { return INT32_MAX; }
   const std::vector<double>& weights() const { return weights_; }
+  const ScorerOptions& options() const { return options_; }
   std::size_t MemoryBytes() const;
 
  private:
@@ -67,7 +77,8 @@ class StructuralScorer final : public StructuralBackend {
   const Catalog& catalog_;
   ScoreMode mode_;
   std::vector<double> weights_;
-  bool add_up_;  // every query added up, without pruning (a small catalog; see structural.cc)
+  ScorerOptions options_;
+  bool add_up_;  // every query added up, without pruning (a small catalog, see ScorerOptions)
   // Positional: one CSR per position j over term ids. Bag: one CSR over groups, a group being a
   // term and the number of times its items hold it (ForEachBagCreditedTerm credits each time);
   // term t's groups are [bag_groups_begin_[t], bag_groups_begin_[t + 1]). Lists hold tie ranks,

@@ -4,7 +4,8 @@
 //
 // Layout: a built base segment (an immutable Grounder) with tombstones over it (base items
 // removed or given a new Term ID), then a few small delta segments, each an immutable Grounder
-// over the items one change added or changed, with its own tombstones. Delta segments merge as
+// over the items one change added or changed, with its own tombstones (built, as a compaction's
+// new base, with the base's mode, weights and scorer options). Delta segments merge as
 // in a log-structured index: after a change, the two newest merge while the older holds at most
 // twice the newer's live items, so an item is rebuilt O(log n) times and most changes build
 // only their own items. Compact() folds everything into a new base; it runs by itself when the

@@ -55,6 +55,19 @@ def checked_k(k, num_items: int | None = None, *, most: int | None = None) -> in
     return int(k if num_items is None else min(k, num_items))
 
 
+def non_negative_int(value, name: str) -> int:
+    """An int (numpy integers too, not a bool) at least 0 and below 2^63."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got bool: {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}") from None
+    if not 0 <= value < 2**63:
+        raise InvalidInputError(f"{name} must be in [0, 2^63), got {value}")
+    return value
+
+
 def checked_threads(num_threads) -> int:
     if isinstance(num_threads, bool):
         raise TypeError(f"num_threads must be an int, got bool: {num_threads!r}")

@@ -121,6 +121,11 @@ class Grounder:
     priors : mapping of str to float, optional
         Per-item prior (e.g. training popularity) breaking ties: higher first, then catalog
         order. Items missing from the mapping get 0.
+    prune_above_items : int, optional
+        The CPU scorer searches a catalog of more items than this with dynamic pruning, reading
+        only what can still enter the top k, and adds every posting up on a smaller one, which is
+        faster there; default ``grlm._core.DEFAULT_PRUNE_ABOVE_ITEMS`` (65,536). Answers never
+        depend on it (the exactness tests set 0). Delta segments and compactions keep it.
     device : {"cpu", "cuda", "auto"}
         Where structural scoring runs (``grlm.ground.backend.resolve_device``): ``"cuda"`` keeps
         a GPU scorer of the catalog, and the structural top-k of all direct misses of a batch
@@ -140,6 +145,7 @@ class Grounder:
         weights: Sequence[float] | None = None,
         term_id_length: int | None = None,
         priors: Mapping[str, float] | None = None,
+        prune_above_items: int | None = None,
         device: str = "cpu",
     ):
         from grlm import _core
@@ -162,6 +168,8 @@ class Grounder:
                     "weights must hold one weight per position, got []; "
                     "pass weights=None for the defaults"
                 )
+        if prune_above_items is None:
+            prune_above_items = _core.DEFAULT_PRUNE_ABOVE_ITEMS
         index = _core.Grounder(
             item_ids,
             terms,
@@ -169,6 +177,7 @@ class Grounder:
             mode,
             weights if weights is not None else [],
             prior_list,
+            checks.non_negative_int(prune_above_items, "prune_above_items"),
         )
         self._start(index, device, item_ids)
 
@@ -408,9 +417,9 @@ class GrounderSnapshot:
             term_id = checks.term_list(term_id, "a Term ID")
         native = self._native
         k = checks.checked_k(k, len(native))
-        hit, items, scores = native.ground_one(term_id, k, self._backend)
-        ids = self._ids if self._ids is not None else native  # a few ids: no list needed
-        return GroundResult(tuple(map(ids.__getitem__, items)), tuple(scores), HIT_TYPES[hit])
+        # The core makes the result's tuples, sharing the str objects of the ids when listed.
+        hit, ids, scores = native.ground_one(term_id, k, self._backend, self._ids)
+        return GroundResult(ids, scores, HIT_TYPES[hit])
 
     def ground_batch(
         self, term_ids: Sequence[Sequence[str]], *, k: int = 10, num_threads: int = 0
