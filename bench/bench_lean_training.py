@@ -15,6 +15,7 @@ The levers (``grlm.train``): ``keep`` (model.keep_layers), ``short`` (sft.prompt
     python bench/bench_lean_training.py                     # 2 threads, every row
     python bench/bench_lean_training.py --threads 1 --steps 2
     python bench/bench_lean_training.py --parallel          # + torchrun 2 processes vs 2 threads
+    python bench/bench_lean_training.py --rows 8,9,10       # those rows beside today's path
 """
 
 from __future__ import annotations
@@ -206,6 +207,18 @@ def _ddp_rate(args) -> float:
     return float(next(line for line in out.splitlines() if "DDP_TOKENS_PER_S" in line).split()[1])
 
 
+def _chosen_rows(spec: str | None) -> list[Lever]:
+    if not spec:
+        return ROWS
+    try:
+        numbers = sorted({0, *(int(n) for n in spec.split(","))})
+    except ValueError:
+        raise SystemExit(f"--rows: expected comma-separated row numbers, got {spec!r}") from None
+    if numbers[-1] >= len(ROWS) or numbers[0] < 0:
+        raise SystemExit(f"--rows: row numbers go from 0 to {len(ROWS) - 1}, got {spec!r}")
+    return [ROWS[n] for n in numbers]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,6 +229,10 @@ def main() -> int:
     parser.add_argument("--windows", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parallel", action="store_true", help="also torchrun 2 x 1 thread")
+    parser.add_argument(
+        "--rows",
+        help="comma-separated row numbers (0 = today's path, always measured as the baseline)",
+    )
     parser.add_argument("--ddp-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ddp_worker:
@@ -235,7 +252,8 @@ def main() -> int:
         flush=True,
     )
     results = []
-    for lever in ROWS:
+    rows = _chosen_rows(args.rows)
+    for lever in rows:
         results.append(
             measure_lever(
                 lever,
@@ -257,7 +275,7 @@ def main() -> int:
             f"{r['targets/s']:.1f}",
             f"{r['targets/s'] / base['targets/s']:.1f}x",
         ]
-        for lever, r in zip(ROWS, results)
+        for lever, r in zip(rows, results)
     ]
     print_table(
         "Fine-tuning throughput (forward + backward + AdamW step)",
