@@ -26,12 +26,14 @@ from grlm.serve.limits import Limits
 
 
 class BadRequest(Exception):
-    """A client error: ``status`` (4xx) and a one-line ``reason``."""
+    """A client error: ``status`` (4xx; 503 when the catalog store or the version asked for is
+    not there yet), a one-line ``reason`` and any ``headers`` of the answer (``Retry-After``)."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 # What the core trims from a term (grlm::TermVocab): ASCII whitespace only. str.strip() would trim
@@ -340,6 +342,14 @@ class ReloadResponse(ChangeResponse):
     source: str = Field(description="the index file now served")
 
 
+class StoreHealth(Answer):
+    applied_version: int = Field(description="the catalog version answers are computed from")
+    store_version: int = Field(description="the newest version seen in the store")
+    lag: int = Field(description="changes committed to the store, not yet applied here")
+    state: Literal["ok", "unreachable", "failed"]
+    last_error: str | None = Field(description="the reason of the last failure")
+
+
 class HealthResponse(Answer):
     status: Literal["ok"]
     items: int
@@ -347,6 +357,9 @@ class HealthResponse(Answer):
     mode: str
     delta_items: int = Field(description="items changed since the index was last compacted")
     recommend: bool = Field(description="whether /v1/recommend is served")
+    store: StoreHealth | None = Field(
+        default=None, description="the catalog store followed (grlm serve --store), or null"
+    )
 
 
 class ErrorResponse(Answer):
