@@ -195,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.model}: not a model directory", EXIT_BAD_FILE)
     # With several workers each loads the catalog itself: it is loaded here first, so that a
     # catalog no worker could read is one error and exit 3, not workers failing in turn.
-    load = _open_store(args.store) if args.store is not None else config.source.load
-    start = load if args.workers > 1 else lambda: create_app(config)
+    check = (lambda: _check_store(args.store)) if args.store is not None else config.source.load
+    start = check if args.workers > 1 else lambda: create_app(config)
     try:
         app = start()
     except OSError as error:
@@ -211,15 +211,11 @@ def run(args: argparse.Namespace) -> int:
     return _listen(app, args)
 
 
-def _open_store(url: str):
+def _check_store(url: str) -> None:
     """Opens (and closes) the store at ``url``: the parent's check that the workers can."""
+    from grlm.store import open_store
 
-    def check():
-        from grlm.store import open_store
-
-        open_store(url).close()
-
-    return check
+    open_store(url).close()
 
 
 def _listen(app, args: argparse.Namespace, **options) -> int:

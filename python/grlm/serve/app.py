@@ -40,6 +40,12 @@ class ServeConfig:
     # start-up cost.
     num_threads: int = 1
 
+    def __post_init__(self):
+        if (self.store is None) == (self.source.kind == "store"):
+            raise ValueError(
+                "a store's catalog is served with store=URL and source=store_source(URL)"
+            )
+
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
         data.pop("token")  # never in the environment of the workers; each reads it itself

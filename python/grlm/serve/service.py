@@ -4,7 +4,9 @@ reach it through :func:`grlm.serve.dependencies.get_service` and do their work t
 
 Every request reads the current :class:`grlm.serve.state.ServingState` once and answers from
 it; reloads and catalog changes build the next state off the event loop, one writer at a time,
-and swap it in.
+and swap it in. With a catalog store (``grlm serve --store``) a ``StoreFollower`` applies the
+store's committed changes instead, on its own thread, and the current state is its applied
+version; changes are committed to the store through it.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def _batch_json(batch, item_ids) -> list[dict]:
 
 class Service:
     """What ``grlm serve`` answers from (``config.source``'s catalog, or ``grounder`` standing
-    for it) and how it changes.
+    for it, or the catalog of the store ``config.store``) and how it changes.
 
     Attributes
     ----------
