@@ -23,7 +23,15 @@ QUERY = {"term_ids": [["x1", "x2", "x3", "x4"]], "k": 1}
 
 
 @pytest.fixture
-def store_url(tmp_path):
+def catalog_url(store_url):
+    """A new store holding a catalog of 60 items at version 0, once per backend."""
+    create_store(store_url, Grounder(random_catalog(1))).close()
+    return store_url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """The same on SQLite only (what does not depend on the backend, and SQLite's lock)."""
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     create_store(url, Grounder(random_catalog(1))).close()
     return url
@@ -40,8 +48,8 @@ def found_new(answer: dict) -> bool:
     return answer["results"][0]["items"] == ["new"]
 
 
-def test_a_put_is_committed_and_survives_a_restart(store_url):
-    with TestClient(store_app(store_url)) as c:
+def test_a_put_is_committed_and_survives_a_restart(catalog_url):
+    with TestClient(store_app(catalog_url)) as c:
         assert c.get("/healthz").json()["catalog_version"] == 0
         put = c.put("/v1/items", headers=AUTH, json=NEW)
         assert put.status_code == 200, put.text
@@ -50,7 +58,7 @@ def test_a_put_is_committed_and_survives_a_restart(store_url):
         assert answer["catalog_version"] == 1 and found_new(answer)
         gone = c.request("DELETE", "/v1/items", headers=AUTH, json={"item_ids": ["i0"]})
         assert gone.json() == {"catalog_version": 2, "items": 60}
-    with TestClient(store_app(store_url)) as c:  # a restart on the same store
+    with TestClient(store_app(catalog_url)) as c:  # a restart on the same store
         health = c.get("/healthz").json()
         assert health["catalog_version"] == 2 and health["items"] == 60
         assert health["store"] == {
@@ -66,15 +74,15 @@ def test_a_put_is_committed_and_survives_a_restart(store_url):
         assert 'grlm_store_state{state="ok"} 1.0' in text
 
 
-def test_a_refused_change_commits_nothing(store_url):
-    with TestClient(store_app(store_url)) as c:
+def test_a_refused_change_commits_nothing(catalog_url):
+    with TestClient(store_app(catalog_url)) as c:
         refused = c.request("DELETE", "/v1/items", headers=AUTH, json={"item_ids": ["absent"]})
         assert refused.status_code == 422
         assert c.get("/healthz").json()["store"]["store_version"] == 0
 
 
-def test_two_apps_on_one_store_are_two_workers(store_url):
-    with TestClient(store_app(store_url)) as one, TestClient(store_app(store_url)) as two:
+def test_two_apps_on_one_store_are_two_workers(catalog_url):
+    with TestClient(store_app(catalog_url)) as one, TestClient(store_app(catalog_url)) as two:
         version = one.put("/v1/items", headers=AUTH, json=NEW).json()["catalog_version"]
         # Read-your-writes: the other worker answers from that version or a newer one.
         answer = two.post("/v1/ground", json=QUERY, headers={"X-Min-Catalog-Version": str(version)})
@@ -90,19 +98,19 @@ def test_two_apps_on_one_store_are_two_workers(store_url):
         assert not found_new(one.post("/v1/ground", json=QUERY).json())
 
 
-def test_a_version_not_reached_is_503_with_retry_after(store_url, monkeypatch):
+def test_a_version_not_reached_is_503_with_retry_after(sqlite_url, monkeypatch):
     import grlm.serve.service
 
     monkeypatch.setattr(grlm.serve.service, "MIN_VERSION_WAIT_S", 0.05)
-    with TestClient(store_app(store_url)) as c:
+    with TestClient(store_app(sqlite_url)) as c:
         answer = c.post("/v1/ground", json=QUERY, headers={"X-Min-Catalog-Version": "7"})
         assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         assert "catalog version 7" in answer.json()["error"]
 
 
 @pytest.mark.parametrize("value", ["-1", "one", "1.5", "1e3", "", "9" * 30, "٣".encode()])
-def test_a_bad_min_version_header_is_400(store_url, value):
-    with TestClient(store_app(store_url)) as c:
+def test_a_bad_min_version_header_is_400(sqlite_url, value):
+    with TestClient(store_app(sqlite_url)) as c:
         answer = c.post("/v1/ground", json=QUERY, headers={"X-Min-Catalog-Version": value})
         assert answer.status_code == 400
         assert "X-Min-Catalog-Version" in answer.json()["error"]
@@ -120,13 +128,13 @@ def test_without_a_store_a_newer_version_is_503_at_once(tmp_path):
         assert "follows no catalog store" in late.json()["error"]
 
 
-def test_an_unreachable_store_refuses_writes_and_reads_go_on(store_url, monkeypatch):
+def test_an_unreachable_store_refuses_writes_and_reads_go_on(sqlite_url, monkeypatch):
     import grlm.store.sqlite
 
     monkeypatch.setattr(grlm.store.sqlite, "BUSY_TIMEOUT_S", 0.05)
-    with TestClient(store_app(store_url)) as c:
+    with TestClient(store_app(sqlite_url)) as c:
         assert c.put("/v1/items", headers=AUTH, json=NEW).status_code == 200
-        locker = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+        locker = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
         locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: writes cannot land
         try:
             refused = c.put("/v1/items", headers=AUTH, json={"items": {"b": ["x9"]}})
@@ -144,7 +152,7 @@ def test_an_unreachable_store_refuses_writes_and_reads_go_on(store_url, monkeypa
         assert back.status_code == 200 and back.json()["catalog_version"] == 2
 
 
-def test_reload_is_refused_with_a_store(store_url):
-    with TestClient(store_app(store_url)) as c:
+def test_reload_is_refused_with_a_store(sqlite_url):
+    with TestClient(store_app(sqlite_url)) as c:
         answer = c.post("/v1/admin/reload", headers=AUTH)
         assert answer.status_code == 409 and "store" in answer.json()["error"]
