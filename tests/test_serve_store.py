@@ -152,6 +152,13 @@ def test_an_unreachable_store_refuses_writes_and_reads_go_on(sqlite_url, monkeyp
         assert back.status_code == 200 and back.json()["catalog_version"] == 2
 
 
+def test_the_header_is_in_the_openapi_schema(sqlite_url):
+    with TestClient(store_app(sqlite_url)) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    parameters = paths["/v1/ground"]["post"]["parameters"]
+    assert [(p["name"], p["in"]) for p in parameters] == [("X-Min-Catalog-Version", "header")]
+
+
 def test_reload_is_refused_with_a_store(sqlite_url):
     with TestClient(store_app(sqlite_url)) as c:
         answer = c.post("/v1/admin/reload", headers=AUTH)

@@ -306,10 +306,26 @@ class DeleteItemsRequest(RequestBody):
         return self
 
 
-def openapi_body(model: type[RequestBody], *, required: bool = True) -> dict:
-    """The ``openapi_extra`` of a route whose body ``model`` the route reads itself."""
+def openapi_body(
+    model: type[RequestBody], *, required: bool = True, min_version: bool = False
+) -> dict:
+    """The ``openapi_extra`` of a route whose body ``model`` the route reads itself (and, with
+    ``min_version``, which takes the ``X-Min-Catalog-Version`` header)."""
     schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": required, "content": schema}}
+    extra: dict = {"requestBody": {"required": required, "content": schema}}
+    if min_version:
+        extra["parameters"] = [MIN_VERSION_PARAMETER]
+    return extra
+
+
+MIN_VERSION_PARAMETER = {
+    "name": "X-Min-Catalog-Version",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "read-your-writes: answer from this catalog version or a newer one "
+    "(waited for a bounded time; 503 with Retry-After otherwise)",
+}
 
 
 class Answer(BaseModel):

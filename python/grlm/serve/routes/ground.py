@@ -19,7 +19,7 @@ router = APIRouter(tags=["grounding"])
     "/v1/ground",
     response_model=GroundResponse,
     responses=error_responses(400, 413, 422, 503),
-    openapi_extra=openapi_body(GroundRequest),
+    openapi_extra=openapi_body(GroundRequest, min_version=True),
 )
 async def ground(request: Request, service: ServiceDep):
     """Grounds each Term ID: one result per Term ID, in order, exactly

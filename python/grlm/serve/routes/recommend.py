@@ -19,7 +19,7 @@ router = APIRouter(tags=["recommendation"])
     "/v1/recommend",
     response_model=RecommendResponse,
     responses=error_responses(400, 413, 422, 503),
-    openapi_extra=openapi_body(RecommendRequest),
+    openapi_extra=openapi_body(RecommendRequest, min_version=True),
 )
 async def recommend(request: Request, service: ServiceDep):
     """The top-k items after a history (oldest first): the objective's prompt, the fast decoder
