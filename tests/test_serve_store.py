@@ -152,6 +152,30 @@ def test_an_unreachable_store_refuses_writes_and_reads_go_on(sqlite_url, monkeyp
         assert back.status_code == 200 and back.json()["catalog_version"] == 2
 
 
+def test_a_follower_that_failed_makes_healthz_503(sqlite_url, monkeypatch):
+    import grlm.store.follower
+    from grlm.ground.updates import CatalogChange
+    from grlm.store import open_store
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("cannot apply")
+
+    with TestClient(store_app(sqlite_url)) as c:
+        monkeypatch.setattr(grlm.store.follower, "apply_changes", refuse)
+        with open_store(sqlite_url) as other:  # another process commits a change
+            other.commit_changes(CatalogChange(add={"b": ["x9"]}))
+        deadline = time.monotonic() + 5
+        while (health := c.get("/healthz")).status_code == 200:
+            assert time.monotonic() < deadline, "the follower did not fail within 5 s"
+            time.sleep(0.01)
+        assert health.status_code == 503 and health.json()["status"] == "failed"
+        assert "cannot apply" in health.json()["store"]["last_error"]
+        answer = c.post("/v1/ground", json=QUERY)  # reads go on from the applied version
+        assert answer.status_code == 200 and answer.json()["catalog_version"] == 0
+        refused = c.put("/v1/items", headers=AUTH, json=NEW)
+        assert refused.status_code == 503 and "stopped" in refused.json()["error"]
+
+
 def test_the_header_is_in_the_openapi_schema(sqlite_url):
     with TestClient(store_app(sqlite_url)) as c:
         paths = c.get("/openapi.json").json()["paths"]

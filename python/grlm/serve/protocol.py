@@ -367,7 +367,10 @@ class StoreHealth(Answer):
 
 
 class HealthResponse(Answer):
-    status: Literal["ok"]
+    status: Literal["ok", "failed"] = Field(
+        description="failed (answered with 503): the catalog stopped following its store, "
+        "a committed change could not be applied here; restart the process"
+    )
     items: int
     catalog_version: int
     mode: str

@@ -351,14 +351,15 @@ class Service:
 
     def health(self) -> HealthResponse:
         state: ServingState = self.catalog.current
+        store = self.store_health()
         return HealthResponse(
-            status="ok",
+            status="failed" if store is not None and store.state == "failed" else "ok",
             items=state.items,
             catalog_version=state.version,
             mode=state.snapshot.mode,
             delta_items=state.snapshot.delta_size,
             recommend=self.model is not None,
-            store=self.store_health(),
+            store=store,
         )
 
     def render_metrics(self) -> tuple[bytes, str]:
