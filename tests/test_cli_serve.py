@@ -88,6 +88,59 @@ def test_serve_process_answers_and_reloads(tmp_path, workers):
     assert process.returncode == 0, process.stderr.read().decode()
 
 
+def test_workers_on_one_store_see_each_others_changes(tmp_path):
+    from grlm.store import create_store
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    create_store(url, Grounder(random_catalog(11))).close()
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    process, base = _serve(
+        ["--store", url, "--workers", "2", "--token-file", str(tmp_path / "token")], {}
+    )
+    query = {"term_ids": [["x1", "x2", "x3", "x4"]], "k": 1}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        for change, found in [
+            (("PUT", {"items": {"new": ["x1", "x2", "x3", "x4"]}}), ["new"]),
+            (("DELETE", {"item_ids": ["new"]}), []),
+        ]:
+            method, body = change
+            done = httpx.request(method, f"{base}/v1/items", json=body, headers=auth, timeout=10)
+            assert done.status_code == 200, done.text
+            version = done.json()["catalog_version"]
+            # A new connection each time: the requests land on either worker.
+            for _ in range(20):
+                answer = httpx.post(
+                    f"{base}/v1/ground",
+                    json=query,
+                    headers={"X-Min-Catalog-Version": str(version)},
+                    timeout=10,
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["catalog_version"] >= version
+                assert answer.json()["results"][0]["items"][: len(found)] == found
+                if not found:
+                    assert "new" not in answer.json()["results"][0]["items"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, process.stderr.read().decode()
+
+
+def test_store_starts_and_their_exit_codes(tmp_path, capsys):
+    assert main(["serve", "--store", f"sqlite:///{tmp_path / 'none.db'}"]) == 3
+    assert "none.db" in capsys.readouterr().err
+    assert main(["serve", "--store", f"sqlite:///{tmp_path / 'none.db'}", "--workers", "2"]) == 3
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--store", "sqlite:///x.db", "--tids", "x.json"])
+    assert stop.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
 def test_serve_binds_loopback_by_default():
     from grlm.cli import build_parser
 

@@ -285,6 +285,7 @@ def test_healthz_metrics_and_openapi(client):
         "mode": "positional",
         "delta_items": 0,
         "recommend": False,
+        "store": None,
     }
     text = client.get("/metrics").text
     assert 'grlm_requests_total{route="/v1/ground",status="200"}' in text

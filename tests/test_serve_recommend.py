@@ -105,6 +105,42 @@ def test_recommend_follows_catalog_changes(model_dir):
         assert "i3" not in trie and "fresh" in trie
 
 
+def test_the_trie_follows_a_store_changed_by_another_worker(model_dir, tmp_path):
+    from _serve_apps import TOKEN
+    from grlm.ground import Grounder
+    from grlm.serve.app import ServeConfig, create_app
+    from grlm.serve.state import store_source
+    from grlm.store import create_store
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    create_store(url, Grounder(CATALOG)).close()
+
+    def worker():
+        config = ServeConfig(
+            source=store_source(url), store=url, token=TOKEN, model_dir=str(model_dir), num_beams=4
+        )
+        return create_app(config)
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    reader_app = worker()
+    with TestClient(worker()) as writer, TestClient(reader_app) as reader:
+        put = writer.put("/v1/items", headers=auth, json={"items": {"fresh": ["a1", "b1", "c1"]}})
+        removed = writer.request("DELETE", "/v1/items", headers=auth, json={"item_ids": ["i3"]})
+        assert put.status_code == removed.status_code == 200
+        version = removed.json()["catalog_version"]
+        answer = reader.post(
+            "/v1/recommend",
+            json={"history": ["fresh", "i1"], "k": 12},
+            headers={"X-Min-Catalog-Version": str(version)},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["catalog_version"] >= version
+        items = answer.json()["items"]
+        assert "i3" not in items and set(items) <= (set(CATALOG) | {"fresh"})
+        trie = reader_app.state.service.catalog.current.trie
+        assert "i3" not in trie and "fresh" in trie
+
+
 @pytest.mark.parametrize("loss", ["catalog", "trie"])
 def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
     """A lean model's folder records its prompt and loss: the service prompts and scores it as

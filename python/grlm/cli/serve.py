@@ -7,7 +7,7 @@ Exit codes (as for ``grlm ground``):
 1  the server could not start listening (e.g. the port is taken);
 2  usage error: bad options, the ``serve`` extra missing, a bad admin token, ``--device cuda``
    without a usable GPU;
-3  the catalog (--tids, --index), the model (--model) or --token-file cannot be read.
+3  the catalog (--tids, --index, --store), the model (--model) or --token-file cannot be read.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ exit codes:
   1  cannot listen (address in use, permission)
   2  usage error, the serve extra missing (pip install 'grlm[serve]'), a bad admin token,
      --device cuda without a GPU
-  3  the catalog, the model or the token file cannot be read"""
+  3  the catalog (or its store), the model or the token file cannot be read
+
+A fleet: create one store (grlm catalog create), then start every worker and replica with
+--store URL. Each follows the store; PUT/DELETE /v1/items commit to it and answer the committed
+catalog_version; a read sent with X-Min-Catalog-Version: N answers from version N or newer."""
 
 
 def _endpoint_lines() -> str:
@@ -69,6 +73,11 @@ def register(subparsers) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tids", help="catalog Term IDs: JSON map {item_id: [terms]} or JSONL")
     source.add_argument("--index", help="a grounding index written by Grounder.save")
+    source.add_argument(
+        "--store",
+        help="a catalog store URL (sqlite:///file.db, postgresql://...; made by `grlm catalog "
+        "create`): the catalog is restored from it and follows it, changes are committed to it",
+    )
     parser.add_argument(
         "--mode",
         choices=["positional", "bag"],
@@ -87,7 +96,8 @@ def register(subparsers) -> None:
         "--workers",
         type=int,
         default=1,
-        help="uvicorn worker processes, each loading the catalog itself",
+        help="uvicorn worker processes, each loading the catalog itself (with --store, each "
+        "follows the store: a change through one reaches all)",
     )
     parser.add_argument("--model", help="fine-tuned model directory: turns on /v1/recommend")
     parser.add_argument("--num-beams", type=int, default=10)
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from grlm.serve.app import CONFIG_ENV, ServeConfig, create_app
     from grlm.serve.auth import read_token
     from grlm.serve.limits import Limits
-    from grlm.serve.state import source_from
+    from grlm.serve.state import source_from, store_source
 
     if not 0 <= args.coalesce_window_ms <= 1:
         return _fail(
@@ -170,7 +180,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _fail(str(error), EXIT_USAGE)
     config = ServeConfig(
-        source=source_from(args.index, args.tids, args.mode, device),
+        source=store_source(args.store, device)
+        if args.store is not None
+        else source_from(args.index, args.tids, args.mode, device),
+        store=args.store,
         limits=limits,
         token=token,
         model_dir=args.model,
@@ -182,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.model}: not a model directory", EXIT_BAD_FILE)
     # With several workers each loads the catalog itself: it is loaded here first, so that a
     # catalog no worker could read is one error and exit 3, not workers failing in turn.
-    start = config.source.load if args.workers > 1 else lambda: create_app(config)
+    check = (lambda: _check_store(args.store)) if args.store is not None else config.source.load
+    start = check if args.workers > 1 else lambda: create_app(config)
     try:
         app = start()
     except OSError as error:
@@ -195,6 +209,13 @@ def run(args: argparse.Namespace) -> int:
         del app  # the workers load their own
         return _run_workers(args, config, CONFIG_ENV)
     return _listen(app, args)
+
+
+def _check_store(url: str) -> None:
+    """Opens (and closes) the store at ``url``: the parent's check that the workers can."""
+    from grlm.store import open_store
+
+    open_store(url).close()
 
 
 def _listen(app, args: argparse.Namespace, **options) -> int:

@@ -26,7 +26,8 @@ class ServeConfig:
     """Everything ``grlm serve`` needs to build the application (picklable and JSON-able, so
     each worker process can rebuild it)."""
 
-    source: CatalogSource
+    source: CatalogSource  # with ``store``: ``state.store_source(store)``
+    store: str | None = None  # a catalog store URL: the catalog follows it (grlm serve --store)
     limits: Limits = field(default_factory=Limits)
     token: str | None = None
     model_dir: str | None = None
@@ -38,6 +39,12 @@ class ServeConfig:
     # pool's workers (one per core), so a call that starts threads of its own only adds their
     # start-up cost.
     num_threads: int = 1
+
+    def __post_init__(self):
+        if (self.store is None) == (self.source.kind == "store"):
+            raise ValueError(
+                "a store's catalog is served with store=URL and source=store_source(URL)"
+            )
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
@@ -54,13 +61,18 @@ class ServeConfig:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app):
-    yield
-    app.state.service.close()
+    app.state.service.start()
+    try:
+        yield
+    finally:
+        app.state.service.close()
 
 
 def create_app(config: ServeConfig, grounder=None):
     """The application serving ``config.source`` (or, when given, ``grounder``, which then
-    stands for it). A catalog or model that cannot be read raises here, before any listening."""
+    stands for it; or the catalog store ``config.store``, restored here and followed while the
+    application runs). A catalog, store or model that cannot be read raises here, before any
+    listening."""
     from fastapi import FastAPI
 
     from grlm.serve.metrics import MetricsMiddleware
@@ -95,6 +107,7 @@ def _add_error_handlers(app) -> None:
     @app.exception_handler(BadRequest)
     async def bad_request(request, error: BadRequest):
         response = json_response({"error": error.reason}, error.status)
+        response.headers.update(error.headers)
         if error.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

@@ -63,7 +63,8 @@ class Metrics:
         )
         self.catalog_version = Gauge(
             "grlm_catalog_version",
-            "Catalog version: 1 at start, +1 per reload or update",
+            "Catalog version: 1 at start, +1 per reload or update (with a store: the applied "
+            "store version)",
             registry=self.registry,
         )
         self.updates = Counter(
@@ -75,6 +76,39 @@ class Metrics:
         self.reloads = Counter(
             "grlm_reloads", "Index reloads by outcome", ["outcome"], registry=self.registry
         )
+        self._store_gauges = None  # made at the first observe_store with a store
+
+    def observe_store(self, health) -> None:
+        """The store's version, the lag behind it and its state (``grlm serve --store``: a
+        :class:`grlm.serve.protocol.StoreHealth`; None without a store, which shows nothing)."""
+        if health is None:
+            return
+        if self._store_gauges is None:
+            from prometheus_client import Gauge
+
+            self._store_gauges = (
+                Gauge(
+                    "grlm_store_version",
+                    "The newest catalog version seen in the store",
+                    registry=self.registry,
+                ),
+                Gauge(
+                    "grlm_store_lag",
+                    "Changes committed to the store, not yet applied here",
+                    registry=self.registry,
+                ),
+                Gauge(
+                    "grlm_store_state",
+                    "1 for the follower's present state (ok, unreachable, failed), 0 for others",
+                    ["state"],
+                    registry=self.registry,
+                ),
+            )
+        version, lag, state = self._store_gauges
+        version.set(health.store_version)
+        lag.set(health.lag)
+        for name in ("ok", "unreachable", "failed"):
+            state.labels(name).set(1 if health.state == name else 0)
 
     def observe_state(self, state) -> None:
         self.catalog_items.set(state.items)

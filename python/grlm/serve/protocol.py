@@ -26,12 +26,14 @@ from grlm.serve.limits import Limits
 
 
 class BadRequest(Exception):
-    """A client error: ``status`` (4xx) and a one-line ``reason``."""
+    """A client error: ``status`` (4xx; 503 when the catalog store or the version asked for is
+    not there yet), a one-line ``reason`` and any ``headers`` of the answer (``Retry-After``)."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 # What the core trims from a term (grlm::TermVocab): ASCII whitespace only. str.strip() would trim
@@ -304,10 +306,26 @@ class DeleteItemsRequest(RequestBody):
         return self
 
 
-def openapi_body(model: type[RequestBody], *, required: bool = True) -> dict:
-    """The ``openapi_extra`` of a route whose body ``model`` the route reads itself."""
+def openapi_body(
+    model: type[RequestBody], *, required: bool = True, min_version: bool = False
+) -> dict:
+    """The ``openapi_extra`` of a route whose body ``model`` the route reads itself (and, with
+    ``min_version``, which takes the ``X-Min-Catalog-Version`` header)."""
     schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": required, "content": schema}}
+    extra: dict = {"requestBody": {"required": required, "content": schema}}
+    if min_version:
+        extra["parameters"] = [MIN_VERSION_PARAMETER]
+    return extra
+
+
+MIN_VERSION_PARAMETER = {
+    "name": "X-Min-Catalog-Version",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "read-your-writes: answer from this catalog version or a newer one "
+    "(waited for a bounded time; 503 with Retry-After otherwise)",
+}
 
 
 class Answer(BaseModel):
@@ -340,13 +358,27 @@ class ReloadResponse(ChangeResponse):
     source: str = Field(description="the index file now served")
 
 
+class StoreHealth(Answer):
+    applied_version: int = Field(description="the catalog version answers are computed from")
+    store_version: int = Field(description="the newest version seen in the store")
+    lag: int = Field(description="changes committed to the store, not yet applied here")
+    state: Literal["ok", "unreachable", "failed"]
+    last_error: str | None = Field(description="the reason of the last failure")
+
+
 class HealthResponse(Answer):
-    status: Literal["ok"]
+    status: Literal["ok", "failed"] = Field(
+        description="failed (answered with 503): the catalog stopped following its store, "
+        "a committed change could not be applied here; restart the process"
+    )
     items: int
     catalog_version: int
     mode: str
     delta_items: int = Field(description="items changed since the index was last compacted")
     recommend: bool = Field(description="whether /v1/recommend is served")
+    store: StoreHealth | None = Field(
+        default=None, description="the catalog store followed (grlm serve --store), or null"
+    )
 
 
 class ErrorResponse(Answer):

@@ -4,7 +4,9 @@ reach it through :func:`grlm.serve.dependencies.get_service` and do their work t
 
 Every request reads the current :class:`grlm.serve.state.ServingState` once and answers from
 it; reloads and catalog changes build the next state off the event loop, one writer at a time,
-and swap it in.
+and swap it in. With a catalog store (``grlm serve --store``) a ``StoreFollower`` applies the
+store's committed changes instead, on its own thread, and the current state is its applied
+version; changes are committed to the store through it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from grlm.errors import GrlmError
+from grlm.errors import CatalogStoreError, GrlmError
 from grlm.ground.grounder import HIT_TYPES
 from grlm.serve.coalesce import Coalescer
 from grlm.serve.metrics import Metrics
@@ -28,11 +30,18 @@ from grlm.serve.protocol import (
     RecommendRequest,
     ReloadRequest,
     ReloadResponse,
+    StoreHealth,
 )
-from grlm.serve.state import CatalogHolder, ServingState, first_state
+from grlm.serve.state import CatalogHolder, FollowedCatalog, ServingState, first_state
 
 if TYPE_CHECKING:
     from grlm.serve.app import ServeConfig
+
+
+# The header of read-your-writes: the catalog version a read needs, and how long a read waits
+# for the store's follower to reach it before answering 503.
+MIN_VERSION_HEADER = "x-min-catalog-version"
+MIN_VERSION_WAIT_S = 2.0
 
 
 def one_line(error: BaseException) -> str:
@@ -60,13 +69,16 @@ def _batch_json(batch, item_ids) -> list[dict]:
 
 class Service:
     """What ``grlm serve`` answers from (``config.source``'s catalog, or ``grounder`` standing
-    for it) and how it changes.
+    for it, or the catalog of the store ``config.store``) and how it changes.
 
     Attributes
     ----------
     catalog : CatalogHolder
         The current serving state (``catalog.current``): the Grounder, its snapshot, the trie
         and the catalog version.
+    follower : StoreFollower or None
+        With ``config.store``: keeps the catalog (and the trie) in step with the store; changes
+        are committed through it.
     model : LoadedModel or None
         The recommender, when ``config.model_dir`` names one.
     limits, token, metrics, coalescer
@@ -85,10 +97,14 @@ class Service:
             self.model = LoadedModel.load(
                 config.model_dir, objective=config.objective, num_beams=config.num_beams
             )
-        if grounder is None:
-            grounder = config.source.load()
-        trie = self.model.trie_for(grounder) if self.model is not None else None
-        self.catalog = CatalogHolder(first_state(grounder, config.source, trie))
+        self.follower = None
+        if config.store is not None:
+            self.catalog = self._follow(config)
+        else:
+            if grounder is None:
+                grounder = config.source.load()
+            trie = self.model.trie_for(grounder) if self.model is not None else None
+            self.catalog = CatalogHolder(first_state(grounder, config.source, trie))
         self.metrics = Metrics()
         self.metrics.observe_state(self.catalog.current)
         self._ground_pool = ThreadPoolExecutor(
@@ -106,9 +122,81 @@ class Service:
             )
         self._write_lock = asyncio.Lock()
 
+    def _follow(self, config: ServeConfig) -> FollowedCatalog:
+        """The store's catalog, restored from its newest checkpoint and the changes after it,
+        with the trie of the model built on it: the follower applies later changes to both."""
+        from grlm.store import StoreFollower, open_store, restore
+
+        store = open_store(config.store)
+        try:
+            restored = restore(store, device=config.source.device)
+            trie = encode = None
+            if self.model is not None:
+                trie = self.model.trie_for(restored.grounder)
+                encode = self.model.encode
+            self.follower = StoreFollower(
+                store, restored.grounder, restored.version, trie=trie, encode=encode
+            )
+        except BaseException:
+            store.close()
+            raise
+        return FollowedCatalog(self.follower, trie, config.source)
+
+    def start(self) -> None:
+        """Starts following the store (the application's start-up)."""
+        if self.follower is not None:
+            self.follower.start()
+
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop(timeout=5)
+            self.follower.store.close()
         self._ground_pool.shutdown(wait=False, cancel_futures=True)
         self._model_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def require_version(self, header: str | None) -> None:
+        """Read-your-writes: returns once the served catalog is at version ``header`` (the value
+        of ``X-Min-Catalog-Version``) or newer, waiting at most ``MIN_VERSION_WAIT_S`` for the
+        store's follower; 503 with ``Retry-After`` when it is not there by then."""
+        if header is None:
+            return
+        text = header.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise BadRequest(
+                400,
+                f"bad X-Min-Catalog-Version header {header[:20]!r}: "
+                "expected a catalog version (a whole number)",
+            )
+        wanted = int(text)
+        if self.catalog.current.version >= wanted:
+            return
+        if self.follower is not None:
+            if await self._applied(wanted, MIN_VERSION_WAIT_S):
+                return
+            reason = f"not reached within {MIN_VERSION_WAIT_S:g} s"
+        else:
+            reason = "this server follows no catalog store"
+        raise BadRequest(
+            503,
+            f"catalog version {wanted} is not served yet (serving version "
+            f"{self.catalog.current.version}): {reason}",
+            {"Retry-After": "1"},
+        )
+
+    async def _applied(self, version: int, timeout: float) -> bool:
+        """Whether the follower applies ``version`` within ``timeout`` seconds. Waits on the
+        event loop, looking at the applied version after 1 ms, then less and less often (at
+        most 20 ms apart): no thread is held per waiting request, and a version that arrives
+        soon is seen soon."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + timeout, 0.001
+        while self.follower.applied_version < version:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(2 * pause, 0.02)
+        return True
 
     async def ground(self, body: bytes) -> dict:
         """The answer of ``POST /v1/ground`` (a dict: a thousand results are not worth a model
@@ -152,6 +240,12 @@ class Service:
     async def reload(self, body: bytes) -> ReloadResponse:
         """Swaps in the index the body names (or the current source again)."""
         path = ReloadRequest.parse(body).index
+        if self.follower is not None:
+            raise BadRequest(
+                409,
+                "reload does not apply to a catalog that follows a store: change it with "
+                "PUT/DELETE /v1/items, checkpoint it with `grlm catalog checkpoint`",
+            )
         source = None if path is None else self.config.source.index_beside(path)
         if path is not None and source is None:
             raise BadRequest(
@@ -206,6 +300,8 @@ class Service:
         thread, then swaps in a state of the result. Writers go one at a time."""
         from grlm.ground.updates import apply_catalog_change
 
+        if self.follower is not None:
+            return await self._commit(make_change)
         async with self._write_lock:
             state = self.catalog.current
             change = make_change(state)
@@ -224,17 +320,49 @@ class Service:
                     self.metrics.observe_state(state)
         return ChangeResponse(catalog_version=state.version, items=state.items)
 
+    async def _commit(self, make_change) -> ChangeResponse:
+        """Commits ``make_change(current state)`` to the store through the follower, which
+        applies it here before answering: the answer names the committed version."""
+        async with self._write_lock:
+            change = make_change(self.catalog.current)
+            try:
+                version = await asyncio.to_thread(self.follower.commit, change)
+            except CatalogStoreError as error:  # unreachable, or this follower has failed
+                raise BadRequest(
+                    503, f"catalog store: {one_line(error)}", {"Retry-After": "1"}
+                ) from None
+        state = self.catalog.current
+        self.metrics.observe_state(state)
+        # ``items`` is counted at the served version: the committed one, or a newer one when
+        # another process's change was applied meanwhile.
+        return ChangeResponse(catalog_version=version, items=state.items)
+
+    def store_health(self) -> StoreHealth | None:
+        if self.follower is None:
+            return None
+        health = self.follower.health()
+        return StoreHealth(
+            applied_version=health.applied_version,
+            store_version=health.store_version,
+            lag=health.lag,
+            state=health.state,
+            last_error=health.last_error,
+        )
+
     def health(self) -> HealthResponse:
         state: ServingState = self.catalog.current
+        store = self.store_health()
         return HealthResponse(
-            status="ok",
+            status="failed" if store is not None and store.state == "failed" else "ok",
             items=state.items,
             catalog_version=state.version,
             mode=state.snapshot.mode,
             delta_items=state.snapshot.delta_size,
             recommend=self.model is not None,
+            store=store,
         )
 
     def render_metrics(self) -> tuple[bytes, str]:
         self.metrics.observe_state(self.catalog.current)
+        self.metrics.observe_store(self.store_health())
         return self.metrics.render()

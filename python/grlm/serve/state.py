@@ -26,7 +26,7 @@ class CatalogSource:
     """Where the catalog was read from: an index file (``Grounder.save``) or a Term ID file."""
 
     path: str
-    kind: str  # "index" | "tids"
+    kind: str  # "index" | "tids" | "store" (followed through a StoreFollower, never loaded)
     mode: str = "positional"  # structural mode of a grounder built from a Term ID file
     device: str = "cpu"  # where structural grounding runs (grlm.ground.backend.resolve_device)
 
@@ -85,8 +85,44 @@ class CatalogHolder:
         return state
 
 
+class FollowedCatalog:
+    """The catalog being served when it follows a store (``grlm serve --store``): its current
+    state is the follower's applied version and snapshot (``StoreFollower.current()``), made a
+    :class:`ServingState` once per version. The follower applies committed changes on its own
+    thread, to the Grounder and to the token trie it was given; readers never wait."""
+
+    def __init__(self, follower, trie, source: CatalogSource):
+        self.follower = follower
+        self._trie, self._source = trie, source
+        self._state = self._state_of(follower.current())
+
+    def _state_of(self, applied) -> ServingState:
+        return ServingState(
+            applied.snapshot,
+            self.follower.grounder,
+            self._trie,
+            applied.version,
+            self._source,
+            time.time(),
+        )
+
+    @property
+    def current(self) -> ServingState:
+        applied, state = self.follower.current(), self._state
+        if applied.version != state.version:
+            state = self._state = self._state_of(applied)
+        return state
+
+
 def first_state(grounder, source: CatalogSource, trie=None) -> ServingState:
     return ServingState(grounder.snapshot(), grounder, trie, 1, source, time.time())
+
+
+def store_source(url: str, device: str = "cpu") -> CatalogSource:
+    """The source of a catalog followed from the store at ``url`` (its password hidden)."""
+    from grlm.store.base import redacted
+
+    return CatalogSource(redacted(url), "store", device=device)
 
 
 def source_from(

@@ -18,7 +18,7 @@ router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadResponse,
-    responses=error_responses(400, 401, 403, 413, 422),
+    responses=error_responses(400, 401, 403, 409, 413, 422),
     openapi_extra=openapi_body(ReloadRequest, required=False),
 )
 async def reload(request: Request, service: ServiceDep):

@@ -15,7 +15,7 @@ from grlm.serve.protocol import (
 )
 
 router = APIRouter(tags=["catalog"], dependencies=[Depends(require_admin)])
-ERRORS = error_responses(400, 401, 403, 413, 422)
+ERRORS = error_responses(400, 401, 403, 413, 422, 503)
 
 
 @router.put(
