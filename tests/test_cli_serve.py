@@ -31,6 +31,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _interrupt(process: subprocess.Popen) -> None:
+    """Ctrl-C (a graceful stop, exit 0), killing the server if it has not stopped in 30 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
 def _serve(args: list[str], env_extra: dict) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=PYTHONPATH, **env_extra)
@@ -79,12 +89,7 @@ def test_serve_process_answers_and_reloads(tmp_path, workers):
             assert reload.status_code == 200 and reload.json()["catalog_version"] == 2
             assert client.post("/v1/admin/reload").status_code == 401
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful stop, exit 0
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        _interrupt(process)
     assert process.returncode == 0, process.stderr.read().decode()
 
 
@@ -122,12 +127,7 @@ def test_workers_on_one_store_see_each_others_changes(tmp_path):
                 if not found:
                     assert "new" not in answer.json()["results"][0]["items"]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        _interrupt(process)
     assert process.returncode == 0, process.stderr.read().decode()
 
 

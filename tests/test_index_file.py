@@ -30,6 +30,20 @@ def load_error(path) -> str:
     return str(info.value)
 
 
+def _python_output(code: str) -> str:
+    """The standard output of ``code`` run by a fresh interpreter on this test's import path
+    (resource limits and signals stay out of the test process)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
 def test_the_helper_writes_what_save_writes(tmp_path):
     Grounder({"a": ["x", "x"], "b": ["y", "y"]}).save(tmp_path / "g.grlm")
     assert (tmp_path / "g.grlm").read_bytes() == wrap(payload())
@@ -134,15 +148,7 @@ def test_loading_a_lying_file_takes_little_memory(tmp_path):
             pass
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _python_output(code)
     assert int(out) < 20_000  # KiB
 
 
@@ -246,15 +252,7 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
         except IndexFileError as error:
             print(error)
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _python_output(code)
     assert "not a regular file" in out
 
 
