@@ -9,7 +9,12 @@ import sqlite3
 import threading
 
 import pytest
-from grlm.errors import CatalogStoreError, InvalidInputError, StoreUnavailableError
+from grlm.errors import (
+    CatalogStoreError,
+    ChangesPrunedError,
+    InvalidInputError,
+    StoreUnavailableError,
+)
 from grlm.ground import Grounder
 from grlm.ground.updates import CatalogChange
 from grlm.store import StoreFollower, create_store, open_store, restore
@@ -273,6 +278,49 @@ def test_only_the_newest_checkpoints_are_kept(store_url):
             files = sorted(p.name for p in store.checkpoint_folder.glob("*.grlm"))
             assert files == [f"catalog-v{v:012d}.grlm" for v in sorted(kept)]
         assert_holds_store_catalog(restore(store).grounder, store)
+
+
+def test_pruning_drops_only_the_changes_no_start_replays(store_url):
+    with new_store(store_url) as store:
+        writer = StoreFollower.restore(store)
+        behind = StoreFollower.restore(store)  # stays at version 0: not following
+        assert store.prune_changes() == 0  # the oldest checkpoint is version 0
+        for n in range(6):
+            writer.commit(CatalogChange(upsert={"e": ["pink", str(n)]}))
+            if n in (1, 3, 4):
+                writer.write_checkpoint()
+        assert [c.version for c in store.checkpoints()] == [5, 4, 2]
+        assert store.prune_changes() == 2  # versions 1 and 2
+        assert [c.version for c in store.changes_since(2)] == [3, 4, 5, 6]
+        for gap in (0, 1):
+            with pytest.raises(ChangesPrunedError, match=f"after version {gap} start at 3"):
+                store.changes_since(gap)
+        assert store.prune_changes() == 0
+        started = restore(store)
+        assert (started.checkpoint.version, started.replayed) == (5, 1)
+        assert_holds_store_catalog(started.grounder, store)
+        with pytest.raises(ChangesPrunedError):
+            behind.catch_up()  # it can never apply versions 1 and 2: it stops, and says why
+        health = behind.health()
+        assert (health.state, health.applied_version) == ("failed", 0)
+        assert "fell behind the store's change log" in health.last_error
+        with pytest.raises(CatalogStoreError, match="follower stopped"):
+            behind.commit(CatalogChange(add={"f": ["x"]}))
+
+
+def test_a_start_passes_over_a_checkpoint_whose_changes_were_pruned(store_url):
+    with new_store(store_url) as store:
+        writer = StoreFollower.restore(store)
+        for n in range(4):
+            writer.commit(CatalogChange(upsert={"e": ["pink", str(n)]}))
+            writer.write_checkpoint()
+        damage_newest_checkpoint(store)  # version 4; 3 loads, but the changes after it
+        with store._transaction(write=True) as cursor:  # went, as in a prune racing the start
+            cursor.execute("DELETE FROM grlm_changes WHERE version <= 4")
+        started = restore(store)
+        assert started.checkpoint is None and started.version == 4  # built from the items
+        assert any("pruned meanwhile" in reason for reason in started.skipped)
+        assert_holds_store_catalog(started.grounder, store)
 
 
 def test_a_second_follower_applies_every_commit_in_order(store_url):

@@ -39,9 +39,17 @@ def test_create_show_and_checkpoint(store_url, tmp_path, capsys, source):
     assert (shown["version"], shown["items"], shown["changes_after_newest_checkpoint"]) == (1, 4, 1)
     code, written, _ = run(capsys, "checkpoint", "--store", store_url)
     assert code == 0 and written["checkpoint"]["version"] == 1
+    assert written["pruned"] == 0  # the oldest kept checkpoint is version 0
     code, shown, _ = run(capsys, "show", "--store", store_url)
     assert shown["newest_checkpoint"]["version"] == 1
     assert shown["changes_after_newest_checkpoint"] == 0
+    for n, keep in enumerate([["--keep-changes"]] * 2 + [[]]):  # checkpoints 2, 3, 4
+        with open_store(store_url) as store:
+            store.commit_changes(CatalogChange(add={f"n{n}": ["x"]}))
+        code, written, _ = run(capsys, "checkpoint", "--store", store_url, *keep)
+        assert code == 0 and written["pruned"] == (2 if not keep else 0)
+    with open_store(store_url) as store:  # kept: 4, 3, 2; versions 1 and 2 are gone
+        assert [c.version for c in store.changes_since(2)] == [3, 4]
 
 
 def test_errors_are_one_line_with_an_exit_code(tmp_path, capsys):

@@ -167,6 +167,8 @@ def test_bad_starts_have_their_exit_codes(tmp_path, capsys, monkeypatch):
     assert "printable ASCII" in capsys.readouterr().err
     monkeypatch.delenv("GRLM_ADMIN_TOKEN")
     assert main(["serve", "--tids", "x.json", "--model", str(tmp_path / "nomodel")]) == 3
+    assert main(["serve", "--store", "sqlite:///c.db", "--mode", "bag"]) == 2  # not ignored
+    assert "--mode goes with --tids" in capsys.readouterr().err
     from grlm.ground.backend import resolve_device
 
     if resolve_device("auto") == "cpu":  # no GPU here: --device cuda is a usage error

@@ -34,3 +34,8 @@ class StoreUnavailableError(CatalogStoreError):
     change was committed but could not be read back and applied yet."""
 
     committed_version: int | None = None
+
+
+class ChangesPrunedError(CatalogStoreError):
+    """The changes asked for were pruned from a catalog store's log (``prune_changes``): they are
+    behind its oldest checkpoint, so only a start from a checkpoint can catch up."""

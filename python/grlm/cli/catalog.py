@@ -49,6 +49,12 @@ def register(subparsers) -> None:
     show.add_argument("--store", required=True)
     checkpoint = commands.add_parser("checkpoint", help="write a checkpoint of the newest version")
     checkpoint.add_argument("--store", required=True)
+    checkpoint.add_argument(
+        "--keep-changes",
+        action="store_true",
+        help="keep the whole change log (default: delete the changes at or before the oldest "
+        "checkpoint kept, which no start replays)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -92,7 +98,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
         written = store.write_checkpoint(restored.grounder, restored.version)
         if written is None:
             return _fail("another process is writing a checkpoint; nothing written", EXIT_LOCKED)
-        _print({"store": store.url, "checkpoint": _checkpoint_json(written)})
+        pruned = 0 if args.keep_changes else store.prune_changes()
+        _print({"store": store.url, "checkpoint": _checkpoint_json(written), "pruned": pruned})
     return EXIT_OK
 
 

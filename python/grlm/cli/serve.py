@@ -81,8 +81,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--mode",
         choices=["positional", "bag"],
-        default="positional",
-        help="structural mode of a catalog given with --tids",
+        help="structural mode of a catalog given with --tids (default positional; an index or "
+        "a store keeps its own)",
     )
     parser.add_argument(
         "--device",
@@ -152,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(
             f"--coalesce-window-ms must be in [0, 1], got {args.coalesce_window_ms}", EXIT_USAGE
         )
+    if args.mode is not None and args.tids is None:
+        return _fail("--mode goes with --tids (an index or a store keeps its own mode)", EXIT_USAGE)
     if not 0 <= args.port <= 65535 or args.workers < 1 or args.num_beams < 1 or args.threads < 0:
         return _fail(
             "--port must be in [0, 65535]; --workers and --num-beams at least 1; "
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServeConfig(
         source=store_source(args.store, device)
         if args.store is not None
-        else source_from(args.index, args.tids, args.mode, device),
+        else source_from(args.index, args.tids, args.mode or "positional", device),
         store=args.store,
         limits=limits,
         token=token,

@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from grlm.errors import CatalogStoreError, InvalidInputError
+from grlm.errors import CatalogStoreError, ChangesPrunedError, InvalidInputError
 from grlm.ground.grounder import Grounder
 from grlm.ground.updates import CatalogChange
 from grlm.store import schema
@@ -172,7 +172,14 @@ class CatalogStore(ABC):
         if limit is not None:
             sql, params = sql + " LIMIT ?", (version, int(limit))
         with self._transaction(write=False) as cursor:
+            head = int(cursor.execute("SELECT version FROM grlm_head").fetchone()[0])
             rows = cursor.execute(sql, params).fetchall()
+        first = int(rows[0][0]) if rows else head + 1
+        if version < head and first != version + 1:
+            raise ChangesPrunedError(
+                f"{self.url}: the changes after version {version} start at {first}: those"
+                " before were pruned behind the oldest checkpoint (start from a checkpoint)"
+            )
         return [CommittedChange(int(v), decode_change(text), float(at)) for v, text, at in rows]
 
     def catalog(self) -> StoreCatalog:
@@ -272,6 +279,18 @@ class CatalogStore(ABC):
                 inserts,
             )
         return len(inserts)
+
+    def prune_changes(self) -> int:
+        """Deletes the changes no start needs any more, those at or before the oldest listed
+        checkpoint (a start loads a checkpoint and replays what follows it), and returns how
+        many. Reading changes across the gap then raises ChangesPrunedError: a follower that
+        had not applied them stops, and a restart starts it from a checkpoint."""
+        with self._transaction(write=True) as cursor:
+            oldest = cursor.execute("SELECT MIN(version) FROM grlm_checkpoints").fetchone()[0]
+            if oldest is None:
+                return 0
+            deleted = cursor.execute("DELETE FROM grlm_changes WHERE version <= ?", (oldest,))
+            return int(deleted.rowcount)
 
     @staticmethod
     def _present(cursor, item_ids: list[str]) -> set[str]:

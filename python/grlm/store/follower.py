@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from grlm.errors import CatalogStoreError, StoreUnavailableError
+from grlm.errors import CatalogStoreError, ChangesPrunedError, StoreUnavailableError
 from grlm.ground.grounder import Grounder, GrounderSnapshot
 from grlm.ground.updates import CatalogChange
 from grlm.store.base import CatalogStore, CheckpointInfo
@@ -66,8 +66,9 @@ class FollowerHealth:
         ``store_version - applied_version``: changes committed but not yet applied here.
     state : {"ok", "unreachable", "failed"}
         ``unreachable``: the last try to reach the store failed (reads go on from
-        ``applied_version``); ``failed``: a committed change could not be applied, and the
-        follower stopped (restart the process).
+        ``applied_version``); ``failed``: a committed change could not be applied, or the
+        changes still to apply were pruned from the store, and the follower stopped (restart
+        the process: it starts from a checkpoint).
     last_error : str or None
         The reason of the last failure.
     seconds_since_contact : float or None
@@ -183,6 +184,9 @@ class StoreFollower:
                 except StoreUnavailableError as error:
                     self._note_unreachable(error)
                     raise
+                except ChangesPrunedError as error:
+                    self._stop_following(f"fell behind the store's change log: {error}")
+                    raise
                 self._note_contact(changes[-1].version if changes else applied)
                 if not changes:
                     break
@@ -197,12 +201,11 @@ class StoreFollower:
         try:
             apply_changes(self._grounder, changes, trie=self._trie, encode=self._encode)
         except Exception as error:  # the store committed a change this catalog refuses
-            self._state = "failed"
-            self._last_error = (
+            reason = (
                 f"versions {changes[0].version}..{changes[-1].version} cannot be applied: {error}"
             )
-            log.error("catalog follower stopped: %s", self._last_error)
-            raise CatalogStoreError(self._last_error) from error
+            self._stop_following(reason)
+            raise CatalogStoreError(reason) from error
         with self._applied:
             self._current = AppliedCatalog(changes[-1].version, self._grounder.snapshot())
             self._applied.notify_all()
@@ -262,6 +265,11 @@ class StoreFollower:
         if self._state != "unreachable":
             log.warning("catalog store %s unreachable: %s", self._store.url, error)
         self._state, self._last_error = "unreachable", str(error)
+
+    def _stop_following(self, reason: str) -> None:
+        """Marks the follower failed: readers keep the applied version, health() says why."""
+        self._state, self._last_error = "failed", reason
+        log.error("catalog follower stopped: %s", reason)
 
     def _check_not_failed(self) -> None:
         if self._state == "failed":

@@ -8,7 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from grlm.errors import CatalogStoreError, IndexFileError, StoreUnavailableError
+from grlm.errors import (
+    CatalogStoreError,
+    ChangesPrunedError,
+    IndexFileError,
+    StoreUnavailableError,
+)
 from grlm.ground.grounder import Grounder
 from grlm.store.base import CatalogStore, CheckpointInfo
 from grlm.store.catalog import CatalogConfig
@@ -53,7 +58,11 @@ def restore(store: CatalogStore, *, device: str = "cpu") -> Restored:
         if CatalogConfig.of(grounder) != store.config:
             skipped.append(_passed_over(checkpoint, "its mode, weights or Term ID length differ"))
             continue
-        changes = store.changes_since(checkpoint.version)
+        try:
+            changes = store.changes_since(checkpoint.version)
+        except ChangesPrunedError:  # newer checkpoints were written meanwhile: the items hold all
+            skipped.append(_passed_over(checkpoint, "the changes after it were pruned meanwhile"))
+            continue
         apply_changes(grounder, changes)
         version = changes[-1].version if changes else checkpoint.version
         return Restored(grounder, version, checkpoint, len(changes), tuple(skipped))
