@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import typing
 
 EXIT_OK, EXIT_BAD_QUERY, EXIT_USAGE, EXIT_BAD_FILE = 0, 1, 2, 3
 # At most this many bad queries are listed; the count of the rest follows.
@@ -38,6 +39,8 @@ class CommandError(Exception):
 
 
 def register(subparsers) -> None:
+    from grlm.ground.grounder import Mode
+
     parser = subparsers.add_parser(
         "ground",
         help="map generated Term IDs to catalog items (direct, then structural)",
@@ -49,7 +52,7 @@ def register(subparsers) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tids", help="catalog Term IDs: JSON map {item_id: [terms]} or JSONL")
     source.add_argument("--index", help="a grounding index written by --save-index")
-    parser.add_argument("--mode", choices=["positional", "bag"], default="positional")
+    parser.add_argument("--mode", choices=typing.get_args(Mode), default="positional")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--queries", help="file of Term IDs to ground, one per line ('-': stdin)")
     parser.add_argument("--save-index", help="write the built index to this file")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import typing
 
 from grlm.ground.backend import DEVICES
 
@@ -62,6 +63,8 @@ class _HelpWithEndpoints(argparse.RawDescriptionHelpFormatter):
 
 
 def register(subparsers) -> None:
+    from grlm.ground.grounder import Mode
+
     parser = subparsers.add_parser(
         "serve",
         help="serve grounding (and recommendation) over HTTP",
@@ -80,7 +83,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=["positional", "bag"],
+        choices=typing.get_args(Mode),
         help="structural mode of a catalog given with --tids (default positional; an index or "
         "a store keeps its own)",
     )
