@@ -4,12 +4,9 @@ codes for bad starts."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,52 +14,9 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from _serve_apps import TOKEN, as_json, random_catalog, random_queries
+from _serve_process import CHILD_ENV, free_port, interrupt, serve_process
 from grlm.cli import main
 from grlm.ground import Grounder
-
-# The child imports the grlm this test process imports (the installed package under
-# scripts/test.sh, python/ with a dev build): the same sys.path.
-PYTHONPATH = os.pathsep.join(p for p in sys.path if p)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _interrupt(process: subprocess.Popen) -> None:
-    """Ctrl-C (a graceful stop, exit 0), killing the server if it has not stopped in 30 s."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-
-
-def _serve(args: list[str], env_extra: dict) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=PYTHONPATH, **env_extra)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "grlm.cli", "serve", *args, "--port", str(port)],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"grlm serve exited {process.returncode}: {process.stderr.read().decode()}"
-            )
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("grlm serve did not answer /healthz within 60 s")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -76,7 +30,7 @@ def test_serve_process_answers_and_reloads(tmp_path, workers):
         if workers == 1
         else ["--tids", str(tmp_path / "tids.json")]
     )
-    process, url = _serve(
+    process, url = serve_process(
         [*source, "--workers", str(workers), "--token-file", str(tmp_path / "token")], {}
     )
     try:
@@ -89,7 +43,7 @@ def test_serve_process_answers_and_reloads(tmp_path, workers):
             assert reload.status_code == 200 and reload.json()["catalog_version"] == 2
             assert client.post("/v1/admin/reload").status_code == 401
     finally:
-        _interrupt(process)
+        interrupt(process)
     assert process.returncode == 0, process.stderr.read().decode()
 
 
@@ -99,7 +53,7 @@ def test_workers_on_one_store_see_each_others_changes(tmp_path):
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     create_store(url, Grounder(random_catalog(11))).close()
     (tmp_path / "token").write_text(TOKEN + "\n")
-    process, base = _serve(
+    process, base = serve_process(
         ["--store", url, "--workers", "2", "--token-file", str(tmp_path / "token")], {}
     )
     query = {"term_ids": [["x1", "x2", "x3", "x4"]], "k": 1}
@@ -127,7 +81,7 @@ def test_workers_on_one_store_see_each_others_changes(tmp_path):
                 if not found:
                     assert "new" not in answer.json()["results"][0]["items"]
     finally:
-        _interrupt(process)
+        interrupt(process)
     assert process.returncode == 0, process.stderr.read().decode()
 
 
@@ -193,7 +147,7 @@ def test_port_in_use_exits_1(tmp_path):
                 "--port",
                 str(port),
             ],
-            env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+            env=CHILD_ENV,
             timeout=60,
             capture_output=True,
             check=False,
@@ -211,7 +165,7 @@ def test_import_grlm_and_its_cli_need_no_web_stack():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        env=CHILD_ENV,
         timeout=60,
         check=True,
     )
@@ -226,8 +180,8 @@ def test_workers_with_a_catalog_no_worker_can_read_exit_3_at_once(tmp_path, cont
         tids.write_bytes(content)
     done = subprocess.run(
         [sys.executable, "-m", "grlm.cli", "serve", "--tids", str(tids), "--workers", "2"]
-        + ["--port", str(_free_port())],
-        env=dict(os.environ, PYTHONPATH=PYTHONPATH),
+        + ["--port", str(free_port())],
+        env=CHILD_ENV,
         timeout=120,
         capture_output=True,
         check=False,
