@@ -9,6 +9,7 @@ import sqlite3
 import threading
 
 import pytest
+from _catalog_stores import make_unreachable
 from grlm.errors import (
     CatalogStoreError,
     ChangesPrunedError,
@@ -371,31 +372,6 @@ def test_the_follower_keeps_a_trie_in_step(tmp_path):
 
 
 # -- an unreachable store ----------------------------------------------------------------------
-def make_unreachable(store_url: str):
-    """Makes the store refuse this test's connections, as a server that is down does; returns
-    the function that brings it back. SQLite: another connection holds the write lock (reads
-    go on); PostgreSQL: the database refuses connections and its sessions are ended."""
-    if store_url.startswith("sqlite"):
-        path = store_url.removeprefix("sqlite:///")
-        locker = sqlite3.connect(path, isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")
-        return locker.close
-    import psycopg
-
-    server, database = store_url.rsplit("/", 1)
-    admin = psycopg.connect(server + "/postgres", autocommit=True)
-    admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
-    admin.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
-    )
-
-    def back() -> None:
-        admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
-        admin.close()
-
-    return back
-
-
 def test_an_unreachable_store_refuses_writes_and_reads_go_on(store_url, monkeypatch):
     import grlm.store.sqlite
 
