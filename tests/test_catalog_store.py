@@ -182,6 +182,30 @@ def test_a_start_loads_the_newest_checkpoint_and_replays_only_later_changes(stor
         assert follower.write_checkpoint() == store.checkpoints()[0]  # written once per version
 
 
+def test_a_start_replays_a_long_run_with_one_rebuild(store_url, monkeypatch):
+    import grlm.ground.updates
+    import grlm.store.replay
+
+    for module in (grlm.ground.updates, grlm.store.replay):  # read at construction, at replay
+        monkeypatch.setattr(module, "DEFAULT_COMPACT_THRESHOLD", 4)
+    entered = []
+    once = Grounder._compacting_once
+    monkeypatch.setattr(Grounder, "_compacting_once", lambda g: entered.append(g) or once(g))
+    with new_store(store_url) as store:
+        store.commit_changes(CatalogChange(add={"e": ["pink"]}))
+        short = restore(store)  # one pending item: it stays pending, nothing is rebuilt
+        assert entered == [] and short.grounder.update_stats["pending"] == 1
+        for n in range(6):
+            store.commit_changes(CatalogChange(upsert={f"n{n}": ["new", str(n)]}))
+        store.commit_changes(CatalogChange(remove=["a", "n0"]))
+        started = restore(store)  # 1 removal + 6 upserts > 4: one rebuild at the end
+        assert entered == [started.grounder] and started.grounder.update_stats["pending"] == 0
+        assert started.version == 8 and started.replayed == 8
+        assert_holds_store_catalog(started.grounder, store)
+        started.grounder.add_items({"f": ["teal"]})  # the usual threshold again: stays pending
+        assert started.grounder.update_stats["pending"] == 1
+
+
 def damage_newest_checkpoint(store) -> None:
     """Flips bytes in the middle of the newest checkpoint (its size stays the same)."""
     newest = store.checkpoints()[0]

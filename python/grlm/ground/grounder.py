@@ -10,6 +10,7 @@ import operator
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -296,6 +297,26 @@ class Grounder:
             "pending": native.pending,
             "version": native.version,
         }
+
+    @contextmanager
+    def _compacting_once(self) -> Iterator[None]:
+        """For a Grounder no reader holds yet (a start replaying a change log): the changes made
+        inside rebuild the index once, at the end, instead of at each step that passes the
+        compaction threshold (at 1M items, a replay's removal and upsert of 10,000 items then
+        costs one rebuild of about a second, not two). Its version starts again from 0."""
+        from grlm import _core
+
+        def rewrap(threshold: int) -> None:  # the same index, a new catalog (from version 0)
+            with self._write_lock:
+                self._catalog = _core.UpdatableGrounder(self._catalog.index(), threshold)
+                self._current = None
+                self._publish()
+
+        rewrap(2**62)  # a threshold no change reaches
+        try:
+            yield
+        finally:
+            rewrap(updates.DEFAULT_COMPACT_THRESHOLD)  # index(): the one rebuild
 
     def _index(self):
         """The current catalog as one built index (``_core.Grounder``), compacting pending

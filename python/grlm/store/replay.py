@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from grlm.ground.grounder import Grounder
-from grlm.ground.updates import CatalogChange, apply_catalog_change
+from grlm.ground.updates import DEFAULT_COMPACT_THRESHOLD, CatalogChange, apply_catalog_change
 from grlm.store.changes import CommittedChange
 
 
@@ -25,13 +25,20 @@ def apply_changes(
     *,
     trie=None,
     encode: Callable[[Sequence[str]], Sequence[int]] | None = None,
+    unread: bool = False,
 ) -> None:
     """Applies ``changes`` (in version order, each valid on the catalog the previous ones left)
-    to ``grounder`` and, when given, its token trie (see ``apply_catalog_change``)."""
+    to ``grounder`` and, when given, its token trie (see ``apply_catalog_change``). ``unread``:
+    no reader holds ``grounder`` yet (a start), so a run too large to stay pending rebuilds its
+    index once, not once per step (``Grounder._compacting_once``)."""
     if not changes:
         return
     net = net_change(grounder, [c.change for c in changes])
     if net is not None:
+        if unread and len(net.remove) + len(net.upsert) > DEFAULT_COMPACT_THRESHOLD:
+            with grounder._compacting_once():
+                apply_catalog_change(grounder, net, trie=trie, encode=encode)
+            return
         apply_catalog_change(grounder, net, trie=trie, encode=encode)
         return
     for committed in changes:  # the net removal would empty the catalog before its additions

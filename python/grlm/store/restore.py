@@ -63,7 +63,7 @@ def restore(store: CatalogStore, *, device: str = "cpu") -> Restored:
         except ChangesPrunedError:  # newer checkpoints were written meanwhile: the items hold all
             skipped.append(_passed_over(checkpoint, "the changes after it were pruned meanwhile"))
             continue
-        apply_changes(grounder, changes)
+        apply_changes(grounder, changes, unread=True)
         version = changes[-1].version if changes else checkpoint.version
         return Restored(grounder, version, checkpoint, len(changes), tuple(skipped))
     catalog = store.catalog()
