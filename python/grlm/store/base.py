@@ -172,6 +172,8 @@ class CatalogStore(ABC):
         if limit is not None:
             sql, params = sql + " LIMIT ?", (version, int(limit))
         with self._transaction(write=False) as cursor:
+            # The head first: on PostgreSQL each statement sees the commits made before it, so
+            # rows read after the head hold every change up to it unless some were pruned.
             head = int(cursor.execute("SELECT version FROM grlm_head").fetchone()[0])
             rows = cursor.execute(sql, params).fetchall()
         first = int(rows[0][0]) if rows else head + 1
