@@ -48,7 +48,15 @@ def model_dir(folder, term_ids) -> str:
     return str(path)
 
 
-def rule_config(tmp_path, *, shuffled: bool = False, loss: str = "trie", threads: int = 1) -> dict:
+def rule_config(
+    tmp_path,
+    *,
+    shuffled: bool = False,
+    loss: str = "trie",
+    lines: str = "bracketed",
+    decoding: tuple[str, ...] = ("constrained",),
+    threads: int = 1,
+) -> dict:
     """The lean run over the rule catalog in ``tmp_path`` (data, model and run folders)."""
     term_ids = write_dataset(tmp_path / "data", shuffled=shuffled)
     return {
@@ -60,6 +68,7 @@ def rule_config(tmp_path, *, shuffled: bool = False, loss: str = "trie", threads
         "sft": {
             "objective": "packed",
             "prompt": "short",
+            "lines": lines,
             "tasks": {"seq": 1.0},
             "include_titles": False,
             "max_length": 256,
@@ -80,7 +89,7 @@ def rule_config(tmp_path, *, shuffled: bool = False, loss: str = "trie", threads
             "num_beams": 4,
             "k": 5,
             "batch_size": 16,
-            "decoding": ["constrained"],
+            "decoding": list(decoding),
         },
         "baselines": ["popularity"],
     }

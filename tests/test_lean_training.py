@@ -177,9 +177,10 @@ def test_short_prompt_is_the_training_prefix(tokenizer):
 
 def test_model_card_round_trip_and_bad_files(tmp_path):
     assert ModelCard.load(tmp_path) == ModelCard()  # no card: the defaults
-    card = ModelCard(objective="packed", prompt="short", loss="trie", keep_layers=4)
+    card = ModelCard(objective="packed", prompt="short", lines="plain", loss="trie", keep_layers=4)
     card.save(tmp_path)
     assert ModelCard.load(tmp_path) == card
+    assert card.to_objective().lines == "plain"
     assert card.normalization == "allowed" and card.restricts_vocabulary
     assert ModelCard(loss="catalog").normalization == "full"
     (tmp_path / CARD_FILE).write_text("{not json")
@@ -190,6 +191,8 @@ def test_model_card_round_trip_and_bad_files(tmp_path):
         ModelCard.load(tmp_path)
     with pytest.raises(InvalidInputError, match="train.loss"):
         ModelCard(loss="bag")
+    with pytest.raises(InvalidInputError, match="sft.lines: plain needs the packed objective"):
+        ModelCard(objective="prefix", lines="plain")
 
 
 def test_free_decoding_after_the_trie_loss_is_refused():

@@ -20,25 +20,42 @@ from _rule_catalog import NUM_USERS, rule_config
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _run(tmp_path, *, shuffled: bool, loss: str):
+def _run(tmp_path, *, shuffled: bool, loss: str, lines: str = "bracketed", decoding=None):
+    """The test metrics of each decoding (constrained only unless ``decoding`` says)."""
     from grlm.pipeline import Pipeline, config_from_dict
 
-    config = config_from_dict(rule_config(tmp_path, shuffled=shuffled, loss=loss))
+    decoding = decoding or ("constrained",)
+    config = config_from_dict(
+        rule_config(tmp_path, shuffled=shuffled, loss=loss, lines=lines, decoding=decoding)
+    )
     report = Pipeline(config, log=lambda line: None).run()
     saved = json.loads((tmp_path / "run" / "train" / "model" / "grlm_model.json").read_text())
     assert saved["loss"] == loss and saved["prompt"] == "short" and saved["keep_layers"] == 2
-    return report["model"]["test"]["constrained"]
+    assert saved["lines"] == lines
+    return report["model"]["test"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", ["trie", "catalog"])
 def test_a_tiny_model_learns_the_next_item_rule(tmp_path, loss):
-    result = _run(tmp_path, shuffled=False, loss=loss)
+    result = _run(tmp_path, shuffled=False, loss=loss)["constrained"]
     assert result["num_examples"] == NUM_USERS
     assert result["recall@1"] >= 0.9, result
 
 
 @pytest.mark.slow
+def test_plain_lines_learn_the_rule_free_and_constrained(tmp_path):
+    """Plain lines (no brackets or commas) through the same pipeline: the trie, the prompts and
+    the parser of generated lines agree, with and without the trie."""
+    results = _run(
+        tmp_path, shuffled=False, loss="catalog", lines="plain", decoding=("constrained", "free")
+    )
+    for decoding, result in results.items():
+        assert result["recall@1"] >= 0.9, (decoding, result)
+    assert results["free"]["dhr@5"] >= 0.9, results["free"]
+
+
+@pytest.mark.slow
 def test_without_a_rule_it_stays_near_chance(tmp_path):
-    result = _run(tmp_path, shuffled=True, loss="trie")
+    result = _run(tmp_path, shuffled=True, loss="trie")["constrained"]
     assert result["recall@1"] <= 0.25, result

@@ -198,3 +198,50 @@ def test_packed_config_rules():
         config_from_dict({**base, "recommend": {"decoder": "vllm"}})
     with pytest.raises(InvalidInputError, match="grounding_device"):
         config_from_dict({**base, "recommend": {"grounding_device": "tpu"}})
+
+
+PLAIN = Objective("packed", "short", "plain")
+
+
+def test_plain_lines_drop_brackets_and_commas(tokenizer):
+    """Plain lines are the terms joined by spaces and ended by the newline token; training,
+    inference prompts and the trie share them, and parsing a line gives its terms back."""
+    newline = line_end_id(tokenizer)
+    line = PLAIN.answer_ids(tokenizer, TERMS["a"])
+    assert line == tokenizer("red lip gloss", add_special_tokens=False)["input_ids"] + [newline]
+    assert len(line) < len(PACKED.answer_ids(tokenizer, TERMS["a"]))
+    example = PackedExample("seq", "u", ("d", "a", "e"), tuple(TERMS[i] for i in "dae"), 2)
+    encoded = encode_example(tokenizer, example, objective=PLAIN)
+    prompt = PLAIN.history_prompt_ids(tokenizer, ["d", "a"], TERMS)
+    assert list(encoded.input_ids[: len(prompt)]) == prompt
+    assert list(encoded.input_ids[len(prompt) :]) == PLAIN.trie(tokenizer, TERMS).sequence("e")
+    assert tokenizer.decode(prompt[len(PLAIN.instruction_ids(tokenizer)) :]) == (
+        "soap bar olive\nred lip gloss\n"
+    )
+    assert PLAIN.parse_answer(tokenizer.decode(line)) == TERMS["a"]
+    assert PACKED.parse_answer("[red, lip, gloss]\n") == TERMS["a"]
+
+
+def test_plain_lines_parse_and_refuse_what_they_cannot_write(tokenizer):
+    assert PLAIN.parse_answer(" Red  Lip gloss\nsoap bar") == ("red", "lip", "gloss")
+    assert PLAIN.parse_answer("a b c d e f", term_id_length=5) == ("a", "b", "c", "d", "e")
+    assert PLAIN.parse_answer("  \n") is None
+    with pytest.raises(InvalidInputError, match="without whitespace.*'lip gloss'"):
+        PLAIN.answer_ids(tokenizer, ("red", "lip gloss"))
+    with pytest.raises(InvalidInputError, match="sft.lines: plain needs the packed objective"):
+        Objective("prefix", lines="plain")
+    with pytest.raises(InvalidInputError, match="sft.lines must be one of"):
+        Objective("packed", lines="csv")
+
+
+def test_metadata_terms_hold_no_whitespace():
+    from grlm.answer_format import format_plain_term_id
+    from grlm.pipeline.terms import metadata_term_ids
+
+    items = {
+        "1": Item("1", "Casablanca (1942)", categories=("Film Noir", "Drama")),
+        "2": Item("2", "", categories=()),
+    }
+    term_ids = metadata_term_ids(items)
+    assert term_ids == {"1": ("film-noir", "drama", "1940s", "casablanca"), "2": ("item-2",)}
+    assert format_plain_term_id(term_ids["1"]) == "film-noir drama 1940s casablanca"

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from grlm.recommend.rank import parse_beam, rank_items
+from grlm.answer_format import parse_answer
+from grlm.recommend.rank import rank_items
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -90,13 +91,13 @@ def test_rank_items_matches_reference(results, k):
     assert len(set(ranked)) == len(ranked) <= k
 
 
-def test_parse_beam():
-    assert parse_beam("[Red, lip  gloss, hair-mask]") == ("red", "lip gloss", "hair-mask")
-    assert parse_beam("[a, b, c, d, e, f]", term_id_length=5) == ("a", "b", "c", "d", "e")
-    assert parse_beam("[a, b") == ("a", "b")
-    assert parse_beam("[a, b] trailing, words") == ("a", "b")
-    assert parse_beam("") is None
-    assert parse_beam("[ , ]") is None
+def test_parse_answer():
+    assert parse_answer("[Red, lip  gloss, hair-mask]") == ("red", "lip gloss", "hair-mask")
+    assert parse_answer("[a, b, c, d, e, f]", term_id_length=5) == ("a", "b", "c", "d", "e")
+    assert parse_answer("[a, b") == ("a", "b")
+    assert parse_answer("[a, b] trailing, words") == ("a", "b")
+    assert parse_answer("") is None
+    assert parse_answer("[ , ]") is None
 
 
 @pytest.fixture(scope="module")
@@ -185,13 +186,13 @@ def test_constrained_beam_search_spells_catalog_term_ids_only(tiny, decoder, obj
     )
     allowed = set(CATALOG.values())
     for user_beams in beams:
-        parsed = [parse_beam(b.text) for b in user_beams]
+        parsed = [parse_answer(b.text) for b in user_beams]
         assert len(parsed) == 4 and all(p in allowed for p in parsed), parsed
         assert len(set(parsed)) == len(parsed)
     free, _ = beam_search(
         model, tokenizer, prompts[:1], decoder=decoder, num_beams=4, max_new_tokens=16, batch_size=1
     )
-    assert not any(parse_beam(b.text) in allowed for b in free[0])  # an untrained model
+    assert not any(parse_answer(b.text) in allowed for b in free[0])  # an untrained model
 
 
 @pytest.mark.parametrize("objective", ["prefix", "packed"])

@@ -54,6 +54,7 @@ def _evaluation_path(model_dir, grounder, rules, history, *, normalization=None)
         trie=rules.trie(tokenizer, CATALOG),
         decoder="fast",
         eos_token_id=rules.end_token(tokenizer),
+        parse=rules.parse_answer,
         **scoring,
     ).users[0]
 
@@ -141,10 +142,12 @@ def test_the_trie_follows_a_store_changed_by_another_worker(model_dir, tmp_path)
         assert "i3" not in trie and "fresh" in trie
 
 
-@pytest.mark.parametrize("loss", ["catalog", "trie"])
-def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
-    """A lean model's folder records its prompt and loss: the service prompts and scores it as
-    the evaluation path does with the card's settings, with no flag."""
+@pytest.mark.parametrize(
+    "loss, lines", [("catalog", "bracketed"), ("trie", "bracketed"), ("catalog", "plain")]
+)
+def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss, lines):
+    """A lean model's folder records its prompt, lines and loss: the service prompts, scores and
+    parses it as the evaluation path does with the card's settings, with no flag."""
     import shutil
 
     from _serve_apps import make_app
@@ -153,7 +156,7 @@ def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
 
     folder = tmp_path / "lean"
     shutil.copytree(model_dir, folder)
-    card = ModelCard(prompt="short", loss=loss, keep_layers=2)
+    card = ModelCard(prompt="short", lines=lines, loss=loss, keep_layers=2)
     card.save(folder)
     grounder = Grounder(CATALOG)
     history = ["i2", "i5"]
@@ -164,3 +167,5 @@ def test_recommend_scores_as_the_model_card_says(model_dir, tmp_path, loss):
         folder, grounder, card.to_objective(), history, normalization=card.normalization
     )
     assert answer.json()["items"] == expected.items
+    if lines == "plain":  # every beam spelled a catalog Term ID: all of them hit directly
+        assert set(expected.item_hits) == {"direct"}

@@ -1,7 +1,7 @@
 """What a fine-tuned model folder records about its training, so that inference matches it.
 
-``grlm_model.json`` beside the weights holds the objective (its prompt layout), the loss and the
-layers kept. ``grlm recommend``, the pipeline and ``grlm serve --model DIR`` read it and need no
+``grlm_model.json`` beside the weights holds the objective (its prompt and line layouts), the
+loss and the layers kept. ``grlm recommend``, the pipeline and ``grlm serve --model DIR`` read it and need no
 flag: the prompt is the objective's, and the decoder scores tokens as the loss did:
 
 - ``token`` (the whole vocabulary, the paper's): log-softmax over every token;
@@ -13,7 +13,7 @@ flag: the prompt is the objective's, and the decoder scores tokens as the loss d
   the trie the model writes no Term ID.
 
 A folder without the file (a model fine-tuned before it existed, or any Hugging Face model) is
-read as the packed objective with the chat prompt and the token loss.
+read as the packed objective with the chat prompt, bracketed lines and the token loss.
 """
 
 from __future__ import annotations
@@ -40,17 +40,18 @@ class ModelCard:
 
     objective: str = "packed"
     prompt: str = "chat"
+    lines: str = "bracketed"
     loss: str = "token"
     keep_layers: int | None = None  # None: every layer of the base model
     base_model: str | None = None
 
     def __post_init__(self):
-        Objective(self.objective, self.prompt)  # validates both
+        self.to_objective()  # validates the objective, its prompt and its lines
         if self.loss not in LOSSES:
             raise InvalidInputError(f"train.loss must be one of {LOSSES}, got {self.loss!r}")
 
     def to_objective(self) -> Objective:
-        return Objective(self.objective, self.prompt)
+        return Objective(self.objective, self.prompt, self.lines)
 
     @property
     def restricts_vocabulary(self) -> bool:

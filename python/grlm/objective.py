@@ -19,6 +19,13 @@ the instruction: about 59 tokens for SmolLM2) or ``"short"`` (:data:`SHORT_PACKE
 without a template: a handful of tokens). The lean CPU path uses ``"short"``: most Beauty users
 have 5-7 training items, so the chat prompt was 46% of the training tokens, none of them with a
 loss.
+
+The ``lines`` of a packed objective are ``"bracketed"`` (:func:`grlm.answer_format.format_term_id`,
+``[perfume, feminine, woody]``, the paper's answers) or ``"plain"``
+(:func:`grlm.answer_format.format_plain_term_id`, ``perfume feminine woody``): the brackets and
+commas are about 37% of a Beauty line's tokens (16.3 against 10.3 a line), and every one of them
+costs a forward and a backward pass while teaching nothing. Plain lines need terms without
+whitespace.
 """
 
 from __future__ import annotations
@@ -26,11 +33,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from grlm.answer_format import encode_answer, end_of_answer_id, format_term_id
+from grlm.answer_format import (
+    encode_answer,
+    end_of_answer_id,
+    format_plain_term_id,
+    format_term_id,
+    parse_answer,
+    parse_plain_answer,
+)
 from grlm.errors import InvalidInputError
 
 OBJECTIVES = ("prefix", "packed")
 PROMPTS = ("chat", "short")
+LINES = ("bracketed", "plain")
 PACKED_INSTRUCTION = (
     "A user interacted with these items, oldest first. Write the Term ID of "
     "each item, one per line."
@@ -50,6 +65,7 @@ class Objective:
 
     name: str
     prompt: str = "chat"
+    lines: str = "bracketed"
 
     def __post_init__(self):
         if self.name not in OBJECTIVES:
@@ -58,6 +74,10 @@ class Objective:
             raise InvalidInputError(f"sft.prompt must be one of {PROMPTS}, got {self.prompt!r}")
         if self.prompt == "short" and self.name != "packed":
             raise InvalidInputError("sft.prompt: short needs the packed objective")
+        if self.lines not in LINES:
+            raise InvalidInputError(f"sft.lines must be one of {LINES}, got {self.lines!r}")
+        if self.lines == "plain" and self.name != "packed":
+            raise InvalidInputError("sft.lines: plain needs the packed objective")
 
     def end_token(self, tokenizer) -> int:
         """The token that ends an answer: generation stops there and the trie ends with it."""
@@ -67,8 +87,15 @@ class Objective:
         """The answer tokens of one Term ID, ended by :meth:`end_token`."""
         if self.name == "prefix":
             return encode_answer(tokenizer, terms)
-        ids = tokenizer(format_term_id(terms), add_special_tokens=False)["input_ids"]
+        text = format_plain_term_id(terms) if self.lines == "plain" else format_term_id(terms)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return list(ids) + [self.end_token(tokenizer)]
+
+    def parse_answer(self, text: str, term_id_length: int | None = None):
+        """The terms of a generated answer written as this objective's lines (None when it holds
+        none): :func:`grlm.answer_format.parse_answer` or ``parse_plain_answer``."""
+        parse = parse_plain_answer if self.lines == "plain" else parse_answer
+        return parse(text, term_id_length)
 
     def history_prompt_ids(
         self,

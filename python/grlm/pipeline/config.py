@@ -46,6 +46,7 @@ class TermsSection:
 class SFTSection:
     objective: str = "packed"  # packed: one sequence per user window | prefix: one per target
     prompt: str = "chat"  # chat: template + instruction | short: a few tokens (packed only)
+    lines: str = "bracketed"  # bracketed: [a, b, c] | plain: a b c (packed only; 37% fewer tokens)
     tasks: dict[str, float] = field(default_factory=lambda: {"seq": 1.0, "gti": 1.0})
     similar_items: str | None = None  # collab: similar_items_sasrec.txt
     collab_top_n: int = 1
@@ -119,7 +120,7 @@ class RunConfig:
             )
         if "free" in decoding and self.train.loss == "trie":
             raise InvalidInputError(f"recommend.decoding: {FREE_AFTER_TRIE}")
-        Objective(self.sft.objective, self.sft.prompt)  # validates both
+        Objective(self.sft.objective, self.sft.prompt, self.sft.lines)  # validates all three
         if self.sft.objective == "packed" and self.sft.max_targets_per_user:
             raise InvalidInputError(
                 "sft.max_targets_per_user applies to the prefix objective "

@@ -314,7 +314,8 @@ class Pipeline:
         """The objective of this run's SFT data and training (its prompt layout)."""
         from grlm.objective import Objective
 
-        return Objective(self.config.sft.objective, self.config.sft.prompt)
+        s = self.config.sft
+        return Objective(s.objective, s.prompt, s.lines)
 
     def model_card(self):
         """What the trained model records: the recommend stage decodes as it was trained."""
@@ -324,6 +325,7 @@ class Pipeline:
         return ModelCard(
             objective=c.sft.objective,
             prompt=c.sft.prompt,
+            lines=c.sft.lines,
             loss=c.train.loss,
             keep_layers=c.model.keep_layers,
             base_model=c.model.name,
@@ -473,6 +475,7 @@ class Pipeline:
             progress=progress,
             normalization=card.normalization,
             vocabulary=vocabulary,
+            parse=objective.parse_answer,
         )
 
     def _catalog_vocabulary(self, tokenizer) -> list[int]:

@@ -2,7 +2,9 @@
 
 ``terms.source: metadata`` builds each item's Term ID without a language model: its categories
 (most specific first is not known, so in the order given), the decade of a ``(YYYY)`` year in
-the title, then title keywords, lowercased, distinct, cut to ``num_terms``. It exists so the
+the title, then title keywords, lowercased, distinct, cut to ``num_terms``. A term never holds
+whitespace (``Film Noir`` becomes ``film-noir``), so every Term ID can be written as a plain line
+(``sft.lines: plain``). It exists so the
 demo fits a 2-core budget; the paper's Term IDs come from CTG (``terms.source: ctg``) or from
 the authors' files (``terms.source: file``).
 """
@@ -26,7 +28,7 @@ def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
     terms: list[str] = []
 
     def add(term: str) -> None:
-        term = normalize_term(term)
+        term = normalize_term(term).replace(" ", "-")
         if term and term not in terms and len(terms) < num_terms:
             terms.append(term)
 
@@ -45,6 +47,11 @@ def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def metadata_item_term(item_id: str) -> str:
+    """The one-term Term ID of an item without usable metadata: ``item-<id>``."""
+    return normalize_term(f"item-{item_id}").replace(" ", "-")
+
+
 def metadata_term_ids(items: Mapping[str, object], num_terms: int = 5) -> dict[str, tuple]:
     """:func:`metadata_terms` for every item; items with no usable metadata get their item id
     as a one-term Term ID, so every item stays groundable."""
@@ -52,5 +59,5 @@ def metadata_term_ids(items: Mapping[str, object], num_terms: int = 5) -> dict[s
         raise InvalidInputError(f"num_terms must be at least 1, got {num_terms}")
     out = {}
     for item_id, item in items.items():
-        out[item_id] = metadata_terms(item, num_terms) or (normalize_term(f"item {item_id}"),)
+        out[item_id] = metadata_terms(item, num_terms) or (metadata_item_term(item_id),)
     return out

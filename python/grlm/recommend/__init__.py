@@ -6,13 +6,13 @@
 >>> cases = [Case(user, tuple(packed.history_prompt_ids(tokenizer, history, term_ids)), target)
 ...          for user, history, target in examples]
 >>> run = recommend(model, tokenizer, grounder, cases, k=20, decoder="fast",
-...                 eos_token_id=packed.end_token(tokenizer))
+...                 eos_token_id=packed.end_token(tokenizer), parse=packed.parse_answer)
 >>> metrics(run)["recall@10"]
 """
 
 from grlm.recommend.evaluate import Case, RecommendRun, UserRecommendation, metrics, recommend
 from grlm.recommend.generate import Beam, beam_search, generation_config
-from grlm.recommend.rank import RankedItem, parse_beam, rank_items
+from grlm.recommend.rank import RankedItem, rank_items
 
 __all__ = [
     "Beam",
@@ -23,7 +23,6 @@ __all__ = [
     "beam_search",
     "generation_config",
     "metrics",
-    "parse_beam",
     "rank_items",
     "recommend",
 ]

@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from grlm.answer_format import parse_answer
 from grlm.errors import InvalidInputError
 from grlm.eval.ranking import DEFAULT_KS
 from grlm.recommend.generate import beam_search
-from grlm.recommend.rank import HIT_NONE, parse_beam, rank_items
+from grlm.recommend.rank import HIT_NONE, rank_items
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,13 @@ def recommend(
     progress: Callable[[int, int], None] | None = None,
     normalization: str = "full",
     vocabulary=None,
+    parse: Callable[[str, int | None], tuple[str, ...] | None] = parse_answer,
 ) -> RecommendRun:
     """Top-``k`` distinct items for every case: beam search over ``batch_size`` users at a
     time with the ``"fast"`` or ``"hf"`` decoder (:mod:`grlm.recommend.generate`; constrained
     to the catalog when ``trie`` is given, answers ended by ``eos_token_id`` otherwise), each
-    beam parsed and grounded (``grounder.ground_batch``), beams → items by
+    beam parsed (``parse``: the objective's :meth:`~grlm.objective.Objective.parse_answer`) and
+    grounded (``grounder.ground_batch``), beams → items by
     :func:`grlm.recommend.rank.rank_items`. Users are returned in the order of ``cases``.
     ``normalization`` and ``vocabulary`` score tokens as the model was trained
     (:class:`grlm.model_card.ModelCard`)."""
@@ -120,7 +123,7 @@ def recommend(
             vocabulary=vocabulary,
         )
         run.generation_seconds += seconds
-        parsed = [[parse_beam(b.text, term_id_length) for b in user_beams] for user_beams in beams]
+        parsed = [[parse(b.text, term_id_length) for b in user_beams] for user_beams in beams]
         queries = [terms for user in parsed for terms in user if terms is not None]
         started = time.perf_counter()
         grounded = iter(_ground_all(grounder, queries, k))

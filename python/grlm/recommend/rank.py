@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from grlm.term_ids import normalize_term
-
 HIT_DIRECT = "direct"
 HIT_NONE = "none"
 
@@ -30,26 +28,6 @@ class RankedItem:
     item_id: str
     beam: int  # index of the beam that contributed it
     hit: str  # hit type of that beam
-
-
-def parse_beam(text: str, term_id_length: int | None = None) -> tuple[str, ...] | None:
-    """Parses one generated answer, written as :func:`grlm.answer_format.format_term_id`
-    (``[t1, t2, ...]``), into terms normalized by :func:`grlm.term_ids.normalize_term`, or None
-    when nothing usable was generated.
-
-    Text after the closing bracket is ignored; an answer cut before its closing bracket keeps
-    what was generated; empty terms are dropped; terms beyond ``term_id_length`` are cut (the
-    grounder refuses longer Term IDs).
-    """
-    body = text.strip()
-    body = body.removeprefix("[")
-    end = body.find("]")
-    if end >= 0:
-        body = body[:end]
-    terms = tuple(t for t in (normalize_term(piece) for piece in body.split(",")) if t)
-    if term_id_length is not None:
-        terms = terms[:term_id_length]
-    return terms or None
 
 
 def rank_items(results: Sequence[object | None], k: int) -> list[RankedItem]:

@@ -38,7 +38,7 @@ class LoadedModel:
 
         card = ModelCard.load(model_dir)
         if objective is not None and objective != card.objective:
-            card = replace(card, objective=objective, prompt="chat")
+            card = replace(card, objective=objective, prompt="chat", lines="bracketed")
         return cls(load_model(model_dir), load_tokenizer(model_dir), card, num_beams)
 
     @property
@@ -83,6 +83,7 @@ class LoadedModel:
             eos_token_id=self.objective.end_token(self.tokenizer),
             normalization=self.card.normalization,
             vocabulary=sorted(self.vocabulary) if self.card.restricts_vocabulary else None,
+            parse=self.objective.parse_answer,
         )
         user = run.users[0]
         return {"items": user.items, "hits": user.item_hits}
