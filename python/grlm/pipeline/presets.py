@@ -12,6 +12,7 @@ DEMO = {
     "sft": {
         "objective": "packed",
         "prompt": "short",
+        "lines": "plain",
         "tasks": {"seq": 1.0},
         "include_titles": False,
         "max_windows_per_user": 3,
