@@ -53,7 +53,8 @@ def _describe(config) -> str:
             ),
             f"Term IDs: {config.terms.source} ({config.terms.num_terms} terms)",
             (
-                f"fine-tuning: {s.objective} objective ({s.prompt} prompt), tasks {s.tasks}, "
+                f"fine-tuning: {s.objective} objective ({s.prompt} prompt, {s.lines} lines), "
+                f"tasks {s.tasks}, "
                 f"{t.loss} loss; {t.epochs} epoch(s)"
                 + (f" or {t.time_budget_s:.0f} s" if t.time_budget_s else "")
                 + f", batch {t.batch_size}, lr {t.learning_rate}, "
