@@ -1,8 +1,9 @@
 """What a fine-tuned model folder records about its training, so that inference matches it.
 
 ``grlm_model.json`` beside the weights holds the objective (its prompt and line layouts), the
-loss and the layers kept. ``grlm recommend``, the pipeline and ``grlm serve --model DIR`` read it and need no
-flag: the prompt is the objective's, and the decoder scores tokens as the loss did:
+loss and the layers kept. ``grlm recommend``, the pipeline and ``grlm serve --model DIR`` read it
+and need no flag: the prompt and the lines are the objective's, and the decoder scores tokens as
+the loss did:
 
 - ``token`` (the whole vocabulary, the paper's): log-softmax over every token;
 - ``catalog`` (the tokens the catalog's answers use): log-softmax over those tokens only, in

@@ -4,9 +4,8 @@
 (most specific first is not known, so in the order given), the decade of a ``(YYYY)`` year in
 the title, then title keywords, lowercased, distinct, cut to ``num_terms``. A term never holds
 whitespace (``Film Noir`` becomes ``film-noir``), so every Term ID can be written as a plain line
-(``sft.lines: plain``). It exists so the
-demo fits a 2-core budget; the paper's Term IDs come from CTG (``terms.source: ctg``) or from
-the authors' files (``terms.source: file``).
+(``sft.lines: plain``). It exists so the demo fits a 2-core budget; the paper's Term IDs come
+from CTG (``terms.source: ctg``) or from the authors' files (``terms.source: file``).
 """
 
 from __future__ import annotations
