@@ -52,7 +52,7 @@ def test_plain_lines_learn_the_rule_free_and_constrained(tmp_path):
     )
     for decoding, result in results.items():
         assert result["recall@1"] >= 0.9, (decoding, result)
-    assert results["free"]["dhr@5"] >= 0.9, results["free"]
+    assert results["free"]["dhr@1"] >= 0.9, results["free"]  # the best beam spells a Term ID
 
 
 @pytest.mark.slow
