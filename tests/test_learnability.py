@@ -50,9 +50,9 @@ def test_plain_lines_learn_the_rule_free_and_constrained(tmp_path):
     results = _run(
         tmp_path, shuffled=False, loss="catalog", lines="plain", decoding=("constrained", "free")
     )
+    # Read with the bracketed parser, a free plain line would be one unknown term: recall 0.
     for decoding, result in results.items():
         assert result["recall@1"] >= 0.9, (decoding, result)
-    assert results["free"]["dhr@1"] >= 0.9, results["free"]  # the best beam spells a Term ID
 
 
 @pytest.mark.slow
