@@ -245,3 +245,17 @@ def test_metadata_terms_hold_no_whitespace():
     term_ids = metadata_term_ids(items)
     assert term_ids == {"1": ("film-noir", "drama", "1940s", "casablanca"), "2": ("item-2",)}
     assert format_plain_term_id(term_ids["1"]) == "film-noir drama 1940s casablanca"
+
+
+_TERM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-'&.", min_size=1, max_size=12)
+
+
+@given(st.lists(_TERM, min_size=1, max_size=8))
+def test_plain_lines_round_trip(terms):
+    """Any Term ID of whitespace-free normalized terms comes back from its plain line, as the
+    bracketed one does from its own (for terms without commas or brackets)."""
+    from grlm.answer_format import format_plain_term_id, format_term_id, parse_answer
+
+    assert PLAIN.parse_answer(format_plain_term_id(terms) + "\n") == tuple(terms)
+    assert PLAIN.parse_answer(format_plain_term_id(terms), term_id_length=3) == tuple(terms[:3])
+    assert parse_answer(format_term_id(terms)) == tuple(terms)
