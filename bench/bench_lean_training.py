@@ -8,9 +8,10 @@ backward + step, and reports the median over the timed steps of:
 - targets/s: answer lines taught (items the model learns to predict), the number that matters
   when the prompt shrinks.
 The levers (``grlm.train``): ``keep`` (model.keep_layers), ``short`` (sft.prompt: short),
-``plain`` (sft.lines: plain), ``positions`` (train.loss_positions_only), ``catalog`` / ``trie`` (train.loss), ``fused``
-(the trainer's fused AdamW; earlier rows use the per-tensor loop, as today's path did) and
-``bf16`` (train.precision: bf16, autocast; fast on CPUs with AVX-512 BF16 or AMX).
+``plain`` (sft.lines: plain), ``positions`` (train.loss_positions_only), ``catalog`` / ``trie``
+(train.loss), ``fused`` (the trainer's fused AdamW; earlier rows use the per-tensor loop, as
+today's path did) and ``bf16`` (train.precision: bf16, autocast; fast on CPUs with AVX-512 BF16
+or AMX).
 
     python bench/bench_lean_training.py                     # 2 threads, every row
     python bench/bench_lean_training.py --threads 1 --steps 2
