@@ -47,7 +47,7 @@ def format_plain_term_id(terms: Sequence[str]) -> str:
     or commas, about 37% fewer tokens than :func:`format_term_id` on Beauty. Only for terms
     without whitespace (a space would end a term)."""
     for term in terms:
-        if not term or any(c in term for c in " \t\n\r\v\f"):
+        if term.split() != [term]:  # empty, or split apart by parse_plain_answer
             raise InvalidInputError(
                 f"plain lines (sft.lines: plain) need terms without whitespace; got {term!r} in "
                 f"{list(terms)!r}"

@@ -27,7 +27,7 @@ def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
     terms: list[str] = []
 
     def add(term: str) -> None:
-        term = normalize_term(term).replace(" ", "-")
+        term = _one_word(term)
         if term and term not in terms and len(terms) < num_terms:
             terms.append(term)
 
@@ -46,9 +46,9 @@ def metadata_terms(item, num_terms: int = 5) -> tuple[str, ...]:
     return tuple(terms)
 
 
-def metadata_item_term(item_id: str) -> str:
-    """The one-term Term ID of an item without usable metadata: ``item-<id>``."""
-    return normalize_term(f"item-{item_id}").replace(" ", "-")
+def _one_word(text: str) -> str:
+    """A normalized term with its inner spaces hyphenated (``Film Noir`` -> ``film-noir``)."""
+    return normalize_term(text).replace(" ", "-")
 
 
 def metadata_term_ids(items: Mapping[str, object], num_terms: int = 5) -> dict[str, tuple]:
@@ -58,5 +58,5 @@ def metadata_term_ids(items: Mapping[str, object], num_terms: int = 5) -> dict[s
         raise InvalidInputError(f"num_terms must be at least 1, got {num_terms}")
     out = {}
     for item_id, item in items.items():
-        out[item_id] = metadata_terms(item, num_terms) or (metadata_item_term(item_id),)
+        out[item_id] = metadata_terms(item, num_terms) or (_one_word(f"item {item_id}"),)
     return out

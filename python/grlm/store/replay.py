@@ -13,6 +13,7 @@ answer from the catalog alone, so the result equals applying the changes one by 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 from grlm.ground.grounder import Grounder
 from grlm.ground.updates import DEFAULT_COMPACT_THRESHOLD, CatalogChange, apply_catalog_change
@@ -35,11 +36,9 @@ def apply_changes(
         return
     net = net_change(grounder, [c.change for c in changes])
     if net is not None:
-        if unread and len(net.remove) + len(net.upsert) > DEFAULT_COMPACT_THRESHOLD:
-            with grounder._compacting_once():
-                apply_catalog_change(grounder, net, trie=trie, encode=encode)
-            return
-        apply_catalog_change(grounder, net, trie=trie, encode=encode)
+        long_run = len(net.remove) + len(net.upsert) > DEFAULT_COMPACT_THRESHOLD
+        with grounder._compacting_once() if unread and long_run else nullcontext():
+            apply_catalog_change(grounder, net, trie=trie, encode=encode)
         return
     for committed in changes:  # the net removal would empty the catalog before its additions
         apply_catalog_change(grounder, committed.change, trie=trie, encode=encode)
