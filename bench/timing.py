@@ -1,4 +1,4 @@
-"""The one timing helper every benchmark uses: median wall time over repeats, and the machine."""
+"""The one timing helper every benchmark uses: the best wall time of repeats, and the machine."""
 
 from __future__ import annotations
 
