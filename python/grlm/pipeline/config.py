@@ -16,7 +16,7 @@ from grlm.ground.grounder import Mode
 from grlm.model_card import FREE_AFTER_TRIE
 from grlm.objective import Objective
 from grlm.recommend.generate import DECODERS
-from grlm.train.trainer import TrainConfig
+from grlm.train.config import TrainConfig
 
 
 @dataclass

@@ -4,6 +4,7 @@ torch, transformers and accelerate are imported only by :func:`grlm.train.traine
 the encoding helpers that build tensors.
 """
 
+from grlm.train.config import TrainConfig, TrainResult
 from grlm.train.encode import (
     EncodedExample,
     encode_example,
@@ -23,7 +24,7 @@ from grlm.train.examples import (
     task_counts,
 )
 from grlm.train.sft import SFTData, build_sft
-from grlm.train.trainer import TrainConfig, TrainResult, train
+from grlm.train.trainer import train
 
 __all__ = [
     "SYSTEM_PROMPT",

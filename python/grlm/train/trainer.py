@@ -24,76 +24,17 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from grlm._io import atomic_write_json
 from grlm._machine import cpu_has_bf16
 from grlm.errors import InvalidInputError
 from grlm.model_card import ModelCard
-from grlm.train.encode import EncodedExample, collate, length_grouped_batches
-from grlm.train.losses import LOSSES, LossHead
-
-
-@dataclass
-class TrainConfig:
-    """Options of :func:`train`. ``learning_rate`` None picks 5e-5 for full fine-tuning and
-    3e-4 for LoRA; ``precision`` "auto" is bf16 on a GPU and on a CPU with bf16 instructions
-    (autocast, fp32 weights), fp32 on other CPUs."""
-
-    epochs: float = 1.0
-    max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    batch_size: int = 8
-    grad_accum: int = 1
-    learning_rate: float | None = None
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    max_grad_norm: float = 1.0
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_targets: str | list[str] = "all-linear"
-    precision: str = "auto"  # auto | fp32 | bf16
-    group_by_length: bool = True
-    gradient_checkpointing: bool = False
-    save_every: int = 0  # optimizer steps between checkpoints; 0: only at the end
-    keep_checkpoints: int = 2
-    eval_every: int = 0  # optimizer steps between validation losses; 0: only at the end
-    log_every: int = 10
-    seed: int = 0
-    threads: int | None = None  # torch CPU threads
-    loss: str = "token"  # token | catalog | trie (grlm.train.losses)
-    loss_positions_only: bool = False  # token loss: the head only where there is a loss
-    time_budget_s: float | None = None  # stop after this long; the learning rate decays to 0 by it
-
-    def validate(self) -> None:
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise InvalidInputError("batch_size and grad_accum must be at least 1")
-        if self.max_steps is None and not self.epochs > 0:
-            raise InvalidInputError(f"epochs must be > 0, got {self.epochs}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise InvalidInputError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise InvalidInputError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if self.loss not in LOSSES:
-            raise InvalidInputError(f"train.loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise InvalidInputError(f"time_budget_s must be > 0, got {self.time_budget_s}")
-
-
-@dataclass
-class TrainResult:
-    model_dir: str
-    steps: int
-    examples_seen: int
-    tokens_seen: int
-    seconds: float
-    tokens_per_second: float
-    train_loss: list[tuple[int, float]] = field(default_factory=list)
-    valid_loss: list[tuple[int, float]] = field(default_factory=list)
-    valid_metrics: list[tuple[int, dict]] = field(default_factory=list)
-    resumed_from: str | None = None
+from grlm.train.batches import ExampleDataset, LengthGroupedBatches, batch_tensors, collator
+from grlm.train.config import TrainConfig, TrainResult
+from grlm.train.encode import EncodedExample
+from grlm.train.losses import LossHead
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
@@ -145,64 +86,12 @@ def evaluate_loss(
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = [examples[i] for i in order[start : start + batch_size]]
-            losses = head.position_losses(model, _batch(batch, pad_id, head, device))
+            losses = head.position_losses(model, batch_tensors(batch, pad_id, head, device))
             total += float(losses.sum())
             count += losses.numel()
     if was_training:
         model.train()
     return total / max(count, 1)
-
-
-def _batch(examples: Sequence[EncodedExample], pad_id: int, head: LossHead, device=None) -> dict:
-    """The tensors of one batch: ids, mask, labels and what ``head`` needs besides."""
-    ids, mask, labels = collate(examples, pad_id)
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    batch.update(head.batch_extras(labels))
-    if device is not None:
-        batch = {key: value.to(device) for key, value in batch.items()}
-    return batch
-
-
-class _Examples:
-    """The encoded examples as a map-style dataset (index -> example)."""
-
-    def __init__(self, examples: Sequence[EncodedExample]):
-        self.examples = examples
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, index: int) -> EncodedExample:
-        return self.examples[index]
-
-
-class LengthGroupedBatches:
-    """Batch sampler of one epoch's :func:`length_grouped_batches`, reseeded per epoch
-    (``set_epoch``, which the Trainer calls), so a resumed run replays the same order."""
-
-    def __init__(self, lengths: Sequence[int], config: TrainConfig):
-        self.lengths, self.config, self.epoch = lengths, config, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        yield from length_grouped_batches(
-            self.lengths,
-            self.config.batch_size,
-            seed=self.config.seed * 1000003 + self.epoch,
-            grouped=self.config.group_by_length,
-        )
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.config.batch_size)
-
-
-def _collator(pad_id: int, head: LossHead):
-    def collate_batch(batch: Sequence[EncodedExample]) -> dict:
-        return _batch(batch, pad_id, head)
-
-    return collate_batch
 
 
 def _trainer_class():
@@ -503,8 +392,8 @@ def train(
     trainer = _trainer_class()(
         model=model,
         args=arguments,
-        train_dataset=_Examples(train_examples),
-        data_collator=_collator(tokenizer.pad_token_id, head),
+        train_dataset=ExampleDataset(train_examples),
+        data_collator=collator(tokenizer.pad_token_id, head),
         optimizers=(optimizer, scheduler),
         counts=state,
         head=head,
