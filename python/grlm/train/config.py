@@ -11,9 +11,9 @@ from grlm.train.losses import LOSSES
 
 @dataclass
 class TrainConfig:
-    """Options of :func:`train`. ``learning_rate`` None picks 5e-5 for full fine-tuning and
-    3e-4 for LoRA; ``precision`` "auto" is bf16 on a GPU and on a CPU with bf16 instructions
-    (autocast, fp32 weights), fp32 on other CPUs."""
+    """Options of :func:`grlm.train.trainer.train`. ``learning_rate`` None picks 5e-5 for full
+    fine-tuning and 3e-4 for LoRA; ``precision`` "auto" is bf16 on a GPU and on a CPU with bf16
+    instructions (autocast, fp32 weights), fp32 on other CPUs."""
 
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
