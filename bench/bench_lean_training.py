@@ -151,10 +151,10 @@ def _batches(windows, tokenizer, objective, batch_size: int):
 
 def _step(model, head, optimizer, examples, pad_id: int, bf16: bool) -> None:
     import torch
-    from grlm.train.trainer import _batch
+    from grlm.train.batches import batch_tensors
 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = head.loss(model, _batch(examples, pad_id, head))
+        loss = head.loss(model, batch_tensors(examples, pad_id, head))
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
