@@ -52,6 +52,15 @@ class Lever:
 
 
 _FOUR_SHORT = {"keep_layers": 4, "prompt": "short"}
+# configs/beauty_cpu.yaml's levers: the row the two-core comparison trains.
+CPU_DEFAULT = Lever(
+    "4 layers + short + plain lines + catalog + fused + bf16 (beauty_cpu.yaml)",
+    **_FOUR_SHORT,
+    lines="plain",
+    loss="catalog",
+    fused=True,
+    bf16=True,
+)
 ROWS = [
     Lever("today: 30 layers, LoRA r32, chat prompt, token loss"),
     Lever("short prompt", prompt="short"),
@@ -74,14 +83,7 @@ ROWS = [
         "4 layers + short + trie + fused + bf16", **_FOUR_SHORT, loss="trie", fused=True, bf16=True
     ),
     Lever("2 layers + short + trie", keep_layers=2, prompt="short", loss="trie"),
-    Lever(
-        "4 layers + short + plain lines + catalog + fused + bf16 (beauty_cpu.yaml)",
-        **_FOUR_SHORT,
-        lines="plain",
-        loss="catalog",
-        fused=True,
-        bf16=True,
-    ),
+    CPU_DEFAULT,
     Lever(
         "6 layers + short + plain lines + catalog + fused + bf16",
         keep_layers=6,
@@ -92,7 +94,6 @@ ROWS = [
         bf16=True,
     ),
 ]
-CPU_DEFAULT = ROWS[13]  # the row the two-core comparison trains (configs/beauty_cpu.yaml)
 
 
 def _windows(count: int, seed: int):
