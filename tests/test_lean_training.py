@@ -3,6 +3,7 @@ trie losses, the short prompt, the model card, the decoder's vocabulary and the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -230,29 +231,47 @@ def test_decoder_vocabulary_equals_masked_logits():
     model = tiny_model(len(words), init_range=0.5)
     catalog = {"x": ["red", "shoe"], "y": ["red", "hat"], "z": ["blue", "coat"]}
     trie = TokenTrie.from_items(catalog, words)
-    vocabulary = sorted({t for k in catalog for t in trie.sequence(k)} | {words.eos_token_id})
+    catalog_tokens = {t for k in catalog for t in trie.sequence(k)} | {words.eos_token_id}
     prompts = [words("user bought a red shoe . next :")["input_ids"], words("the hat")["input_ids"]]
-    masked = _Masked(model, vocabulary)
     sequences = {k: trie.sequence(k) for k in catalog}
-    for normalization in ("full", "allowed"):
-        decoder = BeamSearchDecoder(
-            model, trie, num_beams=3, backend="torch", normalization=normalization,
-            vocabulary=vocabulary,
+    # The catalog's tokens; the same without "hat" (item y can never be written); and a
+    # vocabulary of fewer tokens than a free step's 2 * num_beams candidates.
+    hat = words("hat")["input_ids"][0]
+    vocabularies = [sorted(catalog_tokens), sorted(catalog_tokens - {hat})]
+    for vocabulary, shared_prompt in itertools.product(vocabularies, (True, False)):
+        masked = _Masked(model, vocabulary)
+        for normalization in ("full", "allowed"):
+            decoder = BeamSearchDecoder(
+                model, trie, num_beams=3, backend="torch", normalization=normalization,
+                vocabulary=vocabulary, shared_prompt=shared_prompt,
+            )  # fmt: skip
+            for prompt, found in zip(prompts, decoder.search(prompts)):
+                expected = reference_constrained_beam_search(
+                    masked, prompt, sequences, eos_token_id=trie.end_token, num_beams=3,
+                    normalization=normalization,
+                )  # fmt: skip
+                assert [h.tokens for h in found] == [h.tokens for h in expected]
+                assert [h.score for h in found] == pytest.approx(
+                    [h.score for h in expected], abs=1e-4
+                )
+                if hat not in vocabulary:
+                    assert all("y" not in h.items for h in found)
+    small = sorted(catalog_tokens)[:2] + [words.eos_token_id]
+    for vocabulary, shared_prompt in itertools.product(vocabularies + [small], (True, False)):
+        masked = _Masked(model, vocabulary)
+        free = BeamSearchDecoder(
+            model, None, num_beams=3, backend="torch", vocabulary=vocabulary,
+            shared_prompt=shared_prompt,
         )  # fmt: skip
-        for prompt, found in zip(prompts, decoder.search(prompts)):
+        for prompt, found in zip(
+            prompts, free.search(prompts, constrained=False, max_new_tokens=4)
+        ):
             expected = reference_constrained_beam_search(
-                masked, prompt, sequences, eos_token_id=trie.end_token, num_beams=3,
-                normalization=normalization,
+                masked, prompt, None, eos_token_id=words.eos_token_id, num_beams=3,
+                max_new_tokens=4,
             )  # fmt: skip
             assert [h.tokens for h in found] == [h.tokens for h in expected]
-            assert [h.score for h in found] == pytest.approx([h.score for h in expected], abs=1e-4)
-    free = BeamSearchDecoder(model, None, num_beams=3, backend="torch", vocabulary=vocabulary)
-    for prompt, found in zip(prompts, free.search(prompts, constrained=False, max_new_tokens=4)):
-        expected = reference_constrained_beam_search(
-            masked, prompt, None, eos_token_id=words.eos_token_id, num_beams=3, max_new_tokens=4
-        )
-        assert [h.tokens for h in found] == [h.tokens for h in expected]
-        assert all(t in vocabulary for h in found for t in h.tokens)
+            assert all(t in vocabulary for h in found for t in h.tokens)
     with pytest.raises(InvalidInputError, match="empty"):
         BeamSearchDecoder(model, trie, vocabulary=[])
     with pytest.raises(InvalidInputError, match="end token"):
@@ -282,3 +301,22 @@ def test_time_budget_stops_training(tmp_path, tokenizer):
         TrainConfig(time_budget_s=0).validate()
     with pytest.raises(InvalidInputError, match="loss head"):
         train(model, tokenizer, encoded, tmp_path / "x", TrainConfig(loss="trie"), head=head)
+
+
+def test_inference_precision(monkeypatch):
+    import grlm._machine
+    from grlm.lm import inference_dtype
+    from grlm.pipeline.config import config_from_dict
+
+    assert inference_dtype("cuda") == torch.bfloat16
+    assert inference_dtype("cuda", "fp32") == torch.float32
+    assert inference_dtype("cpu", "bf16") == torch.bfloat16
+    for has_bf16, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(grlm._machine, "cpu_has_bf16", lambda has=has_bf16: has)
+        assert inference_dtype("cpu") == dtype
+    with pytest.raises(InvalidInputError, match="precision must be one of"):
+        inference_dtype("cpu", "fp16")
+    base = {"terms": {"source": "metadata"}}
+    assert config_from_dict(base).recommend.precision == "auto"
+    with pytest.raises(InvalidInputError, match="recommend.precision"):
+        config_from_dict({**base, "recommend": {"precision": "half"}})

@@ -73,20 +73,48 @@ def shared_prompt_supported(model) -> bool:
     return all(hasattr(inner, name) for name in ("layers", "embed_tokens", "norm", "rotary_emb"))
 
 
+def vocabulary_columns(logits, vocabulary):
+    """The logits of ``vocabulary`` (sorted int64 token ids) followed by one ``-inf`` column:
+    the columns a runner with a vocabulary returns (None: ``logits`` as they are)."""
+    import torch
+
+    if vocabulary is None:
+        return logits
+    never = torch.full(
+        (logits.shape[0], 1), float("-inf"), dtype=logits.dtype, device=logits.device
+    )
+    return torch.cat((logits[:, vocabulary], never), dim=1)
+
+
 class SharedPromptRunner:
-    """Decode steps of a Llama-family model over a shared prompt cache (see module docstring)."""
+    """Decode steps of a Llama-family model over a shared prompt cache (see module docstring).
+
+    With a ``vocabulary`` (sorted int64 token ids) every call returns only its columns plus one
+    ``-inf`` column (:func:`vocabulary_columns`): the head multiplies only those rows, and no
+    step writes or reads logits the size of the whole vocabulary."""
 
     def __init__(self, model, *, vocabulary=None):
+        import torch
+
         self.model = model
         self.inner = model.model
-        self.vocabulary = vocabulary  # int64 token ids whose logits are computed; None: all
+        self.vocabulary = vocabulary
         head = model.lm_head
-        # The head's rows of the vocabulary, gathered once (not at every step).
+        # The head's rows of the vocabulary, gathered once (not at every step), and a row of
+        # zeros whose bias is -inf: the "never" column.
         self.head_rows = None
         if vocabulary is not None:
+            weight = head.weight.detach()
+            zero = torch.zeros((1, weight.shape[1]), dtype=weight.dtype, device=weight.device)
+            bias = (
+                torch.zeros(len(vocabulary), dtype=weight.dtype, device=weight.device)
+                if head.bias is None
+                else head.bias.detach()[vocabulary]
+            )
+            never = torch.full((1,), float("-inf"), dtype=weight.dtype, device=weight.device)
             self.head_rows = (
-                head.weight[vocabulary],
-                None if head.bias is None else head.bias[vocabulary],
+                torch.cat((weight[vocabulary], zero)),
+                torch.cat((bias, never)),
             )
         config = model.config
         self.num_heads = config.num_attention_heads
@@ -140,7 +168,7 @@ class SharedPromptRunner:
         self.next_position.copy_((position_ids[:, -1] + 1).repeat_interleave(num_beams))
         self.suffix_k.zero_()
         self.suffix_v.zero_()
-        return out.logits[:, -1, :]
+        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
 
     def step(self, tokens, slot):
         """Logits (rows, vocab) of one token per beam row; ``slot`` is a 0-d device tensor."""
@@ -189,16 +217,8 @@ class SharedPromptRunner:
         x = self.inner.norm(x)[:, 0, :]
         if self.vocabulary is None:
             return self.model.lm_head(x)
-        # Only the vocabulary's rows of the head (a tenth of SmolLM2's on Beauty); the others
-        # are -inf, as the decoder's vocabulary mask would make them.
-        rows = torch.nn.functional.linear(x, *self.head_rows)
-        logits = torch.full(
-            (x.shape[0], self.model.lm_head.weight.shape[0]),
-            float("-inf"),
-            dtype=rows.dtype,
-            device=x.device,
-        )
-        return logits.index_copy_(1, self.vocabulary, rows)
+        # Only the vocabulary's rows of the head (a tenth of SmolLM2's on Beauty).
+        return torch.nn.functional.linear(x, *self.head_rows)
 
     def reorder(self, parent):
         """Each row takes its parent row's suffix (parent: (rows,) int64 device tensor)."""
@@ -211,12 +231,14 @@ class SharedPromptRunner:
 
 
 class ExpandedCacheRunner:
-    """Any causal LM: the prompt cache repeated for every beam and reordered every step."""
+    """Any causal LM: the prompt cache repeated for every beam and reordered every step (with a
+    ``vocabulary``, its columns: :func:`vocabulary_columns`)."""
 
     graph_safe = False
 
-    def __init__(self, model):
+    def __init__(self, model, *, vocabulary=None):
         self.model = model
+        self.vocabulary = vocabulary
         self.shape = None
         self.cache_kwarg = _cache_kwarg(model)
 
@@ -237,7 +259,7 @@ class ExpandedCacheRunner:
         self.cache.batch_repeat_interleave(num_beams)
         self.mask = attention_mask.repeat_interleave(num_beams, dim=0)
         self.next_position = (position_ids[:, -1] + 1).repeat_interleave(num_beams)
-        return out.logits[:, -1, :]
+        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
 
     def step(self, tokens, slot):
         import torch
@@ -254,7 +276,7 @@ class ExpandedCacheRunner:
             **{self.cache_kwarg: self.cache},
         )
         self.cache = _output_cache(out)
-        return out.logits[:, -1, :]
+        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
 
     def reorder(self, parent):
         self.cache.reorder_cache(parent)

@@ -13,6 +13,7 @@ from typing import get_args, get_type_hints
 from grlm.errors import InvalidInputError
 from grlm.ground.backend import DEVICES
 from grlm.ground.grounder import Mode
+from grlm.lm import PRECISIONS
 from grlm.model_card import FREE_AFTER_TRIE
 from grlm.objective import Objective
 from grlm.recommend.generate import DECODERS
@@ -70,6 +71,9 @@ class RecommendSection:
     grounding_mode: str = "positional"  # positional | bag
     grounding_device: str = "auto"  # cpu | cuda | auto (cuda when the model runs there)
     decoder: str = "fast"  # fast: grlm.decoding.BeamSearchDecoder | hf: model.generate
+    # the weights' dtype while decoding: auto (bf16 on a GPU or a CPU with bf16 instructions,
+    # else fp32) | fp32 | bf16 (grlm.lm.inference_dtype)
+    precision: str = "auto"
     # free: generate, then ground every beam | constrained: beams spell catalog Term IDs only
     decoding: list[str] = field(default_factory=lambda: ["free"])
 
@@ -107,6 +111,8 @@ class RunConfig:
             raise InvalidInputError(f"recommend.grounding_device must be one of {DEVICES}")
         if self.recommend.decoder not in DECODERS:
             raise InvalidInputError(f"recommend.decoder must be one of {DECODERS}")
+        if self.recommend.precision not in PRECISIONS:
+            raise InvalidInputError(f"recommend.precision must be one of {PRECISIONS}")
         decoding = self.recommend.decoding
         if (
             not isinstance(decoding, list)

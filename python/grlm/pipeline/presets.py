@@ -26,7 +26,7 @@ DEMO = {
         "learning_rate": 2e-3,
         "warmup_ratio": 0.02,
         "loss": "trie",
-        "time_budget_s": 390,
+        "time_budget_s": 440,
         "log_every": 10,
         "save_every": 0,
         "threads": 2,

@@ -488,10 +488,14 @@ class Pipeline:
 
     def _curve_evaluator(self, tokenizer):
         """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed
-        validation users (the first configured decoding), or None when the curve is off."""
+        validation users (the first configured decoding, in the recommend stage's precision:
+        a copy of the model when that differs), or None when the curve is off."""
         c = self.config
         if not c.sft.curve_users:
             return None
+        import copy
+
+        from grlm.lm import inference_dtype
         from grlm.recommend import metrics
         from grlm.train.sft import sample_examples
 
@@ -504,6 +508,10 @@ class Pipeline:
         card = self.model_card()
 
         def evaluate(model) -> dict:
+            weights = next(model.parameters())
+            dtype = inference_dtype(weights.device.type, c.recommend.precision)
+            if weights.dtype != dtype:
+                model = copy.deepcopy(model).to(dtype)
             run = self._decode(model, tokenizer, grounder, cases, card=card, trie=trie, k=10)
             result = metrics(run, ks=(10,))
             return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
@@ -529,9 +537,7 @@ class Pipeline:
 
     def _recommend_all(self) -> None:
         """Recommends for the evaluation users, every configured decoding and split."""
-        import torch
-
-        from grlm.lm import default_device, load_model, load_tokenizer
+        from grlm.lm import default_device, inference_dtype, load_model, load_tokenizer
         from grlm.model_card import ModelCard
 
         c = self.config
@@ -540,8 +546,7 @@ class Pipeline:
         card = ModelCard.load(self.model_dir)
         tokenizer = load_tokenizer(str(self.model_dir))
         device = default_device()
-        # bf16 on a GPU (as it was trained there); fp32 on the CPU, where bf16 is slow.
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        dtype = inference_dtype(device, c.recommend.precision)
         model = load_model(str(self.model_dir), device=device, dtype=dtype)
         grounder = self.grounder(grounding_device(c.recommend.grounding_device, device))
         for decoding in c.recommend.decoding:
@@ -585,10 +590,11 @@ class Pipeline:
 
         r = self.config.recommend
         max_new = self._max_new_tokens(tokenizer)
+        precision = str(next(model.parameters()).dtype).removeprefix("torch.")
         self.log(
             f"[recommend] {name}: {len(cases)} users, {r.num_beams} beams, {r.decoder} "
-            f"decoder on {device}, grounding on {grounder.device}, max {max_new} new tokens, "
-            f"{card.loss} loss: {card.normalization} normalization"
+            f"decoder on {device} in {precision}, grounding on {grounder.device}, max {max_new} "
+            f"new tokens, {card.loss} loss: {card.normalization} normalization"
         )
         rank, world = rank_and_world()
         run = self._decode(
@@ -614,6 +620,7 @@ class Pipeline:
             decoder=r.decoder,
             decoding=decoding,
             device=device,
+            precision=precision,
             grounding_device=grounder.device,
             loss=card.loss,
             normalization=card.normalization,
