@@ -296,10 +296,16 @@ def test_removed_item_is_never_produced(model, tokenizer, catalog):
     assert decoder.search(prompts)[0][0].items == best
 
 
-def test_removal_mid_search(model, tokenizer, catalog):
+@pytest.mark.parametrize("restricted", [False, True])
+def test_removal_mid_search(model, tokenizer, catalog, restricted):
+    """Removal updates the trie's arrays in place; with a vocabulary the decoder scores a copy
+    of them in logit columns, which must see the removal too."""
     trie = TokenTrie.from_items(catalog, tokenizer)
     prompts = prompts_of(tokenizer)[:1]
-    decoder = BeamSearchDecoder(model, trie, num_beams=4, backend="torch")
+    vocabulary = None
+    if restricted:
+        vocabulary = {t for k in catalog for t in trie.sequence(k)} | {trie.end_token}
+    decoder = BeamSearchDecoder(model, trie, num_beams=4, backend="torch", vocabulary=vocabulary)
     baseline = decoder.search(prompts)[0]
     victims = set(baseline[0].items) | set(baseline[1].items)
 

@@ -11,6 +11,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import torch
 from fastapi.testclient import TestClient
 
 CATALOG = {f"i{n}": [f"a{n % 5}", f"b{n % 3}", f"c{n}"] for n in range(12)}
@@ -27,14 +28,15 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-def _evaluation_path(model_dir, grounder, rules, history, *, normalization=None):
+def _evaluation_path(model_dir, grounder, rules, history, *, normalization=None, precision="auto"):
     """The evaluation path's recommendation for ``history``: the model of ``model_dir`` under
-    the objective ``rules``; a ``normalization`` also restricts decoding to the catalog's
-    tokens, as a lean model's card asks."""
-    from grlm.lm import load_model, load_tokenizer
+    the objective ``rules``, in ``precision`` as the service loads it; a ``normalization`` also
+    restricts decoding to the catalog's tokens, as a lean model's card asks."""
+    from grlm.lm import inference_dtype, load_model, load_tokenizer
     from grlm.recommend import Case, recommend
 
-    tokenizer, model = load_tokenizer(str(model_dir)), load_model(str(model_dir))
+    tokenizer = load_tokenizer(str(model_dir))
+    model = load_model(str(model_dir), dtype=inference_dtype("cpu", precision))
     prompt = rules.history_prompt_ids(tokenizer, history, CATALOG)
     scoring = {}
     if normalization is not None:
@@ -60,13 +62,16 @@ def _evaluation_path(model_dir, grounder, rules, history, *, normalization=None)
 
 
 @pytest.mark.parametrize("objective", ["packed", "prefix"])
-def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective, precision):
     from _serve_apps import make_app
     from grlm.ground import Grounder
     from grlm.objective import Objective
 
     grounder = Grounder(CATALOG)
-    app = make_app(grounder, model_dir=str(model_dir), objective=objective, num_beams=4)
+    app = make_app(
+        grounder, model_dir=str(model_dir), objective=objective, num_beams=4, precision=precision
+    )
     history = ["i1", "i4", "i7"]
     with TestClient(app) as client:
         answer = client.post("/v1/recommend", json={"history": history, "k": 5})
@@ -80,10 +85,23 @@ def test_recommend_equals_the_evaluation_path(model_dir, tmp_path, objective):
         assert client.get("/healthz").json()["recommend"] is True
         assert "/v1/recommend" in client.get("/openapi.json").json()["paths"]
 
-    expected = _evaluation_path(model_dir, grounder, Objective(objective), history)
+    expected = _evaluation_path(
+        model_dir, grounder, Objective(objective), history, precision=precision
+    )
     body = answer.json()
     assert body["items"] == expected.items and body["hits"] == expected.item_hits
     assert 1 <= len(body["items"]) <= 5 and set(body["items"]) <= set(CATALOG)
+
+
+def test_the_model_loads_in_the_precision_asked(model_dir):
+    from grlm.errors import InvalidInputError
+    from grlm.serve.recommender import LoadedModel
+
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        loaded = LoadedModel.load(str(model_dir), precision=precision)
+        assert next(loaded.model.parameters()).dtype == dtype
+    with pytest.raises(InvalidInputError, match="precision must be one of"):
+        LoadedModel.load(str(model_dir), precision="fp16")
 
 
 def test_recommend_follows_catalog_changes(model_dir):

@@ -18,6 +18,7 @@ import sys
 import typing
 
 from grlm.ground.backend import DEVICES
+from grlm.lm import PRECISIONS
 
 EXIT_OK, EXIT_LISTEN, EXIT_USAGE, EXIT_BAD_FILE = 0, 1, 2, 3
 
@@ -104,6 +105,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", help="fine-tuned model directory: turns on /v1/recommend")
     parser.add_argument("--num-beams", type=int, default=10)
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="the model's dtype (auto: bf16 where the CPU has bf16 instructions, else fp32)",
+    )
     parser.add_argument(
         "--token-file", help="file whose first line is the admin token (default: $GRLM_ADMIN_TOKEN)"
     )
@@ -193,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         token=token,
         model_dir=args.model,
         num_beams=args.num_beams,
+        precision=args.precision,
         coalesce_window_ms=args.coalesce_window_ms,
         num_threads=args.threads,
     )

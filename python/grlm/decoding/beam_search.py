@@ -24,6 +24,7 @@ from grlm.decoding.constrained_step import (
     resolve_backend,
 )
 from grlm.decoding.reference import Hypothesis
+from grlm.decoding.vocabulary import VocabularyColumns
 from grlm.errors import InvalidInputError
 
 _NEG = float("-inf")
@@ -74,9 +75,9 @@ class BeamSearchDecoder:
         value is refused), else this value or the model's EOS.
     vocabulary
         Token ids the model may write (None: all): every other token gets probability 0, so a
-        log-softmax is over these tokens only. The runners return the logits of these tokens
-        only (the shared-prompt runner computes only their rows of the head), and a trie token
-        outside them is never chosen. For models trained with the catalog or trie loss
+        log-softmax is over these tokens only. The runners return only their logit columns
+        (:class:`grlm.decoding.vocabulary.VocabularyColumns`), and a trie token outside them is
+        never chosen. For models trained with the catalog or trie loss
         (:mod:`grlm.train.losses`).
     """
 
@@ -126,14 +127,6 @@ class BeamSearchDecoder:
             raise InvalidInputError(
                 f"shared-prompt decoding does not support model type {model.config.model_type!r}"
             )
-        self.vocabulary = _vocabulary_tensor(model, vocabulary, self.device)
-        runner = SharedPromptRunner if shared_prompt else ExpandedCacheRunner
-        self.runner = runner(model, vocabulary=self.vocabulary)
-        if cuda_graph == "auto":
-            cuda_graph = self.device.type == "cuda" and self.runner.graph_safe
-        elif cuda_graph and not (self.device.type == "cuda" and self.runner.graph_safe):
-            raise InvalidInputError("CUDA graphs need a CUDA model of a shared-prompt type")
-        self.cuda_graph = bool(cuda_graph)
         eos = getattr(model.generation_config, "eos_token_id", None) or model.config.eos_token_id
         if isinstance(eos, (list, tuple)):
             eos = eos[0]
@@ -148,22 +141,18 @@ class BeamSearchDecoder:
         if eos is None:
             raise InvalidInputError("the model has no eos_token_id and no trie was given")
         self.eos_token_id = int(eos)
-        self.column_of = self.token_of_column = None
-        if self.vocabulary is not None:
-            import torch
-
-            if not bool((self.vocabulary == self.eos_token_id).any()):
-                raise InvalidInputError(f"the vocabulary lacks the end token {self.eos_token_id}")
-            # Logits come in the vocabulary's columns plus a last "never" column (-inf): a
-            # token's column, and the token of a column (the never column reads as the end
-            # token, but it is -inf and never chosen).
-            width = len(self.vocabulary)
-            size = model.get_output_embeddings().weight.shape[0]
-            self.column_of = torch.full((size,), width, dtype=torch.int64, device=self.device)
-            self.column_of[self.vocabulary] = torch.arange(width, device=self.device)
-            end = torch.tensor([self.eos_token_id], device=self.device)
-            self.token_of_column = torch.cat((self.vocabulary, end))
-        self._scoring: tuple | None = None  # (trie arrays, their copy in logit columns)
+        self.columns = (
+            None
+            if vocabulary is None
+            else VocabularyColumns(model, vocabulary, self.device, self.eos_token_id)
+        )
+        runner = SharedPromptRunner if shared_prompt else ExpandedCacheRunner
+        self.runner = runner(model, columns=self.columns)
+        if cuda_graph == "auto":
+            cuda_graph = self.device.type == "cuda" and self.runner.graph_safe
+        elif cuda_graph and not (self.device.type == "cuda" and self.runner.graph_safe):
+            raise InvalidInputError("CUDA graphs need a CUDA model of a shared-prompt type")
+        self.cuda_graph = bool(cuda_graph)
         pad = pad_token_id if pad_token_id is not None else model.config.pad_token_id
         self.pad_token_id = int(pad if pad is not None else self.eos_token_id)
         self._graphs: dict = {}
@@ -338,7 +327,7 @@ class BeamSearchDecoder:
                 logits,
                 state.node.view(-1),
                 flat_score,
-                self._scoring_arrays(arrays),
+                arrays if self.columns is None else self.columns.trie_arrays(arrays),
                 k,
                 normalization=self.normalization,
                 backend=backend or self.backend,
@@ -347,7 +336,11 @@ class BeamSearchDecoder:
             tokens = torch.where(edges >= 0, arrays.child_token[safe].long(), -1)
             children = torch.where(edges >= 0, arrays.child_node[safe].long(), 0)
         else:
-            values, tokens = self._free_topk(logits, flat_score, k)
+            if self.columns is None:
+                values, tokens = free_topk(logits, flat_score, k)
+            else:
+                values, columns = free_topk(logits, flat_score, min(k, logits.shape[1]))
+                values, tokens = self.columns.topk_tokens(values, columns, k)
             children = torch.zeros_like(tokens)
         values = values.reshape(batch, nb * k)
         tokens = tokens.reshape(batch, nb * k)
@@ -416,33 +409,6 @@ class BeamSearchDecoder:
         state.done.copy_(done)
         state.step.add_(1)
 
-    def _scoring_arrays(self, arrays):
-        """``arrays`` with each edge's token replaced by its logit column (the never column for
-        a token outside the vocabulary); the same tensors when there is no vocabulary. The copy
-        shares ``live``, which the trie updates in place on removal."""
-        if self.column_of is None:
-            return arrays
-        if self._scoring is None or self._scoring[0] is not arrays:
-            import dataclasses
-
-            columns = self.column_of[arrays.child_token.long()].to(arrays.child_token.dtype)
-            self._scoring = (arrays, dataclasses.replace(arrays, child_token=columns))
-        return self._scoring[1]
-
-    def _free_topk(self, logits, score, k: int):
-        """:func:`free_topk` over the logit columns, as token ids; a vocabulary of fewer than
-        ``k`` tokens leaves ``-inf`` fillers."""
-        import torch
-
-        if self.token_of_column is None:
-            return free_topk(logits, score, k)
-        values, columns = free_topk(logits, score, min(k, logits.shape[1]))
-        missing = k - values.shape[1]
-        if missing:
-            values = torch.nn.functional.pad(values, (0, missing), value=_NEG)
-            columns = torch.nn.functional.pad(columns, (0, missing), value=logits.shape[1] - 1)
-        return values, self.token_of_column[columns]
-
     def _results(self, state: _State, constrained: bool, limit: int) -> list[list[Hypothesis]]:
         scores = state.pool_score.cpu().tolist()
         log_probs = state.pool_log_prob.cpu().tolist()
@@ -471,24 +437,6 @@ class BeamSearchDecoder:
                 )
             results.append(hyps[:limit])
         return results
-
-
-def _vocabulary_tensor(model, vocabulary, device):
-    """``vocabulary`` as a sorted int64 tensor on ``device`` (None stays None), checked against
-    the model's head."""
-    if vocabulary is None:
-        return None
-    import torch
-
-    ids = sorted({int(t) for t in vocabulary})
-    size = model.get_output_embeddings().weight.shape[0]
-    if not ids:
-        raise InvalidInputError("the vocabulary is empty: no token could be written")
-    if ids[0] < 0 or ids[-1] >= size:
-        raise InvalidInputError(
-            f"vocabulary token ids must be in [0, {size}), got {ids[0]}..{ids[-1]}"
-        )
-    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def constrained_beam_search(

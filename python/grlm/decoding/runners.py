@@ -58,6 +58,11 @@ def _layer_kv(cache):
     return list(zip(cache.key_cache, cache.value_cache))
 
 
+def _columns_of(logits, columns):
+    """Full-width logits, or their ``columns`` when a vocabulary is decoded."""
+    return logits if columns is None else columns.select(logits)
+
+
 def shared_prompt_supported(model) -> bool:
     config = model.config
     if getattr(config, "model_type", None) not in SHARED_PROMPT_MODEL_TYPES:
@@ -73,49 +78,17 @@ def shared_prompt_supported(model) -> bool:
     return all(hasattr(inner, name) for name in ("layers", "embed_tokens", "norm", "rotary_emb"))
 
 
-def vocabulary_columns(logits, vocabulary):
-    """The logits of ``vocabulary`` (sorted int64 token ids) followed by one ``-inf`` column:
-    the columns a runner with a vocabulary returns (None: ``logits`` as they are)."""
-    import torch
-
-    if vocabulary is None:
-        return logits
-    never = torch.full(
-        (logits.shape[0], 1), float("-inf"), dtype=logits.dtype, device=logits.device
-    )
-    return torch.cat((logits[:, vocabulary], never), dim=1)
-
-
 class SharedPromptRunner:
     """Decode steps of a Llama-family model over a shared prompt cache (see module docstring).
 
-    With a ``vocabulary`` (sorted int64 token ids) every call returns only its columns plus one
-    ``-inf`` column (:func:`vocabulary_columns`): the head multiplies only those rows, and no
-    step writes or reads logits the size of the whole vocabulary."""
+    With ``columns`` (:class:`grlm.decoding.vocabulary.VocabularyColumns`) every call returns
+    only its logit columns: a step multiplies only those rows of the head, gathered once here."""
 
-    def __init__(self, model, *, vocabulary=None):
-        import torch
-
+    def __init__(self, model, *, columns=None):
         self.model = model
         self.inner = model.model
-        self.vocabulary = vocabulary
-        head = model.lm_head
-        # The head's rows of the vocabulary, gathered once (not at every step), and a row of
-        # zeros whose bias is -inf: the "never" column.
-        self.head_rows = None
-        if vocabulary is not None:
-            weight = head.weight.detach()
-            zero = torch.zeros((1, weight.shape[1]), dtype=weight.dtype, device=weight.device)
-            bias = (
-                torch.zeros(len(vocabulary), dtype=weight.dtype, device=weight.device)
-                if head.bias is None
-                else head.bias.detach()[vocabulary]
-            )
-            never = torch.full((1,), float("-inf"), dtype=weight.dtype, device=weight.device)
-            self.head_rows = (
-                torch.cat((weight[vocabulary], zero)),
-                torch.cat((bias, never)),
-            )
+        self.columns = columns
+        self.head_rows = None if columns is None else columns.head(model.lm_head)
         config = model.config
         self.num_heads = config.num_attention_heads
         self.kv_heads = config.num_key_value_heads
@@ -168,7 +141,7 @@ class SharedPromptRunner:
         self.next_position.copy_((position_ids[:, -1] + 1).repeat_interleave(num_beams))
         self.suffix_k.zero_()
         self.suffix_v.zero_()
-        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
+        return _columns_of(out.logits[:, -1, :], self.columns)
 
     def step(self, tokens, slot):
         """Logits (rows, vocab) of one token per beam row; ``slot`` is a 0-d device tensor."""
@@ -215,7 +188,7 @@ class SharedPromptRunner:
             x = x + attention.o_proj(o)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         x = self.inner.norm(x)[:, 0, :]
-        if self.vocabulary is None:
+        if self.columns is None:
             return self.model.lm_head(x)
         # Only the vocabulary's rows of the head (a tenth of SmolLM2's on Beauty).
         return torch.nn.functional.linear(x, *self.head_rows)
@@ -231,14 +204,14 @@ class SharedPromptRunner:
 
 
 class ExpandedCacheRunner:
-    """Any causal LM: the prompt cache repeated for every beam and reordered every step (with a
-    ``vocabulary``, its columns: :func:`vocabulary_columns`)."""
+    """Any causal LM: the prompt cache repeated for every beam and reordered every step (with
+    ``columns``, only their logits are returned)."""
 
     graph_safe = False
 
-    def __init__(self, model, *, vocabulary=None):
+    def __init__(self, model, *, columns=None):
         self.model = model
-        self.vocabulary = vocabulary
+        self.columns = columns
         self.shape = None
         self.cache_kwarg = _cache_kwarg(model)
 
@@ -259,7 +232,7 @@ class ExpandedCacheRunner:
         self.cache.batch_repeat_interleave(num_beams)
         self.mask = attention_mask.repeat_interleave(num_beams, dim=0)
         self.next_position = (position_ids[:, -1] + 1).repeat_interleave(num_beams)
-        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
+        return _columns_of(out.logits[:, -1, :], self.columns)
 
     def step(self, tokens, slot):
         import torch
@@ -276,7 +249,7 @@ class ExpandedCacheRunner:
             **{self.cache_kwarg: self.cache},
         )
         self.cache = _output_cache(out)
-        return vocabulary_columns(out.logits[:, -1, :], self.vocabulary)
+        return _columns_of(out.logits[:, -1, :], self.columns)
 
     def reorder(self, parent):
         self.cache.reorder_cache(parent)

@@ -451,7 +451,7 @@ class Pipeline:
             len(self.objective.answer_ids(tokenizer, t)) for t in set(term_ids.values())
         )
 
-    def _decode(self, model, tokenizer, grounder, cases, *, card, trie, k: int, progress=None):
+    def decode(self, model, tokenizer, grounder, cases, *, card, trie, k: int, progress=None):
         """``grlm.recommend.recommend`` with this run's decoder settings, scoring tokens as
         ``card`` says the model was trained."""
         from grlm.recommend import recommend
@@ -512,7 +512,7 @@ class Pipeline:
             dtype = inference_dtype(weights.device.type, c.recommend.precision)
             if weights.dtype != dtype:
                 model = copy.deepcopy(model).to(dtype)
-            run = self._decode(model, tokenizer, grounder, cases, card=card, trie=trie, k=10)
+            run = self.decode(model, tokenizer, grounder, cases, card=card, trie=trie, k=10)
             result = metrics(run, ks=(10,))
             return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
 
@@ -597,7 +597,7 @@ class Pipeline:
             f"new tokens, {card.loss} loss: {card.normalization} normalization"
         )
         rank, world = rank_and_world()
-        run = self._decode(
+        run = self.decode(
             model,
             tokenizer,
             grounder,

@@ -33,6 +33,7 @@ class ServeConfig:
     model_dir: str | None = None
     objective: str | None = None  # None: the model folder's card (grlm_model.json)
     num_beams: int = 10
+    precision: str = "auto"  # the model's dtype: grlm.lm.inference_dtype
     coalesce_window_ms: float = 1.0  # 0 turns coalescing off
     max_batch: int = 256
     # Threads of one ground_batch call. Concurrent requests already run side by side on the

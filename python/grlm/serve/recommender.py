@@ -31,15 +31,24 @@ class LoadedModel:
     vocabulary: set = field(default_factory=set)  # grows with the catalog (module docstring)
 
     @classmethod
-    def load(cls, model_dir: str, *, objective: str | None = None, num_beams: int = 10):
-        """The model of ``model_dir`` as its card says; ``objective`` overrides the card's (for
-        folders written before cards existed)."""
-        from grlm.lm import load_model, load_tokenizer
+    def load(
+        cls,
+        model_dir: str,
+        *,
+        objective: str | None = None,
+        num_beams: int = 10,
+        precision: str = "auto",
+    ):
+        """The model of ``model_dir`` as its card says, on the CPU in ``precision``
+        (:func:`grlm.lm.inference_dtype`); ``objective`` overrides the card's (for folders
+        written before cards existed)."""
+        from grlm.lm import inference_dtype, load_model, load_tokenizer
 
         card = ModelCard.load(model_dir)
         if objective is not None and objective != card.objective:
             card = replace(card, objective=objective, prompt="chat", lines="bracketed")
-        return cls(load_model(model_dir), load_tokenizer(model_dir), card, num_beams)
+        model = load_model(model_dir, dtype=inference_dtype("cpu", precision))
+        return cls(model, load_tokenizer(model_dir), card, num_beams)
 
     @property
     def objective(self):

@@ -95,7 +95,10 @@ class Service:
             from grlm.serve.recommender import LoadedModel
 
             self.model = LoadedModel.load(
-                config.model_dir, objective=config.objective, num_beams=config.num_beams
+                config.model_dir,
+                objective=config.objective,
+                num_beams=config.num_beams,
+                precision=config.precision,
             )
         self.follower = None
         if config.store is not None:
