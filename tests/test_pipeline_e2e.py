@@ -153,6 +153,11 @@ def test_pipeline_end_to_end_and_no_leakage(tmp_path, tiny_model_dir, objective)
         "beam_hits",
     }
     assert all(len(r["beams"]) == 4 and len(r["items"]) <= 5 for r in rows)
+    # recommend.precision "auto": bf16 where the CPU computes in bf16, fp32 elsewhere
+    from grlm.lm import inference_dtype
+
+    free_metrics = json.loads((out / "recommend/test-free_metrics.json").read_text())
+    assert free_metrics["precision"] == str(inference_dtype("cpu")).removeprefix("torch.")
     assert {r["target"] for r in rows} == {f"x{u}" for u in range(NUM_USERS)}
     sft = [json.loads(line) for line in (out / "sft/train.jsonl").read_text().splitlines()]
     targets = (

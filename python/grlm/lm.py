@@ -76,7 +76,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 def inference_dtype(device: str, precision: str = "auto"):
     """The dtype a model decodes in: ``precision``, where ``"auto"`` is bf16 on a GPU and on a
-    CPU with bf16 instructions (there 1.3-1.7x fp32's speed; the lean path trains in bf16
+    CPU with bf16 instructions (1.8x fp32's decoding speed there; the lean path trains in bf16
     autocast there too), fp32 on other CPUs (where bf16 is emulated and slower)."""
     import torch
 

@@ -488,8 +488,9 @@ class Pipeline:
 
     def _curve_evaluator(self, tokenizer):
         """Recall@10 and NDCG@10 of the model being trained on ``sft.curve_users`` fixed
-        validation users (the first configured decoding, in the recommend stage's precision:
-        a copy of the model when that differs), or None when the curve is off."""
+        validation users (the first configured decoding; on the CPU in the recommend stage's
+        precision, through a copy of the small model when that differs, on a GPU as it trains),
+        or None when the curve is off."""
         c = self.config
         if not c.sft.curve_users:
             return None
@@ -509,9 +510,10 @@ class Pipeline:
 
         def evaluate(model) -> dict:
             weights = next(model.parameters())
-            dtype = inference_dtype(weights.device.type, c.recommend.precision)
-            if weights.dtype != dtype:
-                model = copy.deepcopy(model).to(dtype)
+            if weights.device.type == "cpu":  # a GPU would hold a second multi-GB model
+                dtype = inference_dtype("cpu", c.recommend.precision)
+                if weights.dtype != dtype:
+                    model = copy.deepcopy(model).to(dtype)
             run = self.decode(model, tokenizer, grounder, cases, card=card, trie=trie, k=10)
             result = metrics(run, ks=(10,))
             return {"recall@10": result["recall@10"], "ndcg@10": result["ndcg@10"]}
