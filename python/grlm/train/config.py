@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grlm.errors import InvalidInputError
+from grlm.lm import PRECISIONS
 from grlm.train.losses import LOSSES
 
 
@@ -48,7 +49,7 @@ class TrainConfig:
             raise InvalidInputError(f"epochs must be > 0, got {self.epochs}")
         if self.max_steps is not None and self.max_steps < 1:
             raise InvalidInputError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.loss not in LOSSES:
             raise InvalidInputError(f"train.loss must be one of {LOSSES}, got {self.loss!r}")

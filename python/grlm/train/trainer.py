@@ -28,8 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from grlm._io import atomic_write_json
-from grlm._machine import cpu_has_bf16
 from grlm.errors import InvalidInputError
+from grlm.lm import resolve_precision
 from grlm.model_card import ModelCard
 from grlm.train.batches import ExampleDataset, LengthGroupedBatches, batch_tensors, collator
 from grlm.train.config import TrainConfig, TrainResult
@@ -369,11 +369,7 @@ def train(
         torch.set_num_threads(config.threads)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    precision = (
-        config.precision
-        if config.precision != "auto"
-        else ("bf16" if torch.cuda.is_available() or cpu_has_bf16() else "fp32")
-    )
+    precision = resolve_precision("cuda" if torch.cuda.is_available() else "cpu", config.precision)
     total_steps = _total_steps(config, len(train_examples), PartialState().num_processes)
     set_seed(config.seed)  # LoRA's initial weights
     model = _prepare_model(model, config)
